@@ -1,0 +1,56 @@
+//! The crate's one error type.
+
+use core::fmt;
+
+/// Why an operation refused its input. Nothing is written when one is returned.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Error {
+    /// Two slices that must have the same length do not.
+    LengthMismatch {
+        /// The length the first slice sets.
+        expected: usize,
+        /// The length found.
+        got: usize,
+    },
+    /// A caller-provided buffer is too small.
+    BufferTooSmall {
+        /// Elements (or bytes, for masks) needed.
+        needed: usize,
+        /// Elements (or bytes) provided.
+        got: usize,
+    },
+    /// A keep probability is NaN or out of range: vanilla dropout takes `[0, 1]`,
+    /// inverted dropout `(0, 1]` with `round(keep * 2^32) >= 1`.
+    InvalidKeep {
+        /// The value given.
+        keep: f32,
+    },
+    /// A saved generator state has an all-zero stream, which xoshiro never leaves.
+    InvalidRngState {
+        /// The stream whose state is zero.
+        stream: usize,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::LengthMismatch { expected, got } => {
+                write!(f, "length mismatch: expected {expected} elements, got {got}")
+            }
+            Error::BufferTooSmall { needed, got } => {
+                write!(f, "buffer too small: needs {needed}, got {got}")
+            }
+            Error::InvalidKeep { keep } => write!(
+                f,
+                "invalid keep probability {keep}: vanilla dropout takes [0, 1], \
+                 inverted dropout (0, 1]"
+            ),
+            Error::InvalidRngState { stream } => {
+                write!(f, "invalid generator state: stream {stream} is all zero")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

@@ -1,0 +1,3 @@
+//! Layers: shapes, modes and validation over the kernels.
+
+pub mod dropout;

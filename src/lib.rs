@@ -1,0 +1,75 @@
+//! # tinyreg
+//!
+//! Stochastic regularizers for neural-network training, exact and fast, from a
+//! laptop with AVX-512 down to a Cortex-M4 with no heap. `#![no_std]`, no `alloc`:
+//! the caller hands in every buffer, and every buffer size can be asked for up
+//! front (by a `const fn` where possible).
+//!
+//! This release has the foundation: exact Bernoulli mask sampling on 16 SIMD
+//! xoshiro128++ streams, and vanilla and inverted dropout, train and eval,
+//! forward and backward, with bit-packed or mask-free backward.
+//!
+//! ```
+//! use tinyreg::{Dropout, MaskRng, Mode, mask_bytes};
+//!
+//! const UNITS: usize = 128;
+//! let dropout = Dropout::inverted(0.9)?;
+//! let mut rng = MaskRng::seed_from_u64(2026);
+//! let mut activations = [0.5f32; UNITS];
+//! let mut mask = [0u8; mask_bytes(UNITS)]; // 16 bytes for 128 units
+//! dropout.forward_in_place(Mode::Train, &mut rng, &mut activations, &mut mask)?;
+//!
+//! let mut grad = [1.0f32; UNITS];
+//! dropout.backward_in_place(Mode::Train, &mask, &mut grad)?;
+//! # Ok::<(), tinyreg::Error>(())
+//! ```
+//!
+//! ## Conventions
+//! - **`keep`** is the probability that a unit survives. PyTorch, burn and candle
+//!   take the drop probability `p = 1 - keep` instead.
+//! - **Exact Bernoulli.** A unit is kept when its 32-bit draw is below
+//!   `t = round(keep * 2^32)`, so it survives with probability exactly
+//!   `q = t / 2^32`; eval and inverted scaling use that `q` (see [`Keep`]).
+//! - **[`Mode`]** is always an explicit argument.
+//! - **Tensors** are row-major `f32` slices; a mask is bit-packed, bit `i % 8` of
+//!   byte `i / 8` for unit `i` ([`mask_bytes`] gives its size).
+//! - **Streams.** Unit `i` is decided by draw `i / 16` of stream `i % 16` of a
+//!   [`MaskRng`], so a seed gives the same mask bit for bit on every target
+//!   whatever its SIMD width. The streams equal `rand_xoshiro`'s scalar generator.
+//! - **Errors** are returned, never panicked, and nothing is written on error.
+//!
+//! ## Layout
+//! [`kernels`] (stateless SIMD, whole vectors) → [`layers`] (modes, validation)
+//! → the trainer (to come). [`simd`] is the one module that names vector types;
+//! [`reference`] holds the naive scalar oracle of every kernel.
+//!
+//! ## Platform-specific behavior
+//! Dropout is lane-wise (one multiply per element), so results are bit-identical
+//! on every target, except NaN payloads, which follow the hardware.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+mod error;
+pub mod kernels;
+pub mod layers;
+pub mod reference;
+mod rng;
+pub mod simd;
+
+pub use error::Error;
+pub use kernels::bernoulli::{bernoulli_mask, mask_bytes, Keep};
+pub use layers::dropout::{Dropout, DropoutKind};
+pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
+
+/// Training or evaluation: every stochastic layer takes it explicitly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// Inject noise (draw masks) and save what backward needs.
+    Train,
+    /// Deterministic: return the expectation of train mode where it exists.
+    Eval,
+}

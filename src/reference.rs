@@ -1,0 +1,159 @@
+//! Naive scalar references of every kernel: one element at a time, drawing from
+//! 16 scalar [`rand_xoshiro::Xoshiro128PlusPlus`] streams. Never on a fast path;
+//! tests and fuzz targets check the SIMD kernels against these bit for bit
+//! (NaN payloads aside: any NaN equals any NaN).
+//!
+//! They validate their input exactly like the fast functions and return the same
+//! errors, so a test can compare results and errors alike.
+
+use rand_core::Rng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use crate::{mask_bytes, Dropout, DropoutKind, Error, Keep, MaskRng, Mode, STREAMS};
+
+/// The 16 scalar streams that mirror a [`MaskRng`].
+pub type Streams = [Xoshiro128PlusPlus; STREAMS];
+
+/// Stream `j` is `Xoshiro128PlusPlus::seed_from_u64(seed)` jumped `j` times.
+pub fn streams_from_seed(seed: u64) -> Streams {
+    use rand_core::SeedableRng;
+    let mut base = Xoshiro128PlusPlus::seed_from_u64(seed);
+    core::array::from_fn(|_| {
+        let stream = base.clone();
+        base.jump();
+        stream
+    })
+}
+
+/// The scalar streams at the position of `rng`.
+pub fn streams_of(rng: &MaskRng) -> Streams {
+    core::array::from_fn(|j| rng.stream(j).expect("j < STREAMS"))
+}
+
+/// Draws the keep decision of each of `units` units, in order: unit `i` from
+/// stream `i % 16`. Every stream advances `ceil(units / 16)` times, like the
+/// SIMD kernel, tail included.
+fn for_each_draw(streams: &mut Streams, keep: Keep, units: usize, mut f: impl FnMut(usize, bool)) {
+    for block in 0..units.div_ceil(STREAMS) {
+        for (j, stream) in streams.iter_mut().enumerate() {
+            let draw = stream.next_u32();
+            let i = block * STREAMS + j;
+            if i < units {
+                f(i, keep.keeps(draw));
+            }
+        }
+    }
+}
+
+fn set_bit(mask: &mut [u8], i: usize, on: bool) {
+    if on {
+        mask[i / 8] |= 1 << (i % 8);
+    } else {
+        mask[i / 8] &= !(1 << (i % 8));
+    }
+}
+
+fn bit(mask: &[u8], i: usize) -> bool {
+    mask[i / 8] >> (i % 8) & 1 == 1
+}
+
+/// Clears the padding bits of the last mask byte, as the SIMD kernels do.
+fn clear_padding(mask: &mut [u8], units: usize) {
+    if units % 8 != 0 {
+        mask[units / 8] &= (1u8 << (units % 8)) - 1;
+    }
+}
+
+fn check(units: usize, out_len: usize, mask_len: Option<usize>) -> Result<(), Error> {
+    if units != out_len {
+        return Err(Error::LengthMismatch {
+            expected: units,
+            got: out_len,
+        });
+    }
+    if let Some(got) = mask_len {
+        if got < mask_bytes(units) {
+            return Err(Error::BufferTooSmall {
+                needed: mask_bytes(units),
+                got,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Reference of [`crate::bernoulli_mask`].
+pub fn bernoulli_mask(keep: Keep, streams: &mut Streams, units: usize, mask: &mut [u8]) -> Result<(), Error> {
+    check(units, units, Some(mask.len()))?;
+    for_each_draw(streams, keep, units, |i, kept| set_bit(mask, i, kept));
+    clear_padding(mask, units);
+    Ok(())
+}
+
+/// Reference of [`Dropout::forward`].
+pub fn dropout_forward(
+    dropout: &Dropout,
+    mode: Mode,
+    streams: &mut Streams,
+    input: &[f32],
+    output: &mut [f32],
+    mask: &mut [u8],
+) -> Result<(), Error> {
+    match mode {
+        Mode::Train => {
+            check(input.len(), output.len(), Some(mask.len()))?;
+            let scale = dropout.train_scale();
+            for_each_draw(streams, dropout.keep(), input.len(), |i, kept| {
+                output[i] = input[i] * if kept { scale } else { 0.0 };
+                set_bit(mask, i, kept);
+            });
+            clear_padding(mask, input.len());
+        }
+        Mode::Eval => {
+            check(input.len(), output.len(), None)?;
+            dropout_eval(dropout, input, output);
+        }
+    }
+    Ok(())
+}
+
+/// Reference of [`Dropout::forward_with_mask`] (and of the train backward, which
+/// is the same map applied to the gradient).
+pub fn dropout_forward_with_mask(dropout: &Dropout, mask: &[u8], input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    check(input.len(), output.len(), Some(mask.len()))?;
+    let scale = dropout.train_scale();
+    for (i, (y, &x)) in output.iter_mut().zip(input).enumerate() {
+        *y = x * if bit(mask, i) { scale } else { 0.0 };
+    }
+    Ok(())
+}
+
+/// Reference of [`Dropout::backward`].
+pub fn dropout_backward(
+    dropout: &Dropout,
+    mode: Mode,
+    mask: &[u8],
+    grad_output: &[f32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
+    match mode {
+        Mode::Train => dropout_forward_with_mask(dropout, mask, grad_output, grad_input),
+        Mode::Eval => {
+            check(grad_output.len(), grad_input.len(), None)?;
+            dropout_eval(dropout, grad_output, grad_input);
+            Ok(())
+        }
+    }
+}
+
+fn dropout_eval(dropout: &Dropout, input: &[f32], output: &mut [f32]) {
+    match dropout.kind() {
+        DropoutKind::Inverted => output.copy_from_slice(input),
+        DropoutKind::Vanilla => {
+            let q = dropout.eval_scale();
+            for (y, &x) in output.iter_mut().zip(input) {
+                *y = x * q;
+            }
+        }
+    }
+}
