@@ -16,9 +16,11 @@
 # Prints the `export RUSTC=... RUSTDOC=... RUSTC_BOOTSTRAP=1` line to eval.
 # Idempotent: a finished DIR is reused; delete it to refresh.
 set -euo pipefail
+trap 'echo "install-embedded-toolchain: failed at line $LINENO" >&2' ERR
 
 dir="${1:-${EMBEDDED_TOOLCHAIN_DIR:-target/embedded-toolchain}}"
 rust_version="${EMBEDDED_RUST_VER:-1.96.0+dfsg1-1~deb12u2}"
+llvm_version="${EMBEDDED_LLVM_VER:-1:22.1.8-1~deb12u1}"
 extra_apt="${EMBEDDED_APT_PACKAGES:-}"
 
 say() { echo "install-embedded-toolchain: $*" >&2; }
@@ -63,8 +65,7 @@ if [ ! -e "$root/.complete" ]; then
   std_deb=$(fetch "$std_name" "$version")
   src_deb=$(fetch rust-web-src "$version")
   llvm_name=$(dpkg-deb -f "$std_deb" Depends | grep -o 'libllvm[0-9]*' | head -1)
-  llvm_version=$(dpkg-deb -f "$std_deb" Depends | grep -o "$llvm_name *([^)]*)" | sed 's/.*(\(>= \|= \)\?\([^)]*\))/\2/' | tr -d ' ')
-  llvm_deb=$(fetch "$llvm_name" "${llvm_version:-none}")
+  llvm_deb=$(fetch "$llvm_name" "$llvm_version")
   lld_deb=$(fetch "lld-${llvm_name#libllvm}" "$(dpkg-deb -f "$llvm_deb" Version)")
   for f in "$rustc_deb" "$stddev_deb" "$std_deb" "$llvm_deb" "$lld_deb"; do
     say "unpacking $(basename "$f")"

@@ -36,7 +36,10 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Error::LengthMismatch { expected, got } => {
-                write!(f, "length mismatch: expected {expected} elements, got {got}")
+                write!(
+                    f,
+                    "length mismatch: expected {expected} elements, got {got}"
+                )
             }
             Error::BufferTooSmall { needed, got } => {
                 write!(f, "buffer too small: needs {needed}, got {got}")

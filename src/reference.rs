@@ -83,7 +83,12 @@ fn check(units: usize, out_len: usize, mask_len: Option<usize>) -> Result<(), Er
 }
 
 /// Reference of [`crate::bernoulli_mask`].
-pub fn bernoulli_mask(keep: Keep, streams: &mut Streams, units: usize, mask: &mut [u8]) -> Result<(), Error> {
+pub fn bernoulli_mask(
+    keep: Keep,
+    streams: &mut Streams,
+    units: usize,
+    mask: &mut [u8],
+) -> Result<(), Error> {
     check(units, units, Some(mask.len()))?;
     for_each_draw(streams, keep, units, |i, kept| set_bit(mask, i, kept));
     clear_padding(mask, units);
@@ -119,7 +124,12 @@ pub fn dropout_forward(
 
 /// Reference of [`Dropout::forward_with_mask`] (and of the train backward, which
 /// is the same map applied to the gradient).
-pub fn dropout_forward_with_mask(dropout: &Dropout, mask: &[u8], input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+pub fn dropout_forward_with_mask(
+    dropout: &Dropout,
+    mask: &[u8],
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<(), Error> {
     check(input.len(), output.len(), Some(mask.len()))?;
     let scale = dropout.train_scale();
     for (i, (y, &x)) in output.iter_mut().zip(input).enumerate() {

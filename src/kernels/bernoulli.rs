@@ -10,7 +10,6 @@
 //! Element `i` of a mask is decided by stream `i % 16`, draw `i / 16`, of a
 //! [`MaskRng`]: its bit depends on the seed and `i` only, on every target.
 
-
 use super::blocks::{blocks_for, MaskWriter};
 use crate::simd::{U32s, LANES};
 use crate::{Error, MaskRng};
@@ -33,9 +32,7 @@ pub struct Keep {
 
 impl Keep {
     /// Every unit kept.
-    pub const ALL: Keep = Keep {
-        threshold: 1 << 32,
-    };
+    pub const ALL: Keep = Keep { threshold: 1 << 32 };
 
     /// `t = round(keep * 2^32)` (half away from zero). Fails with
     /// [`Error::InvalidKeep`] for NaN or values outside `[0, 1]`.
@@ -230,7 +227,24 @@ mod tests {
     #[test]
     fn compare_keeps_exactly_the_draws_below_the_threshold() {
         let t = 1000u32;
-        let draws = U32s::new([0, 1, 998, 999, 1000, 1001, u32::MAX, 1 << 31, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let draws = U32s::new([
+            0,
+            1,
+            998,
+            999,
+            1000,
+            1001,
+            u32::MAX,
+            1 << 31,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ]);
         let bits = lanes_to_bits(KeepBelow(U32s::splat(t)).lanes(draws));
         assert_eq!(bits, 0b1111_1111_0000_1111);
         assert_eq!(lanes_to_bits(KeepAll.lanes(draws)), u16::MAX);

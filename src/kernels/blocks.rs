@@ -20,7 +20,11 @@ pub(crate) enum Source<'a> {
 /// in `dst`. A partial last block is zero-padded on the way in and cut on the way
 /// out, so `op` only ever sees whole vectors.
 #[inline(always)]
-pub(crate) fn map_blocks(src: Source<'_>, dst: &mut [f32], mut op: impl FnMut(usize, F32s) -> F32s) {
+pub(crate) fn map_blocks(
+    src: Source<'_>,
+    dst: &mut [f32],
+    mut op: impl FnMut(usize, F32s) -> F32s,
+) {
     let full = dst.len() / LANES * LANES;
     let blocks = full / LANES;
     match src {

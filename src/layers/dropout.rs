@@ -130,7 +130,14 @@ impl Dropout {
             Mode::Train => {
                 check_mask(input.len(), mask.len())?;
                 let scale = self.train_scale();
-                kernel::mask_and_scale(self.keep, scale, rng, Source::Slice(input), output, Some(mask));
+                kernel::mask_and_scale(
+                    self.keep,
+                    scale,
+                    rng,
+                    Source::Slice(input),
+                    output,
+                    Some(mask),
+                );
             }
             Mode::Eval => self.eval(Source::Slice(input), output),
         }
@@ -225,7 +232,12 @@ impl Dropout {
         match mode {
             Mode::Train => {
                 check_mask(grad_output.len(), mask.len())?;
-                kernel::scale_by_mask(self.train_scale(), mask, Source::Slice(grad_output), grad_input);
+                kernel::scale_by_mask(
+                    self.train_scale(),
+                    mask,
+                    Source::Slice(grad_output),
+                    grad_input,
+                );
             }
             Mode::Eval => self.eval(Source::Slice(grad_output), grad_input),
         }
@@ -233,7 +245,12 @@ impl Dropout {
     }
 
     /// [`Dropout::backward`] overwriting `grad`.
-    pub fn backward_in_place(&self, mode: Mode, mask: &[u8], grad: &mut [f32]) -> Result<(), Error> {
+    pub fn backward_in_place(
+        &self,
+        mode: Mode,
+        mask: &[u8],
+        grad: &mut [f32],
+    ) -> Result<(), Error> {
         match mode {
             Mode::Train => {
                 check_mask(grad.len(), mask.len())?;
@@ -257,7 +274,14 @@ impl Dropout {
             Mode::Train => {
                 let mut rng = MaskRng::from_state(saved)?;
                 let scale = self.train_scale();
-                kernel::mask_and_scale(self.keep, scale, &mut rng, Source::Slice(grad_output), grad_input, None);
+                kernel::mask_and_scale(
+                    self.keep,
+                    scale,
+                    &mut rng,
+                    Source::Slice(grad_output),
+                    grad_input,
+                    None,
+                );
             }
             Mode::Eval => self.eval(Source::Slice(grad_output), grad_input),
         }
