@@ -73,3 +73,8 @@ pub enum Mode {
     /// Deterministic: return the expectation of train mode where it exists.
     Eval,
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
