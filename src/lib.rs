@@ -41,7 +41,7 @@
 //! ## Layout
 //! [`kernels`] (stateless SIMD, whole vectors) → [`layers`] (modes, validation)
 //! → the trainer (to come). [`simd`] is the one module that names vector types;
-//! [`reference`] holds the naive scalar oracle of every kernel.
+//! [`reference`](mod@reference) holds the naive scalar oracle of every kernel.
 //!
 //! ## Platform-specific behavior
 //! Dropout is lane-wise (one multiply per element), so results are bit-identical

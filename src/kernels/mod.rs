@@ -2,7 +2,7 @@
 //! `debug_assert!` (the layers validate once at the boundary).
 //!
 //! Every kernel sees whole [`LANES`](crate::simd::LANES)-element vectors; the
-//! driver in [`blocks`] routes a slice's tail through a zero-padded stack vector,
+//! driver in `blocks` routes a slice's tail through a zero-padded stack vector,
 //! so the tail takes the same code path and gives bit-identical results.
 
 pub mod bernoulli;
