@@ -25,6 +25,22 @@ pub enum Error {
         /// The value given.
         keep: f32,
     },
+    /// A shape whose element count overflows `usize`.
+    ShapeOverflow,
+    /// A class label is not below the number of classes.
+    LabelOutOfRange {
+        /// The row (sample) with the bad label.
+        row: usize,
+        /// The label given.
+        label: u32,
+        /// The number of classes.
+        classes: usize,
+    },
+    /// The loss came out NaN or infinite (non-finite logits or targets).
+    NonFiniteLoss {
+        /// The first row whose loss is not finite.
+        row: usize,
+    },
     /// A saved generator state has an all-zero stream, which xoshiro never leaves.
     InvalidRngState {
         /// The stream whose state is zero.
@@ -49,6 +65,23 @@ impl fmt::Display for Error {
                 "invalid keep probability {keep}: vanilla dropout takes [0, 1], \
                  inverted dropout (0, 1]"
             ),
+            Error::ShapeOverflow => write!(f, "shape too large: its element count overflows usize"),
+            Error::LabelOutOfRange {
+                row,
+                label,
+                classes,
+            } => {
+                write!(
+                    f,
+                    "label {label} of row {row} is out of range for {classes} classes"
+                )
+            }
+            Error::NonFiniteLoss { row } => {
+                write!(
+                    f,
+                    "the loss of row {row} is not finite (check the logits and targets)"
+                )
+            }
             Error::InvalidRngState { stream } => {
                 write!(f, "invalid generator state: stream {stream} is all zero")
             }

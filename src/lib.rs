@@ -62,7 +62,9 @@ pub mod simd;
 
 pub use error::Error;
 pub use kernels::bernoulli::{bernoulli_mask, mask_bytes, Keep};
+pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
 pub use layers::dropout::{Dropout, DropoutKind};
+pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
 
 /// Training or evaluation: every stochastic layer takes it explicitly.

@@ -167,3 +167,103 @@ fn dropout_eval(dropout: &Dropout, input: &[f32], output: &mut [f32]) {
         }
     }
 }
+
+/// Reference of the dense forward (`f64` accumulation): `output = relu?(scale *
+/// input (W ⊙ M)^T + b)`, with mask bit `o * inputs + i` when `mask` is given.
+pub fn dense_forward(
+    dense: &crate::Dense,
+    batch: usize,
+    params: crate::DenseParams<'_>,
+    mask: Option<&[u8]>,
+    scale: f32,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    let (ni, no) = (dense.inputs(), dense.outputs());
+    for b in 0..batch {
+        for o in 0..no {
+            let mut sum = 0f64;
+            for i in 0..ni {
+                let m = mask.is_none_or(|mask| bit(mask, o * ni + i));
+                let w = if m { params.weights[o * ni + i] } else { 0.0 };
+                sum += input[b * ni + i] as f64 * w as f64;
+            }
+            let y = (scale as f64 * sum + params.bias[o] as f64) as f32;
+            output[b * no + o] = if dense.has_relu() && y < 0.0 { 0.0 } else { y };
+        }
+    }
+}
+
+/// Reference of the dense backward (`f64` accumulation), same conventions as
+/// [`crate::Dense::backward`]: ReLU-masks `grad_output` in place, accumulates
+/// into `grads`, overwrites `grad_input`.
+#[allow(clippy::too_many_arguments)]
+pub fn dense_backward(
+    dense: &crate::Dense,
+    batch: usize,
+    params: crate::DenseParams<'_>,
+    mask: Option<&[u8]>,
+    scale: f32,
+    input: &[f32],
+    output: &[f32],
+    grad_output: &mut [f32],
+    grads: crate::DenseGrads<'_>,
+    grad_input: Option<&mut [f32]>,
+) {
+    let (ni, no) = (dense.inputs(), dense.outputs());
+    if dense.has_relu() {
+        for (g, &y) in grad_output.iter_mut().zip(output) {
+            if y <= 0.0 {
+                *g = 0.0;
+            }
+        }
+    }
+    let keep = |o: usize, i: usize| mask.is_none_or(|mask| bit(mask, o * ni + i));
+    for o in 0..no {
+        grads.bias[o] = (grads.bias[o] as f64
+            + (0..batch)
+                .map(|b| grad_output[b * no + o] as f64)
+                .sum::<f64>()) as f32;
+        for i in 0..ni {
+            let sum: f64 = (0..batch)
+                .map(|b| grad_output[b * no + o] as f64 * input[b * ni + i] as f64)
+                .sum();
+            let g = if keep(o, i) { scale as f64 * sum } else { 0.0 };
+            grads.weights[o * ni + i] = (grads.weights[o * ni + i] as f64 + g) as f32;
+        }
+    }
+    if let Some(dx) = grad_input {
+        for b in 0..batch {
+            for i in 0..ni {
+                let sum: f64 = (0..no)
+                    .filter(|&o| keep(o, i))
+                    .map(|o| grad_output[b * no + o] as f64 * params.weights[o * ni + i] as f64)
+                    .sum();
+                dx[b * ni + i] = (scale as f64 * sum) as f32;
+            }
+        }
+    }
+}
+
+/// Reference of [`crate::softmax_cross_entropy`] in `f64`: the mean loss and
+/// the gradient `(softmax - onehot) / batch`.
+pub fn softmax_cross_entropy(
+    classes: usize,
+    logits: &[f32],
+    labels: &[u32],
+    grad: &mut [f64],
+) -> f64 {
+    let batch = labels.len();
+    let mut total = 0.0;
+    for (b, &label) in labels.iter().enumerate() {
+        let z = &logits[b * classes..(b + 1) * classes];
+        let max = z.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let sum: f64 = z.iter().map(|&v| libm::exp(v as f64 - max)).sum();
+        total += libm::log(sum) + (max - z[label as usize] as f64);
+        for k in 0..classes {
+            let p = libm::exp(z[k] as f64 - max) / sum;
+            grad[b * classes + k] = (p - (k == label as usize) as u32 as f64) / batch as f64;
+        }
+    }
+    total / batch as f64
+}

@@ -34,3 +34,150 @@ pub(crate) fn store_f32s(dst: &mut [f32], v: F32s) {
 pub(crate) fn f32s_from_bits(v: U32s) -> F32s {
     wide::bytemuck::cast(v)
 }
+
+/// GEMM register tile: rows of the output computed at once.
+///
+/// With AVX-512 a [`F32s`] is one of 32 `zmm` registers, so an 8 x 2-vector tile
+/// (16 accumulators) fits with room for the operands. Narrower targets split each
+/// [`F32s`] into 2 or 4 registers (or none), so their tile is 4 x 1 vectors.
+#[cfg(target_feature = "avx512f")]
+pub const GEMM_MR: usize = 8;
+/// GEMM register tile: output columns computed at once, in vectors.
+#[cfg(target_feature = "avx512f")]
+pub const GEMM_NV: usize = 2;
+/// GEMM depth block: rows of the packed panel, sized so a panel
+/// (`GEMM_KC * GEMM_NV * LANES` floats, 32 KiB here) stays in L1.
+#[cfg(target_feature = "avx512f")]
+pub const GEMM_KC: usize = 256;
+
+/// GEMM register tile: rows of the output computed at once.
+#[cfg(not(target_feature = "avx512f"))]
+pub const GEMM_MR: usize = 4;
+/// GEMM register tile: output columns computed at once, in vectors.
+#[cfg(not(target_feature = "avx512f"))]
+pub const GEMM_NV: usize = 1;
+/// GEMM depth block: rows of the packed panel (`GEMM_KC * LANES` floats, 8 KiB).
+#[cfg(not(target_feature = "avx512f"))]
+pub const GEMM_KC: usize = 128;
+
+/// Transposes a 16 x 16 block: `out[c].lane(r) = rows[r].lane(c)`.
+///
+/// Four stages, each swapping one bit of the row index with the same bit of the
+/// column index by two-source shuffles (`vpermt2ps` with AVX-512); wide's own
+/// `transpose` is lane by lane.
+#[inline(always)]
+pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
+    use wide::ShuffleExt;
+    const fn indices(bit: usize, high: bool) -> [u32; LANES] {
+        let mut idx = [0u32; LANES];
+        let mut c = 0;
+        while c < LANES {
+            let set = c & bit != 0;
+            idx[c] = match (high, set) {
+                (false, false) => c as u32,
+                (false, true) => (LANES + (c ^ bit)) as u32,
+                (true, false) => (c ^ bit) as u32,
+                (true, true) => (LANES + c) as u32,
+            };
+            c += 1;
+        }
+        idx
+    }
+    let mut m = rows;
+    macro_rules! stage {
+        ($bit:expr) => {{
+            let lo = U32s::new(const { indices($bit, false) });
+            let hi = U32s::new(const { indices($bit, true) });
+            let mut r = 0;
+            while r < LANES {
+                if r & $bit == 0 {
+                    let (a, b) = (m[r], m[r | $bit]);
+                    m[r] = [a, b].shuffle(lo);
+                    m[r | $bit] = [a, b].shuffle(hi);
+                }
+                r += 1;
+            }
+        }};
+    }
+    stage!(8);
+    stage!(4);
+    stage!(2);
+    stage!(1);
+    m
+}
+
+/// Sums each of 16 vectors: lane `c` of the result is the sum of the lanes of
+/// `acc[bit_reverse4(c)]` (so store output `o` in `acc[bit_reverse4(o)]` to get
+/// it back in lane `o`). Four shuffle-and-add stages, 45 operations in all.
+#[inline(always)]
+pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
+    use wide::ShuffleExt;
+    const fn indices(bit: usize, partner: bool) -> [u32; LANES] {
+        let mut idx = [0u32; LANES];
+        let mut c = 0;
+        while c < LANES {
+            let from_b = c & bit != 0;
+            let lane = if partner { c ^ bit } else { c };
+            idx[c] = if from_b {
+                (LANES + lane) as u32
+            } else {
+                lane as u32
+            };
+            c += 1;
+        }
+        idx
+    }
+    macro_rules! stage {
+        ($bit:expr, $v:expr, $n:expr) => {{
+            let own = U32s::new(const { indices($bit, false) });
+            let partner = U32s::new(const { indices($bit, true) });
+            let v = $v;
+            let out: [F32s; $n] = core::array::from_fn(|p| {
+                let pair = [v[2 * p], v[2 * p + 1]];
+                pair.shuffle(own) + pair.shuffle(partner)
+            });
+            out
+        }};
+    }
+    let s8 = stage!(8, acc, 8);
+    let s4 = stage!(4, s8, 4);
+    let s2 = stage!(2, s4, 2);
+    let s1 = stage!(1, s2, 1);
+    s1[0]
+}
+
+/// Reverses the 4 low bits of `i` (the lane order of [`reduce16`]).
+#[inline(always)]
+pub(crate) const fn bit_reverse4(i: usize) -> usize {
+    ((i & 1) << 3) | ((i & 2) << 1) | ((i & 4) >> 1) | ((i & 8) >> 3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transpose16_transposes() {
+        let rows: [F32s; LANES] =
+            core::array::from_fn(|r| F32s::new(core::array::from_fn(|c| (r * 100 + c) as f32)));
+        let t = transpose16(rows);
+        for (c, col) in t.iter().enumerate() {
+            for (r, &v) in col.as_array().iter().enumerate() {
+                assert_eq!(v, (r * 100 + c) as f32);
+            }
+        }
+    }
+
+    #[test]
+    fn reduce16_sums_each_vector_in_bit_reversed_slots() {
+        let acc: [F32s; LANES] = core::array::from_fn(|a| {
+            F32s::new(core::array::from_fn(|l| {
+                (bit_reverse4(a) * 1000 + l) as f32
+            }))
+        });
+        let sums = reduce16(acc);
+        for (o, &s) in sums.as_array().iter().enumerate() {
+            assert_eq!(s, (o * 1000 * 16 + 120) as f32, "output {o}");
+        }
+    }
+}

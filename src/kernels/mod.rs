@@ -8,3 +8,4 @@
 pub mod bernoulli;
 pub(crate) mod blocks;
 pub(crate) mod dropout;
+pub(crate) mod gemm;

@@ -1,0 +1,411 @@
+//! Register-blocked matrix multiply: `C = epilogue(alpha * A·B)`.
+//!
+//! B is packed, `GEMM_KC` rows by `NR = GEMM_NV * LANES` columns at a time, into
+//! a caller-provided panel (zero-padded past the last column, so the microkernel
+//! never sees a partial vector); a DropConnect mask is applied while packing. A
+//! is read in place, row-major or column-major. The microkernel keeps an
+//! `MR x NV` tile of accumulators in registers and does `MR * NV` fused
+//! multiply-adds per depth step. The epilogue adds the bias or the previous
+//! value of C, scales, masks and applies ReLU, and stores only valid columns.
+//!
+//! Loop order: depth blocks (outermost, so A's block stays in L2 while every B
+//! panel of that block is used), then column panels (one packed panel in L1),
+//! then row tiles.
+
+use crate::simd::{
+    bit_reverse4, f32s_from_bits, reduce16, transpose16, F32s, U32s, GEMM_KC, GEMM_MR, GEMM_NV,
+    LANES,
+};
+
+use super::bernoulli::bits_to_lanes;
+
+pub(crate) const MR: usize = GEMM_MR;
+pub(crate) const NV: usize = GEMM_NV;
+pub(crate) const NR: usize = GEMM_NV * LANES;
+pub(crate) const KC: usize = GEMM_KC;
+
+/// Floats of packing scratch every GEMM here needs, whatever the shapes.
+pub const GEMM_SCRATCH_LEN: usize = KC * NR;
+
+/// A read in place: element `(r, k)` of an `m x k` matrix.
+#[derive(Clone, Copy)]
+pub(crate) enum AMat<'a> {
+    /// At `data[r * ld + k]`.
+    RowMajor { data: &'a [f32], ld: usize },
+    /// At `data[k * ld + r]`.
+    ColMajor { data: &'a [f32], ld: usize },
+}
+
+/// B, packed by panels: element `(k, n)` of a `k x n` matrix, optionally
+/// multiplied by mask bit `index(k, n)` (the element's index in `data`).
+#[derive(Clone, Copy)]
+pub(crate) struct BMat<'a> {
+    pub data: &'a [f32],
+    pub ld: usize,
+    /// Element `(k, n)` at `data[n * ld + k]` instead of `data[k * ld + n]`.
+    pub transposed: bool,
+    pub mask: Option<&'a [u8]>,
+}
+
+/// What happens to C after the product.
+#[derive(Clone, Copy)]
+pub(crate) struct Epilogue<'a> {
+    /// Multiplies the product.
+    pub alpha: f32,
+    /// `Some(bias)` sets C to `bias + alpha*A·B` (bias per column, or zeros for
+    /// an empty slice); `None` accumulates into C.
+    pub overwrite_with_bias: Option<&'a [f32]>,
+    /// Multiplies the product elementwise by mask bit `r * ldc + col`.
+    pub mask: Option<&'a [u8]>,
+    /// `max(., 0)` once the sum is complete (NaN stays NaN).
+    pub relu: bool,
+}
+
+/// 16 bits of a bit-packed mask starting at any bit offset (past the end: 0).
+#[inline(always)]
+pub(crate) fn bits_at(mask: &[u8], offset: usize) -> u16 {
+    let byte = offset / 8;
+    let mut word = [0u8; 4];
+    let end = (byte + 3).min(mask.len());
+    if byte < end {
+        word[..end - byte].copy_from_slice(&mask[byte..end]);
+    }
+    (u32::from_le_bytes(word) >> (offset % 8)) as u16
+}
+
+/// 1.0 where mask bit `offset + lane` is set, 0.0 elsewhere.
+#[inline(always)]
+fn mask_factor(mask: &[u8], offset: usize) -> F32s {
+    f32s_from_bits(bits_to_lanes(bits_at(mask, offset)) & U32s::splat(1.0f32.to_bits()))
+}
+
+#[inline(always)]
+fn bit(mask: &[u8], index: usize) -> f32 {
+    (mask
+        .get(index / 8)
+        .is_some_and(|b| b >> (index % 8) & 1 == 1)) as u32 as f32
+}
+
+/// `c[m x n] (ldc) = epilogue(alpha * A[m x k] · B[k x n])`. Shapes were checked by
+/// the caller; `scratch` holds at least [`GEMM_SCRATCH_LEN`] floats.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AMat<'_>,
+    b: BMat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    scratch: &mut [f32],
+    epi: Epilogue<'_>,
+) {
+    debug_assert!(scratch.len() >= GEMM_SCRATCH_LEN);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let depth_blocks = k.div_ceil(KC).max(1);
+    for kb in 0..depth_blocks {
+        let k0 = kb * KC;
+        let kc = KC.min(k - k0.min(k));
+        let first = kb == 0;
+        let last = kb + 1 == depth_blocks;
+        for n0 in (0..n).step_by(NR) {
+            let panel = &mut scratch[..kc * NR];
+            pack_b(b, k0, kc, n0, n, panel);
+            let panel = &*panel;
+            let mut r0 = 0;
+            while r0 < m {
+                let rows = MR.min(m - r0);
+                let ctx = TileCtx {
+                    r0,
+                    k0,
+                    kc,
+                    n0,
+                    n,
+                    ldc,
+                    first,
+                    last,
+                };
+                match rows {
+                    MR => run_tile::<MR>(a, panel, c, ctx, epi),
+                    _ => run_partial_tile(rows, a, panel, c, ctx, epi),
+                }
+                r0 += rows;
+            }
+        }
+    }
+}
+
+/// Matrix-vector form of the forward for small batches: `c[r] =
+/// epilogue(alpha * W·a[r])` with `W: (n, k)` row-major (masked by bit
+/// `o * k + i`). No packing: every weight is loaded once per batch row and
+/// multiplied into one of 16 accumulators (one per output), which
+/// [`reduce16`] sums into one vector of 16 outputs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemv(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    w: &[f32],
+    w_mask: Option<&[u8]>,
+    c: &mut [f32],
+    epi: Epilogue<'_>,
+) {
+    let full = k / LANES * LANES;
+    for r in 0..m {
+        let x = &a[r * k..(r + 1) * k];
+        let x_tail = load_partial(&x[full..]);
+        for o0 in (0..n).step_by(LANES) {
+            // Output o0 + bit_reverse4(s) in slot s; rows past n repeat row n - 1.
+            let rows: [&[f32]; LANES] = core::array::from_fn(|s| {
+                let o = (o0 + bit_reverse4(s)).min(n - 1);
+                &w[o * k..(o + 1) * k]
+            });
+            let acc = match w_mask {
+                None => dot16(&rows, x, x_tail, |_, _, v| v),
+                Some(mask) => dot16(&rows, x, x_tail, |s, kk, v| {
+                    let o = (o0 + bit_reverse4(s)).min(n - 1);
+                    v * mask_factor(mask, o * k + kk)
+                }),
+            };
+            let ctx = TileCtx {
+                r0: r,
+                k0: 0,
+                kc: k,
+                n0: o0,
+                n,
+                ldc: n,
+                first: true,
+                last: true,
+            };
+            store_vector(reduce16(acc), r, o0, c, ctx, epi);
+        }
+    }
+}
+
+/// 16 dot products at once: `acc[s] = sum_i rows[s][i] * x[i]` as vectors of
+/// partial sums; `weight(s, i, v)` may mask the weights.
+#[inline(always)]
+fn dot16(
+    rows: &[&[f32]; LANES],
+    x: &[f32],
+    x_tail: F32s,
+    weight: impl Fn(usize, usize, F32s) -> F32s,
+) -> [F32s; LANES] {
+    let k = x.len();
+    let full = k / LANES * LANES;
+    let mut acc = [F32s::ZERO; LANES];
+    for (kk, xc) in x[..full]
+        .chunks_exact(LANES)
+        .enumerate()
+        .map(|(i, c)| (i * LANES, c))
+    {
+        let xv = crate::simd::load_f32s(xc);
+        for (s, (a, row)) in acc.iter_mut().zip(rows).enumerate() {
+            let wv = crate::simd::load_f32s(&row[kk..kk + LANES]);
+            *a = weight(s, kk, wv).mul_add(xv, *a);
+        }
+    }
+    if full < k {
+        for (s, (a, row)) in acc.iter_mut().zip(rows).enumerate() {
+            *a = weight(s, full, load_partial(&row[full..])).mul_add(x_tail, *a);
+        }
+    }
+    acc
+}
+
+#[derive(Clone, Copy)]
+struct TileCtx {
+    r0: usize,
+    k0: usize,
+    kc: usize,
+    n0: usize,
+    n: usize,
+    ldc: usize,
+    first: bool,
+    last: bool,
+}
+
+/// Partial row tiles (fewer than MR rows): one instantiation per count.
+fn run_partial_tile(
+    rows: usize,
+    a: AMat<'_>,
+    panel: &[f32],
+    c: &mut [f32],
+    ctx: TileCtx,
+    epi: Epilogue<'_>,
+) {
+    macro_rules! dispatch {
+        ($($r:literal),*) => {
+            match rows {
+                $($r if $r < MR => run_tile::<$r>(a, panel, c, ctx, epi),)*
+                _ => unreachable_tile(),
+            }
+        };
+    }
+    dispatch!(1, 2, 3, 4, 5, 6, 7)
+}
+
+#[cold]
+fn unreachable_tile() {
+    debug_assert!(false, "row tile larger than MR");
+}
+
+#[inline(always)]
+fn run_tile<const R: usize>(
+    a: AMat<'_>,
+    panel: &[f32],
+    c: &mut [f32],
+    ctx: TileCtx,
+    epi: Epilogue<'_>,
+) {
+    let acc = match a {
+        AMat::RowMajor { data, ld } => {
+            let rows: [&[f32]; R] = core::array::from_fn(|r| {
+                let start = (ctx.r0 + r) * ld + ctx.k0;
+                &data[start..start + ctx.kc]
+            });
+            microkernel::<R>(ctx.kc, panel, |k| core::array::from_fn(|r| rows[r][k]))
+        }
+        AMat::ColMajor { data, ld } => microkernel::<R>(ctx.kc, panel, |k| {
+            let start = (ctx.k0 + k) * ld + ctx.r0;
+            let col = &data[start..start + R];
+            core::array::from_fn(|r| col[r])
+        }),
+    };
+    store_tile::<R>(&acc, c, ctx, epi);
+}
+
+/// The register tile: `acc[r][v] = sum_k A(r, k) * panel[k][v]`.
+#[inline(always)]
+fn microkernel<const R: usize>(
+    kc: usize,
+    panel: &[f32],
+    a_column: impl Fn(usize) -> [f32; R],
+) -> [[F32s; NV]; R] {
+    let mut acc = [[F32s::ZERO; NV]; R];
+    for (k, row) in panel[..kc * NR].chunks_exact(NR).enumerate() {
+        let b: [F32s; NV] = core::array::from_fn(|v| crate::simd::load_f32s(&row[v * LANES..]));
+        let a = a_column(k);
+        for r in 0..R {
+            let ar = F32s::splat(a[r]);
+            for v in 0..NV {
+                acc[r][v] = ar.mul_add(b[v], acc[r][v]);
+            }
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn store_tile<const R: usize>(
+    acc: &[[F32s; NV]; R],
+    c: &mut [f32],
+    ctx: TileCtx,
+    epi: Epilogue<'_>,
+) {
+    for (r, acc_row) in acc.iter().enumerate() {
+        for (v, &sum) in acc_row.iter().enumerate() {
+            let col = ctx.n0 + v * LANES;
+            if col >= ctx.n {
+                break;
+            }
+            store_vector(sum, ctx.r0 + r, col, c, ctx, epi);
+        }
+    }
+}
+
+/// Writes `epilogue(sum)` to `c[row][col..]`, at most up to column `ctx.n`.
+#[inline(always)]
+fn store_vector(sum: F32s, row: usize, col: usize, c: &mut [f32], ctx: TileCtx, epi: Epilogue<'_>) {
+    let valid = LANES.min(ctx.n - col);
+    let mut product = sum * F32s::splat(epi.alpha);
+    if let Some(mask) = epi.mask {
+        let lanes = bits_to_lanes(bits_at(mask, row * ctx.ldc + col));
+        product *= f32s_from_bits(lanes & U32s::splat(1.0f32.to_bits()));
+    }
+    let at = row * ctx.ldc + col;
+    let dst = &mut c[at..at + valid];
+    let prev = match (ctx.first, epi.overwrite_with_bias) {
+        (true, Some([])) => F32s::ZERO,
+        (true, Some(bias)) => load_partial(&bias[col..col + valid]),
+        _ => load_partial(dst),
+    };
+    let mut out = prev + product;
+    if epi.relu && ctx.last {
+        out = out.simd_lt(F32s::ZERO).select(F32s::ZERO, out);
+    }
+    dst.copy_from_slice(&out.as_array()[..valid]);
+}
+
+#[inline(always)]
+fn load_partial(src: &[f32]) -> F32s {
+    if src.len() == LANES {
+        crate::simd::load_f32s(src)
+    } else {
+        let mut lanes = [0.0f32; LANES];
+        lanes[..src.len()].copy_from_slice(src);
+        F32s::new(lanes)
+    }
+}
+
+/// Packs `B[k0..k0+kc][n0..n0+NR]` row by row into `panel`, zero past column `n`.
+fn pack_b(b: BMat<'_>, k0: usize, kc: usize, n0: usize, n: usize, panel: &mut [f32]) {
+    let width = NR.min(n - n0);
+    if b.transposed {
+        // 16 x 16 blocks: 16 storage rows of B (16 panel columns) by 16 depths,
+        // loaded as vectors, masked, transposed in registers, stored as panel rows.
+        for v in 0..NV {
+            for kb in (0..kc).step_by(LANES) {
+                let depth = LANES.min(kc - kb);
+                let rows: [F32s; LANES] = core::array::from_fn(|j| {
+                    let col = n0 + v * LANES + j;
+                    if col >= n {
+                        return F32s::ZERO;
+                    }
+                    let start = col * b.ld + k0 + kb;
+                    let x = load_partial(&b.data[start..start + depth]);
+                    match b.mask {
+                        None => x,
+                        Some(mask) => x * mask_factor(mask, start),
+                    }
+                });
+                let cols = transpose16(rows);
+                for (kk, col) in cols.iter().take(depth).enumerate() {
+                    let at = (kb + kk) * NR + v * LANES;
+                    crate::simd::store_f32s(&mut panel[at..at + LANES], *col);
+                }
+            }
+        }
+    } else {
+        for (kk, dst) in panel.chunks_exact_mut(NR).enumerate() {
+            let start = (k0 + kk) * b.ld + n0;
+            let src = &b.data[start..start + width];
+            match b.mask {
+                None => dst[..width].copy_from_slice(src),
+                Some(mask) => {
+                    for (j, (d, &x)) in dst[..width].iter_mut().zip(src).enumerate() {
+                        *d = x * bit(mask, start + j);
+                    }
+                }
+            }
+            dst[width..].fill(0.0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_at_reads_across_bytes_and_past_the_end() {
+        let mask = [0b1010_1010u8, 0b1111_0000, 0b0000_1111];
+        assert_eq!(bits_at(&mask, 0), 0b1111_0000_1010_1010);
+        assert_eq!(bits_at(&mask, 4), 0b1111_1111_0000_1010);
+        assert_eq!(bits_at(&mask, 20), 0);
+        assert_eq!(bits_at(&[], 0), 0);
+    }
+}

@@ -1,0 +1,476 @@
+//! Fully connected layer `y = x W^T + b` (optionally ReLU), with DropConnect.
+//!
+//! Shapes: `x: (batch, inputs)`, `W: (outputs, inputs)` (PyTorch's `Linear`
+//! layout), `b: (outputs)`, `y: (batch, outputs)`, all row-major. Backward
+//! accumulates `dW += dy^T x` and `db += sum_rows(dy)` (zero them first for a
+//! fresh gradient) and overwrites `dx = dy W`.
+//!
+//! # DropConnect
+//! Wan et al. 2013: each weight is kept with probability `q` by one Bernoulli
+//! mask per forward pass, shared by the whole batch (the paper's cheap variant;
+//! its per-sample variant costs a weight matrix per sample). The mask has
+//! `outputs * inputs` bits, bit `o * inputs + i` for `W[o][i]`, drawn by
+//! [`crate::bernoulli_mask`]'s streams. It is applied while W is packed for the
+//! multiply, never materialized as a masked copy, and backward reuses it.
+//! Train: `y = s (W ⊙ M) x + b` with `s = 1` (vanilla) or `1/q` (inverted);
+//! eval: `y = q W x + b` (vanilla) or `W x + b` (inverted).
+//!
+//! # Platform-specific behavior
+//! The multiply accumulates in `f32` with fused multiply-adds where the target
+//! has them (one rounding) and separate multiply and add elsewhere (two), in an
+//! order that depends on the tile sizes in [`crate::simd`]. Results differ
+//! across targets within the usual dot-product bound: relative to
+//! `sum |x_i w_i|`, the error is at most about `k * 2^-24` for depth `k`
+//! (tests allow `2 k * 2^-24`).
+
+use crate::kernels::bernoulli::{mask_bytes, sample_mask};
+use crate::kernels::gemm::{gemm, gemv, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
+
+/// Largest batch the forward computes as matrix-vector products (no packing).
+const GEMV_MAX_BATCH: usize = 1;
+use crate::{Dropout, Error, MaskRng, Mode};
+
+/// A dense layer's shape; it owns no memory.
+///
+/// ```
+/// use tinyreg::{Dense, DenseParams};
+/// let layer = Dense::new(3, 2).with_relu();
+/// let w = [1.0, 0.0, -1.0, 0.5, 0.5, 0.5]; // (outputs, inputs)
+/// let b = [0.0, -1.0];
+/// let x = [1.0, 2.0, 3.0];                 // batch of 1
+/// let mut y = [0.0; 2];
+/// let mut scratch = vec![0.0; Dense::SCRATCH_LEN];
+/// layer.forward(1, DenseParams { weights: &w, bias: &b }, &x, &mut y, &mut scratch)?;
+/// assert_eq!(y, [0.0, 2.0]); // relu(1 - 3), relu(3 - 1)
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dense {
+    inputs: usize,
+    outputs: usize,
+    relu: bool,
+}
+
+/// A dense layer's parameters, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct DenseParams<'a> {
+    /// `(outputs, inputs)`, row-major.
+    pub weights: &'a [f32],
+    /// `(outputs)`.
+    pub bias: &'a [f32],
+}
+
+/// A dense layer's gradients, accumulated into.
+#[derive(Debug)]
+pub struct DenseGrads<'a> {
+    /// `(outputs, inputs)`; backward adds `dy^T x`.
+    pub weights: &'a mut [f32],
+    /// `(outputs)`; backward adds the column sums of `dy`.
+    pub bias: &'a mut [f32],
+}
+
+/// DropConnect settings for [`Dense::forward_dropconnect`]: the kind and keep
+/// probability of a [`Dropout`], applied to the weights.
+pub type DropConnect = Dropout;
+
+impl Dense {
+    /// Floats of packing scratch every call needs, whatever the shape: a
+    /// `GEMM_KC x (GEMM_NV * LANES)` panel (32 KiB with AVX-512, 8 KiB elsewhere).
+    pub const SCRATCH_LEN: usize = GEMM_SCRATCH_LEN;
+
+    /// `inputs -> outputs`, no activation.
+    pub const fn new(inputs: usize, outputs: usize) -> Self {
+        Dense {
+            inputs,
+            outputs,
+            relu: false,
+        }
+    }
+
+    /// The same layer followed by a fused ReLU.
+    pub const fn with_relu(self) -> Self {
+        Dense { relu: true, ..self }
+    }
+
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Output features.
+    pub const fn outputs(&self) -> usize {
+        self.outputs
+    }
+
+    /// Whether a ReLU follows.
+    pub const fn has_relu(&self) -> bool {
+        self.relu
+    }
+
+    /// Floats of `W`.
+    pub const fn weights_len(&self) -> usize {
+        self.inputs * self.outputs
+    }
+
+    /// Bytes of a DropConnect mask: one bit per weight.
+    pub const fn dropconnect_mask_bytes(&self) -> usize {
+        mask_bytes(self.inputs * self.outputs)
+    }
+
+    /// `output = input W^T + b`, then ReLU if the layer has one.
+    pub fn forward(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_forward(batch, params, input, output, scratch)?;
+        self.forward_unchecked(batch, params, None, 1.0, input, output, scratch);
+        Ok(())
+    }
+
+    /// Forward with DropConnect on the weights. Train draws a fresh mask into
+    /// `mask` ([`Dense::dropconnect_mask_bytes`] bytes) from `rng`; eval uses the
+    /// full weights scaled by `dropconnect.eval_scale()`, leaving `rng` and `mask`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_dropconnect(
+        &self,
+        dropconnect: &DropConnect,
+        mode: Mode,
+        rng: &mut MaskRng,
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &mut [f32],
+        mask: &mut [u8],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_forward(batch, params, input, output, scratch)?;
+        match mode {
+            Mode::Train => {
+                check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
+                sample_mask(dropconnect.keep(), rng, self.weights_len(), mask);
+                let scale = dropconnect.train_scale();
+                self.forward_unchecked(batch, params, Some(mask), scale, input, output, scratch);
+            }
+            Mode::Eval => {
+                let scale = dropconnect.eval_scale();
+                self.forward_unchecked(batch, params, None, scale, input, output, scratch);
+            }
+        }
+        Ok(())
+    }
+
+    /// Train forward with a DropConnect mask the caller chose (bit `o * inputs + i`
+    /// keeps `W[o][i]`): `y = s (W ⊙ M) x + b`, `s = dropconnect.train_scale()`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_with_mask(
+        &self,
+        dropconnect: &DropConnect,
+        mask: &[u8],
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_forward(batch, params, input, output, scratch)?;
+        check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
+        let scale = dropconnect.train_scale();
+        self.forward_unchecked(batch, params, Some(mask), scale, input, output, scratch);
+        Ok(())
+    }
+
+    /// Backward. `grad_output` is `dL/dy`; with a ReLU it is overwritten with the
+    /// gradient before the ReLU (zero where `output <= 0`). Accumulates into
+    /// `grads`, and writes `dL/dx` into `grad_input` unless it is `None` (the
+    /// first layer needs none).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grads: DenseGrads<'_>,
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_backward(
+            batch,
+            params,
+            input,
+            output,
+            grad_output,
+            &grads,
+            grad_input.as_deref(),
+            scratch,
+        )?;
+        self.backward_unchecked(
+            batch,
+            params,
+            None,
+            1.0,
+            input,
+            output,
+            grad_output,
+            grads,
+            grad_input,
+            scratch,
+        );
+        Ok(())
+    }
+
+    /// Backward of [`Dense::forward_dropconnect`], with the mask it drew (train)
+    /// or the eval scaling (eval; `mask` unused).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_dropconnect(
+        &self,
+        dropconnect: &DropConnect,
+        mode: Mode,
+        mask: &[u8],
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grads: DenseGrads<'_>,
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_backward(
+            batch,
+            params,
+            input,
+            output,
+            grad_output,
+            &grads,
+            grad_input.as_deref(),
+            scratch,
+        )?;
+        match mode {
+            Mode::Train => {
+                check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
+                let scale = dropconnect.train_scale();
+                self.backward_unchecked(
+                    batch,
+                    params,
+                    Some(mask),
+                    scale,
+                    input,
+                    output,
+                    grad_output,
+                    grads,
+                    grad_input,
+                    scratch,
+                );
+            }
+            Mode::Eval => {
+                let scale = dropconnect.eval_scale();
+                self.backward_unchecked(
+                    batch,
+                    params,
+                    None,
+                    scale,
+                    input,
+                    output,
+                    grad_output,
+                    grads,
+                    grad_input,
+                    scratch,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_unchecked(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        mask: Option<&[u8]>,
+        scale: f32,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        let (i, o) = (self.inputs, self.outputs);
+        let epilogue = Epilogue {
+            alpha: scale,
+            overwrite_with_bias: Some(params.bias),
+            mask: None,
+            relu: self.relu,
+        };
+        if batch <= GEMV_MAX_BATCH {
+            if o > 0 {
+                gemv(batch, o, i, input, params.weights, mask, output, epilogue);
+            }
+            return;
+        }
+        gemm(
+            batch,
+            o,
+            i,
+            AMat::RowMajor { data: input, ld: i },
+            BMat {
+                data: params.weights,
+                ld: i,
+                transposed: true,
+                mask,
+            },
+            output,
+            o,
+            scratch,
+            Epilogue {
+                alpha: scale,
+                overwrite_with_bias: Some(params.bias),
+                mask: None,
+                relu: self.relu,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backward_unchecked(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        mask: Option<&[u8]>,
+        scale: f32,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grads: DenseGrads<'_>,
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) {
+        let (i, o) = (self.inputs, self.outputs);
+        if self.relu {
+            relu_backward(output, grad_output);
+        }
+        let dy = &*grad_output;
+        // db += column sums of dy.
+        for row in dy.chunks_exact(o.max(1)).take(batch) {
+            for (g, &d) in grads.bias.iter_mut().zip(row) {
+                *g += d;
+            }
+        }
+        // dW[o x i] += scale * (dy^T x) ⊙ M: A = dy^T (column-major view of dy).
+        gemm(
+            o,
+            i,
+            batch,
+            AMat::ColMajor { data: dy, ld: o },
+            BMat {
+                data: input,
+                ld: i,
+                transposed: false,
+                mask: None,
+            },
+            grads.weights,
+            i,
+            scratch,
+            Epilogue {
+                alpha: scale,
+                overwrite_with_bias: None,
+                mask,
+                relu: false,
+            },
+        );
+        // dx[batch x i] = scale * dy (W ⊙ M).
+        if let Some(dx) = grad_input {
+            gemm(
+                batch,
+                i,
+                o,
+                AMat::RowMajor { data: dy, ld: o },
+                BMat {
+                    data: params.weights,
+                    ld: i,
+                    transposed: false,
+                    mask,
+                },
+                dx,
+                i,
+                scratch,
+                Epilogue {
+                    alpha: scale,
+                    overwrite_with_bias: Some(&[]),
+                    mask: None,
+                    relu: false,
+                },
+            );
+        }
+    }
+
+    fn check_forward(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &[f32],
+        scratch: &[f32],
+    ) -> Result<(), Error> {
+        check_len(product(batch, self.inputs)?, input.len())?;
+        check_len(product(batch, self.outputs)?, output.len())?;
+        check_len(product(self.outputs, self.inputs)?, params.weights.len())?;
+        check_len(self.outputs, params.bias.len())?;
+        check_at_least(Self::SCRATCH_LEN, scratch.len())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_backward(
+        &self,
+        batch: usize,
+        params: DenseParams<'_>,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &[f32],
+        grads: &DenseGrads<'_>,
+        grad_input: Option<&[f32]>,
+        scratch: &[f32],
+    ) -> Result<(), Error> {
+        self.check_forward(batch, params, input, output, scratch)?;
+        check_len(output.len(), grad_output.len())?;
+        check_len(params.weights.len(), grads.weights.len())?;
+        check_len(self.outputs, grads.bias.len())?;
+        if let Some(dx) = grad_input {
+            check_len(input.len(), dx.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// `grad = output > 0 ? grad : 0`, the ReLU backward from the ReLU's output
+/// (NaN outputs pass the gradient through).
+pub fn relu_backward(output: &[f32], grad: &mut [f32]) {
+    for (g, &y) in grad.iter_mut().zip(output) {
+        if y <= 0.0 {
+            *g = 0.0;
+        }
+    }
+}
+
+fn product(a: usize, b: usize) -> Result<usize, Error> {
+    a.checked_mul(b).ok_or(Error::ShapeOverflow)
+}
+
+fn check_len(expected: usize, got: usize) -> Result<(), Error> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch { expected, got })
+    }
+}
+
+fn check_at_least(needed: usize, got: usize) -> Result<(), Error> {
+    if got >= needed {
+        Ok(())
+    } else {
+        Err(Error::BufferTooSmall { needed, got })
+    }
+}

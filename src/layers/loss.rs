@@ -1,0 +1,168 @@
+//! Softmax cross-entropy over `(batch, classes)` logits.
+//!
+//! Stable log-sum-exp form: with `m = max_k z_k`,
+//! `loss = log(sum_k exp(z_k - m)) + (m - z_label)`, so logits of ±1e30 give
+//! finite losses and gradients. The loss returned is the mean over the batch,
+//! and the gradient is `(softmax(z) - target) / batch` (of that mean). The two
+//! passes are separate: the loss is checked before the gradient is written, so
+//! a non-finite loss writes nothing.
+
+use crate::Error;
+
+/// Mean softmax cross-entropy against integer labels; writes its gradient
+/// with respect to the logits into `grad` (`(batch, classes)`).
+///
+/// ```
+/// use tinyreg::softmax_cross_entropy;
+/// let logits = [0.0f32; 10];            // one sample, 10 classes
+/// let mut grad = [0.0f32; 10];
+/// let loss = softmax_cross_entropy(10, &logits, &[3], &mut grad)?;
+/// assert!((loss - 10f32.ln()).abs() < 1e-6);
+/// assert!((grad[3] + 0.9).abs() < 1e-6 && (grad[0] - 0.1).abs() < 1e-6);
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
+pub fn softmax_cross_entropy(
+    classes: usize,
+    logits: &[f32],
+    labels: &[u32],
+    grad: &mut [f32],
+) -> Result<f32, Error> {
+    let batch = labels.len();
+    check_shapes(classes, batch, logits.len(), grad.len())?;
+    for (row, &label) in labels.iter().enumerate() {
+        if label as usize >= classes {
+            return Err(Error::LabelOutOfRange {
+                row,
+                label,
+                classes,
+            });
+        }
+    }
+    let mut total = 0.0f64;
+    for (row, (z, &label)) in logits.chunks_exact(classes.max(1)).zip(labels).enumerate() {
+        let (max, log_sum) = log_sum_exp(z);
+        let loss = log_sum + (max - z[label as usize]);
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { row });
+        }
+        total += loss as f64;
+    }
+    let inv_batch = 1.0 / batch as f32;
+    for ((z, g), &label) in logits
+        .chunks_exact(classes.max(1))
+        .zip(grad.chunks_exact_mut(classes.max(1)))
+        .zip(labels)
+    {
+        softmax_into(z, g, inv_batch);
+        g[label as usize] -= inv_batch;
+    }
+    Ok(mean(total, batch))
+}
+
+/// Mean softmax cross-entropy against soft targets (each row a distribution,
+/// e.g. mixed one-hot labels): `-sum_k t_k log softmax_k`. Gradient
+/// `(softmax - t) / batch` assumes each target row sums to 1.
+pub fn softmax_cross_entropy_soft(
+    classes: usize,
+    logits: &[f32],
+    targets: &[f32],
+    grad: &mut [f32],
+) -> Result<f32, Error> {
+    if classes == 0 {
+        return Err(Error::LengthMismatch {
+            expected: 1,
+            got: 0,
+        });
+    }
+    let batch = targets.len() / classes;
+    check_shapes(classes, batch, logits.len(), grad.len())?;
+    if targets.len() != logits.len() {
+        return Err(Error::LengthMismatch {
+            expected: logits.len(),
+            got: targets.len(),
+        });
+    }
+    let mut total = 0.0f64;
+    for (row, (z, t)) in logits
+        .chunks_exact(classes)
+        .zip(targets.chunks_exact(classes))
+        .enumerate()
+    {
+        let (max, log_sum) = log_sum_exp(z);
+        // -sum t_k (z_k - m - log_sum) = sum t_k (log_sum + (m - z_k))
+        let loss: f32 = z
+            .iter()
+            .zip(t)
+            .filter(|(_, &tk)| tk != 0.0)
+            .map(|(&zk, &tk)| tk * (log_sum + (max - zk)))
+            .sum();
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { row });
+        }
+        total += loss as f64;
+    }
+    let inv_batch = 1.0 / batch as f32;
+    for ((z, g), t) in logits
+        .chunks_exact(classes)
+        .zip(grad.chunks_exact_mut(classes))
+        .zip(targets.chunks_exact(classes))
+    {
+        softmax_into(z, g, inv_batch);
+        for (gk, &tk) in g.iter_mut().zip(t) {
+            *gk -= tk * inv_batch;
+        }
+    }
+    Ok(mean(total, batch))
+}
+
+fn check_shapes(classes: usize, batch: usize, logits: usize, grad: usize) -> Result<(), Error> {
+    if classes == 0 {
+        return Err(Error::LengthMismatch {
+            expected: 1,
+            got: 0,
+        });
+    }
+    let expected = batch.checked_mul(classes).ok_or(Error::ShapeOverflow)?;
+    if logits != expected {
+        return Err(Error::LengthMismatch {
+            expected,
+            got: logits,
+        });
+    }
+    if grad != expected {
+        return Err(Error::LengthMismatch {
+            expected,
+            got: grad,
+        });
+    }
+    Ok(())
+}
+
+/// `(m, log sum_k exp(z_k - m))` with `m = max_k z_k`.
+fn log_sum_exp(z: &[f32]) -> (f32, f32) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = z.iter().map(|&v| libm::expf(v - max)).sum();
+    (max, libm::logf(sum))
+}
+
+/// `g = softmax(z) * scale`.
+fn softmax_into(z: &[f32], g: &mut [f32], scale: f32) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (gk, &zk) in g.iter_mut().zip(z) {
+        *gk = libm::expf(zk - max);
+        sum += *gk;
+    }
+    let factor = scale / sum;
+    for gk in g.iter_mut() {
+        *gk *= factor;
+    }
+}
+
+fn mean(total: f64, batch: usize) -> f32 {
+    if batch == 0 {
+        0.0
+    } else {
+        (total / batch as f64) as f32
+    }
+}
