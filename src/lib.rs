@@ -5,9 +5,11 @@
 //! the caller hands in every buffer, and every buffer size can be asked for up
 //! front (by a `const fn` where possible).
 //!
-//! This release has the foundation: exact Bernoulli mask sampling on 16 SIMD
-//! xoshiro128++ streams, and vanilla and inverted dropout, train and eval,
-//! forward and backward, with bit-packed or mask-free backward.
+//! This release has exact Bernoulli mask sampling on 16 SIMD xoshiro128++
+//! streams; vanilla and inverted dropout, train and eval, forward and backward,
+//! with bit-packed or mask-free backward; dense layers ([`Dense`]) on a
+//! register-blocked GEMM with fused ReLU and DropConnect; and softmax
+//! cross-entropy.
 //!
 //! ```
 //! use tinyreg::{Dropout, MaskRng, Mode, mask_bytes};

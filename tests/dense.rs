@@ -461,24 +461,15 @@ fn finite_difference_check(batch: usize, ni: usize, no: usize, relu: bool, seed:
     let tol = |g: f64| 2e-7 * (1.0 + g.abs()) * (1 + ni.max(no).max(batch)) as f64 + 1e-8;
     for (j, &got) in dx.iter().enumerate() {
         let g = fd(&|d| loss(&c.x, &c.w, &c.b, Some((j, d)), None, None));
-        assert!(
-            (g - got as f64).abs() <= tol(g),
-            "dx[{j}]: fd {g} vs {got}"
-        );
+        assert!((g - got as f64).abs() <= tol(g), "dx[{j}]: fd {g} vs {got}");
     }
     for (j, &got) in dw.iter().enumerate() {
         let g = fd(&|d| loss(&c.x, &c.w, &c.b, None, Some((j, d)), None));
-        assert!(
-            (g - got as f64).abs() <= tol(g),
-            "dW[{j}]: fd {g} vs {got}"
-        );
+        assert!((g - got as f64).abs() <= tol(g), "dW[{j}]: fd {g} vs {got}");
     }
     for (j, &got) in db.iter().enumerate() {
         let g = fd(&|d| loss(&c.x, &c.w, &c.b, None, None, Some((j, d))));
-        assert!(
-            (g - got as f64).abs() <= tol(g),
-            "db[{j}]: fd {g} vs {got}"
-        );
+        assert!((g - got as f64).abs() <= tol(g), "db[{j}]: fd {g} vs {got}");
     }
 }
 
