@@ -41,6 +41,23 @@ pub enum Error {
         /// The first row whose loss is not finite.
         row: usize,
     },
+    /// A data file is malformed.
+    InvalidData {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An index is not below the length it indexes.
+    IndexOutOfRange {
+        /// The index given.
+        index: usize,
+        /// The length.
+        len: usize,
+    },
+    /// A setting is out of its valid range (a learning rate, a decay, a count).
+    InvalidConfig {
+        /// Which setting, and its valid range.
+        reason: &'static str,
+    },
     /// A saved generator state has an all-zero stream, which xoshiro never leaves.
     InvalidRngState {
         /// The stream whose state is zero.
@@ -82,6 +99,11 @@ impl fmt::Display for Error {
                     "the loss of row {row} is not finite (check the logits and targets)"
                 )
             }
+            Error::InvalidData { reason } => write!(f, "invalid data: {reason}"),
+            Error::IndexOutOfRange { index, len } => {
+                write!(f, "index {index} out of range for length {len}")
+            }
+            Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
             Error::InvalidRngState { stream } => {
                 write!(f, "invalid generator state: stream {stream} is all zero")
             }

@@ -61,13 +61,22 @@ pub mod layers;
 pub mod reference;
 mod rng;
 pub mod simd;
+pub mod trainer;
 
 pub use error::Error;
 pub use kernels::bernoulli::{bernoulli_mask, mask_bytes, Keep};
+pub use layers::batch_norm::{BatchNorm, BatchNormState};
 pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
 pub use layers::dropout::{Dropout, DropoutKind};
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
+pub use trainer::data::Icls;
+pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
+pub use trainer::network::{linear_survival, DepthScaling, Layer, Network};
+pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
+pub use trainer::{
+    ensemble_proba, EpochMetrics, FitSummary, Metric, Metrics, TrainConfig, Trainer,
+};
 
 /// Training or evaluation: every stochastic layer takes it explicitly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -35,13 +35,16 @@ impl Keep {
     pub const ALL: Keep = Keep { threshold: 1 << 32 };
 
     /// `t = round(keep * 2^32)` (half away from zero). Fails with
-    /// [`Error::InvalidKeep`] for NaN or values outside `[0, 1]`.
-    pub fn new(keep: f32) -> Result<Keep, Error> {
-        if !(0.0..=1.0).contains(&keep) {
+    /// [`Error::InvalidKeep`] for NaN or values outside `[0, 1]`. A `const fn`,
+    /// so layer tables can be constants.
+    pub const fn new(keep: f32) -> Result<Keep, Error> {
+        #[allow(clippy::manual_range_contains)] // `contains` is not const
+        if !(keep >= 0.0 && keep <= 1.0) {
             return Err(Error::InvalidKeep { keep });
         }
-        // keep has 24 significant bits, so keep * 2^32 is exact in f64.
-        let threshold = libm::round(keep as f64 * TWO_POW_32) as u64;
+        // keep has 24 significant bits, so keep * 2^32 and + 0.5 are exact in
+        // f64, and the cast truncates: floor(x + 0.5) rounds half up.
+        let threshold = (keep as f64 * TWO_POW_32 + 0.5) as u64;
         Ok(Keep { threshold })
     }
 

@@ -164,6 +164,9 @@ pub(crate) fn gemv(
                 &w[o * k..(o + 1) * k]
             });
             let acc = match w_mask {
+                None if o0 + LANES <= n && k > 0 => {
+                    dot16_rows(&w[o0 * k..(o0 + LANES) * k], k, x, x_tail)
+                }
                 None => dot16(&rows, x, x_tail, |_, _, v| v),
                 Some(mask) => dot16(&rows, x, x_tail, |s, kk, v| {
                     let o = (o0 + bit_reverse4(s)).min(n - 1);
@@ -183,6 +186,29 @@ pub(crate) fn gemv(
             store_vector(reduce16(acc), r, o0, c, ctx, epi);
         }
     }
+}
+
+/// [`dot16`] for 16 consecutive unmasked rows of `block` (`16 x k`), one row at
+/// a time so every load is a bounds-check-free chunk; row `j` goes to slot
+/// `bit_reverse4(j)`.
+#[inline(always)]
+fn dot16_rows(block: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; LANES] {
+    let full = k / LANES * LANES;
+    let mut acc = [F32s::ZERO; LANES];
+    for (j, row) in block.chunks_exact(k).enumerate() {
+        let mut sum = F32s::ZERO;
+        for (wc, xc) in row[..full]
+            .chunks_exact(LANES)
+            .zip(x[..full].chunks_exact(LANES))
+        {
+            sum = crate::simd::load_f32s(wc).mul_add(crate::simd::load_f32s(xc), sum);
+        }
+        if full < k {
+            sum = load_partial(&row[full..]).mul_add(x_tail, sum);
+        }
+        acc[bit_reverse4(j)] = sum;
+    }
+    acc
 }
 
 /// 16 dot products at once: `acc[s] = sum_i rows[s][i] * x[i]` as vectors of

@@ -62,21 +62,24 @@ impl Dropout {
     ///
     /// Fails with [`Error::InvalidKeep`] if `keep` is NaN or outside `[0, 1]`, or
     /// for inverted dropout if it rounds to a zero threshold (`keep < 2^-33`).
-    pub fn new(kind: DropoutKind, keep: f32) -> Result<Self, Error> {
-        let k = Keep::new(keep)?;
-        if kind == DropoutKind::Inverted && k.threshold() == 0 {
+    pub const fn new(kind: DropoutKind, keep: f32) -> Result<Self, Error> {
+        let k = match Keep::new(keep) {
+            Ok(k) => k,
+            Err(e) => return Err(e),
+        };
+        if matches!(kind, DropoutKind::Inverted) && k.threshold() == 0 {
             return Err(Error::InvalidKeep { keep });
         }
         Ok(Dropout { kind, keep: k })
     }
 
     /// Vanilla dropout; `keep` in `[0, 1]`.
-    pub fn vanilla(keep: f32) -> Result<Self, Error> {
+    pub const fn vanilla(keep: f32) -> Result<Self, Error> {
         Self::new(DropoutKind::Vanilla, keep)
     }
 
     /// Inverted dropout; `keep` in `(0, 1]`.
-    pub fn inverted(keep: f32) -> Result<Self, Error> {
+    pub const fn inverted(keep: f32) -> Result<Self, Error> {
         Self::new(DropoutKind::Inverted, keep)
     }
 

@@ -1,0 +1,203 @@
+//! Batch normalization over features (`BatchNorm1d`), PyTorch's semantics.
+//!
+//! Train: each feature is normalized with the batch mean and the *biased* batch
+//! variance, `x_hat = (x - mean) / sqrt(var + eps)`, then `y = gamma x_hat +
+//! beta`; the running statistics move by `r = (1 - momentum) r + momentum stat`
+//! with the *unbiased* variance (`var * n / (n - 1)`). Eval: the running
+//! statistics replace the batch's. Backward (train) goes through the batch
+//! statistics:
+//! `dx = gamma inv_std / n * (n dy - sum(dy) - x_hat sum(dy x_hat))`.
+//! Statistics accumulate in `f64` (a few hundred rows at most), so the result is
+//! within a few `f32` roundings of exact.
+
+use crate::{Error, Mode};
+
+/// A batch-norm layer's shape and constants.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNorm {
+    features: usize,
+    momentum: f32,
+    eps: f32,
+}
+
+/// Borrowed batch-norm state: parameters and running statistics, `features` each.
+#[derive(Debug)]
+pub struct BatchNormState<'a> {
+    /// Scale `gamma`.
+    pub gamma: &'a [f32],
+    /// Shift `beta`.
+    pub beta: &'a [f32],
+    /// Running mean (updated in train mode).
+    pub running_mean: &'a mut [f32],
+    /// Running (unbiased) variance (updated in train mode).
+    pub running_var: &'a mut [f32],
+}
+
+impl BatchNorm {
+    /// PyTorch's defaults: momentum 0.1, eps 1e-5.
+    pub const fn new(features: usize) -> Self {
+        BatchNorm {
+            features,
+            momentum: 0.1,
+            eps: 1e-5,
+        }
+    }
+
+    /// Other constants.
+    pub const fn with(features: usize, momentum: f32, eps: f32) -> Self {
+        BatchNorm {
+            features,
+            momentum,
+            eps,
+        }
+    }
+
+    /// Features normalized.
+    pub const fn features(&self) -> usize {
+        self.features
+    }
+
+    /// Floats saved by a train forward for backward: `x_hat` (`batch x
+    /// features`) then `inv_std` (`features`).
+    pub const fn saved_len(&self, batch: usize) -> usize {
+        (batch + 1) * self.features
+    }
+
+    /// Forward. In train mode `batch` must be at least 2 (the unbiased variance
+    /// needs it) and `saved` receives what backward needs.
+    pub fn forward(
+        &self,
+        mode: Mode,
+        batch: usize,
+        state: BatchNormState<'_>,
+        input: &[f32],
+        output: &mut [f32],
+        saved: &mut [f32],
+    ) -> Result<(), Error> {
+        let f = self.features;
+        self.check(batch, &state, input.len(), output.len())?;
+        match mode {
+            Mode::Train => {
+                if batch < 2 {
+                    return Err(Error::InvalidConfig {
+                        reason: "batch norm in train mode needs a batch of at least 2",
+                    });
+                }
+                if saved.len() < self.saved_len(batch) {
+                    return Err(Error::BufferTooSmall {
+                        needed: self.saved_len(batch),
+                        got: saved.len(),
+                    });
+                }
+                let (x_hat, inv_std) = saved.split_at_mut(batch * f);
+                for j in 0..f {
+                    let mean =
+                        (0..batch).map(|b| input[b * f + j] as f64).sum::<f64>() / batch as f64;
+                    let var = (0..batch)
+                        .map(|b| {
+                            let d = input[b * f + j] as f64 - mean;
+                            d * d
+                        })
+                        .sum::<f64>()
+                        / batch as f64;
+                    let istd = 1.0 / libm::sqrt(var + self.eps as f64);
+                    inv_std[j] = istd as f32;
+                    for b in 0..batch {
+                        let xh = ((input[b * f + j] as f64 - mean) * istd) as f32;
+                        x_hat[b * f + j] = xh;
+                        output[b * f + j] = state.gamma[j] * xh + state.beta[j];
+                    }
+                    let m = self.momentum;
+                    let unbiased = var * batch as f64 / (batch - 1) as f64;
+                    state.running_mean[j] = (1.0 - m) * state.running_mean[j] + m * mean as f32;
+                    state.running_var[j] = (1.0 - m) * state.running_var[j] + m * unbiased as f32;
+                }
+            }
+            Mode::Eval => {
+                for j in 0..f {
+                    let istd = 1.0 / libm::sqrtf(state.running_var[j] + self.eps);
+                    let (scale, mean) = (state.gamma[j] * istd, state.running_mean[j]);
+                    for b in 0..batch {
+                        output[b * f + j] = scale * (input[b * f + j] - mean) + state.beta[j];
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward of a train forward: accumulates `dgamma`, `dbeta` and writes
+    /// `grad_input`, from what forward saved.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        batch: usize,
+        gamma: &[f32],
+        saved: &[f32],
+        grad_output: &[f32],
+        grad_gamma: &mut [f32],
+        grad_beta: &mut [f32],
+        grad_input: &mut [f32],
+    ) -> Result<(), Error> {
+        let f = self.features;
+        let n = batch * f;
+        for (expected, got) in [
+            (f, gamma.len()),
+            (n, grad_output.len()),
+            (f, grad_gamma.len()),
+            (f, grad_beta.len()),
+            (n, grad_input.len()),
+        ] {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        if saved.len() < self.saved_len(batch) {
+            return Err(Error::BufferTooSmall {
+                needed: self.saved_len(batch),
+                got: saved.len(),
+            });
+        }
+        let (x_hat, inv_std) = saved.split_at(n);
+        for j in 0..f {
+            let sum_dy: f64 = (0..batch).map(|b| grad_output[b * f + j] as f64).sum();
+            let sum_dy_xh: f64 = (0..batch)
+                .map(|b| grad_output[b * f + j] as f64 * x_hat[b * f + j] as f64)
+                .sum();
+            grad_gamma[j] += sum_dy_xh as f32;
+            grad_beta[j] += sum_dy as f32;
+            let k = gamma[j] as f64 * inv_std[j] as f64 / batch as f64;
+            for b in 0..batch {
+                let i = b * f + j;
+                grad_input[i] = (k
+                    * (batch as f64 * grad_output[i] as f64 - sum_dy - x_hat[i] as f64 * sum_dy_xh))
+                    as f32;
+            }
+        }
+        Ok(())
+    }
+
+    fn check(
+        &self,
+        batch: usize,
+        state: &BatchNormState<'_>,
+        input: usize,
+        output: usize,
+    ) -> Result<(), Error> {
+        let f = self.features;
+        let n = batch.checked_mul(f).ok_or(Error::ShapeOverflow)?;
+        for (expected, got) in [
+            (n, input),
+            (n, output),
+            (f, state.gamma.len()),
+            (f, state.beta.len()),
+            (f, state.running_mean.len()),
+            (f, state.running_var.len()),
+        ] {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! Image-classification data: the ICLS v1 format, shuffling, and mini-batches.
+//!
+//! ICLS v1 (little-endian): a 32-byte header (`b"ICLS"`, version 1, count,
+//! rows, cols, channels, classes, max_value), then `count` images of
+//! `channels * rows * cols` bytes (CHW planar), then `count` label bytes. The
+//! data stays borrowed (in flash on a microcontroller); batches are gathered and
+//! scaled to `[0, 1]` into caller-provided buffers.
+
+use rand_core::Rng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use crate::Error;
+
+/// A borrowed ICLS v1 data set.
+#[derive(Clone, Copy, Debug)]
+pub struct Icls<'a> {
+    /// Number of samples.
+    pub count: usize,
+    /// Image height.
+    pub rows: usize,
+    /// Image width.
+    pub cols: usize,
+    /// Channels (1 gray, 3 RGB).
+    pub channels: usize,
+    /// Number of classes; labels are below it.
+    pub classes: usize,
+    /// The largest possible pixel value (16 for digits, 255 otherwise).
+    pub max_value: u32,
+    /// `count * features()` bytes, sample after sample.
+    pub images: &'a [u8],
+    /// `count` labels.
+    pub labels: &'a [u8],
+}
+
+fn field(bytes: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+}
+
+impl<'a> Icls<'a> {
+    /// Parses and checks an ICLS v1 file: magic, version, exact length, labels
+    /// below `classes`, and a non-zero `max_value`.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let bad = |reason| Err(Error::InvalidData { reason });
+        if bytes.len() < 32 || &bytes[0..4] != b"ICLS" {
+            return bad("not an ICLS file (magic)");
+        }
+        if field(bytes, 4) != 1 {
+            return bad("unsupported ICLS version");
+        }
+        let (count, rows, cols, channels, classes) = (
+            field(bytes, 8),
+            field(bytes, 12),
+            field(bytes, 16),
+            field(bytes, 20),
+            field(bytes, 24),
+        );
+        let max_value = field(bytes, 28) as u32;
+        let features = rows
+            .checked_mul(cols)
+            .and_then(|p| p.checked_mul(channels))
+            .ok_or(Error::ShapeOverflow)?;
+        let expected = features
+            .checked_add(1)
+            .and_then(|s| s.checked_mul(count))
+            .and_then(|s| s.checked_add(32))
+            .ok_or(Error::ShapeOverflow)?;
+        if bytes.len() != expected {
+            return bad("file length does not match the header");
+        }
+        if max_value == 0 {
+            return bad("max_value is zero");
+        }
+        let (images, labels) = bytes[32..].split_at(count * features);
+        if labels.iter().any(|&l| l as usize >= classes) {
+            return bad("a label is not below the class count");
+        }
+        Ok(Icls {
+            count,
+            rows,
+            cols,
+            channels,
+            classes,
+            max_value,
+            images,
+            labels,
+        })
+    }
+
+    /// Samples `start..end` as a data set of their own (e.g. a validation split).
+    pub fn slice(&self, start: usize, end: usize) -> Result<Self, Error> {
+        if start > end || end > self.count {
+            return Err(Error::IndexOutOfRange {
+                index: end,
+                len: self.count,
+            });
+        }
+        let f = self.features();
+        Ok(Icls {
+            count: end - start,
+            images: &self.images[start * f..end * f],
+            labels: &self.labels[start..end],
+            ..*self
+        })
+    }
+
+    /// Values per sample: `channels * rows * cols`.
+    pub const fn features(&self) -> usize {
+        self.channels * self.rows * self.cols
+    }
+
+    /// Gathers the samples `indices` into `batch` (`indices.len() x features`,
+    /// scaled to `[0, 1]` by `max_value`) and their labels into `labels`.
+    pub fn gather(
+        &self,
+        indices: &[u32],
+        batch: &mut [f32],
+        labels: &mut [u32],
+    ) -> Result<(), Error> {
+        let f = self.features();
+        let needed = indices.len().checked_mul(f).ok_or(Error::ShapeOverflow)?;
+        if batch.len() != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: batch.len(),
+            });
+        }
+        if labels.len() != indices.len() {
+            return Err(Error::LengthMismatch {
+                expected: indices.len(),
+                got: labels.len(),
+            });
+        }
+        if let Some(&i) = indices.iter().find(|&&i| i as usize >= self.count) {
+            return Err(Error::IndexOutOfRange {
+                index: i as usize,
+                len: self.count,
+            });
+        }
+        let scale = 1.0 / self.max_value as f32;
+        for ((&i, row), label) in indices
+            .iter()
+            .zip(batch.chunks_exact_mut(f.max(1)))
+            .zip(labels.iter_mut())
+        {
+            let i = i as usize;
+            for (x, &p) in row.iter_mut().zip(&self.images[i * f..(i + 1) * f]) {
+                *x = p as f32 * scale;
+            }
+            *label = self.labels[i] as u32;
+        }
+        Ok(())
+    }
+}
+
+/// A uniform integer in `0..bound` (`bound > 0`), unbiased (Lemire's
+/// multiply-and-reject).
+pub fn uniform_below(rng: &mut Xoshiro128PlusPlus, bound: u32) -> u32 {
+    debug_assert!(bound > 0);
+    let threshold = bound.wrapping_neg() % bound;
+    loop {
+        let product = rng.next_u32() as u64 * bound as u64;
+        if (product as u32) >= threshold {
+            return (product >> 32) as u32;
+        }
+    }
+}
+
+/// Fills `indices` with `0..len` in a uniformly random order (Fisher-Yates,
+/// from the last position down), deterministic for a given generator state.
+pub fn shuffled_indices(rng: &mut Xoshiro128PlusPlus, indices: &mut [u32]) {
+    for (i, slot) in indices.iter_mut().enumerate() {
+        *slot = i as u32;
+    }
+    shuffle(rng, indices);
+}
+
+/// Shuffles `items` in place (Fisher-Yates).
+pub fn shuffle<T>(rng: &mut Xoshiro128PlusPlus, items: &mut [T]) {
+    for i in (1..items.len()).rev() {
+        let j = uniform_below(rng, (i + 1) as u32) as usize;
+        items.swap(i, j);
+    }
+}

@@ -1,0 +1,1070 @@
+//! The allocation-free trainer: a [`Network`] trained from one caller-provided
+//! `f32` buffer ([`Network::memory_len`] floats), with an optimizer, weight
+//! decay, gradient clipping, a learning-rate schedule, early stopping, Monte
+//! Carlo dropout prediction and ensembles.
+//!
+//! Determinism: the same seed, data and settings give the same weights bit for
+//! bit, run after run (one thread, fixed reduction orders).
+
+pub mod data;
+pub mod early_stopping;
+pub mod network;
+pub mod optim;
+
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro128PlusPlus;
+use wide::bytemuck;
+
+use crate::layers::batch_norm::BatchNormState;
+use crate::{
+    bernoulli_mask, softmax_cross_entropy, DenseGrads, DenseParams, Error, Keep, MaskRng, Mode,
+};
+use data::{shuffled_indices, Icls};
+use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
+use network::{DepthScaling, Layer, Network, Plan};
+use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
+
+/// The metric early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Validation loss (mode min).
+    ValLoss,
+    /// Validation accuracy (mode max).
+    ValAccuracy,
+}
+
+/// Training settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Mini-batch size (the memory is sized for it).
+    pub batch: usize,
+    /// Optimizer and weight decay; decay applies to weight matrices only, not
+    /// to biases or batch-norm parameters (like Keras's kernel regularizers).
+    pub update: Update,
+    /// Learning rate per optimizer step.
+    pub lr: LearningRate,
+    /// Clip the global gradient norm to this, if set.
+    pub clip_norm: Option<f32>,
+    /// Seeds initialization, shuffling and every mask.
+    pub seed: u64,
+    /// Early stopping on a validation metric, if set.
+    pub early_stopping: Option<(Metric, EarlyStoppingConfig)>,
+}
+
+/// Loss and accuracy over some samples.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Mean cross-entropy.
+    pub loss: f32,
+    /// Fraction classified correctly.
+    pub accuracy: f32,
+}
+
+/// One epoch's curve point.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EpochMetrics {
+    /// Mean over the epoch's steps (train mode, as Keras reports it).
+    pub train: Metrics,
+    /// On the validation set, eval mode, after the epoch.
+    pub val: Metrics,
+    /// Learning rate of the epoch's last step.
+    pub lr: f32,
+}
+
+/// How [`Trainer::fit`] ended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitSummary {
+    /// Epochs run (entries written to the history).
+    pub epochs: usize,
+    /// Whether early stopping ended training.
+    pub stopped_early: bool,
+    /// The best epoch and value of the monitored metric, if monitored.
+    pub best: Option<(u32, f32)>,
+    /// Whether the best weights were restored.
+    pub restored: bool,
+}
+
+/// Trains a [`Network`] in a borrowed buffer.
+pub struct Trainer<'n, 'm> {
+    net: Network<'n>,
+    mem: &'m mut [f32],
+    plan: Plan,
+    config: TrainConfig,
+    masks: MaskRng,
+    shuffle_rng: Xoshiro128PlusPlus,
+    step: u32,
+}
+
+/// Offsets of one layer's regions.
+#[derive(Clone, Copy)]
+struct At {
+    params: usize,
+    buffers: usize,
+    act: usize,
+    saved: usize,
+}
+
+/// Disjoint mutable slices of `mem` at `(start, len)` ranges, which the plan
+/// guarantees do not overlap (empty ranges may sit anywhere).
+fn carve<'a, const N: usize>(
+    mem: &'a mut [f32],
+    ranges: [(usize, usize); N],
+) -> [&'a mut [f32]; N] {
+    let mut order: [usize; N] = core::array::from_fn(|i| i);
+    order.sort_unstable_by_key(|&i| ranges[i].0);
+    let mut out: [Option<&'a mut [f32]>; N] = core::array::from_fn(|_| None);
+    let mut rest = mem;
+    let mut offset = 0;
+    for &i in &order {
+        let (start, len) = ranges[i];
+        if len == 0 {
+            continue; // stays None: an empty slice, wherever it would start
+        }
+        let (_, tail) = core::mem::take(&mut rest).split_at_mut(start - offset);
+        let (mine, tail) = tail.split_at_mut(len);
+        out[i] = Some(mine);
+        rest = tail;
+        offset = start + len;
+    }
+    out.map(|s| s.unwrap_or_default())
+}
+
+fn relu_forward(input: &[f32], output: &mut [f32]) {
+    for (y, &x) in output.iter_mut().zip(input) {
+        *y = if x < 0.0 { 0.0 } else { x };
+    }
+}
+
+/// Index of the largest value (the first on ties).
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Softmax of each row of `logits` into `probs`.
+pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
+    for (z, p) in logits
+        .chunks_exact(classes.max(1))
+        .zip(probs.chunks_exact_mut(classes.max(1)))
+    {
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for (pk, &zk) in p.iter_mut().zip(z) {
+            *pk = libm::expf(zk - max);
+            sum += *pk;
+        }
+        p.iter_mut().for_each(|pk| *pk /= sum);
+    }
+}
+
+impl<'n, 'm> Trainer<'n, 'm> {
+    /// Checks the network and settings, lays out `mem` and initializes the
+    /// weights from the seed: He-uniform for every dense layer but the last,
+    /// Xavier-uniform for the last; zero biases; batch norm `gamma = 1`,
+    /// `beta = 0`, running mean 0 and variance 1.
+    pub fn new(net: Network<'n>, config: TrainConfig, mem: &'m mut [f32]) -> Result<Self, Error> {
+        check_network(&net)?;
+        if config.batch == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "batch must be at least 1",
+            });
+        }
+        let keep_best = config
+            .early_stopping
+            .is_some_and(|(_, es)| es.restore_best_weights);
+        let plan = net.plan(
+            config.batch,
+            config.update.optimizer.state_per_param(),
+            keep_best,
+        );
+        if mem.len() < plan.end {
+            return Err(Error::BufferTooSmall {
+                needed: plan.end,
+                got: mem.len(),
+            });
+        }
+        let mut trainer = Trainer {
+            net,
+            mem,
+            plan,
+            config,
+            masks: MaskRng::seed_from_u64(config.seed),
+            shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ 0x5eed_5eed_5eed_5eed),
+            step: 0,
+        };
+        trainer.initialize();
+        Ok(trainer)
+    }
+
+    fn initialize(&mut self) {
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(self.config.seed.wrapping_add(0x1417));
+        let mut uniform = |bound: f32| {
+            ((rng.next_u32() >> 8) as f32 * (1.0 / (1u32 << 24) as f32) * 2.0 - 1.0) * bound
+        };
+        self.mem[..self.plan.end].fill(0.0);
+        let last = self.net.layers().len() - 1;
+        let mut p = self.plan.params;
+        let mut buf = self.plan.buffers;
+        for (l, layer) in self.net.layers().iter().enumerate() {
+            match *layer {
+                Layer::Dense(d) | Layer::DenseDropConnect(d, _) => {
+                    let (i, o) = (d.inputs(), d.outputs());
+                    let bound = if l == last {
+                        libm::sqrtf(6.0 / (i + o) as f32)
+                    } else {
+                        libm::sqrtf(6.0 / i.max(1) as f32)
+                    };
+                    self.mem[p..p + i * o]
+                        .iter_mut()
+                        .for_each(|w| *w = uniform(bound));
+                }
+                Layer::Residual {
+                    features: f,
+                    hidden: h,
+                    ..
+                } => {
+                    let he = libm::sqrtf(6.0 / f.max(1) as f32);
+                    self.mem[p..p + h * f]
+                        .iter_mut()
+                        .for_each(|w| *w = uniform(he));
+                    let xavier = libm::sqrtf(6.0 / (f + h) as f32);
+                    let w2 = p + h * f + h;
+                    self.mem[w2..w2 + f * h]
+                        .iter_mut()
+                        .for_each(|w| *w = uniform(xavier));
+                }
+                Layer::BatchNorm(bn) => {
+                    let f = bn.features();
+                    self.mem[p..p + f].fill(1.0);
+                    self.mem[buf + f..buf + 2 * f].fill(1.0);
+                }
+                Layer::Relu { .. } | Layer::Dropout { .. } => {}
+            }
+            p += layer.params_len();
+            buf += layer.buffers_len();
+        }
+    }
+
+    /// The network.
+    pub fn network(&self) -> Network<'n> {
+        self.net
+    }
+
+    /// All trainable parameters, layer after layer (weights then biases).
+    pub fn params(&self) -> &[f32] {
+        &self.mem[self.plan.params..self.plan.params + self.net.params_len()]
+    }
+
+    /// The trainable parameters, to set or perturb them (e.g. for a gradient
+    /// check, or to load trained weights).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        let p = self.net.params_len();
+        &mut self.mem[self.plan.params..self.plan.params + p]
+    }
+
+    /// The gradients of the last [`Trainer::compute_gradients`] or
+    /// [`Trainer::train_step`] (before clipping in the latter), in the layout of
+    /// [`Trainer::params`].
+    pub fn gradients(&self) -> &[f32] {
+        &self.mem[self.plan.grads..self.plan.grads + self.net.params_len()]
+    }
+
+    /// Forward (train mode) and backward on the samples `indices` of `data`
+    /// without updating anything but batch norm's running statistics; returns
+    /// the mean loss. The gradients are then in [`Trainer::gradients`].
+    pub fn compute_gradients(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<f32, Error> {
+        let rows = indices.len();
+        self.check_rows(rows, data)?;
+        self.load_batch(data, indices)?;
+        self.forward(rows, Mode::Train, Mode::Train)?;
+        let (loss, _) = self.loss_and_gradient(rows)?;
+        let (plan, p) = (self.plan, self.net.params_len());
+        self.mem[plan.grads..plan.grads + p].fill(0.0);
+        self.backward(rows)?;
+        Ok(loss)
+    }
+
+    /// Raw logits of `rows` samples into `logits` (`rows x classes`), with the
+    /// stochastic layers in `mode` and batch norm in eval mode.
+    pub fn logits(
+        &mut self,
+        input: &[f32],
+        rows: usize,
+        mode: Mode,
+        logits: &mut [f32],
+    ) -> Result<(), Error> {
+        let (f, classes) = (self.net.inputs(), self.net.outputs());
+        if rows == 0 || rows > self.config.batch {
+            return Err(Error::LengthMismatch {
+                expected: self.config.batch,
+                got: rows,
+            });
+        }
+        if input.len() != rows * f {
+            return Err(Error::LengthMismatch {
+                expected: rows * f,
+                got: input.len(),
+            });
+        }
+        if logits.len() != rows * classes {
+            return Err(Error::LengthMismatch {
+                expected: rows * classes,
+                got: logits.len(),
+            });
+        }
+        let plan = self.plan;
+        self.mem[plan.input..plan.input + rows * f].copy_from_slice(input);
+        self.forward(rows, mode, Mode::Eval)?;
+        let at = self.logits_at();
+        logits.copy_from_slice(&self.mem[at..at + rows * classes]);
+        Ok(())
+    }
+
+    /// Optimizer steps taken.
+    pub fn steps(&self) -> u32 {
+        self.step
+    }
+
+    fn offsets(&self) -> impl Iterator<Item = At> + 'n {
+        let plan = self.plan;
+        let batch = self.config.batch;
+        let mut at = At {
+            params: plan.params,
+            buffers: plan.buffers,
+            act: plan.acts,
+            saved: plan.saved,
+        };
+        self.net.layers().iter().map(move |layer| {
+            let here = at;
+            at.params += layer.params_len();
+            at.buffers += layer.buffers_len();
+            at.act += batch * layer.outputs();
+            at.saved += layer.saved_len(batch);
+            here
+        })
+    }
+
+    /// Forward of `rows` samples already in the input region. `stochastic`
+    /// is the mode of dropout, DropConnect and stochastic depth; `norm` that of
+    /// batch norm (Monte Carlo dropout runs them Train and Eval).
+    fn forward(&mut self, rows: usize, stochastic: Mode, norm: Mode) -> Result<(), Error> {
+        let plan = self.plan;
+        let mut input_at = plan.input;
+        for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
+            let (i, o) = (layer.inputs(), layer.outputs());
+            let [input, output, params, saved, scratch, buffers] = carve(
+                self.mem,
+                [
+                    (input_at, rows * i),
+                    (at.act, rows * o),
+                    (at.params, layer.params_len()),
+                    (at.saved, layer.saved_len(rows)),
+                    (plan.scratch, crate::Dense::SCRATCH_LEN),
+                    (at.buffers, layer.buffers_len()),
+                ],
+            );
+            match *layer {
+                Layer::Dense(d) => {
+                    let (w, b) = params.split_at(d.weights_len());
+                    d.forward(
+                        rows,
+                        DenseParams {
+                            weights: w,
+                            bias: b,
+                        },
+                        input,
+                        output,
+                        scratch,
+                    )?;
+                }
+                Layer::DenseDropConnect(d, dc) => {
+                    let (w, b) = params.split_at(d.weights_len());
+                    let mask = bytemuck::cast_slice_mut::<f32, u8>(saved);
+                    let p = DenseParams {
+                        weights: w,
+                        bias: b,
+                    };
+                    d.forward_dropconnect(
+                        &dc,
+                        stochastic,
+                        &mut self.masks,
+                        rows,
+                        p,
+                        input,
+                        output,
+                        mask,
+                        scratch,
+                    )?;
+                }
+                Layer::Relu { .. } => relu_forward(input, output),
+                Layer::Dropout { dropout, .. } => {
+                    let mask = bytemuck::cast_slice_mut::<f32, u8>(saved);
+                    dropout.forward(stochastic, &mut self.masks, input, output, mask)?;
+                }
+                Layer::BatchNorm(bn) => {
+                    let f = bn.features();
+                    let (gamma, beta) = params.split_at(f);
+                    let (running_mean, running_var) = buffers.split_at_mut(f);
+                    let state = BatchNormState {
+                        gamma,
+                        beta,
+                        running_mean,
+                        running_var,
+                    };
+                    bn.forward(norm, rows, state, input, output, saved)?;
+                }
+                Layer::Residual {
+                    features: f,
+                    hidden: h,
+                    survival,
+                    scaling,
+                } => {
+                    let keep = Keep::new(survival)?;
+                    let q = keep.probability() as f32;
+                    let (kept, scale) = match stochastic {
+                        Mode::Train => {
+                            let mut bit = [0u8; 1];
+                            bernoulli_mask(keep, &mut self.masks, 1, &mut bit)?;
+                            let scale = match scaling {
+                                DepthScaling::Paper => 1.0,
+                                DepthScaling::Inverted => 1.0 / q,
+                            };
+                            (bit[0] & 1 == 1, scale)
+                        }
+                        Mode::Eval => (
+                            true,
+                            if scaling == DepthScaling::Paper {
+                                q
+                            } else {
+                                1.0
+                            },
+                        ),
+                    };
+                    let (flag, hidden) = saved.split_at_mut(1);
+                    flag[0] = if kept { 1.0 } else { 0.0 };
+                    if kept {
+                        let (w1, rest) = params.split_at(h * f);
+                        let (b1, rest) = rest.split_at(h);
+                        let (w2, b2) = rest.split_at(f * h);
+                        let dense1 = crate::Dense::new(f, h).with_relu();
+                        let dense2 = crate::Dense::new(h, f);
+                        dense1.forward(
+                            rows,
+                            DenseParams {
+                                weights: w1,
+                                bias: b1,
+                            },
+                            input,
+                            hidden,
+                            scratch,
+                        )?;
+                        dense2.forward(
+                            rows,
+                            DenseParams {
+                                weights: w2,
+                                bias: b2,
+                            },
+                            hidden,
+                            output,
+                            scratch,
+                        )?;
+                        for (y, &x) in output.iter_mut().zip(input.iter()) {
+                            *y = x + scale * *y;
+                        }
+                    } else {
+                        output.copy_from_slice(input);
+                    }
+                }
+            }
+            input_at = at.act;
+        }
+        Ok(())
+    }
+
+    fn logits_at(&self) -> usize {
+        self.offsets().last().map_or(self.plan.acts, |at| at.act)
+    }
+
+    /// Backward from the loss gradient in `grad_a` down to the first layer,
+    /// accumulating into the (zeroed) gradient region.
+    fn backward(&mut self, rows: usize) -> Result<(), Error> {
+        let plan = self.plan;
+        let layers = self.net.layers();
+        let mut grad_out_at = plan.grad_a;
+        let mut grad_in_at = plan.grad_b;
+        // Layers backwards; offsets are recomputed per layer (a handful of
+        // additions) rather than stored, so depth is not bounded by a buffer.
+        for l in (0..layers.len()).rev() {
+            let layer = layers[l];
+            let Some(at) = self.offsets().nth(l) else {
+                break;
+            };
+            let input_at = if l == 0 {
+                plan.input
+            } else {
+                self.offsets().nth(l - 1).map_or(plan.input, |a| a.act)
+            };
+            let grads_at = plan.grads + (at.params - plan.params);
+            let (i, o) = (layer.inputs(), layer.outputs());
+            let widest = rows * layer.widest();
+            let [input, output, params, saved, scratch, grads, grad_out, grad_in, grad_c] = carve(
+                self.mem,
+                [
+                    (input_at, rows * i),
+                    (at.act, rows * o),
+                    (at.params, layer.params_len()),
+                    (at.saved, layer.saved_len(rows)),
+                    (plan.scratch, crate::Dense::SCRATCH_LEN),
+                    (grads_at, layer.params_len()),
+                    (grad_out_at, rows * o),
+                    (grad_in_at, rows * i),
+                    (plan.grad_c, widest),
+                ],
+            );
+            let need_input_grad = l > 0;
+            match layer {
+                Layer::Dense(d) => {
+                    let (w, b) = params.split_at(d.weights_len());
+                    let (dw, db) = grads.split_at_mut(d.weights_len());
+                    let g = DenseGrads {
+                        weights: dw,
+                        bias: db,
+                    };
+                    let dx = if need_input_grad { Some(grad_in) } else { None };
+                    d.backward(
+                        rows,
+                        DenseParams {
+                            weights: w,
+                            bias: b,
+                        },
+                        input,
+                        output,
+                        grad_out,
+                        g,
+                        dx,
+                        scratch,
+                    )?;
+                }
+                Layer::DenseDropConnect(d, dc) => {
+                    let (w, b) = params.split_at(d.weights_len());
+                    let (dw, db) = grads.split_at_mut(d.weights_len());
+                    let g = DenseGrads {
+                        weights: dw,
+                        bias: db,
+                    };
+                    let dx = if need_input_grad { Some(grad_in) } else { None };
+                    let mask = bytemuck::cast_slice::<f32, u8>(saved);
+                    let p = DenseParams {
+                        weights: w,
+                        bias: b,
+                    };
+                    d.backward_dropconnect(
+                        &dc,
+                        Mode::Train,
+                        mask,
+                        rows,
+                        p,
+                        input,
+                        output,
+                        grad_out,
+                        g,
+                        dx,
+                        scratch,
+                    )?;
+                }
+                Layer::Relu { .. } => {
+                    for ((gi, &go), &y) in
+                        grad_in.iter_mut().zip(grad_out.iter()).zip(output.iter())
+                    {
+                        *gi = if y > 0.0 { go } else { 0.0 };
+                    }
+                }
+                Layer::Dropout { dropout, .. } => {
+                    let mask = bytemuck::cast_slice::<f32, u8>(saved);
+                    dropout.backward(Mode::Train, mask, grad_out, grad_in)?;
+                }
+                Layer::BatchNorm(bn) => {
+                    let f = bn.features();
+                    let (dgamma, dbeta) = grads.split_at_mut(f);
+                    bn.backward(rows, &params[..f], saved, grad_out, dgamma, dbeta, grad_in)?;
+                }
+                Layer::Residual {
+                    features: f,
+                    hidden: h,
+                    survival,
+                    scaling,
+                } => {
+                    let (flag, hidden) = saved.split_at(1);
+                    if flag[0] == 1.0 {
+                        let q = Keep::new(survival)?.probability() as f32;
+                        let scale = if scaling == DepthScaling::Inverted {
+                            1.0 / q
+                        } else {
+                            1.0
+                        };
+                        let (w1, rest) = params.split_at(h * f);
+                        let (b1, rest) = rest.split_at(h);
+                        let (w2, b2) = rest.split_at(f * h);
+                        let (dw1, rest) = grads.split_at_mut(h * f);
+                        let (db1, rest) = rest.split_at_mut(h);
+                        let (dw2, db2) = rest.split_at_mut(f * h);
+                        // g2 = scale * dy into grad_in; dh into grad_c; dx_branch into grad_in.
+                        for (g, &d) in grad_in.iter_mut().zip(grad_out.iter()) {
+                            *g = scale * d;
+                        }
+                        let dh = &mut grad_c[..rows * h];
+                        let dense2 = crate::Dense::new(h, f);
+                        let g2 = DenseGrads {
+                            weights: dw2,
+                            bias: db2,
+                        };
+                        dense2.backward(
+                            rows,
+                            DenseParams {
+                                weights: w2,
+                                bias: b2,
+                            },
+                            hidden,
+                            output,
+                            grad_in,
+                            g2,
+                            Some(dh),
+                            scratch,
+                        )?;
+                        let dense1 = crate::Dense::new(f, h).with_relu();
+                        let g1 = DenseGrads {
+                            weights: dw1,
+                            bias: db1,
+                        };
+                        let dh = &mut grad_c[..rows * h];
+                        dense1.backward(
+                            rows,
+                            DenseParams {
+                                weights: w1,
+                                bias: b1,
+                            },
+                            input,
+                            hidden,
+                            dh,
+                            g1,
+                            Some(grad_in),
+                            scratch,
+                        )?;
+                        for (g, &d) in grad_in.iter_mut().zip(grad_out.iter()) {
+                            *g += d;
+                        }
+                    } else {
+                        grad_in.copy_from_slice(grad_out);
+                    }
+                }
+            }
+            core::mem::swap(&mut grad_out_at, &mut grad_in_at);
+        }
+        Ok(())
+    }
+
+    /// One optimizer step on the samples `indices` of `data` (at most `batch`
+    /// of them; at least 2 if the network has batch norm). Returns the batch's
+    /// loss and accuracy, measured in train mode before the update.
+    pub fn train_step(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<Metrics, Error> {
+        let rows = indices.len();
+        self.check_rows(rows, data)?;
+        self.load_batch(data, indices)?;
+        self.forward(rows, Mode::Train, Mode::Train)?;
+        let (loss, correct) = self.loss_and_gradient(rows)?;
+        let plan = self.plan;
+        let p = self.net.params_len();
+        self.mem[plan.grads..plan.grads + p].fill(0.0);
+        self.backward(rows)?;
+        if let Some(max_norm) = self.config.clip_norm {
+            clip_grad_norm(&mut self.mem[plan.grads..plan.grads + p], max_norm);
+        }
+        self.apply_update()?;
+        Ok(Metrics {
+            loss,
+            accuracy: correct as f32 / rows as f32,
+        })
+    }
+
+    fn check_rows(&self, rows: usize, data: &Icls<'_>) -> Result<(), Error> {
+        if rows == 0 || rows > self.config.batch {
+            return Err(Error::LengthMismatch {
+                expected: self.config.batch,
+                got: rows,
+            });
+        }
+        if data.features() != self.net.inputs() {
+            return Err(Error::LengthMismatch {
+                expected: self.net.inputs(),
+                got: data.features(),
+            });
+        }
+        if data.classes > self.net.outputs() {
+            return Err(Error::LengthMismatch {
+                expected: self.net.outputs(),
+                got: data.classes,
+            });
+        }
+        Ok(())
+    }
+
+    fn load_batch(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<(), Error> {
+        let rows = indices.len();
+        let plan = self.plan;
+        let [input, labels] = carve(
+            self.mem,
+            [(plan.input, rows * self.net.inputs()), (plan.labels, rows)],
+        );
+        data.gather(indices, input, bytemuck::cast_slice_mut::<f32, u32>(labels))
+    }
+
+    /// Mean loss of the batch and its gradient into `grad_a`; the count correct.
+    fn loss_and_gradient(&mut self, rows: usize) -> Result<(f32, usize), Error> {
+        let classes = self.net.outputs();
+        let plan = self.plan;
+        let logits_at = self.logits_at();
+        let [logits, labels, grad] = carve(
+            self.mem,
+            [
+                (logits_at, rows * classes),
+                (plan.labels, rows),
+                (plan.grad_a, rows * classes),
+            ],
+        );
+        let labels = bytemuck::cast_slice::<f32, u32>(labels);
+        let loss = softmax_cross_entropy(classes, logits, labels, grad)?;
+        let correct = logits
+            .chunks_exact(classes)
+            .zip(labels)
+            .filter(|(z, &y)| argmax(z) == y as usize)
+            .count();
+        Ok((loss, correct))
+    }
+
+    fn apply_update(&mut self) -> Result<(), Error> {
+        self.step += 1;
+        let lr = self.config.lr.at(self.step - 1);
+        let plan = self.plan;
+        let s = self.config.update.optimizer.state_per_param();
+        let no_decay = Update {
+            decay: WeightDecay::NONE,
+            ..self.config.update
+        };
+        let mut p = 0;
+        for layer in self.net.layers() {
+            // (length, decayed) of each tensor of the layer, in storage order.
+            let tensors: [(usize, bool); 4] = match *layer {
+                Layer::Dense(d) | Layer::DenseDropConnect(d, _) => [
+                    (d.weights_len(), true),
+                    (d.outputs(), false),
+                    (0, false),
+                    (0, false),
+                ],
+                Layer::BatchNorm(bn) => [
+                    (bn.features(), false),
+                    (bn.features(), false),
+                    (0, false),
+                    (0, false),
+                ],
+                Layer::Residual {
+                    features: f,
+                    hidden: h,
+                    ..
+                } => [(h * f, true), (h, false), (f * h, true), (f, false)],
+                Layer::Relu { .. } | Layer::Dropout { .. } => [(0, false); 4],
+            };
+            for (len, decayed) in tensors {
+                if len == 0 {
+                    continue;
+                }
+                let [params, grads, state] = carve(
+                    self.mem,
+                    [
+                        (plan.params + p, len),
+                        (plan.grads + p, len),
+                        (plan.opt_state + s * p, s * len),
+                    ],
+                );
+                let update = if decayed {
+                    &self.config.update
+                } else {
+                    &no_decay
+                };
+                update.apply(lr, self.step, params, grads, state)?;
+                p += len;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loss and accuracy on all of `data` in eval mode, `batch` samples at a time.
+    pub fn evaluate(&mut self, data: &Icls<'_>) -> Result<Metrics, Error> {
+        let batch = self.config.batch;
+        let (mut loss, mut correct) = (0.0f64, 0usize);
+        let mut start = 0;
+        while start < data.count {
+            let rows = batch.min(data.count - start);
+            self.check_rows(rows, data)?;
+            let mut idx = [0u32; 64];
+            // Gather in runs of at most 64 indices (no heap for an index list).
+            let plan = self.plan;
+            for chunk_start in (0..rows).step_by(64) {
+                let n = 64.min(rows - chunk_start);
+                for (k, slot) in idx[..n].iter_mut().enumerate() {
+                    *slot = (start + chunk_start + k) as u32;
+                }
+                let f = self.net.inputs();
+                let [input, labels] = carve(
+                    self.mem,
+                    [
+                        (plan.input + chunk_start * f, n * f),
+                        (plan.labels + chunk_start, n),
+                    ],
+                );
+                data.gather(
+                    &idx[..n],
+                    input,
+                    bytemuck::cast_slice_mut::<f32, u32>(labels),
+                )?;
+            }
+            self.forward(rows, Mode::Eval, Mode::Eval)?;
+            let (l, c) = self.loss_and_gradient(rows)?;
+            loss += l as f64 * rows as f64;
+            correct += c;
+            start += rows;
+        }
+        let n = data.count.max(1) as f64;
+        Ok(Metrics {
+            loss: (loss / n) as f32,
+            accuracy: (correct as f64 / n) as f32,
+        })
+    }
+
+    /// Trains for up to `epochs` epochs over `train` in an order reshuffled
+    /// each epoch (Fisher-Yates into `order`, `train.count` entries), evaluating
+    /// on `val` after each epoch into `history` (at least `epochs` entries).
+    /// The last batch of an epoch is dropped if it has a single sample.
+    pub fn fit(
+        &mut self,
+        train: &Icls<'_>,
+        val: &Icls<'_>,
+        epochs: u32,
+        order: &mut [u32],
+        history: &mut [EpochMetrics],
+    ) -> Result<FitSummary, Error> {
+        if order.len() != train.count {
+            return Err(Error::LengthMismatch {
+                expected: train.count,
+                got: order.len(),
+            });
+        }
+        if history.len() < epochs as usize {
+            return Err(Error::BufferTooSmall {
+                needed: epochs as usize,
+                got: history.len(),
+            });
+        }
+        let mut stopper = self
+            .config
+            .early_stopping
+            .map(|(metric, es)| (metric, EarlyStopping::new(es)));
+        let mut summary = FitSummary {
+            epochs: 0,
+            stopped_early: false,
+            best: None,
+            restored: false,
+        };
+        for epoch in 0..epochs {
+            shuffled_indices(&mut self.shuffle_rng, order);
+            let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
+            for chunk in order.chunks(self.config.batch) {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                let m = self.train_step(train, chunk)?;
+                loss += m.loss as f64;
+                acc += m.accuracy as f64;
+                steps += 1;
+            }
+            let steps_f = steps.max(1) as f64;
+            let train_metrics = Metrics {
+                loss: (loss / steps_f) as f32,
+                accuracy: (acc / steps_f) as f32,
+            };
+            let val_metrics = self.evaluate(val)?;
+            history[epoch as usize] = EpochMetrics {
+                train: train_metrics,
+                val: val_metrics,
+                lr: self.config.lr.at(self.step.saturating_sub(1)),
+            };
+            summary.epochs = epoch as usize + 1;
+            if let Some((metric, es)) = stopper.as_mut() {
+                let value = match metric {
+                    Metric::ValLoss => val_metrics.loss,
+                    Metric::ValAccuracy => val_metrics.accuracy,
+                };
+                match es.update(epoch, value) {
+                    Verdict::Improved => {
+                        if es.config().restore_best_weights {
+                            self.snapshot_best();
+                        }
+                    }
+                    Verdict::Continue => {}
+                    Verdict::Stop => {
+                        summary.stopped_early = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((_, es)) = stopper {
+            summary.best = es.best();
+            // Restore whether or not patience ran out (Keras issue 12511).
+            if es.config().restore_best_weights && es.best().is_some() {
+                self.restore_best();
+                summary.restored = true;
+            }
+        }
+        Ok(summary)
+    }
+
+    fn snapshot_best(&mut self) {
+        let (p, b, plan) = (self.net.params_len(), self.net.buffers_len(), self.plan);
+        self.mem
+            .copy_within(plan.params..plan.params + p, plan.best);
+        self.mem
+            .copy_within(plan.buffers..plan.buffers + b, plan.best_buffers);
+    }
+
+    fn restore_best(&mut self) {
+        let (p, b, plan) = (self.net.params_len(), self.net.buffers_len(), self.plan);
+        self.mem.copy_within(plan.best..plan.best + p, plan.params);
+        self.mem
+            .copy_within(plan.best_buffers..plan.best_buffers + b, plan.buffers);
+    }
+
+    /// Class probabilities of `rows` samples (`input`: `rows x inputs`, at most
+    /// `batch` rows) into `probs` (`rows x classes`). `passes = 0` is the
+    /// deterministic eval pass; `passes = T > 0` averages `T` Monte Carlo
+    /// passes with dropout, DropConnect and stochastic depth in train mode and
+    /// batch norm in eval mode (Gal and Ghahramani 2016).
+    pub fn predict_proba(
+        &mut self,
+        input: &[f32],
+        rows: usize,
+        passes: u32,
+        probs: &mut [f32],
+    ) -> Result<(), Error> {
+        let (f, classes) = (self.net.inputs(), self.net.outputs());
+        if rows == 0 || rows > self.config.batch {
+            return Err(Error::LengthMismatch {
+                expected: self.config.batch,
+                got: rows,
+            });
+        }
+        if input.len() != rows * f {
+            return Err(Error::LengthMismatch {
+                expected: rows * f,
+                got: input.len(),
+            });
+        }
+        if probs.len() != rows * classes {
+            return Err(Error::LengthMismatch {
+                expected: rows * classes,
+                got: probs.len(),
+            });
+        }
+        let plan = self.plan;
+        self.mem[plan.input..plan.input + rows * f].copy_from_slice(input);
+        let logits_at = self.logits_at();
+        if passes == 0 {
+            self.forward(rows, Mode::Eval, Mode::Eval)?;
+            softmax_rows(
+                classes,
+                &self.mem[logits_at..logits_at + rows * classes],
+                probs,
+            );
+            return Ok(());
+        }
+        probs.fill(0.0);
+        for _ in 0..passes {
+            self.forward(rows, Mode::Train, Mode::Eval)?;
+            let [logits, tmp] = carve(
+                self.mem,
+                [(logits_at, rows * classes), (plan.grad_a, rows * classes)],
+            );
+            softmax_rows(classes, logits, tmp);
+            for (p, &t) in probs.iter_mut().zip(tmp.iter()) {
+                *p += t / passes as f32;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Mean of the members' class probabilities (an ensemble's prediction):
+/// `probs = (1/K) sum_k softmax(member_k(input))`, with `tmp` as scratch
+/// (`rows x classes`).
+pub fn ensemble_proba(
+    members: &mut [Trainer<'_, '_>],
+    input: &[f32],
+    rows: usize,
+    probs: &mut [f32],
+    tmp: &mut [f32],
+) -> Result<(), Error> {
+    if members.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: "an ensemble needs at least one member",
+        });
+    }
+    if tmp.len() != probs.len() {
+        return Err(Error::LengthMismatch {
+            expected: probs.len(),
+            got: tmp.len(),
+        });
+    }
+    probs.fill(0.0);
+    let k = members.len() as f32;
+    for member in members.iter_mut() {
+        member.predict_proba(input, rows, 0, tmp)?;
+        for (p, &t) in probs.iter_mut().zip(tmp.iter()) {
+            *p += t / k;
+        }
+    }
+    Ok(())
+}
+
+fn check_network(net: &Network<'_>) -> Result<(), Error> {
+    let layers = net.layers();
+    if layers.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: "a network needs at least one layer",
+        });
+    }
+    for pair in layers.windows(2) {
+        if pair[0].outputs() != pair[1].inputs() {
+            return Err(Error::LengthMismatch {
+                expected: pair[0].outputs(),
+                got: pair[1].inputs(),
+            });
+        }
+    }
+    for layer in layers {
+        if let Layer::Residual { survival, .. } = layer {
+            if !(*survival > 0.0 && *survival <= 1.0) || Keep::new(*survival)?.threshold() == 0 {
+                return Err(Error::InvalidKeep { keep: *survival });
+            }
+        }
+    }
+    if net.outputs() == 0 {
+        return Err(Error::InvalidConfig {
+            reason: "the last layer must have outputs",
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! A network: a sequence of [`Layer`]s over `(batch, features)` activations,
+//! and the layout of all of its memory in one caller-provided `f32` buffer.
+//!
+//! # Memory
+//! [`Network::memory_len`] (a `const fn`) gives the floats the whole training
+//! state takes, so firmware can declare `static mut ARENA: [f32; N]`. Per
+//! layer, with `B` the batch, `i`/`o` its input/output features:
+//!
+//! | layer | parameters | activations and saved state |
+//! |---|---|---|
+//! | `Dense` | `o i + o` | `B o` |
+//! | `DenseDropConnect` | `o i + o` | `B o` + `ceil(o i / 32)` (bit mask) |
+//! | `Relu`, `Dropout` | 0 | `B o` (+ `ceil(B o / 32)` mask for dropout) |
+//! | `BatchNorm` | `2 o` (+ `2 o` running stats) | `B o` + `(B + 1) o` saved |
+//! | `Residual` (hidden `h`) | `2 h o + h + o` | `B o` + `B h` + 1 |
+//!
+//! Every parameter float costs `2 + s` floats (itself, its gradient, `s` floats
+//! of optimizer state: 0 SGD, 1 momentum, 2 Adam), plus 1 for the best-weights
+//! snapshot when early stopping restores weights. Then come the input batch
+//! (`B i_0`), its labels (`B`), three gradient buffers of `B * max features`, and
+//! the GEMM packing panel ([`crate::Dense::SCRATCH_LEN`]).
+
+use crate::layers::batch_norm::BatchNorm;
+use crate::{mask_bytes, Dense, Dropout};
+
+/// How a residual block with stochastic depth scales its branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthScaling {
+    /// Huang et al. 2016: train `x + b f(x)`, eval `x + q f(x)`.
+    Paper,
+    /// torchvision `StochasticDepth`: train `x + b f(x) / q`, eval `x + f(x)`.
+    Inverted,
+}
+
+/// One layer of a [`Network`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layer {
+    /// Fully connected, optionally with a fused ReLU ([`Dense::with_relu`]).
+    Dense(Dense),
+    /// Fully connected with DropConnect on its weights.
+    DenseDropConnect(Dense, Dropout),
+    /// `max(x, 0)` over `features`.
+    Relu {
+        /// Features.
+        features: usize,
+    },
+    /// Vanilla or inverted dropout over `features`.
+    Dropout {
+        /// Features.
+        features: usize,
+        /// Kind and keep probability.
+        dropout: Dropout,
+    },
+    /// Batch normalization over `features`.
+    BatchNorm(BatchNorm),
+    /// `y = x + b * s * f(x)` with `f = Dense(features -> hidden) + ReLU ->
+    /// Dense(hidden -> features)`, `b ~ Bernoulli(survival)` drawn once per batch
+    /// (torchvision's `batch` mode). A dropped branch is not computed at all.
+    Residual {
+        /// Features in and out.
+        features: usize,
+        /// Width of the branch.
+        hidden: usize,
+        /// Probability the branch survives, in `(0, 1]`.
+        survival: f32,
+        /// Which scaling convention.
+        scaling: DepthScaling,
+    },
+}
+
+/// Survival probability of block `l` of `total` (from 1) under linear decay to
+/// `last` (Huang et al. use `last = 0.5`): `1 - (l / total)(1 - last)`.
+pub fn linear_survival(l: usize, total: usize, last: f32) -> f32 {
+    1.0 - (l as f32 / total.max(1) as f32) * (1.0 - last)
+}
+
+const fn ceil_words(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+impl Layer {
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.inputs(),
+            Layer::Relu { features }
+            | Layer::Dropout { features, .. }
+            | Layer::Residual { features, .. } => features,
+            Layer::BatchNorm(bn) => bn.features(),
+        }
+    }
+
+    /// Output features.
+    pub const fn outputs(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
+            _ => self.inputs(),
+        }
+    }
+
+    /// Trainable floats.
+    pub const fn params_len(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.weights_len() + d.outputs(),
+            Layer::BatchNorm(bn) => 2 * bn.features(),
+            Layer::Residual {
+                features, hidden, ..
+            } => 2 * features * hidden + hidden + features,
+            Layer::Relu { .. } | Layer::Dropout { .. } => 0,
+        }
+    }
+
+    /// Non-trainable state saved with the weights (batch norm's running stats).
+    pub const fn buffers_len(&self) -> usize {
+        match *self {
+            Layer::BatchNorm(bn) => 2 * bn.features(),
+            _ => 0,
+        }
+    }
+
+    /// Floats a train forward saves for backward, besides the output.
+    pub const fn saved_len(&self, batch: usize) -> usize {
+        match *self {
+            Layer::DenseDropConnect(d, _) => ceil_words(d.dropconnect_mask_bytes()),
+            Layer::Dropout { features, .. } => ceil_words(mask_bytes(batch * features)),
+            Layer::BatchNorm(bn) => bn.saved_len(batch),
+            Layer::Residual { hidden, .. } => batch * hidden + 1,
+            Layer::Dense(_) | Layer::Relu { .. } => 0,
+        }
+    }
+
+    /// Widest activation the layer touches (for the gradient buffers).
+    pub const fn widest(&self) -> usize {
+        let io = if self.inputs() > self.outputs() {
+            self.inputs()
+        } else {
+            self.outputs()
+        };
+        match *self {
+            Layer::Residual { hidden, .. } if hidden > io => hidden,
+            _ => io,
+        }
+    }
+}
+
+/// A sequence of layers; the last one's outputs are the class logits.
+#[derive(Clone, Copy, Debug)]
+pub struct Network<'a> {
+    layers: &'a [Layer],
+}
+
+/// Where each region of the memory buffer starts (offsets in floats).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub params: usize,
+    pub grads: usize,
+    pub opt_state: usize,
+    pub best: usize,
+    pub buffers: usize,
+    pub best_buffers: usize,
+    pub input: usize,
+    pub labels: usize,
+    pub acts: usize,
+    pub saved: usize,
+    pub grad_a: usize,
+    pub grad_b: usize,
+    pub grad_c: usize,
+    pub scratch: usize,
+    pub end: usize,
+}
+
+impl<'a> Network<'a> {
+    /// A network over `layers` (checked by [`Network::check`] when training starts).
+    pub const fn new(layers: &'a [Layer]) -> Self {
+        Network { layers }
+    }
+
+    /// The layers.
+    pub const fn layers(&self) -> &'a [Layer] {
+        self.layers
+    }
+
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        if self.layers.is_empty() {
+            0
+        } else {
+            self.layers[0].inputs()
+        }
+    }
+
+    /// Output features (classes).
+    pub const fn outputs(&self) -> usize {
+        if self.layers.is_empty() {
+            0
+        } else {
+            self.layers[self.layers.len() - 1].outputs()
+        }
+    }
+
+    /// Trainable floats of the whole network.
+    pub const fn params_len(&self) -> usize {
+        let mut total = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            total += self.layers[l].params_len();
+            l += 1;
+        }
+        total
+    }
+
+    pub(crate) const fn buffers_len(&self) -> usize {
+        let mut total = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            total += self.layers[l].buffers_len();
+            l += 1;
+        }
+        total
+    }
+
+    pub(crate) const fn acts_len(&self, batch: usize) -> usize {
+        let mut total = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            total += batch * self.layers[l].outputs();
+            l += 1;
+        }
+        total
+    }
+
+    pub(crate) const fn saved_len(&self, batch: usize) -> usize {
+        let mut total = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            total += self.layers[l].saved_len(batch);
+            l += 1;
+        }
+        total
+    }
+
+    const fn widest(&self) -> usize {
+        let mut w = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            let x = self.layers[l].widest();
+            if x > w {
+                w = x;
+            }
+            l += 1;
+        }
+        w
+    }
+
+    pub(crate) const fn plan(&self, batch: usize, state_per_param: usize, keep_best: bool) -> Plan {
+        let p = self.params_len();
+        let bufs = self.buffers_len();
+        let params = 0;
+        let grads = params + p;
+        let opt_state = grads + p;
+        let best = opt_state + state_per_param * p;
+        let buffers = best + if keep_best { p } else { 0 };
+        let best_buffers = buffers + bufs;
+        let input = best_buffers + if keep_best { bufs } else { 0 };
+        let labels = input + batch * self.inputs();
+        let acts = labels + batch;
+        let saved = acts + self.acts_len(batch);
+        let grad_a = saved + self.saved_len(batch);
+        let grad_b = grad_a + batch * self.widest();
+        let grad_c = grad_b + batch * self.widest();
+        let scratch = grad_c + batch * self.widest();
+        let end = scratch + Dense::SCRATCH_LEN;
+        Plan {
+            params,
+            grads,
+            opt_state,
+            best,
+            buffers,
+            best_buffers,
+            input,
+            labels,
+            acts,
+            saved,
+            grad_a,
+            grad_b,
+            grad_c,
+            scratch,
+            end,
+        }
+    }
+
+    /// Floats of memory training takes at batch size `batch`, with
+    /// `state_per_param` optimizer floats per parameter
+    /// ([`crate::Optimizer::state_per_param`]) and, if `keep_best`, a snapshot of
+    /// the best weights for early stopping.
+    ///
+    /// ```
+    /// use tinyreg::{Dense, Layer, Network, Optimizer};
+    /// const LAYERS: [Layer; 2] = [Layer::Dense(Dense::new(64, 32).with_relu()), Layer::Dense(Dense::new(32, 10))];
+    /// const FLOATS: usize = Network::new(&LAYERS).memory_len(16, Optimizer::ADAM.state_per_param(), false);
+    /// static mut ARENA: [f32; FLOATS] = [0.0; FLOATS]; // sized at compile time
+    /// assert!(FLOATS > 4 * (64 * 32 + 32 + 32 * 10 + 10));
+    /// ```
+    pub const fn memory_len(&self, batch: usize, state_per_param: usize, keep_best: bool) -> usize {
+        self.plan(batch, state_per_param, keep_best).end
+    }
+}

@@ -1,0 +1,273 @@
+//! Optimizers, weight decay, gradient clipping and learning-rate schedules, in
+//! PyTorch's conventions (`torch.optim`): every update is a pass over caller
+//! slices of parameters, gradients and optimizer state.
+
+use crate::Error;
+
+/// The update rule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Plain stochastic gradient descent: `p -= lr * g`.
+    Sgd,
+    /// Heavy-ball momentum: `v = mu v + g; p -= lr v` (PyTorch, dampening 0).
+    Momentum {
+        /// `mu`, in `[0, 1)`.
+        momentum: f32,
+    },
+    /// Nesterov momentum: `v = mu v + g; p -= lr (g + mu v)` (PyTorch's form).
+    Nesterov {
+        /// `mu`, in `[0, 1)`.
+        momentum: f32,
+    },
+    /// Adam (Kingma and Ba 2015) with bias correction.
+    Adam {
+        /// First-moment decay, in `[0, 1)` (0.9).
+        beta1: f32,
+        /// Second-moment decay, in `[0, 1)` (0.999).
+        beta2: f32,
+        /// Added to the root of the second moment (1e-8).
+        eps: f32,
+    },
+}
+
+impl Optimizer {
+    /// Adam with PyTorch's defaults (0.9, 0.999, 1e-8).
+    pub const ADAM: Optimizer = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+
+    /// Floats of optimizer state per parameter: 0 (SGD), 1 (momentum), 2 (Adam).
+    pub const fn state_per_param(&self) -> usize {
+        match self {
+            Optimizer::Sgd => 0,
+            Optimizer::Momentum { .. } | Optimizer::Nesterov { .. } => 1,
+            Optimizer::Adam { .. } => 2,
+        }
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let unit = |v: f32| (0.0..1.0).contains(&v);
+        let ok = match *self {
+            Optimizer::Sgd => true,
+            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => unit(momentum),
+            Optimizer::Adam { beta1, beta2, eps } => {
+                unit(beta1) && unit(beta2) && eps > 0.0 && eps.is_finite()
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                reason: "momentum and betas must be in [0, 1), eps positive",
+            })
+        }
+    }
+}
+
+/// Weight decay. `l2` is coupled (added to the gradient: SGD's and Adam's
+/// `weight_decay`) unless `decoupled`, which shrinks the weights directly:
+/// `p *= 1 - lr * l2` (AdamW, Loshchilov and Hutter 2019). `l1` adds
+/// `l1 * sign(p)` to the gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct WeightDecay {
+    /// L2 coefficient, `>= 0`.
+    pub l2: f32,
+    /// Apply L2 as AdamW does instead of through the gradient.
+    pub decoupled: bool,
+    /// L1 coefficient, `>= 0`.
+    pub l1: f32,
+}
+
+impl WeightDecay {
+    /// No decay.
+    pub const NONE: WeightDecay = WeightDecay {
+        l2: 0.0,
+        decoupled: false,
+        l1: 0.0,
+    };
+}
+
+/// An optimizer with its decay, applied to one parameter tensor at a time.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update {
+    /// The rule.
+    pub optimizer: Optimizer,
+    /// Decay of the weights (biases and norm parameters usually get none).
+    pub decay: WeightDecay,
+}
+
+impl Update {
+    /// Checks the settings once, so [`Update::apply`] cannot fail.
+    pub fn new(optimizer: Optimizer, decay: WeightDecay) -> Result<Self, Error> {
+        optimizer.validate()?;
+        let ok = |v: f32| v >= 0.0 && v.is_finite();
+        if !ok(decay.l1) || !ok(decay.l2) {
+            return Err(Error::InvalidConfig {
+                reason: "weight decay must be finite and >= 0",
+            });
+        }
+        Ok(Update { optimizer, decay })
+    }
+
+    /// One step at learning rate `lr`; `step` counts from 1 (Adam's bias
+    /// correction). `state` holds `state_per_param()` floats per parameter,
+    /// interleaved by tensor: first moments, then second moments.
+    pub fn apply(
+        &self,
+        lr: f32,
+        step: u32,
+        params: &mut [f32],
+        grads: &[f32],
+        state: &mut [f32],
+    ) -> Result<(), Error> {
+        let n = params.len();
+        if grads.len() != n {
+            return Err(Error::LengthMismatch {
+                expected: n,
+                got: grads.len(),
+            });
+        }
+        let needed = n * self.optimizer.state_per_param();
+        if state.len() != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: state.len(),
+            });
+        }
+        let WeightDecay { l2, decoupled, l1 } = self.decay;
+        let coupled_l2 = if decoupled { 0.0 } else { l2 };
+        if decoupled && l2 != 0.0 {
+            let shrink = 1.0 - lr * l2;
+            params.iter_mut().for_each(|p| *p *= shrink);
+        }
+        let grad = |p: f32, g: f32| {
+            let mut g = g + coupled_l2 * p;
+            if l1 != 0.0 && p != 0.0 {
+                g += l1 * p.signum();
+            }
+            g
+        };
+        match self.optimizer {
+            Optimizer::Sgd => {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p -= lr * grad(*p, g);
+                }
+            }
+            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
+                let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
+                for ((p, &g), v) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+                    let g = grad(*p, g);
+                    *v = momentum * *v + g;
+                    *p -= lr * if nesterov { g + momentum * *v } else { *v };
+                }
+            }
+            Optimizer::Adam { beta1, beta2, eps } => {
+                let (m, v) = state.split_at_mut(n);
+                let t = step.max(1) as i32;
+                let c1 = 1.0 - libm::powf(beta1, t as f32);
+                let c2 = 1.0 - libm::powf(beta2, t as f32);
+                let step_size = lr / c1;
+                let c2_root = libm::sqrtf(c2);
+                for (((p, &g), m), v) in params
+                    .iter_mut()
+                    .zip(grads)
+                    .zip(m.iter_mut())
+                    .zip(v.iter_mut())
+                {
+                    let g = grad(*p, g);
+                    *m = beta1 * *m + (1.0 - beta1) * g;
+                    *v = beta2 * *v + (1.0 - beta2) * g * g;
+                    *p -= step_size * *m / (libm::sqrtf(*v) / c2_root + eps);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scales `grads` (all tensors, concatenated) so their global L2 norm is at
+/// most `max_norm`, like `torch.nn.utils.clip_grad_norm_` (factor
+/// `max_norm / (norm + 1e-6)` when the norm exceeds it). Returns the norm.
+pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
+    let norm = libm::sqrt(grads.iter().map(|&g| g as f64 * g as f64).sum::<f64>()) as f32;
+    if norm > max_norm {
+        let factor = max_norm / (norm + 1e-6);
+        grads.iter_mut().for_each(|g| *g *= factor);
+    }
+    norm
+}
+
+/// A learning-rate schedule over steps (or epochs: the unit is the caller's).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    /// `lr` throughout.
+    Constant,
+    /// `lr * gamma^(t / every)` (`StepLR`).
+    Step {
+        /// Period of the decay.
+        every: u32,
+        /// Factor per period.
+        gamma: f32,
+    },
+    /// `lr * gamma^t` (`ExponentialLR`).
+    Exponential {
+        /// Factor per step.
+        gamma: f32,
+    },
+    /// `min + (lr - min)(1 + cos(pi t / total)) / 2` up to `total`, then `min`
+    /// (`CosineAnnealingLR` without restarts).
+    Cosine {
+        /// Length of the half period.
+        total: u32,
+        /// Final rate.
+        min: f32,
+    },
+}
+
+/// A base rate, a schedule, and an optional linear warm-up from `lr / warmup`
+/// to `lr` over the first `warmup` steps (the schedule then starts at 0).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LearningRate {
+    /// The base rate.
+    pub base: f32,
+    /// Its schedule.
+    pub schedule: Schedule,
+    /// Warm-up steps (0 for none).
+    pub warmup: u32,
+}
+
+impl LearningRate {
+    /// A constant rate.
+    pub const fn constant(base: f32) -> Self {
+        LearningRate {
+            base,
+            schedule: Schedule::Constant,
+            warmup: 0,
+        }
+    }
+
+    /// The rate at step `t` (from 0).
+    pub fn at(&self, t: u32) -> f32 {
+        if t < self.warmup {
+            return self.base * (t + 1) as f32 / self.warmup as f32;
+        }
+        let t = t - self.warmup;
+        match self.schedule {
+            Schedule::Constant => self.base,
+            Schedule::Step { every, gamma } => {
+                self.base * libm::powf(gamma, (t / every.max(1)) as f32)
+            }
+            Schedule::Exponential { gamma } => self.base * libm::powf(gamma, t as f32),
+            Schedule::Cosine { total, min } => {
+                if t >= total {
+                    min
+                } else {
+                    let phase = core::f32::consts::PI * t as f32 / total as f32;
+                    min + (self.base - min) * (1.0 + libm::cosf(phase)) / 2.0
+                }
+            }
+        }
+    }
+}
