@@ -170,7 +170,7 @@ pub(crate) struct Plan {
 }
 
 impl<'a> Network<'a> {
-    /// A network over `layers` (checked by [`Network::check`] when training starts).
+    /// A network over `layers` (checked when a [`crate::Trainer`] is made).
     pub const fn new(layers: &'a [Layer]) -> Self {
         Network { layers }
     }
