@@ -29,6 +29,29 @@ pub(crate) fn store_f32s(dst: &mut [f32], v: F32s) {
     dst[..LANES].copy_from_slice(v.as_array());
 }
 
+/// Lane-wise square root, correctly rounded everywhere: the hardware instruction
+/// where `wide` has SIMD, libm's `sqrtf` per lane elsewhere (wide's own
+/// fallback goes through a slow software `f64` routine).
+#[inline(always)]
+pub(crate) fn sqrt(v: F32s) -> F32s {
+    #[cfg(any(
+        target_feature = "sse",
+        target_feature = "neon",
+        target_feature = "simd128"
+    ))]
+    {
+        v.sqrt()
+    }
+    #[cfg(not(any(
+        target_feature = "sse",
+        target_feature = "neon",
+        target_feature = "simd128"
+    )))]
+    {
+        F32s::new(v.to_array().map(libm::sqrtf))
+    }
+}
+
 /// Reinterprets the bits of an integer vector as floats.
 #[inline(always)]
 pub(crate) fn f32s_from_bits(v: U32s) -> F32s {

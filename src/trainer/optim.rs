@@ -2,6 +2,7 @@
 //! PyTorch's conventions (`torch.optim`): every update is a pass over caller
 //! slices of parameters, gradients and optimizer state.
 
+use crate::simd::{load_f32s, store_f32s, F32s, LANES};
 use crate::Error;
 
 /// The update rule.
@@ -142,48 +143,101 @@ impl Update {
             let shrink = 1.0 - lr * l2;
             params.iter_mut().for_each(|p| *p *= shrink);
         }
-        let grad = |p: f32, g: f32| {
-            let mut g = g + coupled_l2 * p;
-            if l1 != 0.0 && p != 0.0 {
-                g += l1 * p.signum();
-            }
-            g
+        // The effective gradient: g + l2 p + l1 sign(p) (sign(0) = 0).
+        let (l2v, l1v) = (F32s::splat(coupled_l2), F32s::splat(l1));
+        let grad = move |p: F32s, g: F32s| {
+            let sign = p.simd_gt(F32s::ZERO).select(F32s::ONE, F32s::ZERO)
+                - p.simd_lt(F32s::ZERO).select(F32s::ONE, F32s::ZERO);
+            g + l2v * p + l1v * sign
         };
+        let lr_v = F32s::splat(lr);
         match self.optimizer {
-            Optimizer::Sgd => {
-                for (p, &g) in params.iter_mut().zip(grads) {
-                    *p -= lr * grad(*p, g);
-                }
-            }
+            Optimizer::Sgd => for_each_lanes(params, grads, &mut [], &mut [], |p, g, _, _| {
+                *p -= lr_v * grad(*p, g);
+            }),
             Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
                 let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
-                for ((p, &g), v) in params.iter_mut().zip(grads).zip(state.iter_mut()) {
+                let mu = F32s::splat(momentum);
+                for_each_lanes(params, grads, state, &mut [], |p, g, v, _| {
                     let g = grad(*p, g);
-                    *v = momentum * *v + g;
-                    *p -= lr * if nesterov { g + momentum * *v } else { *v };
-                }
+                    *v = mu * *v + g;
+                    *p -= lr_v * if nesterov { g + mu * *v } else { *v };
+                });
             }
             Optimizer::Adam { beta1, beta2, eps } => {
                 let (m, v) = state.split_at_mut(n);
-                let t = step.max(1) as i32;
-                let c1 = 1.0 - libm::powf(beta1, t as f32);
-                let c2 = 1.0 - libm::powf(beta2, t as f32);
-                let step_size = lr / c1;
-                let c2_root = libm::sqrtf(c2);
-                for (((p, &g), m), v) in params
-                    .iter_mut()
-                    .zip(grads)
-                    .zip(m.iter_mut())
-                    .zip(v.iter_mut())
-                {
+                let t = step.max(1) as f32;
+                let c1 = 1.0 - libm::powf(beta1, t);
+                let c2 = 1.0 - libm::powf(beta2, t);
+                let step_size = F32s::splat(lr / c1);
+                let c2_root = F32s::splat(libm::sqrtf(c2));
+                let (b1, b2, eps) = (F32s::splat(beta1), F32s::splat(beta2), F32s::splat(eps));
+                let (one_b1, one_b2) = (F32s::splat(1.0 - beta1), F32s::splat(1.0 - beta2));
+                for_each_lanes(params, grads, m, v, |p, g, m, v| {
                     let g = grad(*p, g);
-                    *m = beta1 * *m + (1.0 - beta1) * g;
-                    *v = beta2 * *v + (1.0 - beta2) * g * g;
-                    *p -= step_size * *m / (libm::sqrtf(*v) / c2_root + eps);
-                }
+                    *m = b1 * *m + one_b1 * g;
+                    *v = b2 * *v + one_b2 * g * g;
+                    *p -= step_size * *m / (crate::simd::sqrt(*v) / c2_root + eps);
+                });
             }
         }
         Ok(())
+    }
+}
+
+/// Runs `f(p, g, a, b)` over vectors of `params`, `grads` and up to two state
+/// slices (empty ones read as zeros and are not written). The tail goes through
+/// zero-padded vectors, so every element takes the same arithmetic.
+fn for_each_lanes(
+    params: &mut [f32],
+    grads: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+    mut f: impl FnMut(&mut F32s, F32s, &mut F32s, &mut F32s),
+) {
+    let n = params.len();
+    let full = n / LANES * LANES;
+    let (has_a, has_b) = (a.len() == n, b.len() == n);
+    // Whole vectors: fixed-size loads and stores.
+    for i in (0..full).step_by(LANES) {
+        let load = |s: &[f32], present: bool| {
+            if present {
+                load_f32s(&s[i..])
+            } else {
+                F32s::ZERO
+            }
+        };
+        let (mut p, g) = (load_f32s(&params[i..]), load_f32s(&grads[i..]));
+        let (mut va, mut vb) = (load(a, has_a), load(b, has_b));
+        f(&mut p, g, &mut va, &mut vb);
+        store_f32s(&mut params[i..], p);
+        if has_a {
+            store_f32s(&mut a[i..], va);
+        }
+        if has_b {
+            store_f32s(&mut b[i..], vb);
+        }
+    }
+    if full == n {
+        return;
+    }
+    // The tail through zero-padded vectors.
+    let len = n - full;
+    let load = |s: &[f32]| {
+        let mut lanes = [0.0f32; LANES];
+        if let Some(src) = s.get(full..n) {
+            lanes[..len].copy_from_slice(src);
+        }
+        F32s::new(lanes)
+    };
+    let (mut p, g, mut va, mut vb) = (load(params), load(grads), load(a), load(b));
+    f(&mut p, g, &mut va, &mut vb);
+    params[full..].copy_from_slice(&p.as_array()[..len]);
+    if has_a {
+        a[full..].copy_from_slice(&va.as_array()[..len]);
+    }
+    if has_b {
+        b[full..].copy_from_slice(&vb.as_array()[..len]);
     }
 }
 

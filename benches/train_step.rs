@@ -1,0 +1,92 @@
+//! Group `train_step`: one optimizer step (forward, loss, backward, update) of
+//! the digits MLP (64-128-10, batch 32, inverted dropout 0.8 after the hidden
+//! layer, Adam) and of a 784-256-128-10 MLP (batch 64, same regularizer), on
+//! fixed batches already in memory. `benches/pytorch_train_step.py` times the
+//! same steps in PyTorch eager for the ratio.
+//!
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench train_step`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use tinyreg::{
+    Dense, Dropout, Icls, Layer, LearningRate, Network, Optimizer, TrainConfig, Trainer, Update,
+    WeightDecay,
+};
+
+/// An ICLS file of `count` random images (values 0..=255) and labels, in memory.
+fn synthetic(count: usize, side: usize) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(32 + count * (side * side + 1));
+    bytes.extend_from_slice(b"ICLS");
+    for v in [1u32, count as u32, side as u32, side as u32, 1, 10, 255] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let mut s = 0x2545_f491u32;
+    for _ in 0..count * side * side {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        bytes.push((s >> 24) as u8);
+    }
+    bytes.extend((0..count).map(|i| (i % 10) as u8));
+    bytes
+}
+
+fn bench_net(c: &mut Criterion, name: &str, layers: &[Layer], batch: usize, data: &Icls) {
+    let net = Network::new(layers);
+    let cfg = TrainConfig {
+        batch,
+        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
+        lr: LearningRate::constant(1e-3),
+        clip_norm: None,
+        seed: 1,
+        early_stopping: None,
+    };
+    let mut mem = vec![0f32; net.memory_len(batch, 2, false)];
+    let mut trainer = Trainer::new(net, cfg, &mut mem).unwrap();
+    let idx: Vec<u32> = (0..batch as u32).collect();
+    let mut group = c.benchmark_group("train_step");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    group.bench_function(BenchmarkId::new(name, format!("batch{batch}")), |b| {
+        b.iter(|| trainer.train_step(black_box(data), &idx).unwrap())
+    });
+    group.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    let keep = Dropout::inverted(0.8).unwrap();
+    let digits = Icls::parse(include_bytes!("../data/digits-train.bin")).unwrap();
+    let small = [
+        Layer::Dense(Dense::new(64, 128).with_relu()),
+        Layer::Dropout {
+            features: 128,
+            dropout: keep,
+        },
+        Layer::Dense(Dense::new(128, 10)),
+    ];
+    bench_net(c, "mlp_64_128_10", &small, 32, &digits);
+
+    let bytes = synthetic(64, 28);
+    let images = Icls::parse(&bytes).unwrap();
+    let large = [
+        Layer::Dense(Dense::new(784, 256).with_relu()),
+        Layer::Dropout {
+            features: 256,
+            dropout: keep,
+        },
+        Layer::Dense(Dense::new(256, 128).with_relu()),
+        Layer::Dropout {
+            features: 128,
+            dropout: keep,
+        },
+        Layer::Dense(Dense::new(128, 10)),
+    ];
+    bench_net(c, "mlp_784_256_128_10", &large, 64, &images);
+}
+
+criterion_group!(benches, train_step);
+criterion_main!(benches);
