@@ -369,3 +369,111 @@ fn trainer_digits_short_run_reaches_090() {
     assert!(acc >= 0.90, "test accuracy {acc}");
     assert!(history[29].train.loss < history[0].train.loss);
 }
+
+/// Monte Carlo dropout: with keep 1 every pass equals the eval pass; with
+/// keep < 1 the average of T passes is the mean of T single-pass predictions
+/// from the same generator positions, and differs from eval.
+#[test]
+fn trainer_monte_carlo_dropout_averages_stochastic_passes() {
+    let x: Vec<f32> = (0..2 * 64).map(|i| (i % 17) as f32 / 16.0).collect();
+    for keep in [1.0f32, 0.5] {
+        let layers = [
+            Layer::Dense(Dense::new(64, 32).with_relu()),
+            Layer::Dropout {
+                features: 32,
+                dropout: Dropout::inverted(keep).unwrap(),
+            },
+            Layer::Dense(Dense::new(32, 10)),
+        ];
+        let net = Network::new(&layers);
+        let (mut m1, mut m2) = (
+            vec![0f32; net.memory_len(2, 0, false)],
+            vec![0f32; net.memory_len(2, 0, false)],
+        );
+        let mut a = Trainer::new(net, config(2, 4, Optimizer::Sgd), &mut m1).unwrap();
+        let mut b = Trainer::new(net, config(2, 4, Optimizer::Sgd), &mut m2).unwrap();
+        let (mut eval, mut mc) = ([0f32; 20], [0f32; 20]);
+        a.predict_proba(&x, 2, 0, &mut eval).unwrap();
+        a.predict_proba(&x, 2, 8, &mut mc).unwrap();
+        let mut mean = [0f32; 20];
+        for _ in 0..8 {
+            let mut one = [0f32; 20];
+            b.predict_proba(&x, 2, 1, &mut one).unwrap();
+            for (m, o) in mean.iter_mut().zip(one) {
+                *m += o / 8.0;
+            }
+        }
+        for (p, q) in mc.iter().zip(mean) {
+            assert!((p - q).abs() < 1e-6);
+        }
+        let differs = mc.iter().zip(&eval).any(|(p, e)| (p - e).abs() > 1e-4);
+        assert_eq!(differs, keep < 1.0, "keep {keep}");
+        assert!((mc.iter().take(10).sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+}
+
+/// An ensemble predicts the mean of its members' probabilities.
+#[test]
+fn ensemble_proba_is_the_mean_of_member_probabilities() {
+    let layers = [
+        Layer::Dense(Dense::new(64, 16).with_relu()),
+        Layer::Dense(Dense::new(16, 10)),
+    ];
+    let net = Network::new(&layers);
+    let floats = net.memory_len(3, 0, false);
+    let (mut m1, mut m2, mut m3) = (vec![0f32; floats], vec![0f32; floats], vec![0f32; floats]);
+    let mut members = [
+        Trainer::new(net, config(3, 1, Optimizer::Sgd), &mut m1).unwrap(),
+        Trainer::new(net, config(3, 2, Optimizer::Sgd), &mut m2).unwrap(),
+    ];
+    let x: Vec<f32> = (0..3 * 64).map(|i| (i % 5) as f32 * 0.2).collect();
+    let (mut probs, mut tmp) = ([0f32; 30], [0f32; 30]);
+    tinyreg::ensemble_proba(&mut members, &x, 3, &mut probs, &mut tmp).unwrap();
+    let (mut p1, mut p2) = ([0f32; 30], [0f32; 30]);
+    members[0].predict_proba(&x, 3, 0, &mut p1).unwrap();
+    members[1].predict_proba(&x, 3, 0, &mut p2).unwrap();
+    for i in 0..30 {
+        assert!((probs[i] - (p1[i] + p2[i]) / 2.0).abs() < 1e-6);
+    }
+    assert_ne!(p1, p2, "members from different seeds differ");
+    let mut lone = Trainer::new(net, config(3, 1, Optimizer::Sgd), &mut m3).unwrap();
+    assert!(tinyreg::ensemble_proba(&mut [], &x, 3, &mut probs, &mut tmp).is_err());
+    assert!(
+        lone.predict_proba(&x, 4, 0, &mut [0f32; 40]).is_err(),
+        "more rows than the batch"
+    );
+}
+
+#[test]
+fn trainer_rejects_bad_networks_and_small_memory() {
+    let mismatched = [
+        Layer::Dense(Dense::new(64, 16)),
+        Layer::Dense(Dense::new(15, 10)),
+    ];
+    let net = Network::new(&mismatched);
+    let mut mem = vec![0f32; 100_000];
+    assert!(Trainer::new(net, config(4, 0, Optimizer::Sgd), &mut mem).is_err());
+    let ok = [Layer::Dense(Dense::new(64, 10))];
+    let net = Network::new(&ok);
+    let needed = net.memory_len(4, 0, false);
+    let mut small = vec![0f32; needed - 1];
+    assert!(matches!(
+        Trainer::new(net, config(4, 0, Optimizer::Sgd), &mut small),
+        Err(tinyreg::Error::BufferTooSmall { .. })
+    ));
+    let bad_sd = [
+        Layer::Residual {
+            features: 64,
+            hidden: 8,
+            survival: 0.0,
+            scaling: DepthScaling::Paper,
+        },
+        Layer::Dense(Dense::new(64, 10)),
+    ];
+    assert!(Trainer::new(
+        Network::new(&bad_sd),
+        config(4, 0, Optimizer::Sgd),
+        &mut mem
+    )
+    .is_err());
+}
