@@ -188,25 +188,35 @@ pub(crate) fn gemv(
     }
 }
 
-/// [`dot16`] for 16 consecutive unmasked rows of `block` (`16 x k`), one row at
-/// a time so every load is a bounds-check-free chunk; row `j` goes to slot
-/// `bit_reverse4(j)`.
+/// [`dot16`] for 16 consecutive unmasked rows of `block` (`16 x k`), eight rows
+/// at a time: eight independent accumulator chains hide the FMA latency, and
+/// the rows are sliced once per group so the loads need few bounds checks. Row
+/// `j` goes to slot `bit_reverse4(j)`.
 #[inline(always)]
 fn dot16_rows(block: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; LANES] {
+    const GROUP: usize = 8;
     let full = k / LANES * LANES;
+    let x_full = &x[..full];
     let mut acc = [F32s::ZERO; LANES];
-    for (j, row) in block.chunks_exact(k).enumerate() {
-        let mut sum = F32s::ZERO;
-        for (wc, xc) in row[..full]
-            .chunks_exact(LANES)
-            .zip(x[..full].chunks_exact(LANES))
-        {
-            sum = crate::simd::load_f32s(wc).mul_add(crate::simd::load_f32s(xc), sum);
+    for (g, rows8) in block.chunks_exact(GROUP * k).enumerate() {
+        let rows: [&[f32]; GROUP] = core::array::from_fn(|j| &rows8[j * k..j * k + full]);
+        let mut sums = [F32s::ZERO; GROUP];
+        for (c, xc) in x_full.chunks_exact(LANES).enumerate() {
+            let xv = crate::simd::load_f32s(xc);
+            let at = c * LANES;
+            for (sum, row) in sums.iter_mut().zip(rows.iter()) {
+                *sum = crate::simd::load_f32s(&row[at..at + LANES]).mul_add(xv, *sum);
+            }
         }
         if full < k {
-            sum = load_partial(&row[full..]).mul_add(x_tail, sum);
+            for (j, sum) in sums.iter_mut().enumerate() {
+                let row = &rows8[j * k..(j + 1) * k];
+                *sum = load_partial(&row[full..]).mul_add(x_tail, *sum);
+            }
         }
-        acc[bit_reverse4(j)] = sum;
+        for (j, sum) in sums.into_iter().enumerate() {
+            acc[bit_reverse4(g * GROUP + j)] = sum;
+        }
     }
     acc
 }
