@@ -9,7 +9,8 @@
 # `-Zbuild-std=core`. We unpack those packages (and lld, the targets' default
 # linker) into a private folder with `dpkg -x`, so nothing clashes with rustup;
 # cargo stays rustup's. Set EMBEDDED_APT_PACKAGES to also apt-get install system
-# tools (QEMU, arm-none-eabi gcc) the firmware checks need.
+# tools the firmware checks need, e.g. "qemu-system-arm qemu-system-misc
+# gcc-arm-none-eabi binutils-arm-none-eabi libnewlib-arm-none-eabi".
 #
 # Usage: eval "$(scripts/install-embedded-toolchain.sh [DIR])"   # default target/embedded-toolchain
 #        cargo build -Zbuild-std=core --target thumbv7em-none-eabihf --no-default-features
@@ -35,9 +36,13 @@ if [ -n "$extra_apt" ]; then
   need=()
   for p in $extra_apt; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
   if [ "${#need[@]}" -gt 0 ]; then
-    say "apt-get install ${need[*]}"
     root_do apt-get update -qq >&2
-    root_do env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+    # One at a time: on a machine with backported QEMU tools, asking for all of
+    # them at once made apt's resolver give up ("generated breaks").
+    for p in "${need[@]}"; do
+      say "apt-get install $p"
+      root_do env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >&2
+    done
   fi
 fi
 

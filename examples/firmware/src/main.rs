@@ -8,8 +8,8 @@
 #![no_main]
 
 use tinyreg::{
-    Dense, Dropout, EpochMetrics, Icls, Layer, LearningRate, Network, Optimizer, TrainConfig, Trainer, Update,
-    WeightDecay,
+    Dense, Dropout, EpochMetrics, Icls, Layer, LearningRate, Network, Optimizer, TrainConfig,
+    Trainer, Update, WeightDecay,
 };
 
 #[cfg(target_arch = "arm")]
@@ -23,7 +23,10 @@ const TEST: &[u8] = include_bytes!("../../../data/digits-test.bin");
 const HIDDEN: usize = 32;
 const LAYERS: [Layer; 3] = [
     Layer::Dense(Dense::new(64, HIDDEN).with_relu()),
-    Layer::Dropout { features: HIDDEN, dropout: keep(0.9) },
+    Layer::Dropout {
+        features: HIDDEN,
+        dropout: keep(0.9),
+    },
     Layer::Dense(Dense::new(HIDDEN, 10)),
 ];
 const BATCH: usize = 16;
@@ -61,9 +64,19 @@ fn run() -> Result<u32, tinyreg::Error> {
         early_stopping: None,
     };
     // SAFETY: main runs once, single-threaded, and nothing else touches these.
-    let (arena, order) = unsafe { (&mut *core::ptr::addr_of_mut!(ARENA), &mut *core::ptr::addr_of_mut!(ORDER)) };
+    let (arena, order) = unsafe {
+        (
+            &mut *core::ptr::addr_of_mut!(ARENA),
+            &mut *core::ptr::addr_of_mut!(ORDER),
+        )
+    };
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, arena)?;
-    hprint!("tinyreg firmware: 64-{}-10 MLP, dropout 0.9, batch {}, {} bytes of training state\n", HIDDEN, BATCH, FLOATS * 4);
+    hprint!(
+        "tinyreg firmware: 64-{}-10 MLP, dropout 0.9, batch {}, {} bytes of training state\n",
+        HIDDEN,
+        BATCH,
+        FLOATS * 4
+    );
     let mut history = [EpochMetrics::default()];
     for epoch in 1..=EPOCHS {
         trainer.fit(&train, &test, 1, order, &mut history)?;
