@@ -49,12 +49,16 @@
 //! Dropout is lane-wise (one multiply per element), so results are bit-identical
 //! on every target, except NaN payloads, which follow the hardware.
 #![no_std]
-#![forbid(unsafe_code)]
+#![cfg_attr(not(feature = "capi"), forbid(unsafe_code))]
+#![cfg_attr(feature = "capi", deny(unsafe_code))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "capi")]
+#[allow(unsafe_code)]
+pub mod capi;
 mod error;
 pub mod kernels;
 pub mod layers;

@@ -76,6 +76,8 @@ pub type DropConnect = Dropout;
 impl Dense {
     /// Floats of packing scratch every call needs, whatever the shape: a
     /// `GEMM_KC x (GEMM_NV * LANES)` panel (32 KiB with AVX-512, 8 KiB elsewhere).
+    ///
+    /// cbindgen:ignore
     pub const SCRATCH_LEN: usize = GEMM_SCRATCH_LEN;
 
     /// `inputs -> outputs`, no activation.

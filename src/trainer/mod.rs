@@ -84,6 +84,20 @@ pub struct FitSummary {
     pub restored: bool,
 }
 
+/// What a [`Trainer`] keeps outside its memory buffer: the generator positions
+/// and the step count. Save it with [`Trainer::state`] and continue later with
+/// [`Trainer::resume`] over the same buffer (how the C ABI keeps a trainer
+/// between calls).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrainerState {
+    /// The mask generator (dropout, DropConnect, stochastic depth).
+    pub masks: crate::MaskRngState,
+    /// The shuffling generator's state (`Xoshiro128PlusPlus::state`).
+    pub shuffle: [u8; 16],
+    /// Optimizer steps taken.
+    pub step: u32,
+}
+
 /// Trains a [`Network`] in a borrowed buffer.
 pub struct Trainer<'n, 'm> {
     net: Network<'n>,
@@ -168,6 +182,16 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// Xavier-uniform for the last; zero biases; batch norm `gamma = 1`,
     /// `beta = 0`, running mean 0 and variance 1.
     pub fn new(net: Network<'n>, config: TrainConfig, mem: &'m mut [f32]) -> Result<Self, Error> {
+        let mut trainer = Self::new_uninitialized(net, config, mem)?;
+        trainer.initialize();
+        Ok(trainer)
+    }
+
+    fn new_uninitialized(
+        net: Network<'n>,
+        config: TrainConfig,
+        mem: &'m mut [f32],
+    ) -> Result<Self, Error> {
         check_network(&net)?;
         if config.batch == 0 {
             return Err(Error::InvalidConfig {
@@ -188,7 +212,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 got: mem.len(),
             });
         }
-        let mut trainer = Trainer {
+        Ok(Trainer {
             net,
             mem,
             plan,
@@ -196,9 +220,31 @@ impl<'n, 'm> Trainer<'n, 'm> {
             masks: MaskRng::seed_from_u64(config.seed),
             shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ 0x5eed_5eed_5eed_5eed),
             step: 0,
-        };
-        trainer.initialize();
+        })
+    }
+
+    /// Continues training in `mem`, which an earlier trainer of the same
+    /// network and settings filled, from `state`. Nothing is re-initialized.
+    pub fn resume(
+        net: Network<'n>,
+        config: TrainConfig,
+        mem: &'m mut [f32],
+        state: &TrainerState,
+    ) -> Result<Self, Error> {
+        let mut trainer = Self::new_uninitialized(net, config, mem)?;
+        trainer.masks = MaskRng::from_state(&state.masks)?;
+        trainer.shuffle_rng = Xoshiro128PlusPlus::from_seed(state.shuffle);
+        trainer.step = state.step;
         Ok(trainer)
+    }
+
+    /// The state to [`Trainer::resume`] from.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            masks: self.masks.state(),
+            shuffle: self.shuffle_rng.state(),
+            step: self.step,
+        }
     }
 
     fn initialize(&mut self) {

@@ -1,0 +1,87 @@
+/* Trains tinyreg's MLP on the digits set from C: ask for the memory size, hand
+ * in a buffer, train, evaluate, predict. The same file runs on the host (gcc)
+ * and on a Cortex-M4F under QEMU (arm-none-eabi-gcc, newlib with rdimon
+ * semihosting, which also serves fopen). Usage: c-example [data-dir]. Exit
+ * status 0 when the test accuracy reaches the bar. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include "tinyreg.h"
+
+#define HEADER 32
+#define TRAIN_MAX 1437
+#define TEST_MAX 360
+#define FEATURES 64
+#define EPOCHS 10
+#define BAR 0.85f
+
+static uint8_t train_file[HEADER + TRAIN_MAX * (FEATURES + 1)];
+static uint8_t test_file[HEADER + TEST_MAX * (FEATURES + 1)];
+static uint32_t order[TRAIN_MAX];
+static float memory[20000];
+static TinyregMlp mlp;
+
+static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Reads an ICLS v1 file into buf and describes it as a TinyregDataset. */
+static int load(const char *dir, const char *name, uint8_t *buf, size_t cap, TinyregDataset *out) {
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) { printf("cannot open %s\n", path); return -1; }
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    if (n < HEADER || buf[0] != 'I' || buf[1] != 'C' || buf[2] != 'L' || buf[3] != 'S') return -1;
+    uint32_t count = le32(buf + 8), features = le32(buf + 12) * le32(buf + 16) * le32(buf + 20);
+    if (features != FEATURES || n != HEADER + (size_t)count * (features + 1)) return -1;
+    out->images = buf + HEADER;
+    out->labels = buf + HEADER + (size_t)count * features;
+    out->count = count;
+    out->features = features;
+    out->max_value = le32(buf + 28);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *dir = argc > 1 ? argv[1] : "data";
+    TinyregDataset train, test;
+    if (load(dir, "digits-train.bin", train_file, sizeof train_file, &train) ||
+        load(dir, "digits-test.bin", test_file, sizeof test_file, &test))
+        return 4;
+
+    TinyregMlpConfig config = {
+        .inputs = FEATURES, .hidden = 32, .classes = 10, .batch = 16, .keep = 0.9f,
+        .optimizer = TINYREG_ADAM, .learning_rate = 3e-3f, .seed = 2026,
+    };
+    size_t bytes = tinyreg_mlp_memory_bytes(&config);
+    printf("C: tinyreg MLP 64-32-10 needs %u bytes\n", (unsigned)bytes);
+    if (bytes == 0 || bytes > sizeof memory) return 5;
+
+    /* Errors come back as status codes: a too-small buffer, a bad keep. */
+    if (tinyreg_mlp_init(&mlp, &config, memory, bytes - 4) != TINYREG_ERR_BUFFER_TOO_SMALL) return 6;
+    TinyregMlpConfig bad = config;
+    bad.keep = 1.5f;
+    if (tinyreg_mlp_memory_bytes(&bad) != 0 || tinyreg_mlp_init(&mlp, &bad, memory, bytes) != TINYREG_ERR_CONFIG) return 7;
+
+    int status = tinyreg_mlp_init(&mlp, &config, memory, sizeof memory);
+    if (status != TINYREG_OK) { printf("init: %d\n", status); return 8; }
+    for (int epoch = 1; epoch <= EPOCHS; epoch++) {
+        float loss, acc;
+        status = tinyreg_mlp_train_epoch(&mlp, &train, order, &loss, &acc);
+        if (status != TINYREG_OK) { printf("train: %d\n", status); return 9; }
+        printf("epoch %d: loss %d.%03d\n", epoch, (int)loss, (int)(loss * 1000) % 1000);
+    }
+    float test_loss, test_acc;
+    status = tinyreg_mlp_evaluate(&mlp, &test, &test_loss, &test_acc);
+    if (status != TINYREG_OK) return 10;
+
+    /* Predict the first test image from floats in [0, 1]. */
+    float x[FEATURES], probs[10];
+    for (int i = 0; i < FEATURES; i++) x[i] = test.images[i] / (float)test.max_value;
+    if (tinyreg_mlp_predict(&mlp, x, 1, probs) != TINYREG_OK) return 11;
+    int best = 0;
+    for (int k = 1; k < 10; k++) if (probs[k] > probs[best]) best = k;
+    printf("C: test accuracy %d%%, first test image: predicted %d, label %d\n",
+           (int)(test_acc * 100 + 0.5f), best, test.labels[0]);
+    return test_acc >= BAR ? 0 : 2;
+}

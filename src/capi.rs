@@ -1,0 +1,435 @@
+//! C ABI (feature `capi`): train and run a one-hidden-layer MLP with inverted
+//! dropout from C, in the style of CMSIS-NN and AIfES: ask for the memory size,
+//! hand in the buffer, train, predict. Every function returns a status code
+//! ([`TINYREG_OK`] or a negative error) and never panics across the boundary;
+//! nothing is allocated. The header is `include/tinyreg.h` (cbindgen).
+//!
+//! This is the crate's only `unsafe` code: C hands in raw pointers. Each
+//! function checks them for null and turns them into slices of the lengths the
+//! caller states; the rest is the safe Rust API.
+
+use crate::trainer::data::Icls;
+use crate::trainer::{Trainer, TrainerState};
+use crate::{
+    Dense, Dropout, Error, Layer, LearningRate, MaskRngState, Network, Optimizer, TrainConfig,
+    Update, WeightDecay,
+};
+
+/// Success.
+pub const TINYREG_OK: i32 = 0;
+/// A pointer argument was null.
+pub const TINYREG_ERR_NULL: i32 = -1;
+/// A setting is out of range (keep, learning rate, sizes, optimizer).
+pub const TINYREG_ERR_CONFIG: i32 = -2;
+/// The memory buffer is smaller than `tinyreg_mlp_memory_bytes` says.
+pub const TINYREG_ERR_BUFFER_TOO_SMALL: i32 = -3;
+/// A length or shape does not match the model.
+pub const TINYREG_ERR_LENGTH: i32 = -4;
+/// The data set is malformed (a label out of range, a zero `max_value`).
+pub const TINYREG_ERR_DATA: i32 = -5;
+/// The loss became NaN or infinite.
+pub const TINYREG_ERR_NOT_FINITE: i32 = -6;
+/// The model was not initialized by `tinyreg_mlp_init`.
+pub const TINYREG_ERR_STATE: i32 = -7;
+
+/// Momentum SGD (momentum 0.9).
+pub const TINYREG_SGD_MOMENTUM: u32 = 0;
+/// Adam (0.9, 0.999, 1e-8).
+pub const TINYREG_ADAM: u32 = 1;
+
+/// Bytes of generator state kept in a `TinyregMlp` (its mask streams).
+pub const TINYREG_STATE_BYTES: usize = 256;
+const _: () = assert!(TINYREG_STATE_BYTES == crate::STATE_BYTES);
+
+const MAGIC: u32 = 0x7452_6731;
+
+/// The model: `inputs -> hidden (ReLU, inverted dropout) -> classes`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregMlpConfig {
+    /// Input features.
+    pub inputs: u32,
+    /// Hidden units.
+    pub hidden: u32,
+    /// Classes.
+    pub classes: u32,
+    /// Mini-batch size.
+    pub batch: u32,
+    /// Keep probability of the dropout after the hidden layer, in (0, 1].
+    pub keep: f32,
+    /// `TINYREG_SGD_MOMENTUM` or `TINYREG_ADAM`.
+    pub optimizer: u32,
+    /// Learning rate.
+    pub learning_rate: f32,
+    /// Seeds initialization, shuffling and masks.
+    pub seed: u64,
+}
+
+/// A model's state between calls; allocate it anywhere (a `static` is fine)
+/// and let `tinyreg_mlp_init` fill it. Its fields are private to the library.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregMlp {
+    config: TinyregMlpConfig,
+    memory: *mut f32,
+    floats: usize,
+    masks: [u8; TINYREG_STATE_BYTES],
+    shuffle: [u8; 16],
+    step: u32,
+    magic: u32,
+}
+
+/// A borrowed data set: `count` samples of `features` bytes, one label byte
+/// each; values are divided by `max_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregDataset {
+    /// `count * features` bytes.
+    pub images: *const u8,
+    /// `count` labels, each below the model's `classes`.
+    pub labels: *const u8,
+    /// Samples.
+    pub count: u32,
+    /// Bytes per sample (the model's `inputs`).
+    pub features: u32,
+    /// The largest pixel value (e.g. 255).
+    pub max_value: u32,
+}
+
+fn status(e: Error) -> i32 {
+    match e {
+        Error::BufferTooSmall { .. } => TINYREG_ERR_BUFFER_TOO_SMALL,
+        Error::LengthMismatch { .. } | Error::ShapeOverflow | Error::IndexOutOfRange { .. } => {
+            TINYREG_ERR_LENGTH
+        }
+        Error::InvalidData { .. } | Error::LabelOutOfRange { .. } => TINYREG_ERR_DATA,
+        Error::NonFiniteLoss { .. } => TINYREG_ERR_NOT_FINITE,
+        Error::InvalidKeep { .. } | Error::InvalidConfig { .. } => TINYREG_ERR_CONFIG,
+        Error::InvalidRngState { .. } => TINYREG_ERR_STATE,
+    }
+}
+
+fn layers(c: &TinyregMlpConfig) -> Result<[Layer; 3], Error> {
+    let (i, h, o) = (c.inputs as usize, c.hidden as usize, c.classes as usize);
+    if i == 0 || h == 0 || o == 0 || c.batch == 0 {
+        return Err(Error::InvalidConfig {
+            reason: "sizes must be non-zero",
+        });
+    }
+    Ok([
+        Layer::Dense(Dense::new(i, h).with_relu()),
+        Layer::Dropout {
+            features: h,
+            dropout: Dropout::inverted(c.keep)?,
+        },
+        Layer::Dense(Dense::new(h, o)),
+    ])
+}
+
+fn train_config(c: &TinyregMlpConfig) -> Result<TrainConfig, Error> {
+    let optimizer = match c.optimizer {
+        TINYREG_SGD_MOMENTUM => Optimizer::Momentum { momentum: 0.9 },
+        TINYREG_ADAM => Optimizer::ADAM,
+        _ => {
+            return Err(Error::InvalidConfig {
+                reason: "unknown optimizer",
+            })
+        }
+    };
+    if !(c.learning_rate > 0.0 && c.learning_rate.is_finite()) {
+        return Err(Error::InvalidConfig {
+            reason: "learning rate must be positive",
+        });
+    }
+    Ok(TrainConfig {
+        batch: c.batch as usize,
+        update: Update::new(optimizer, WeightDecay::NONE)?,
+        lr: LearningRate::constant(c.learning_rate),
+        clip_norm: None,
+        seed: c.seed,
+        early_stopping: None,
+    })
+}
+
+fn memory_floats(c: &TinyregMlpConfig) -> Result<usize, Error> {
+    let layers = layers(c)?;
+    let config = train_config(c)?;
+    Ok(Network::new(&layers).memory_len(
+        c.batch as usize,
+        config.update.optimizer.state_per_param(),
+        false,
+    ))
+}
+
+/// Bytes of memory (4-byte aligned) a model with `config` needs; 0 if the
+/// configuration is invalid or `config` is null.
+///
+/// # Safety
+/// `config` is null or points to a valid `TinyregMlpConfig`.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_mlp_memory_bytes(config: *const TinyregMlpConfig) -> usize {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(c) = (unsafe { config.as_ref() }) else {
+        return 0;
+    };
+    memory_floats(c).map_or(0, |floats| floats * 4)
+}
+
+/// Initializes `mlp` over `memory` (`bytes` long, 4-byte aligned; at least
+/// `tinyreg_mlp_memory_bytes(config)`): weights from the seed, optimizer state
+/// zero.
+///
+/// # Safety
+/// `mlp` and `config` are null or valid; `memory` is null or points to `bytes`
+/// writable bytes, 4-byte aligned, that nothing else uses while `mlp` lives.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_mlp_init(
+    mlp: *mut TinyregMlp,
+    config: *const TinyregMlpConfig,
+    memory: *mut f32,
+    bytes: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(out), Some(c)) = (unsafe { mlp.as_mut() }, unsafe { config.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if memory.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    if (memory as usize) % 4 != 0 {
+        return TINYREG_ERR_CONFIG;
+    }
+    let run = || -> Result<TinyregMlp, Error> {
+        let floats = memory_floats(c)?;
+        if bytes / 4 < floats {
+            return Err(Error::BufferTooSmall {
+                needed: floats * 4,
+                got: bytes,
+            });
+        }
+        // SAFETY: `memory` is aligned, non-null and `bytes >= floats * 4` long.
+        let mem = unsafe { core::slice::from_raw_parts_mut(memory, floats) };
+        let layers = layers(c)?;
+        let trainer = Trainer::new(Network::new(&layers), train_config(c)?, mem)?;
+        let state = trainer.state();
+        Ok(TinyregMlp {
+            config: *c,
+            memory,
+            floats,
+            masks: state.masks.to_bytes(),
+            shuffle: state.shuffle,
+            step: state.step,
+            magic: MAGIC,
+        })
+    };
+    match run() {
+        Ok(model) => {
+            *out = model;
+            TINYREG_OK
+        }
+        Err(e) => status(e),
+    }
+}
+
+/// Runs `f` with the model's trainer and saves its state afterwards.
+fn with_trainer(
+    mlp: &mut TinyregMlp,
+    f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>,
+) -> i32 {
+    if mlp.magic != MAGIC || mlp.memory.is_null() {
+        return TINYREG_ERR_STATE;
+    }
+    let run = || -> Result<TrainerState, Error> {
+        let layers = layers(&mlp.config)?;
+        let config = train_config(&mlp.config)?;
+        let state = TrainerState {
+            masks: MaskRngState::from_bytes(&mlp.masks)?,
+            shuffle: mlp.shuffle,
+            step: mlp.step,
+        };
+        // SAFETY: `tinyreg_mlp_init` checked this pointer and length, and the
+        // caller keeps the memory for the model alone.
+        let mem = unsafe { core::slice::from_raw_parts_mut(mlp.memory, mlp.floats) };
+        let mut trainer = Trainer::resume(Network::new(&layers), config, mem, &state)?;
+        f(&mut trainer)?;
+        Ok(trainer.state())
+    };
+    match run() {
+        Ok(state) => {
+            mlp.masks = state.masks.to_bytes();
+            mlp.shuffle = state.shuffle;
+            mlp.step = state.step;
+            TINYREG_OK
+        }
+        Err(e) => status(e),
+    }
+}
+
+/// The data set as an [`Icls`], checked against the model.
+///
+/// # Safety
+/// The pointers of `d` cover `count * features` and `count` bytes.
+unsafe fn dataset<'a>(d: &TinyregDataset, classes: u32) -> Result<Icls<'a>, Error> {
+    if d.images.is_null() || d.labels.is_null() {
+        return Err(Error::InvalidData {
+            reason: "null images or labels",
+        });
+    }
+    if d.max_value == 0 {
+        return Err(Error::InvalidData {
+            reason: "max_value is zero",
+        });
+    }
+    let count = d.count as usize;
+    let bytes = count
+        .checked_mul(d.features as usize)
+        .ok_or(Error::ShapeOverflow)?;
+    // SAFETY: the caller guarantees the lengths.
+    let (images, labels) = unsafe {
+        (
+            core::slice::from_raw_parts(d.images, bytes),
+            core::slice::from_raw_parts(d.labels, count),
+        )
+    };
+    if let Some(row) = labels.iter().position(|&l| l as u32 >= classes) {
+        return Err(Error::LabelOutOfRange {
+            row,
+            label: labels[row] as u32,
+            classes: classes as usize,
+        });
+    }
+    Ok(Icls {
+        count,
+        rows: 1,
+        cols: d.features as usize,
+        channels: 1,
+        classes: classes as usize,
+        max_value: d.max_value,
+        images,
+        labels,
+    })
+}
+
+/// One epoch over `data` in a fresh random order (`order`: `data.count`
+/// entries of scratch). Writes the epoch's mean train loss and accuracy to
+/// `loss` and `accuracy` when they are not null.
+///
+/// # Safety
+/// `mlp` was initialized by `tinyreg_mlp_init`; `data` describes valid arrays;
+/// `order` points to `data->count` writable `uint32_t`; `loss` and `accuracy`
+/// are null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_mlp_train_epoch(
+    mlp: *mut TinyregMlp,
+    data: *const TinyregDataset,
+    order: *mut u32,
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(mlp), Some(d)) = (unsafe { mlp.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if order.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    let classes = mlp.config.classes;
+    let mut result = crate::Metrics::default();
+    let code = with_trainer(mlp, |trainer| {
+        // SAFETY: as documented above.
+        let set = unsafe { dataset(d, classes)? };
+        // SAFETY: `order` holds `count` entries.
+        let order = unsafe { core::slice::from_raw_parts_mut(order, set.count) };
+        let mut history = [crate::EpochMetrics::default()];
+        // The epoch's "validation" is its own first sample: cheap, unused here.
+        let probe = set.slice(0, set.count.min(1))?;
+        trainer.fit(&set, &probe, 1, order, &mut history)?;
+        result = history[0].train;
+        Ok(())
+    });
+    if code == TINYREG_OK {
+        // SAFETY: null or writable, per the contract.
+        unsafe {
+            if let Some(l) = loss.as_mut() {
+                *l = result.loss;
+            }
+            if let Some(a) = accuracy.as_mut() {
+                *a = result.accuracy;
+            }
+        }
+    }
+    code
+}
+
+/// Mean loss and accuracy on `data` in eval mode (dropout off).
+///
+/// # Safety
+/// As for `tinyreg_mlp_train_epoch`.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_mlp_evaluate(
+    mlp: *mut TinyregMlp,
+    data: *const TinyregDataset,
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(mlp), Some(d)) = (unsafe { mlp.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    let classes = mlp.config.classes;
+    let mut result = crate::Metrics::default();
+    let code = with_trainer(mlp, |trainer| {
+        // SAFETY: as documented above.
+        let set = unsafe { dataset(d, classes)? };
+        result = trainer.evaluate(&set)?;
+        Ok(())
+    });
+    if code == TINYREG_OK {
+        // SAFETY: null or writable, per the contract.
+        unsafe {
+            if let Some(l) = loss.as_mut() {
+                *l = result.loss;
+            }
+            if let Some(a) = accuracy.as_mut() {
+                *a = result.accuracy;
+            }
+        }
+    }
+    code
+}
+
+/// Class probabilities of `rows` samples (`input`: `rows * inputs` floats,
+/// `rows <= batch`) into `probs` (`rows * classes` floats), in eval mode.
+///
+/// # Safety
+/// `mlp` was initialized; `input` and `probs` point to that many floats.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_mlp_predict(
+    mlp: *mut TinyregMlp,
+    input: *const f32,
+    rows: u32,
+    probs: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let Some(mlp) = (unsafe { mlp.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if input.is_null() || probs.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    let (rows, f, c) = (
+        rows as usize,
+        mlp.config.inputs as usize,
+        mlp.config.classes as usize,
+    );
+    with_trainer(mlp, |trainer| {
+        // SAFETY: the caller guarantees the lengths.
+        let (x, p) = unsafe {
+            (
+                core::slice::from_raw_parts(input, rows * f),
+                core::slice::from_raw_parts_mut(probs, rows * c),
+            )
+        };
+        trainer.predict_proba(x, rows, 0, p)
+    })
+}
