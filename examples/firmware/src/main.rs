@@ -95,9 +95,21 @@ fn run() -> Result<u32, tinyreg::Error> {
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
 #[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    match run() {
+    let top = stack::paint();
+    let result = run();
+    let used = stack::peak(top);
+    match result {
         Ok(accuracy) => {
-            hprint!("test accuracy {}% (bar {}%)\n", accuracy, BAR_PERCENT);
+            hprint!(
+                "test accuracy {}% (bar {}%), peak stack {} bytes\n",
+                accuracy,
+                BAR_PERCENT,
+                used
+            );
+            #[cfg(feature = "insncount")]
+            if insncount::run().is_err() {
+                exit(3)
+            }
             exit(if accuracy >= BAR_PERCENT { 0 } else { 2 })
         }
         Err(_) => {
@@ -105,6 +117,136 @@ fn main() -> ! {
             exit(3)
         }
     }
+}
+
+/// Peak stack use, by painting the free stack with a pattern and finding the
+/// lowest word that changed.
+mod stack {
+    const PATTERN: u32 = 0x5afe_c0de;
+    /// Bytes below the current stack pointer that are painted (plenty: the
+    /// trainer keeps its state in statics).
+    const DEPTH: usize = 32 * 1024;
+    /// Left alone just below the stack pointer, for the painter's own frame.
+    const MARGIN: usize = 256;
+
+    #[inline(always)]
+    fn stack_pointer() -> usize {
+        let sp: usize;
+        // SAFETY: reads the stack pointer register, nothing else.
+        unsafe {
+            #[cfg(target_arch = "arm")]
+            core::arch::asm!("mov {}, sp", out(reg) sp);
+            #[cfg(target_arch = "riscv32")]
+            core::arch::asm!("mv {}, sp", out(reg) sp);
+        }
+        sp
+    }
+
+    /// Paints the free stack; returns the stack pointer it started from.
+    #[inline(never)]
+    pub fn paint() -> usize {
+        let top = stack_pointer();
+        let mut p = top - MARGIN;
+        while p > top - DEPTH {
+            p -= 4;
+            // SAFETY: below the live stack and above the statics (RAM is 4 MiB
+            // or more and the statics take well under 1 MiB): unused memory.
+            unsafe { core::ptr::write_volatile(p as *mut u32, PATTERN) };
+        }
+        top
+    }
+
+    /// Bytes of stack used below `top` since [`paint`].
+    pub fn peak(top: usize) -> usize {
+        let mut p = top - DEPTH;
+        // SAFETY: the same painted region.
+        while p < top - MARGIN && unsafe { core::ptr::read_volatile(p as *const u32) } == PATTERN {
+            p += 4;
+        }
+        top - p
+    }
+}
+
+/// Instruction-count windows for scripts/firmware-footprint.sh: QEMU's
+/// insncount plugin counts the instructions between entering `bench_begin`
+/// and entering `bench_end`.
+#[cfg(feature = "insncount")]
+mod insncount {
+    use tinyreg::{Dense, DenseParams};
+
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn bench_begin() {
+        // SAFETY: a no-op instruction; the two markers differ so they are never merged.
+        unsafe { core::arch::asm!("nop") }
+    }
+
+    #[inline(never)]
+    #[no_mangle]
+    pub extern "C" fn bench_end() {
+        // SAFETY: as above.
+        unsafe { core::arch::asm!("nop", "nop") }
+    }
+
+    const B: usize = 16;
+    static mut X: [f32; B * 64] = [0.5; B * 64];
+    static mut W: [f32; 64 * 32] = [0.25; 64 * 32];
+    static mut BIAS: [f32; 32] = [0.0; 32];
+    static mut Y: [f32; B * 32] = [0.0; B * 32];
+    static mut SCRATCH: [f32; Dense::SCRATCH_LEN] = [0.0; Dense::SCRATCH_LEN];
+
+    /// Window 0: one training step (batch 16). Window 1: the dense kernel alone,
+    /// 64 -> 32 at batch 16, `16 * 64 * 32 = 32768` multiply-adds.
+    pub fn run() -> Result<(), tinyreg::Error> {
+        super::train_step_window()?;
+        // SAFETY: single-threaded; only this function touches these statics.
+        let (x, w, b, y, scratch) = unsafe {
+            (
+                &*core::ptr::addr_of!(X),
+                &*core::ptr::addr_of!(W),
+                &*core::ptr::addr_of!(BIAS),
+                &mut *core::ptr::addr_of_mut!(Y),
+                &mut *core::ptr::addr_of_mut!(SCRATCH),
+            )
+        };
+        let layer = Dense::new(64, 32);
+        bench_begin();
+        let r = layer.forward(
+            B,
+            DenseParams {
+                weights: w,
+                bias: b,
+            },
+            core::hint::black_box(x),
+            y,
+            scratch,
+        );
+        core::hint::black_box(&y);
+        bench_end();
+        r
+    }
+}
+
+#[cfg(feature = "insncount")]
+fn train_step_window() -> Result<(), tinyreg::Error> {
+    let train = Icls::parse(TRAIN)?;
+    let config = TrainConfig {
+        batch: BATCH,
+        update: Update::new(OPTIMIZER, WeightDecay::NONE)?,
+        lr: LearningRate::constant(1e-3),
+        clip_norm: None,
+        seed: 1,
+        early_stopping: None,
+    };
+    // SAFETY: training is over; nothing else uses the arena now.
+    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let mut trainer = Trainer::new(Network::new(&LAYERS), config, arena)?;
+    let idx: [u32; BATCH] = core::array::from_fn(|i| i as u32);
+    trainer.train_step(&train, &idx)?; // warm: the measured step is a steady one
+    insncount::bench_begin();
+    let m = trainer.train_step(&train, core::hint::black_box(&idx));
+    insncount::bench_end();
+    m.map(|_| ())
 }
 
 fn percent(x: f32) -> u32 {
