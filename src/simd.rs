@@ -12,6 +12,15 @@ pub type F32s = wide::f32x16;
 /// Vector of [`LANES`] `u32`.
 pub type U32s = wide::u32x16;
 
+/// Whether `wide` maps vectors to SIMD registers on this target (SSE2, NEON,
+/// WASM SIMD). Where it does not (Cortex-M, RISC-V), vectors are arrays and the
+/// dense kernels take a scalar path instead (see `kernels::gemm_scalar`).
+pub const HAS_SIMD: bool = cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+));
+
 /// Elements per vector; also the number of random streams (see [`crate::STREAMS`]).
 pub const LANES: usize = 16;
 

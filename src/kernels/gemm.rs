@@ -14,7 +14,7 @@
 
 use crate::simd::{
     bit_reverse4, f32s_from_bits, reduce16, transpose16, F32s, U32s, GEMM_KC, GEMM_MR, GEMM_NV,
-    LANES,
+    HAS_SIMD, LANES,
 };
 
 use super::bernoulli::bits_to_lanes;
@@ -24,8 +24,9 @@ pub(crate) const NV: usize = GEMM_NV;
 pub(crate) const NR: usize = GEMM_NV * LANES;
 pub(crate) const KC: usize = GEMM_KC;
 
-/// Floats of packing scratch every GEMM here needs, whatever the shapes.
-pub const GEMM_SCRATCH_LEN: usize = KC * NR;
+/// Floats of packing scratch every GEMM here needs, whatever the shapes (none
+/// on targets without SIMD, whose scalar kernels read the operands in place).
+pub const GEMM_SCRATCH_LEN: usize = if HAS_SIMD { KC * NR } else { 0 };
 
 /// A read in place: element `(r, k)` of an `m x k` matrix.
 #[derive(Clone, Copy)]
@@ -104,6 +105,9 @@ pub(crate) fn gemm(
     if m == 0 || n == 0 {
         return;
     }
+    if !HAS_SIMD {
+        return super::gemm_scalar::gemm(m, n, k, a, b, c, ldc, epi);
+    }
     let depth_blocks = k.div_ceil(KC).max(1);
     for kb in 0..depth_blocks {
         let k0 = kb * KC;
@@ -153,6 +157,15 @@ pub(crate) fn gemv(
     c: &mut [f32],
     epi: Epilogue<'_>,
 ) {
+    if !HAS_SIMD {
+        let b = BMat {
+            data: w,
+            ld: k,
+            transposed: true,
+            mask: w_mask,
+        };
+        return super::gemm_scalar::gemm(m, n, k, AMat::RowMajor { data: a, ld: k }, b, c, n, epi);
+    }
     let full = k / LANES * LANES;
     for r in 0..m {
         let x = &a[r * k..(r + 1) * k];

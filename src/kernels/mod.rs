@@ -9,3 +9,4 @@ pub mod bernoulli;
 pub(crate) mod blocks;
 pub(crate) mod dropout;
 pub(crate) mod gemm;
+pub(crate) mod gemm_scalar;
