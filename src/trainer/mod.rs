@@ -557,7 +557,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
             };
             let grads_at = plan.grads + (at.params - plan.params);
             let (i, o) = (layer.inputs(), layer.outputs());
-            let widest = rows * layer.widest();
+            // The third gradient buffer exists (and is used) only for residual blocks.
+            let widest = if matches!(layer, Layer::Residual { .. }) {
+                rows * layer.widest()
+            } else {
+                0
+            };
             let [input, output, params, saved, scratch, grads, grad_out, grad_in, grad_c] = carve(
                 self.mem,
                 [

@@ -17,8 +17,10 @@
 //! Every parameter float costs `2 + s` floats (itself, its gradient, `s` floats
 //! of optimizer state: 0 SGD, 1 momentum, 2 Adam), plus 1 for the best-weights
 //! snapshot when early stopping restores weights. Then come the input batch
-//! (`B i_0`), its labels (`B`), three gradient buffers of `B * max features`, and
-//! the GEMM packing panel ([`crate::Dense::SCRATCH_LEN`]).
+//! (`B i_0`), its labels (`B`), two gradient buffers of `B * max features` (three
+//! with residual blocks), and the GEMM packing panel
+//! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 2048 with other
+//! SIMD, none on targets without SIMD).
 
 use crate::layers::batch_norm::BatchNorm;
 use crate::{mask_bytes, Dense, Dropout};
@@ -239,6 +241,17 @@ impl<'a> Network<'a> {
         total
     }
 
+    const fn has_residual(&self) -> bool {
+        let mut l = 0;
+        while l < self.layers.len() {
+            if matches!(self.layers[l], Layer::Residual { .. }) {
+                return true;
+            }
+            l += 1;
+        }
+        false
+    }
+
     const fn widest(&self) -> usize {
         let mut w = 0;
         let mut l = 0;
@@ -268,7 +281,13 @@ impl<'a> Network<'a> {
         let grad_a = saved + self.saved_len(batch);
         let grad_b = grad_a + batch * self.widest();
         let grad_c = grad_b + batch * self.widest();
-        let scratch = grad_c + batch * self.widest();
+        // The third gradient buffer only serves residual branches.
+        let scratch = grad_c
+            + if self.has_residual() {
+                batch * self.widest()
+            } else {
+                0
+            };
         let end = scratch + Dense::SCRATCH_LEN;
         Plan {
             params,
