@@ -265,6 +265,22 @@ fn with_trainer(
     }
 }
 
+/// Writes `m` to the non-null ones of `loss` and `accuracy`.
+///
+/// # Safety
+/// Each pointer is null or writable.
+unsafe fn write_metrics(m: crate::Metrics, loss: *mut f32, accuracy: *mut f32) {
+    // SAFETY: per the contract.
+    unsafe {
+        if let Some(l) = loss.as_mut() {
+            *l = m.loss;
+        }
+        if let Some(a) = accuracy.as_mut() {
+            *a = m.accuracy;
+        }
+    }
+}
+
 /// The data set as an [`Icls`], checked against the model.
 ///
 /// # Safety
@@ -349,14 +365,7 @@ pub unsafe extern "C" fn tinyreg_mlp_train_epoch(
     });
     if code == TINYREG_OK {
         // SAFETY: null or writable, per the contract.
-        unsafe {
-            if let Some(l) = loss.as_mut() {
-                *l = result.loss;
-            }
-            if let Some(a) = accuracy.as_mut() {
-                *a = result.accuracy;
-            }
-        }
+        unsafe { write_metrics(result, loss, accuracy) };
     }
     code
 }
@@ -386,14 +395,7 @@ pub unsafe extern "C" fn tinyreg_mlp_evaluate(
     });
     if code == TINYREG_OK {
         // SAFETY: null or writable, per the contract.
-        unsafe {
-            if let Some(l) = loss.as_mut() {
-                *l = result.loss;
-            }
-            if let Some(a) = accuracy.as_mut() {
-                *a = result.accuracy;
-            }
-        }
+        unsafe { write_metrics(result, loss, accuracy) };
     }
     code
 }

@@ -335,6 +335,27 @@ impl<'n, 'm> Trainer<'n, 'm> {
         Ok(loss)
     }
 
+    /// Checks `rows` samples of `input` and an output of `out_len` floats
+    /// against the model, and copies the input into the input region. Returns
+    /// the number of classes.
+    fn load_input(&mut self, input: &[f32], rows: usize, out_len: usize) -> Result<usize, Error> {
+        let (f, classes) = (self.net.inputs(), self.net.outputs());
+        if rows == 0 || rows > self.config.batch {
+            return Err(Error::LengthMismatch {
+                expected: self.config.batch,
+                got: rows,
+            });
+        }
+        for (expected, got) in [(rows * f, input.len()), (rows * classes, out_len)] {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        let at = self.plan.input;
+        self.mem[at..at + rows * f].copy_from_slice(input);
+        Ok(classes)
+    }
+
     /// Raw logits of `rows` samples into `logits` (`rows x classes`), with the
     /// stochastic layers in `mode` and batch norm in eval mode.
     pub fn logits(
@@ -344,27 +365,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         mode: Mode,
         logits: &mut [f32],
     ) -> Result<(), Error> {
-        let (f, classes) = (self.net.inputs(), self.net.outputs());
-        if rows == 0 || rows > self.config.batch {
-            return Err(Error::LengthMismatch {
-                expected: self.config.batch,
-                got: rows,
-            });
-        }
-        if input.len() != rows * f {
-            return Err(Error::LengthMismatch {
-                expected: rows * f,
-                got: input.len(),
-            });
-        }
-        if logits.len() != rows * classes {
-            return Err(Error::LengthMismatch {
-                expected: rows * classes,
-                got: logits.len(),
-            });
-        }
-        let plan = self.plan;
-        self.mem[plan.input..plan.input + rows * f].copy_from_slice(input);
+        let classes = self.load_input(input, rows, logits.len())?;
         self.forward(rows, mode, Mode::Eval)?;
         let at = self.logits_at();
         logits.copy_from_slice(&self.mem[at..at + rows * classes]);
@@ -1011,27 +1012,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
         passes: u32,
         probs: &mut [f32],
     ) -> Result<(), Error> {
-        let (f, classes) = (self.net.inputs(), self.net.outputs());
-        if rows == 0 || rows > self.config.batch {
-            return Err(Error::LengthMismatch {
-                expected: self.config.batch,
-                got: rows,
-            });
-        }
-        if input.len() != rows * f {
-            return Err(Error::LengthMismatch {
-                expected: rows * f,
-                got: input.len(),
-            });
-        }
-        if probs.len() != rows * classes {
-            return Err(Error::LengthMismatch {
-                expected: rows * classes,
-                got: probs.len(),
-            });
-        }
+        let classes = self.load_input(input, rows, probs.len())?;
         let plan = self.plan;
-        self.mem[plan.input..plan.input + rows * f].copy_from_slice(input);
         let logits_at = self.logits_at();
         if passes == 0 {
             self.forward(rows, Mode::Eval, Mode::Eval)?;
