@@ -8,8 +8,10 @@
 //! This release has exact Bernoulli mask sampling on 16 SIMD xoshiro128++
 //! streams; vanilla and inverted dropout, train and eval, forward and backward,
 //! with bit-packed or mask-free backward; dense layers ([`Dense`]) on a
-//! register-blocked GEMM with fused ReLU and DropConnect; and softmax
-//! cross-entropy.
+//! register-blocked GEMM with fused ReLU and DropConnect; softmax
+//! cross-entropy; batch norm; and an allocation-free [`Trainer`] (residual
+//! blocks with stochastic depth, optimizers, early stopping, ensembles) that
+//! runs from one caller-provided buffer, also from C (feature `capi`).
 //!
 //! ```
 //! use tinyreg::{Dropout, MaskRng, Mode, mask_bytes};
@@ -42,12 +44,17 @@
 //!
 //! ## Layout
 //! [`kernels`] (stateless SIMD, whole vectors) → [`layers`] (modes, validation)
-//! → the trainer (to come). [`simd`] is the one module that names vector types;
+//! → [`trainer`] (networks, memory, optimizers, data). [`simd`] is the one
+//! module that names vector types;
 //! [`reference`](mod@reference) holds the naive scalar oracle of every kernel.
 //!
 //! ## Platform-specific behavior
 //! Dropout is lane-wise (one multiply per element), so results are bit-identical
-//! on every target, except NaN payloads, which follow the hardware.
+//! on every target, except NaN payloads, which follow the hardware. Masks are
+//! identical everywhere. Dense layers and everything built on them reduce in
+//! `f32` in an order (and with FMA or not) that depends on the target, so
+//! trained weights agree across targets only to rounding; on one target they
+//! are identical run after run.
 #![no_std]
 #![cfg_attr(not(feature = "capi"), forbid(unsafe_code))]
 #![cfg_attr(feature = "capi", deny(unsafe_code))]
