@@ -66,6 +66,7 @@ extern crate std;
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
 pub mod capi;
+pub mod distributions;
 mod error;
 pub mod kernels;
 pub mod layers;

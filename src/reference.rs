@@ -267,3 +267,11 @@ pub fn softmax_cross_entropy(
     }
     total / batch as f64
 }
+
+/// Reference of [`crate::layers::mixup::blend`]: `lambda * a + (1 - lambda) * b`
+/// per element.
+pub fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = lambda * x + (1.0 - lambda) * y;
+    }
+}

@@ -53,6 +53,32 @@ pub(crate) fn map_blocks(
     }
 }
 
+/// [`map_blocks`] over two sources of the destination's length.
+#[inline(always)]
+pub(crate) fn map_blocks2(
+    a: &[f32],
+    b: &[f32],
+    dst: &mut [f32],
+    mut op: impl FnMut(F32s, F32s) -> F32s,
+) {
+    debug_assert!(a.len() == dst.len() && b.len() == dst.len());
+    let full = dst.len() / LANES * LANES;
+    for ((x, y), z) in a[..full]
+        .chunks_exact(LANES)
+        .zip(b[..full].chunks_exact(LANES))
+        .zip(dst[..full].chunks_exact_mut(LANES))
+    {
+        store_f32s(z, op(load_f32s(x), load_f32s(y)));
+    }
+    let tail = dst.len() - full;
+    if tail > 0 {
+        let mut bl = [0.0f32; LANES];
+        bl[..tail].copy_from_slice(&b[full..]);
+        let other = F32s::new(bl);
+        map_tail(&a[full..], &mut dst[full..], |x| op(x, other));
+    }
+}
+
 /// Runs `op` on fewer than [`LANES`] elements through a padded stack vector.
 #[inline(always)]
 fn map_tail(src: &[f32], dst: &mut [f32], op: impl FnOnce(F32s) -> F32s) {

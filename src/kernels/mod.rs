@@ -6,6 +6,7 @@
 //! so the tail takes the same code path and gives bit-identical results.
 
 pub mod bernoulli;
+pub(crate) mod blend;
 pub(crate) mod blocks;
 pub(crate) mod dropout;
 pub(crate) mod gemm;

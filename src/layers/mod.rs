@@ -4,3 +4,4 @@ pub mod batch_norm;
 pub mod dense;
 pub mod dropout;
 pub mod loss;
+pub mod mixup;
