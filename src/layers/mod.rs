@@ -5,3 +5,4 @@ pub mod dense;
 pub mod dropout;
 pub mod loss;
 pub mod mixup;
+pub mod pool;

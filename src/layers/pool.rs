@@ -1,0 +1,295 @@
+//! Max pooling over rectangular regions of each `(height, width)` plane, the
+//! common kernel of k x k max pooling and of fractional max pooling (Graham
+//! 2014), and the region sequences of fractional max pooling.
+//!
+//! A pooling is given by its row regions and column regions, each a
+//! `(start, len)`; output `(i, j)` is the maximum over rows `rows[i]` x columns
+//! `cols[j]`. Ties go to the first element in row-major order, and NaN
+//! propagates (the first NaN of a region is its maximum). The forward pass
+//! records, per output, the offset of the maximum inside its region (one byte:
+//! regions are at most 16 x 16), and the backward pass routes each output
+//! gradient to that element. Work in progress toward the images issue: scalar
+//! kernels, no SIMD yet.
+
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use crate::trainer::data::uniform_below;
+use crate::Error;
+
+/// A region of one axis: `len` elements from `start`.
+pub type Region = (u16, u16);
+
+/// Largest region side (argmax offsets fit a byte).
+pub const MAX_REGION: usize = 16;
+
+/// Regions of k x k max pooling with stride `stride` over `size` elements:
+/// `out = (size - k) / stride + 1` regions.
+pub fn max_pool_regions(
+    size: usize,
+    k: usize,
+    stride: usize,
+    out: &mut [Region],
+) -> Result<usize, Error> {
+    if k == 0 || stride == 0 || k > MAX_REGION || size < k || size > u16::MAX as usize {
+        return Err(Error::InvalidConfig {
+            reason: "pooling needs 1 <= k <= 16, k <= size, stride >= 1",
+        });
+    }
+    let n = (size - k) / stride + 1;
+    if out.len() < n {
+        return Err(Error::BufferTooSmall {
+            needed: n,
+            got: out.len(),
+        });
+    }
+    for (i, r) in out[..n].iter_mut().enumerate() {
+        *r = ((i * stride) as u16, k as u16);
+    }
+    Ok(n)
+}
+
+fn check_fractional(input: usize, output: usize, bounds: usize) -> Result<(), Error> {
+    if output == 0 || input < output || input > 2 * output || input > u16::MAX as usize {
+        return Err(Error::InvalidConfig {
+            reason: "fractional pooling needs output <= input <= 2 output",
+        });
+    }
+    if bounds < output + 1 {
+        return Err(Error::BufferTooSmall {
+            needed: output + 1,
+            got: bounds,
+        });
+    }
+    Ok(())
+}
+
+/// Graham's *random* boundaries: `a_0 = 0 < a_1 < ... < a_out = in`, increments a
+/// uniformly random arrangement of `in - out` twos and `2 out - in` ones
+/// (Fisher-Yates). Writes `out + 1` boundaries.
+pub fn fmp_random_bounds(
+    rng: &mut Xoshiro128PlusPlus,
+    input: usize,
+    output: usize,
+    bounds: &mut [u16],
+) -> Result<(), Error> {
+    check_fractional(input, output, bounds.len())?;
+    let twos = input - output;
+    // Increments first (in bounds[1..]), shuffled, then prefix-summed.
+    for (i, b) in bounds[1..=output].iter_mut().enumerate() {
+        *b = if i < twos { 2 } else { 1 };
+    }
+    for i in (1..output).rev() {
+        let j = uniform_below(rng, (i + 1) as u32) as usize;
+        bounds.swap(1 + i, 1 + j);
+    }
+    bounds[0] = 0;
+    for i in 1..=output {
+        bounds[i] += bounds[i - 1];
+    }
+    Ok(())
+}
+
+/// Graham's *pseudorandom* boundaries `a_i = ceil(alpha (i + u)) - ceil(alpha u)`,
+/// `alpha = in / out`, for a sample `u` in `[0, 1)` (computed in `f64`).
+pub fn fmp_pseudorandom_bounds(
+    u: f32,
+    input: usize,
+    output: usize,
+    bounds: &mut [u16],
+) -> Result<(), Error> {
+    check_fractional(input, output, bounds.len())?;
+    if !(0.0..1.0).contains(&u) {
+        return Err(Error::InvalidConfig {
+            reason: "the sample u must be in [0, 1)",
+        });
+    }
+    let alpha = input as f64 / output as f64;
+    let base = libm::ceil(alpha * u as f64);
+    for (i, b) in bounds[..=output].iter_mut().enumerate() {
+        *b = (libm::ceil(alpha * (i as f64 + u as f64)) - base) as u16;
+    }
+    bounds[output] = input as u16; // exact in theory; pinned against rounding
+    Ok(())
+}
+
+/// Regions from boundaries: disjoint `[a_{i-1}, a_i)` or overlapping
+/// `[a_{i-1}, a_i]` (the last one clipped to the input).
+pub fn fmp_regions(
+    bounds: &[u16],
+    overlapping: bool,
+    input: usize,
+    regions: &mut [Region],
+) -> Result<(), Error> {
+    let n = bounds.len().saturating_sub(1);
+    if regions.len() < n {
+        return Err(Error::BufferTooSmall {
+            needed: n,
+            got: regions.len(),
+        });
+    }
+    for (i, r) in regions[..n].iter_mut().enumerate() {
+        let (start, end) = (bounds[i] as usize, bounds[i + 1] as usize);
+        let end = if overlapping {
+            (end + 1).min(input)
+        } else {
+            end
+        };
+        *r = (start as u16, (end - start) as u16);
+    }
+    Ok(())
+}
+
+/// PyTorch's `fractional_max_pool2d` windows: fixed `k`, starts
+/// `floor((i + u) a) - floor(u a)` with `a = (in - k) / (out - 1)` in `f32`
+/// (PyTorch's arithmetic for float tensors), the last start `in - k`. With
+/// the same `u`, the same windows as PyTorch.
+pub fn pytorch_fmp_regions(
+    u: f32,
+    input: usize,
+    output: usize,
+    k: usize,
+    regions: &mut [Region],
+) -> Result<(), Error> {
+    if k == 0 || k > MAX_REGION || input < k || output == 0 || output > input - k + 1 {
+        return Err(Error::InvalidConfig {
+            reason: "need 1 <= k <= 16, k <= input, output <= input - k + 1",
+        });
+    }
+    if regions.len() < output {
+        return Err(Error::BufferTooSmall {
+            needed: output,
+            got: regions.len(),
+        });
+    }
+    if output > 1 {
+        let a = (input - k) as f32 / (output - 1) as f32;
+        for (i, r) in regions[..output - 1].iter_mut().enumerate() {
+            let start = ((i as f32 + u) * a) as i64 - (u * a) as i64;
+            *r = (start as u16, k as u16);
+        }
+    }
+    regions[output - 1] = ((input - k) as u16, k as u16);
+    Ok(())
+}
+
+fn check_regions(regions: &[Region], size: usize) -> Result<(), Error> {
+    for &(start, len) in regions {
+        if len == 0 || len as usize > MAX_REGION || start as usize + len as usize > size {
+            return Err(Error::InvalidConfig {
+                reason: "a pooling region is empty, too large or outside the plane",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Max pooling of `planes` planes of `height x width` over `rows x cols`
+/// regions into `output` (`planes x rows.len() x cols.len()`), recording the
+/// argmax offsets (row * len + col within the region) in `argmax`.
+#[allow(clippy::too_many_arguments)]
+pub fn region_max_pool_forward(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u8],
+) -> Result<(), Error> {
+    check_regions(rows, height)?;
+    check_regions(cols, width)?;
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows.len() * cols.len();
+    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    for (expected, got) in [
+        (n_in, input.len()),
+        (n_out, output.len()),
+        (n_out, argmax.len()),
+    ] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
+    }
+    for p in 0..planes {
+        let x = &input[p * plane_in..(p + 1) * plane_in];
+        for (i, &(r0, rl)) in rows.iter().enumerate() {
+            for (j, &(c0, cl)) in cols.iter().enumerate() {
+                let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
+                let mut first = true;
+                for dr in 0..rl as usize {
+                    let row = &x[(r0 as usize + dr) * width + c0 as usize..][..cl as usize];
+                    for (dc, &v) in row.iter().enumerate() {
+                        if first || (!best.is_nan() && (v > best || v.is_nan())) {
+                            best = v;
+                            at = (dr * cl as usize + dc) as u8;
+                            first = false;
+                        }
+                    }
+                }
+                let o = p * plane_out + i * cols.len() + j;
+                output[o] = best;
+                argmax[o] = at;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Backward of [`region_max_pool_forward`]: zeroes `grad_input` and adds each
+/// output gradient to its region's argmax (overlapping regions accumulate).
+#[allow(clippy::too_many_arguments)]
+pub fn region_max_pool_backward(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    argmax: &[u8],
+    grad_output: &[f32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
+    check_regions(rows, height)?;
+    check_regions(cols, width)?;
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows.len() * cols.len();
+    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    for (expected, got) in [
+        (n_in, grad_input.len()),
+        (n_out, grad_output.len()),
+        (n_out, argmax.len()),
+    ] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
+    }
+    // Validate every recorded offset before writing anything.
+    for p in 0..planes {
+        for (i, &(_, rl)) in rows.iter().enumerate() {
+            for (j, &(_, cl)) in cols.iter().enumerate() {
+                let at = argmax[p * plane_out + i * cols.len() + j] as usize;
+                if at >= rl as usize * cl as usize {
+                    return Err(Error::IndexOutOfRange {
+                        index: at,
+                        len: rl as usize * cl as usize,
+                    });
+                }
+            }
+        }
+    }
+    grad_input.fill(0.0);
+    for p in 0..planes {
+        for (i, &(r0, _)) in rows.iter().enumerate() {
+            for (j, &(c0, cl)) in cols.iter().enumerate() {
+                let o = p * plane_out + i * cols.len() + j;
+                let at = argmax[o] as usize;
+                let (dr, dc) = (at / cl as usize, at % cl as usize);
+                grad_input[p * plane_in + (r0 as usize + dr) * width + c0 as usize + dc] +=
+                    grad_output[o];
+            }
+        }
+    }
+    Ok(())
+}
