@@ -1,5 +1,6 @@
 //! Layers: shapes, modes and validation over the kernels.
 
+pub mod augment;
 pub mod batch_norm;
 pub mod dense;
 pub mod dropout;
