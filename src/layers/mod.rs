@@ -2,6 +2,7 @@
 
 pub mod augment;
 pub mod batch_norm;
+pub mod conv;
 pub mod dense;
 pub mod dropout;
 pub mod loss;

@@ -1,0 +1,322 @@
+//! 2-D convolution (cross-correlation, as in every framework) over
+//! `(batch, channels, height, width)` images, through the dense GEMM: each
+//! sample is unrolled into columns (im2col, `C k k x H' W'`), then
+//! `y = W · cols + b` with `W: (K, C k k)` (PyTorch's `(K, C, k, k)` layout).
+//! Backward: `dW += dy · cols^T`, `db += sum dy`, and `dx` by folding
+//! `W^T · dy` back (col2im). Scratch: the columns of one sample plus the GEMM
+//! panel ([`Conv2d::scratch_len`]). Work in progress toward the images issue:
+//! not yet a trainer layer.
+
+use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
+use crate::Error;
+
+const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize {
+    let padded = size + 2 * padding;
+    if stride == 0 || k == 0 || padded < k {
+        0
+    } else {
+        (padded - k) / stride + 1
+    }
+}
+
+/// A convolution's shape: `k x k` kernels, `stride`, zero `padding`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input channels.
+    pub in_channels: usize,
+    /// Output channels.
+    pub out_channels: usize,
+    /// Input height.
+    pub height: usize,
+    /// Input width.
+    pub width: usize,
+    /// Kernel side.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on each side.
+    pub padding: usize,
+}
+
+impl Conv2d {
+    /// Output height `(H + 2p - k) / s + 1` (0 for shapes that do not fit).
+    pub const fn out_height(&self) -> usize {
+        out_size(self.height, self.padding, self.k, self.stride)
+    }
+
+    /// Output width (0 for shapes that do not fit).
+    pub const fn out_width(&self) -> usize {
+        out_size(self.width, self.padding, self.k, self.stride)
+    }
+
+    /// Floats of `W`: `K * C * k * k`.
+    pub const fn weights_len(&self) -> usize {
+        self.out_channels * self.in_channels * self.k * self.k
+    }
+
+    const fn patch(&self) -> usize {
+        self.in_channels * self.k * self.k
+    }
+
+    const fn positions(&self) -> usize {
+        self.out_height() * self.out_width()
+    }
+
+    /// Floats of scratch: one sample's columns plus the GEMM panel.
+    pub const fn scratch_len(&self) -> usize {
+        self.patch() * self.positions() + GEMM_SCRATCH_LEN
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        let ok = self.in_channels > 0
+            && self.out_channels > 0
+            && self.k > 0
+            && self.stride > 0
+            && self.height + 2 * self.padding >= self.k
+            && self.width + 2 * self.padding >= self.k;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                reason: "convolution needs non-zero sizes and a kernel that fits the padded input",
+            })
+        }
+    }
+
+    fn check_lens(&self, pairs: &[(usize, usize)]) -> Result<(), Error> {
+        for &(expected, got) in pairs {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        Ok(())
+    }
+
+    /// Unrolls one sample into `cols` (`C k k` rows of `H' W'`), zeros for padding.
+    fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        let (oh, ow, p) = (self.out_height(), self.out_width(), self.padding as isize);
+        let mut row = 0;
+        for c in 0..self.in_channels {
+            let plane = &x[c * self.height * self.width..(c + 1) * self.height * self.width];
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    let dst = &mut cols[row * oh * ow..(row + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let y = (oy * self.stride + ky) as isize - p;
+                        for ox in 0..ow {
+                            let xx = (ox * self.stride + kx) as isize - p;
+                            dst[oy * ow + ox] = if (0..self.height as isize).contains(&y)
+                                && (0..self.width as isize).contains(&xx)
+                            {
+                                plane[y as usize * self.width + xx as usize]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds the columns back into one sample's gradient (the transpose of im2col).
+    fn col2im(&self, cols: &[f32], dx: &mut [f32]) {
+        let (oh, ow, p) = (self.out_height(), self.out_width(), self.padding as isize);
+        let mut row = 0;
+        for c in 0..self.in_channels {
+            let plane = &mut dx[c * self.height * self.width..(c + 1) * self.height * self.width];
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    let src = &cols[row * oh * ow..(row + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let y = (oy * self.stride + ky) as isize - p;
+                        if !(0..self.height as isize).contains(&y) {
+                            continue;
+                        }
+                        for ox in 0..ow {
+                            let xx = (ox * self.stride + kx) as isize - p;
+                            if (0..self.width as isize).contains(&xx) {
+                                plane[y as usize * self.width + xx as usize] += src[oy * ow + ox];
+                            }
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+
+    /// `output = W * input + b` per sample (optionally ReLU).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check()?;
+        let (n_in, n_out) = (
+            self.in_channels * self.height * self.width,
+            self.out_channels * self.positions(),
+        );
+        self.check_lens(&[
+            (batch * n_in, input.len()),
+            (batch * n_out, output.len()),
+            (self.weights_len(), weights.len()),
+            (self.out_channels, bias.len()),
+        ])?;
+        if scratch.len() < self.scratch_len() {
+            return Err(Error::BufferTooSmall {
+                needed: self.scratch_len(),
+                got: scratch.len(),
+            });
+        }
+        let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
+        let positions = self.positions();
+        for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
+            self.im2col(x, cols);
+            gemm(
+                self.out_channels,
+                positions,
+                self.patch(),
+                AMat::RowMajor {
+                    data: weights,
+                    ld: self.patch(),
+                },
+                BMat {
+                    data: cols,
+                    ld: positions,
+                    transposed: false,
+                    mask: None,
+                },
+                y,
+                positions,
+                panel,
+                Epilogue {
+                    alpha: 1.0,
+                    overwrite_with_bias: Some(&[]),
+                    mask: None,
+                    relu: false,
+                },
+            );
+            for (plane, &b) in y.chunks_exact_mut(positions).zip(bias) {
+                for v in plane.iter_mut() {
+                    let z = *v + b;
+                    *v = if relu && z < 0.0 { 0.0 } else { z };
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Backward: masks `grad_output` by the ReLU (from `output`) if `relu`,
+    /// accumulates `grad_weights`, `grad_bias`, and overwrites `grad_input`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grad_weights: &mut [f32],
+        grad_bias: &mut [f32],
+        grad_input: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check()?;
+        let (n_in, n_out) = (
+            self.in_channels * self.height * self.width,
+            self.out_channels * self.positions(),
+        );
+        self.check_lens(&[
+            (batch * n_in, input.len()),
+            (batch * n_out, output.len()),
+            (batch * n_out, grad_output.len()),
+            (self.weights_len(), weights.len()),
+            (self.weights_len(), grad_weights.len()),
+            (self.out_channels, grad_bias.len()),
+            (batch * n_in, grad_input.len()),
+        ])?;
+        if scratch.len() < self.scratch_len() {
+            return Err(Error::BufferTooSmall {
+                needed: self.scratch_len(),
+                got: scratch.len(),
+            });
+        }
+        if relu {
+            crate::relu_backward(output, grad_output);
+        }
+        let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
+        let (positions, patch) = (self.positions(), self.patch());
+        for ((x, dy), dx) in input
+            .chunks_exact(n_in)
+            .zip(grad_output.chunks_exact(n_out))
+            .zip(grad_input.chunks_exact_mut(n_in))
+        {
+            for (g, plane) in grad_bias.iter_mut().zip(dy.chunks_exact(positions)) {
+                *g += plane.iter().sum::<f32>();
+            }
+            // dW (K x Ckk) += dy (K x HW) * cols^T: B(k = pos, n = ckk) = cols[ckk][pos].
+            self.im2col(x, cols);
+            gemm(
+                self.out_channels,
+                patch,
+                positions,
+                AMat::RowMajor {
+                    data: dy,
+                    ld: positions,
+                },
+                BMat {
+                    data: cols,
+                    ld: positions,
+                    transposed: true,
+                    mask: None,
+                },
+                grad_weights,
+                patch,
+                panel,
+                Epilogue {
+                    alpha: 1.0,
+                    overwrite_with_bias: None,
+                    mask: None,
+                    relu: false,
+                },
+            );
+            // cols = W^T (Ckk x K) * dy (K x HW), then folded into dx.
+            gemm(
+                patch,
+                positions,
+                self.out_channels,
+                AMat::ColMajor {
+                    data: weights,
+                    ld: patch,
+                },
+                BMat {
+                    data: dy,
+                    ld: positions,
+                    transposed: false,
+                    mask: None,
+                },
+                cols,
+                positions,
+                panel,
+                Epilogue {
+                    alpha: 1.0,
+                    overwrite_with_bias: Some(&[]),
+                    mask: None,
+                    relu: false,
+                },
+            );
+            dx.fill(0.0);
+            self.col2im(cols, dx);
+        }
+        Ok(())
+    }
+}

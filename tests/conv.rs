@@ -1,0 +1,246 @@
+#![allow(clippy::needless_range_loop)] // index loops mirror the convolution formulas
+//! Conv2d against a direct f64 convolution, forward and backward, at odd sizes,
+//! strides and paddings.
+use tinyreg::layers::conv::Conv2d;
+
+fn values(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// The input value feeding output (oy, ox) through kernel tap (ky, kx), or 0 in the padding.
+fn tap(
+    c: &Conv2d,
+    x: &[f32],
+    ch: usize,
+    oy: usize,
+    ox: usize,
+    ky: usize,
+    kx: usize,
+) -> Option<usize> {
+    let y = (oy * c.stride + ky) as isize - c.padding as isize;
+    let xx = (ox * c.stride + kx) as isize - c.padding as isize;
+    if (0..c.height as isize).contains(&y) && (0..c.width as isize).contains(&xx) {
+        let _ = x;
+        Some(ch * c.height * c.width + y as usize * c.width + xx as usize)
+    } else {
+        None
+    }
+}
+
+#[test]
+fn conv2d_matches_direct_convolution() {
+    let shapes = [
+        Conv2d {
+            in_channels: 1,
+            out_channels: 4,
+            height: 8,
+            width: 8,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Conv2d {
+            in_channels: 3,
+            out_channels: 5,
+            height: 9,
+            width: 7,
+            k: 3,
+            stride: 2,
+            padding: 0,
+        },
+        Conv2d {
+            in_channels: 2,
+            out_channels: 17,
+            height: 5,
+            width: 6,
+            k: 5,
+            stride: 1,
+            padding: 2,
+        },
+        Conv2d {
+            in_channels: 4,
+            out_channels: 3,
+            height: 6,
+            width: 6,
+            k: 1,
+            stride: 1,
+            padding: 0,
+        },
+        Conv2d {
+            in_channels: 16,
+            out_channels: 33,
+            height: 14,
+            width: 14,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+    ];
+    for (n, conv) in shapes.iter().enumerate() {
+        let batch = 2;
+        let (oh, ow) = (conv.out_height(), conv.out_width());
+        let n_in = conv.in_channels * conv.height * conv.width;
+        let n_out = conv.out_channels * oh * ow;
+        let x = values(batch * n_in, n as u64);
+        let w = values(conv.weights_len(), 10 + n as u64);
+        let b = values(conv.out_channels, 20 + n as u64);
+        let mut scratch = vec![0f32; conv.scratch_len()];
+        for relu in [false, true] {
+            let mut y = vec![0f32; batch * n_out];
+            conv.forward(batch, &w, &b, relu, &x, &mut y, &mut scratch)
+                .unwrap();
+            let patch = conv.in_channels * conv.k * conv.k;
+            for s in 0..batch {
+                for k in 0..conv.out_channels {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let (mut sum, mut mag) = (b[k] as f64, b[k].abs() as f64);
+                            for ch in 0..conv.in_channels {
+                                for ky in 0..conv.k {
+                                    for kx in 0..conv.k {
+                                        if let Some(i) = tap(conv, &x, ch, oy, ox, ky, kx) {
+                                            let wv = w[k * patch + (ch * conv.k + ky) * conv.k + kx]
+                                                as f64;
+                                            sum += wv * x[s * n_in + i] as f64;
+                                            mag += (wv * x[s * n_in + i] as f64).abs();
+                                        }
+                                    }
+                                }
+                            }
+                            let want = if relu && sum < 0.0 { 0.0 } else { sum };
+                            let got = y[s * n_out + (k * oh + oy) * ow + ox] as f64;
+                            let tol = (2 * patch + 4) as f64 * 2f64.powi(-24) * mag;
+                            assert!(
+                                (got - want).abs() <= tol + 1e-30,
+                                "{conv:?} relu {relu}: {got} vs {want}"
+                            );
+                        }
+                    }
+                }
+            }
+            // Backward against the direct formulas.
+            let dy0 = values(batch * n_out, 30 + n as u64);
+            let mut dy = dy0.clone();
+            let (mut dw, mut db, mut dx) = (
+                vec![0f32; w.len()],
+                vec![0f32; b.len()],
+                vec![0f32; x.len()],
+            );
+            conv.backward(
+                batch,
+                &w,
+                relu,
+                &x,
+                &y,
+                &mut dy,
+                &mut dw,
+                &mut db,
+                &mut dx,
+                &mut scratch,
+            )
+            .unwrap();
+            let g = |s: usize, k: usize, oy: usize, ox: usize| {
+                let o = s * n_out + (k * oh + oy) * ow + ox;
+                if relu && y[o] <= 0.0 {
+                    0.0
+                } else {
+                    dy0[o] as f64
+                }
+            };
+            let (mut dw_ref, mut dx_ref, mut db_ref) = (
+                vec![0f64; w.len()],
+                vec![0f64; x.len()],
+                vec![0f64; b.len()],
+            );
+            let (mut dw_mag, mut dx_mag) = (vec![0f64; w.len()], vec![0f64; x.len()]);
+            for s in 0..batch {
+                for k in 0..conv.out_channels {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let gv = g(s, k, oy, ox);
+                            db_ref[k] += gv;
+                            for ch in 0..conv.in_channels {
+                                for ky in 0..conv.k {
+                                    for kx in 0..conv.k {
+                                        if let Some(i) = tap(conv, &x, ch, oy, ox, ky, kx) {
+                                            let wi = k * patch + (ch * conv.k + ky) * conv.k + kx;
+                                            dw_ref[wi] += gv * x[s * n_in + i] as f64;
+                                            dw_mag[wi] += (gv * x[s * n_in + i] as f64).abs();
+                                            dx_ref[s * n_in + i] += gv * w[wi] as f64;
+                                            dx_mag[s * n_in + i] += (gv * w[wi] as f64).abs();
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let depth = batch * oh * ow + conv.out_channels * conv.k * conv.k;
+            for i in 0..w.len() {
+                let tol = (2 * depth + 4) as f64 * 2f64.powi(-24) * dw_mag[i];
+                assert!(
+                    (dw[i] as f64 - dw_ref[i]).abs() <= tol + 1e-30,
+                    "dW[{i}]: {} vs {}",
+                    dw[i],
+                    dw_ref[i]
+                );
+            }
+            for i in 0..x.len() {
+                let tol = (2 * depth + 4) as f64 * 2f64.powi(-24) * dx_mag[i];
+                assert!(
+                    (dx[i] as f64 - dx_ref[i]).abs() <= tol + 1e-30,
+                    "dx[{i}]: {} vs {}",
+                    dx[i],
+                    dx_ref[i]
+                );
+            }
+            for k in 0..b.len() {
+                assert!((db[k] as f64 - db_ref[k]).abs() <= 1e-4, "db[{k}]");
+            }
+        }
+    }
+}
+
+#[test]
+fn conv2d_rejects_bad_shapes_and_small_scratch() {
+    let conv = Conv2d {
+        in_channels: 1,
+        out_channels: 2,
+        height: 4,
+        width: 4,
+        k: 3,
+        stride: 1,
+        padding: 0,
+    };
+    let (x, w, b) = (vec![0f32; 16], vec![0f32; 18], vec![0f32; 2]);
+    let mut y = vec![7f32; 8];
+    let mut small = vec![0f32; conv.scratch_len() - 1];
+    assert!(conv
+        .forward(1, &w, &b, false, &x, &mut y, &mut small)
+        .is_err());
+    assert!(conv
+        .forward(
+            1,
+            &w[1..],
+            &b,
+            false,
+            &x,
+            &mut y,
+            &mut vec![0f32; conv.scratch_len()]
+        )
+        .is_err());
+    assert!(y.iter().all(|&v| v == 7.0));
+    let bad = Conv2d { k: 6, ..conv };
+    assert!(bad
+        .forward(1, &w, &b, false, &x, &mut y, &mut vec![0f32; 4096])
+        .is_err());
+}
