@@ -77,7 +77,9 @@ pub mod trainer;
 
 pub use error::Error;
 pub use kernels::bernoulli::{bernoulli_mask, mask_bytes, Keep};
+pub use layers::augment::ImageShape;
 pub use layers::batch_norm::{BatchNorm, BatchNormState};
+pub use layers::conv::Conv2d;
 pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
 pub use layers::dropout::{Dropout, DropoutKind};
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};

@@ -477,3 +477,105 @@ fn trainer_rejects_bad_networks_and_small_memory() {
     )
     .is_err());
 }
+
+/// A small CNN (conv + ReLU, 2x2 max pooling, dense) trained through the
+/// trainer: gradients against central differences of its own loss.
+#[test]
+fn trainer_cnn_gradients_match_finite_differences() {
+    use tinyreg::{Conv2d, ImageShape};
+    let conv = Conv2d {
+        in_channels: 1,
+        out_channels: 3,
+        height: 8,
+        width: 8,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let layers = [
+        Layer::Conv2d { conv, relu: true },
+        Layer::MaxPool {
+            shape: ImageShape {
+                channels: 3,
+                height: 8,
+                width: 8,
+            },
+            k: 2,
+            stride: 2,
+        },
+        Layer::Dense(Dense::new(48, 10)),
+    ];
+    let data = Icls::parse(TRAIN).unwrap();
+    let idx: Vec<u32> = (0..4).collect();
+    let net = Network::new(&layers);
+    let mut mem = vec![0f32; net.memory_len(4, 0, false)];
+    let mut trainer = Trainer::new(net, config(4, 6, Optimizer::Sgd), &mut mem).unwrap();
+    trainer.compute_gradients(&data, &idx).unwrap();
+    let grads = trainer.gradients().to_vec();
+    let h = 1e-3f32;
+    for p in (0..grads.len()).step_by(3) {
+        let orig = trainer.params()[p];
+        trainer.params_mut()[p] = orig + h;
+        let up = trainer.compute_gradients(&data, &idx).unwrap();
+        trainer.params_mut()[p] = orig - h;
+        let down = trainer.compute_gradients(&data, &idx).unwrap();
+        trainer.params_mut()[p] = orig;
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
+            "param {p}: fd {fd} vs {}",
+            grads[p]
+        );
+    }
+}
+
+/// Fractional max pooling in a network: train draws a sampling per batch (so
+/// two train passes differ), eval is deterministic, and training reduces the loss.
+#[test]
+fn trainer_fractional_max_pool_trains() {
+    use tinyreg::ImageShape;
+    let layers = [
+        Layer::FractionalMaxPool {
+            shape: ImageShape {
+                channels: 1,
+                height: 8,
+                width: 8,
+            },
+            out_height: 5,
+            out_width: 5,
+            overlapping: true,
+            eval_samplings: 4,
+        },
+        Layer::Dense(Dense::new(25, 32).with_relu()),
+        Layer::Dense(Dense::new(32, 10)),
+    ];
+    let train = Icls::parse(TRAIN).unwrap().slice(0, 512).unwrap();
+    let test = Icls::parse(TEST).unwrap();
+    let net = Network::new(&layers);
+    let mut mem = vec![0f32; net.memory_len(16, 2, false)];
+    let mut trainer = Trainer::new(net, config(16, 2, Optimizer::ADAM), &mut mem).unwrap();
+    let x: Vec<f32> = (0..64).map(|i| ((i * 13) % 17) as f32 / 17.0).collect();
+    let (mut a, mut b, mut e1, mut e2) = ([0f32; 10], [0f32; 10], [0f32; 10], [0f32; 10]);
+    let mut differs = false;
+    for _ in 0..10 {
+        trainer.logits(&x, 1, Mode::Train, &mut a).unwrap();
+        trainer.logits(&x, 1, Mode::Train, &mut b).unwrap();
+        differs |= a != b;
+    }
+    assert!(differs, "train samplings vary");
+    trainer.logits(&x, 1, Mode::Eval, &mut e1).unwrap();
+    trainer.logits(&x, 1, Mode::Eval, &mut e2).unwrap();
+    assert_eq!(e1, e2);
+    let mut order = vec![0u32; train.count];
+    let mut history = vec![EpochMetrics::default(); 8];
+    trainer
+        .fit(&train, &test, 8, &mut order, &mut history)
+        .unwrap();
+    // 8x8 digits pooled to 5x5 keep enough to learn from (chance is 0.1).
+    assert!(
+        history[7].train.loss < 0.7 * history[0].train.loss,
+        "{:?}",
+        history.iter().map(|h| h.train.loss).collect::<Vec<_>>()
+    );
+    assert!(history[7].val.accuracy > 0.5, "{}", history[7].val.accuracy);
+}

@@ -67,6 +67,11 @@ impl Conv2d {
         self.patch() * self.positions() + GEMM_SCRATCH_LEN
     }
 
+    /// Checks the shape: non-zero sizes and a kernel that fits the padded input.
+    pub fn validate(&self) -> Result<(), Error> {
+        self.check()
+    }
+
     fn check(&self) -> Result<(), Error> {
         let ok = self.in_channels > 0
             && self.out_channels > 0

@@ -15,13 +15,15 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use wide::bytemuck;
 
+use crate::layers::augment::ImageShape;
 use crate::layers::batch_norm::BatchNormState;
+use crate::layers::pool::{self, Region};
 use crate::{
     bernoulli_mask, softmax_cross_entropy, DenseGrads, DenseParams, Error, Keep, MaskRng, Mode,
 };
 use data::{shuffled_indices, Icls};
 use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
-use network::{DepthScaling, Layer, Network, Plan};
+use network::{DepthScaling, Layer, Network, Plan, MAX_POOL_SIDE};
 use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
 
 /// The metric early stopping watches.
@@ -160,6 +162,56 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
+/// Draws a fractional pooling's row and column regions for samples `ur`, `uc`
+/// into `words` (`out_height + out_width` of them, each `start | len << 16`).
+fn fmp_regions_into(
+    shape: ImageShape,
+    out_height: usize,
+    out_width: usize,
+    overlapping: bool,
+    ur: f32,
+    uc: f32,
+    words: &mut [f32],
+) -> Result<(), Error> {
+    let words = bytemuck::cast_slice_mut::<f32, u32>(words);
+    let (row_words, col_words) = words.split_at_mut(out_height);
+    for (size, out, u, dst) in [
+        (shape.height, out_height, ur, row_words),
+        (shape.width, out_width, uc, col_words),
+    ] {
+        let mut bounds = [0u16; MAX_POOL_SIDE + 1];
+        let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
+        pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?;
+        pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
+        for (w, r) in dst.iter_mut().zip(&regions[..out]) {
+            *w = r.0 as u32 | (r.1 as u32) << 16;
+        }
+    }
+    Ok(())
+}
+
+/// The regions [`fmp_regions_into`] stored.
+fn regions_of(
+    words: &[f32],
+    out_height: usize,
+    out_width: usize,
+) -> ([Region; MAX_POOL_SIDE], [Region; MAX_POOL_SIDE]) {
+    let words = bytemuck::cast_slice::<f32, u32>(words);
+    let unpack = |w: u32| (w as u16, (w >> 16) as u16);
+    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
+    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
+    for (r, &w) in rows.iter_mut().zip(&words[..out_height]) {
+        *r = unpack(w);
+    }
+    for (c, &w) in cols
+        .iter_mut()
+        .zip(&words[out_height..out_height + out_width])
+    {
+        *c = unpack(w);
+    }
+    (rows, cols)
+}
+
 /// Softmax of each row of `logits` into `probs`.
 pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
     for (z, p) in logits
@@ -289,7 +341,17 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     self.mem[p..p + f].fill(1.0);
                     self.mem[buf + f..buf + 2 * f].fill(1.0);
                 }
-                Layer::Relu { .. } | Layer::Dropout { .. } => {}
+                Layer::Conv2d { conv, .. } => {
+                    let fan_in = conv.in_channels * conv.k * conv.k;
+                    let he = libm::sqrtf(6.0 / fan_in.max(1) as f32);
+                    self.mem[p..p + conv.weights_len()]
+                        .iter_mut()
+                        .for_each(|w| *w = uniform(he));
+                }
+                Layer::Relu { .. }
+                | Layer::Dropout { .. }
+                | Layer::MaxPool { .. }
+                | Layer::FractionalMaxPool { .. } => {}
             }
             p += layer.params_len();
             buf += layer.buffers_len();
@@ -404,15 +466,18 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let mut input_at = plan.input;
         for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
             let (i, o) = (layer.inputs(), layer.outputs());
-            let [input, output, params, saved, scratch, buffers] = carve(
+            let is_fmp = matches!(layer, Layer::FractionalMaxPool { .. });
+            let [input, output, params, saved, scratch, buffers, tmp] = carve(
                 self.mem,
                 [
                     (input_at, rows * i),
                     (at.act, rows * o),
                     (at.params, layer.params_len()),
                     (at.saved, layer.saved_len(rows)),
-                    (plan.scratch, crate::Dense::SCRATCH_LEN),
+                    (plan.scratch, plan.end - plan.scratch),
                     (at.buffers, layer.buffers_len()),
+                    // Eval-mode fractional pooling averages samplings through here.
+                    (plan.grad_b, if is_fmp { rows * o } else { 0 }),
                 ],
             );
             match *layer {
@@ -464,6 +529,90 @@ impl<'n, 'm> Trainer<'n, 'm> {
                         running_var,
                     };
                     bn.forward(norm, rows, state, input, output, saved)?;
+                }
+                Layer::Conv2d { conv, relu } => {
+                    let (w, b) = params.split_at(conv.weights_len());
+                    conv.forward(rows, w, b, relu, input, output, scratch)?;
+                }
+                Layer::MaxPool { shape, k, stride } => {
+                    let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+                    let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+                    let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
+                    let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
+                    let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..rows * o];
+                    let planes = rows * shape.channels;
+                    let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
+                    pool::region_max_pool_forward(
+                        planes,
+                        shape.height,
+                        shape.width,
+                        rr,
+                        cr,
+                        input,
+                        output,
+                        argmax,
+                    )?;
+                }
+                Layer::FractionalMaxPool {
+                    shape,
+                    out_height,
+                    out_width,
+                    overlapping,
+                    eval_samplings,
+                } => {
+                    let planes = rows * shape.channels;
+                    let (argmax_words, regions) =
+                        saved.split_at_mut(saved.len() - out_height - out_width);
+                    let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..rows * o];
+                    let train_u = match stochastic {
+                        Mode::Train => {
+                            let block = self.masks.next_block();
+                            let u = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
+                            Some((u(block[0]), u(block[1])))
+                        }
+                        Mode::Eval => None,
+                    };
+                    let samplings = if train_u.is_some() {
+                        1
+                    } else {
+                        eval_samplings.max(1) as usize
+                    };
+                    for s in 0..samplings {
+                        let (ur, uc) = train_u.unwrap_or_else(|| {
+                            let u = (s as f32 + 0.5) / samplings as f32;
+                            (u, u)
+                        });
+                        fmp_regions_into(
+                            shape,
+                            out_height,
+                            out_width,
+                            overlapping,
+                            ur,
+                            uc,
+                            regions,
+                        )?;
+                        let (rr, cr) = regions_of(regions, out_height, out_width);
+                        let dst = if s == 0 { &mut *output } else { &mut *tmp };
+                        pool::region_max_pool_forward(
+                            planes,
+                            shape.height,
+                            shape.width,
+                            &rr[..out_height],
+                            &cr[..out_width],
+                            input,
+                            dst,
+                            argmax,
+                        )?;
+                        if s > 0 {
+                            for (y, &t) in output.iter_mut().zip(tmp.iter()) {
+                                *y += t;
+                            }
+                        }
+                    }
+                    if samplings > 1 {
+                        let inv = 1.0 / samplings as f32;
+                        output.iter_mut().for_each(|y| *y *= inv);
+                    }
                 }
                 Layer::Residual {
                     features: f,
@@ -571,7 +720,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (at.act, rows * o),
                     (at.params, layer.params_len()),
                     (at.saved, layer.saved_len(rows)),
-                    (plan.scratch, crate::Dense::SCRATCH_LEN),
+                    (plan.scratch, plan.end - plan.scratch),
                     (grads_at, layer.params_len()),
                     (grad_out_at, rows * o),
                     (grad_in_at, rows * i),
@@ -644,6 +793,54 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     let f = bn.features();
                     let (dgamma, dbeta) = grads.split_at_mut(f);
                     bn.backward(rows, &params[..f], saved, grad_out, dgamma, dbeta, grad_in)?;
+                }
+                Layer::Conv2d { conv, relu } => {
+                    let (dw, db) = grads.split_at_mut(conv.weights_len());
+                    let w = &params[..conv.weights_len()];
+                    conv.backward(
+                        rows, w, relu, input, output, grad_out, dw, db, grad_in, scratch,
+                    )?;
+                }
+                Layer::MaxPool { shape, k, stride } => {
+                    let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+                    let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+                    let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
+                    let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
+                    let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
+                    let planes = rows * shape.channels;
+                    let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
+                    pool::region_max_pool_backward(
+                        planes,
+                        shape.height,
+                        shape.width,
+                        rr,
+                        cr,
+                        argmax,
+                        grad_out,
+                        grad_in,
+                    )?;
+                }
+                Layer::FractionalMaxPool {
+                    shape,
+                    out_height,
+                    out_width,
+                    ..
+                } => {
+                    let (argmax_words, regions) =
+                        saved.split_at(saved.len() - out_height - out_width);
+                    let argmax = &bytemuck::cast_slice::<f32, u8>(argmax_words)[..rows * o];
+                    let (rr, cr) = regions_of(regions, out_height, out_width);
+                    let planes = rows * shape.channels;
+                    pool::region_max_pool_backward(
+                        planes,
+                        shape.height,
+                        shape.width,
+                        &rr[..out_height],
+                        &cr[..out_width],
+                        argmax,
+                        grad_out,
+                        grad_in,
+                    )?;
                 }
                 Layer::Residual {
                     features: f,
@@ -823,12 +1020,21 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (0, false),
                     (0, false),
                 ],
+                Layer::Conv2d { conv, .. } => [
+                    (conv.weights_len(), true),
+                    (conv.out_channels, false),
+                    (0, false),
+                    (0, false),
+                ],
                 Layer::Residual {
                     features: f,
                     hidden: h,
                     ..
                 } => [(h * f, true), (h, false), (f * h, true), (f, false)],
-                Layer::Relu { .. } | Layer::Dropout { .. } => [(0, false); 4],
+                Layer::Relu { .. }
+                | Layer::Dropout { .. }
+                | Layer::MaxPool { .. }
+                | Layer::FractionalMaxPool { .. } => [(0, false); 4],
             };
             for (len, decayed) in tensors {
                 if len == 0 {
@@ -1088,6 +1294,41 @@ fn check_network(net: &Network<'_>) -> Result<(), Error> {
         }
     }
     for layer in layers {
+        let bad_pool = |reason| Err(Error::InvalidConfig { reason });
+        match *layer {
+            Layer::Conv2d { conv, .. } => conv.validate()?,
+            Layer::MaxPool { shape, k, stride } => {
+                if k == 0
+                    || k > pool::MAX_REGION
+                    || stride == 0
+                    || shape.height < k
+                    || shape.width < k
+                {
+                    return bad_pool("max pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
+                }
+                if (shape.height - k) / stride + 1 > MAX_POOL_SIDE
+                    || (shape.width - k) / stride + 1 > MAX_POOL_SIDE
+                {
+                    return bad_pool("pooling output sides are limited to 256");
+                }
+            }
+            Layer::FractionalMaxPool {
+                shape,
+                out_height,
+                out_width,
+                eval_samplings,
+                ..
+            } => {
+                let fits = |i: usize, o: usize| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
+                if !fits(shape.height, out_height)
+                    || !fits(shape.width, out_width)
+                    || eval_samplings == 0
+                {
+                    return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256, eval_samplings >= 1");
+                }
+            }
+            _ => {}
+        }
         if let Layer::Residual { survival, .. } = layer {
             if !(*survival > 0.0 && *survival <= 1.0) || Keep::new(*survival)?.threshold() == 0 {
                 return Err(Error::InvalidKeep { keep: *survival });

@@ -22,7 +22,9 @@
 //! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 2048 with other
 //! SIMD, none on targets without SIMD).
 
+use crate::layers::augment::ImageShape;
 use crate::layers::batch_norm::BatchNorm;
+use crate::layers::conv::Conv2d;
 use crate::{mask_bytes, Dense, Dropout};
 
 /// How a residual block with stochastic depth scales its branch.
@@ -68,7 +70,44 @@ pub enum Layer {
         /// Which scaling convention.
         scaling: DepthScaling,
     },
+    /// 2-D convolution over `(channels, height, width)` images, optionally with
+    /// a ReLU.
+    Conv2d {
+        /// The shape.
+        conv: Conv2d,
+        /// Apply `max(., 0)` to the output.
+        relu: bool,
+    },
+    /// `k x k` max pooling with `stride`, per channel.
+    MaxPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Window side (at most 16).
+        k: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// Fractional max pooling (Graham 2014) to `out_height x out_width`, with
+    /// pseudorandom boundaries drawn once per batch and axis (the paper draws
+    /// per plane), disjoint or overlapping regions. Eval uses `eval_samplings`
+    /// samplings at `u = (s + 1/2) / n` and averages them (the paper's test-time
+    /// averaging); 1 is a single fixed sampling.
+    FractionalMaxPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Output height (`out < in <= 2 out`).
+        out_height: usize,
+        /// Output width.
+        out_width: usize,
+        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
+        overlapping: bool,
+        /// Samplings averaged in eval (at least 1).
+        eval_samplings: u8,
+    },
 }
+
+/// Largest output side of a pooling layer (its regions sit on the stack).
+pub const MAX_POOL_SIDE: usize = 256;
 
 /// Survival probability of block `l` of `total` (from 1) under linear decay to
 /// `last` (Huang et al. use `last = 0.5`): `1 - (l / total)(1 - last)`.
@@ -89,6 +128,8 @@ impl Layer {
             | Layer::Dropout { features, .. }
             | Layer::Residual { features, .. } => features,
             Layer::BatchNorm(bn) => bn.features(),
+            Layer::Conv2d { conv, .. } => conv.in_channels * conv.height * conv.width,
+            Layer::MaxPool { shape, .. } | Layer::FractionalMaxPool { shape, .. } => shape.len(),
         }
     }
 
@@ -96,6 +137,26 @@ impl Layer {
     pub const fn outputs(&self) -> usize {
         match *self {
             Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
+            Layer::Conv2d { conv, .. } => conv.out_channels * conv.out_height() * conv.out_width(),
+            Layer::MaxPool { shape, k, stride } => {
+                let oh = if stride == 0 || shape.height < k {
+                    0
+                } else {
+                    (shape.height - k) / stride + 1
+                };
+                let ow = if stride == 0 || shape.width < k {
+                    0
+                } else {
+                    (shape.width - k) / stride + 1
+                };
+                shape.channels * oh * ow
+            }
+            Layer::FractionalMaxPool {
+                shape,
+                out_height,
+                out_width,
+                ..
+            } => shape.channels * out_height * out_width,
             _ => self.inputs(),
         }
     }
@@ -108,7 +169,11 @@ impl Layer {
             Layer::Residual {
                 features, hidden, ..
             } => 2 * features * hidden + hidden + features,
-            Layer::Relu { .. } | Layer::Dropout { .. } => 0,
+            Layer::Conv2d { conv, .. } => conv.weights_len() + conv.out_channels,
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::MaxPool { .. }
+            | Layer::FractionalMaxPool { .. } => 0,
         }
     }
 
@@ -127,7 +192,24 @@ impl Layer {
             Layer::Dropout { features, .. } => ceil_words(mask_bytes(batch * features)),
             Layer::BatchNorm(bn) => bn.saved_len(batch),
             Layer::Residual { hidden, .. } => batch * hidden + 1,
-            Layer::Dense(_) | Layer::Relu { .. } => 0,
+            Layer::MaxPool { .. } => ceil_words(batch * self.outputs()),
+            // Argmax bytes, then the row and column regions as (u16, u16) words.
+            Layer::FractionalMaxPool {
+                out_height,
+                out_width,
+                ..
+            } => ceil_words(batch * self.outputs()) + out_height + out_width,
+            Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } => 0,
+        }
+    }
+
+    /// Floats of scratch besides the GEMM panel (a convolution's columns).
+    pub const fn scratch_len(&self) -> usize {
+        match *self {
+            Layer::Conv2d { conv, .. } => {
+                conv.scratch_len() - crate::kernels::gemm::GEMM_SCRATCH_LEN
+            }
+            _ => 0,
         }
     }
 
@@ -252,6 +334,19 @@ impl<'a> Network<'a> {
         false
     }
 
+    const fn extra_scratch(&self) -> usize {
+        let mut w = 0;
+        let mut l = 0;
+        while l < self.layers.len() {
+            let x = self.layers[l].scratch_len();
+            if x > w {
+                w = x;
+            }
+            l += 1;
+        }
+        w
+    }
+
     const fn widest(&self) -> usize {
         let mut w = 0;
         let mut l = 0;
@@ -288,7 +383,7 @@ impl<'a> Network<'a> {
             } else {
                 0
             };
-        let end = scratch + Dense::SCRATCH_LEN;
+        let end = scratch + self.extra_scratch() + Dense::SCRATCH_LEN;
         Plan {
             params,
             grads,
