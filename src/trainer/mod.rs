@@ -924,8 +924,40 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let rows = indices.len();
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
+        self.step_loaded(rows, None)
+    }
+
+    /// One optimizer step on a batch the caller prepared (e.g. augmented):
+    /// `input` is `rows x inputs`, `labels` the classes. With `mix = Some((partner_labels,
+    /// lambda))` the loss is mixup's `lambda CE(labels) + (1 - lambda) CE(partner)`
+    /// (use it for CutMix with the pasted fraction as `1 - lambda`).
+    pub fn train_step_batch(
+        &mut self,
+        input: &[f32],
+        labels: &[u32],
+        mix: Option<(&[u32], f32)>,
+    ) -> Result<Metrics, Error> {
+        let rows = labels.len();
+        let classes = self.net.outputs();
+        if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
+            return Err(Error::LabelOutOfRange {
+                row,
+                label: labels[row],
+                classes,
+            });
+        }
+        self.load_input(input, rows, rows * classes)?;
+        let at = self.plan.labels;
+        bytemuck::cast_slice_mut::<f32, u32>(&mut self.mem[at..at + rows]).copy_from_slice(labels);
+        self.step_loaded(rows, mix)
+    }
+
+    fn step_loaded(&mut self, rows: usize, mix: Option<(&[u32], f32)>) -> Result<Metrics, Error> {
         self.forward(rows, Mode::Train, Mode::Train)?;
-        let (loss, correct) = self.loss_and_gradient(rows)?;
+        let (loss, correct) = match mix {
+            None => self.loss_and_gradient(rows)?,
+            Some((partner, lambda)) => self.mixed_loss_and_gradient(rows, partner, lambda)?,
+        };
         let plan = self.plan;
         let p = self.net.params_len();
         self.mem[plan.grads..plan.grads + p].fill(0.0);
@@ -987,6 +1019,35 @@ impl<'n, 'm> Trainer<'n, 'm> {
         );
         let labels = bytemuck::cast_slice::<f32, u32>(labels);
         let loss = softmax_cross_entropy(classes, logits, labels, grad)?;
+        let correct = logits
+            .chunks_exact(classes)
+            .zip(labels)
+            .filter(|(z, &y)| argmax(z) == y as usize)
+            .count();
+        Ok((loss, correct))
+    }
+
+    fn mixed_loss_and_gradient(
+        &mut self,
+        rows: usize,
+        partner: &[u32],
+        lambda: f32,
+    ) -> Result<(f32, usize), Error> {
+        let classes = self.net.outputs();
+        let plan = self.plan;
+        let logits_at = self.logits_at();
+        let [logits, labels, grad] = carve(
+            self.mem,
+            [
+                (logits_at, rows * classes),
+                (plan.labels, rows),
+                (plan.grad_a, rows * classes),
+            ],
+        );
+        let labels = bytemuck::cast_slice::<f32, u32>(labels);
+        let loss = crate::layers::mixup::softmax_cross_entropy_mixed(
+            classes, logits, labels, partner, lambda, grad,
+        )?;
         let correct = logits
             .chunks_exact(classes)
             .zip(labels)

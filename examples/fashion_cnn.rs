@@ -1,0 +1,254 @@
+//! A small CNN on Fashion-MNIST (the first 20,000 official training images,
+//! tested on the official 10,000) with each image regularizer: baseline,
+//! cutout, random crop + flip, mixup, CutMix, fractional max pooling instead of
+//! max pooling, and a combination. Prints train and test accuracy and time.
+//!
+//! Run: `scripts/fetch-fashion-mnist.sh && RUSTFLAGS="-C target-cpu=native" cargo run --release --example fashion_cnn`
+//! (optional arguments: data folder, epochs).
+
+#[path = "common/fashion_data.rs"]
+mod fashion_data;
+
+use std::time::Instant;
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use tinyreg::distributions::beta;
+use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
+use tinyreg::layers::mixup::Mixup;
+use tinyreg::trainer::data::shuffled_indices;
+use tinyreg::{
+    Conv2d, Dense, Error, Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Schedule,
+    TrainConfig, Trainer, Update, WeightDecay,
+};
+
+const TRAIN_COUNT: usize = 20_000;
+const BATCH: usize = 64;
+const IMAGE: ImageShape = ImageShape {
+    channels: 1,
+    height: 28,
+    width: 28,
+};
+const PIXELS: usize = 784;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Augment {
+    None,
+    Cutout,
+    CropFlip,
+    Mixup,
+    CutMix,
+    CropFlipCutout,
+}
+
+fn layers(fractional: bool) -> [Layer; 6] {
+    let conv1 = Conv2d {
+        in_channels: 1,
+        out_channels: 16,
+        height: 28,
+        width: 28,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let (side1, side2) = if fractional { (20, 14) } else { (14, 7) };
+    let pool1 = if fractional {
+        Layer::FractionalMaxPool {
+            shape: ImageShape {
+                channels: 16,
+                height: 28,
+                width: 28,
+            },
+            out_height: side1,
+            out_width: side1,
+            overlapping: true,
+            eval_samplings: 4,
+        }
+    } else {
+        Layer::MaxPool {
+            shape: ImageShape {
+                channels: 16,
+                height: 28,
+                width: 28,
+            },
+            k: 2,
+            stride: 2,
+        }
+    };
+    let conv2 = Conv2d {
+        in_channels: 16,
+        out_channels: 32,
+        height: side1,
+        width: side1,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let pool2 = if fractional {
+        Layer::FractionalMaxPool {
+            shape: ImageShape {
+                channels: 32,
+                height: side1,
+                width: side1,
+            },
+            out_height: side2,
+            out_width: side2,
+            overlapping: true,
+            eval_samplings: 4,
+        }
+    } else {
+        Layer::MaxPool {
+            shape: ImageShape {
+                channels: 32,
+                height: side1,
+                width: side1,
+            },
+            k: 2,
+            stride: 2,
+        }
+    };
+    [
+        Layer::Conv2d {
+            conv: conv1,
+            relu: true,
+        },
+        pool1,
+        Layer::Conv2d {
+            conv: conv2,
+            relu: true,
+        },
+        pool2,
+        Layer::Dense(Dense::new(32 * side2 * side2, 128).with_relu()),
+        Layer::Dense(Dense::new(128, 10)),
+    ]
+}
+
+fn run(
+    name: &str,
+    fractional: bool,
+    augment: Augment,
+    epochs: u32,
+    train: &Icls,
+    test: &Icls,
+) -> Result<(), Error> {
+    let layers = layers(fractional);
+    let net = Network::new(&layers);
+    let steps = epochs * (train.count / BATCH) as u32;
+    let config = TrainConfig {
+        batch: BATCH,
+        update: Update::new(Optimizer::ADAM, WeightDecay::NONE)?,
+        lr: LearningRate {
+            base: 2e-3,
+            schedule: Schedule::Cosine {
+                total: steps,
+                min: 1e-5,
+            },
+            warmup: 0,
+        },
+        clip_norm: None,
+        seed: 0,
+        early_stopping: None,
+    };
+    let mut memory = vec![0f32; net.memory_len(BATCH, 2, false)];
+    let mut trainer = Trainer::new(net, config, &mut memory)?;
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
+    let mut order = vec![0u32; train.count];
+    let (mut x, mut x2) = (vec![0f32; BATCH * PIXELS], vec![0f32; BATCH * PIXELS]);
+    let (mut labels, mut partner) = ([0u32; BATCH], [0u32; BATCH]);
+    let mut pairs = [0u32; BATCH];
+    let mixup = Mixup::new(0.2)?;
+    let start = Instant::now();
+    for _ in 0..epochs {
+        shuffled_indices(&mut rng, &mut order);
+        for chunk in order.chunks_exact(BATCH) {
+            train.gather(chunk, &mut x, &mut labels)?;
+            let mut mix = None;
+            match augment {
+                Augment::None => {}
+                Augment::Cutout => {
+                    for img in x.chunks_exact_mut(PIXELS) {
+                        cutout(&mut rng, IMAGE, 10, img)?;
+                    }
+                }
+                Augment::CropFlip | Augment::CropFlipCutout => {
+                    x2.copy_from_slice(&x);
+                    for (src, dst) in x2.chunks_exact(PIXELS).zip(x.chunks_exact_mut(PIXELS)) {
+                        random_crop(&mut rng, IMAGE, 2, src, dst)?;
+                        hflip(&mut rng, IMAGE, dst)?;
+                        if augment == Augment::CropFlipCutout {
+                            cutout(&mut rng, IMAGE, 10, dst)?;
+                        }
+                    }
+                }
+                Augment::Mixup => {
+                    let lambda = mixup.sample(&mut rng, &mut pairs)?;
+                    mixup.mix(lambda, &pairs, PIXELS, &x, &mut x2)?;
+                    x.copy_from_slice(&x2);
+                    for (p, &j) in partner.iter_mut().zip(&pairs) {
+                        *p = labels[j as usize];
+                    }
+                    mix = Some(lambda);
+                }
+                Augment::CutMix => {
+                    // One lambda per batch, boxes per image; the label weight is
+                    // the batch's mean pasted fraction (each image's own box).
+                    let lambda = beta(&mut rng, 1.0, 1.0)?;
+                    x2.copy_from_slice(&x);
+                    let mut pasted = 0.0;
+                    for i in 0..BATCH {
+                        let j = (i + BATCH - 1) % BATCH;
+                        let (_, fraction) = cutmix(
+                            &mut rng,
+                            IMAGE,
+                            lambda,
+                            &x2[j * PIXELS..(j + 1) * PIXELS],
+                            &mut x[i * PIXELS..(i + 1) * PIXELS],
+                        )?;
+                        pasted += fraction / BATCH as f32;
+                        partner[i] = labels[j];
+                    }
+                    mix = Some(1.0 - pasted);
+                }
+            }
+            trainer.train_step_batch(&x, &labels, mix.map(|l| (&partner[..], l)))?;
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let train_acc = trainer.evaluate(train)?.accuracy;
+    let test_acc = trainer.evaluate(test)?.accuracy;
+    println!(
+        "| {name} | {train_acc:.4} | {test_acc:.4} | {:.4} | {seconds:.0} s |",
+        train_acc - test_acc
+    );
+    Ok(())
+}
+
+fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .unwrap_or_else(|| "target/data/fashion-mnist".into());
+    let epochs: u32 = args.next().and_then(|e| e.parse().ok()).unwrap_or(8);
+    let (train_bytes, test_bytes) = fashion_data::load(&dir, TRAIN_COUNT);
+    let (train, test) = (Icls::parse(&train_bytes)?, Icls::parse(&test_bytes)?);
+    println!("Fashion-MNIST CNN: conv3x3(16)-pool-conv3x3(32)-pool-dense(128)-dense(10), Adam 2e-3 cosine, batch {BATCH}, {epochs} epochs, seed 0");
+    println!("scikit-learn MLP: 0.866 test accuracy on this split\n");
+    println!("| model | train acc | test acc | gap | time |");
+    println!("|---|---|---|---|---|");
+    for (name, fractional, augment) in [
+        ("max pooling, no augmentation", false, Augment::None),
+        ("+ cutout 10x10", false, Augment::Cutout),
+        ("+ crop (pad 2) and flip", false, Augment::CropFlip),
+        ("+ mixup (alpha 0.2)", false, Augment::Mixup),
+        ("+ CutMix (alpha 1)", false, Augment::CutMix),
+        (
+            "fractional max pooling (28-20-14, overlapping)",
+            true,
+            Augment::None,
+        ),
+        ("crop, flip and cutout", false, Augment::CropFlipCutout),
+    ] {
+        run(name, fractional, augment, epochs, &train, &test)?;
+    }
+    Ok(())
+}
