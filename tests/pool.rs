@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // index loops mirror the pooling formulas
 //! Max pooling and fractional max pooling: region sequences, forward against a
 //! brute-force oracle (ties, NaN), backward routing, PyTorch's windows.
 use rand_core::SeedableRng;
@@ -130,4 +131,93 @@ fn region_max_pool_ties_go_to_the_first_in_row_major_order() {
     let (mut y, mut arg) = ([0f32; 1], [0u8; 1]);
     region_max_pool_forward(1, 2, 2, &[(0, 2)], &[(0, 2)], &x, &mut y, &mut arg).unwrap();
     assert_eq!((y[0], arg[0]), (3.0, 1));
+}
+
+/// Eval by averaging over every distinct sampling equals the expectation of
+/// train: for a 5x5 plane pooled to 3x3 with random boundaries (3 arrangements
+/// per axis, 9 samplings, equally likely), the exact average over the 9 equals
+/// the Monte Carlo mean of train passes within 6 standard errors per output.
+#[test]
+fn fmp_eval_average_is_the_expectation_of_train() {
+    let x: Vec<f32> = (0..25).map(|i| ((i * 17) % 11) as f32).collect();
+    let pool_with = |rb: &[u16], cb: &[u16]| {
+        let (mut rr, mut cr) = ([(0u16, 0u16); 3], [(0u16, 0u16); 3]);
+        fmp_regions(rb, false, 5, &mut rr).unwrap();
+        fmp_regions(cb, false, 5, &mut cr).unwrap();
+        let (mut y, mut arg) = ([0f32; 9], [0u8; 9]);
+        region_max_pool_forward(1, 5, 5, &rr, &cr, &x, &mut y, &mut arg).unwrap();
+        y
+    };
+    // The three arrangements of increments (2, 2, 1).
+    let all: [[u16; 4]; 3] = [[0, 2, 4, 5], [0, 2, 3, 5], [0, 1, 3, 5]];
+    let mut exact = [0f64; 9];
+    let mut second = [0f64; 9];
+    for rb in &all {
+        for cb in &all {
+            for (k, v) in pool_with(rb, cb).iter().enumerate() {
+                exact[k] += *v as f64 / 9.0;
+                second[k] += (*v as f64).powi(2) / 9.0;
+            }
+        }
+    }
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(9);
+    const T: usize = 30_000;
+    let mut mean = [0f64; 9];
+    let (mut rb, mut cb) = ([0u16; 4], [0u16; 4]);
+    for _ in 0..T {
+        fmp_random_bounds(&mut rng, 5, 3, &mut rb).unwrap();
+        fmp_random_bounds(&mut rng, 5, 3, &mut cb).unwrap();
+        for (k, v) in pool_with(&rb, &cb).iter().enumerate() {
+            mean[k] += *v as f64 / T as f64;
+        }
+    }
+    for k in 0..9 {
+        let sd = ((second[k] - exact[k] * exact[k]).max(0.0) / T as f64).sqrt();
+        assert!(
+            (mean[k] - exact[k]).abs() <= 6.0 * sd + 1e-9,
+            "output {k}: {} vs {}",
+            mean[k],
+            exact[k]
+        );
+    }
+}
+
+/// The vectorized 2x2 / stride-2 path equals the generic rule: the same
+/// windows given with one region per axis shifted by nothing but checked by
+/// brute force, with NaN, ties and a tail past the vectors.
+#[test]
+fn max_pool_2x2_fast_path_matches_brute_force() {
+    let (planes, h, w) = (3usize, 6usize, 70usize);
+    let mut x: Vec<f32> = (0..planes * h * w).map(|i| ((i * 31) % 7) as f32).collect();
+    x[3] = f32::NAN;
+    x[w + 40] = f32::NAN;
+    x[2 * w * h + 5] = -0.0;
+    let mut rr = [(0u16, 0u16); 64];
+    let nr = max_pool_regions(h, 2, 2, &mut rr).unwrap();
+    let mut cr = [(0u16, 0u16); 64];
+    let nc = max_pool_regions(w, 2, 2, &mut cr).unwrap();
+    let n_out = planes * nr * nc;
+    let (mut y, mut arg) = (vec![0f32; n_out], vec![0u8; n_out]);
+    region_max_pool_forward(planes, h, w, &rr[..nr], &cr[..nc], &x, &mut y, &mut arg).unwrap();
+    for p in 0..planes {
+        for i in 0..nr {
+            for j in 0..nc {
+                let o = p * nr * nc + i * nc + j;
+                let cands = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .map(|(dr, dc)| x[p * h * w + (2 * i + dr) * w + 2 * j + dc]);
+                let (mut best, mut at) = (cands[0], 0u8);
+                for k in 1..4 {
+                    if !best.is_nan() && (cands[k] > best || cands[k].is_nan()) {
+                        best = cands[k];
+                        at = k as u8;
+                    }
+                }
+                assert!(
+                    y[o].to_bits() == best.to_bits() || (y[o].is_nan() && best.is_nan()),
+                    "{p} {i} {j}"
+                );
+                assert_eq!(arg[o], at, "argmax {p} {i} {j}");
+            }
+        }
+    }
 }

@@ -212,6 +212,23 @@ pub fn region_max_pool_forward(
             return Err(Error::LengthMismatch { expected, got });
         }
     }
+    let is_2x2 = |regions: &[Region]| {
+        regions
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r == ((2 * i) as u16, 2))
+    };
+    if is_2x2(rows) && is_2x2(cols) {
+        for p in 0..planes {
+            let x = &input[p * plane_in..(p + 1) * plane_in];
+            let (y, arg) = (
+                &mut output[p * plane_out..(p + 1) * plane_out],
+                &mut argmax[p * plane_out..(p + 1) * plane_out],
+            );
+            max_pool_2x2_plane(x, width, rows.len(), cols.len(), y, arg);
+        }
+        return Ok(());
+    }
     for p in 0..planes {
         let x = &input[p * plane_in..(p + 1) * plane_in];
         for (i, &(r0, rl)) in rows.iter().enumerate() {
@@ -235,6 +252,64 @@ pub fn region_max_pool_forward(
         }
     }
     Ok(())
+}
+
+/// 2 x 2, stride 2 pooling of one plane: 16 outputs at a time from two pairs of
+/// input vectors, de-interleaved into the four candidates of each window and
+/// compared in row-major order with the same tie and NaN rules as the generic
+/// loop (so the results are identical); the tail goes through that loop's rule
+/// one output at a time.
+fn max_pool_2x2_plane(
+    x: &[f32],
+    width: usize,
+    out_rows: usize,
+    out_cols: usize,
+    y: &mut [f32],
+    arg: &mut [u8],
+) {
+    use crate::simd::{load_f32s, F32s, LANES};
+    use wide::ShuffleExt;
+    const EVEN: [u32; LANES] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
+    const ODD: [u32; LANES] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
+    let (even, odd) = (wide::u32x16::new(EVEN), wide::u32x16::new(ODD));
+    // Take `v` over `best` where the generic loop would: best is not NaN and v
+    // is larger or NaN.
+    let step = |best: F32s, at: F32s, v: F32s, k: f32| {
+        let take = !best.simd_ne(best) & (v.simd_gt(best) | v.simd_ne(v));
+        (take.select(v, best), take.select(F32s::splat(k), at))
+    };
+    let full = out_cols / LANES * LANES;
+    for i in 0..out_rows {
+        let (r0, r1) = (&x[2 * i * width..], &x[(2 * i + 1) * width..]);
+        for j in (0..full).step_by(LANES) {
+            let top = [load_f32s(&r0[2 * j..]), load_f32s(&r0[2 * j + LANES..])];
+            let bottom = [load_f32s(&r1[2 * j..]), load_f32s(&r1[2 * j + LANES..])];
+            let (a, b) = (top.shuffle(even), top.shuffle(odd));
+            let (c, d) = (bottom.shuffle(even), bottom.shuffle(odd));
+            let (best, at) = step(a, F32s::ZERO, b, 1.0);
+            let (best, at) = step(best, at, c, 2.0);
+            let (best, at) = step(best, at, d, 3.0);
+            y[i * out_cols + j..i * out_cols + j + LANES].copy_from_slice(best.as_array());
+            for (dst, &k) in arg[i * out_cols + j..i * out_cols + j + LANES]
+                .iter_mut()
+                .zip(at.as_array())
+            {
+                *dst = k as u8;
+            }
+        }
+        for j in full..out_cols {
+            let cands = [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]];
+            let (mut best, mut at) = (cands[0], 0u8);
+            for (k, &v) in cands.iter().enumerate().skip(1) {
+                if !best.is_nan() && (v > best || v.is_nan()) {
+                    best = v;
+                    at = k as u8;
+                }
+            }
+            y[i * out_cols + j] = best;
+            arg[i * out_cols + j] = at;
+        }
+    }
 }
 
 /// Backward of [`region_max_pool_forward`]: zeroes `grad_input` and adds each
