@@ -162,6 +162,146 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
+/// Forward of a pooling layer over `outputs` values: max pooling, or
+/// fractional max pooling with the train sample `train_u` (or, without one,
+/// the average of the layer's eval samplings, through `tmp`). Out of line so
+/// its region tables occupy the stack only while it runs.
+#[inline(never)]
+fn pool_forward(
+    layer: Layer,
+    outputs: usize,
+    train_u: Option<(f32, f32)>,
+    input: &[f32],
+    output: &mut [f32],
+    saved: &mut [f32],
+    tmp: &mut [f32],
+) -> Result<(), Error> {
+    match layer {
+        Layer::MaxPool { shape, k, stride } => {
+            let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+            let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+            let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
+            let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
+            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..outputs];
+            let planes = input.len() / shape.height / shape.width;
+            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
+            pool::region_max_pool_forward(
+                planes,
+                shape.height,
+                shape.width,
+                rr,
+                cr,
+                input,
+                output,
+                argmax,
+            )
+        }
+        Layer::FractionalMaxPool {
+            shape,
+            out_height,
+            out_width,
+            overlapping,
+            eval_samplings,
+        } => {
+            let planes = input.len() / shape.height / shape.width;
+            let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
+            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..outputs];
+            let samplings = if train_u.is_some() {
+                1
+            } else {
+                eval_samplings.max(1) as usize
+            };
+            for s in 0..samplings {
+                let (ur, uc) = train_u.unwrap_or_else(|| {
+                    let u = (s as f32 + 0.5) / samplings as f32;
+                    (u, u)
+                });
+                fmp_regions_into(shape, out_height, out_width, overlapping, ur, uc, regions)?;
+                let (rr, cr) = regions_of(regions, out_height, out_width);
+                let dst = if s == 0 { &mut *output } else { &mut *tmp };
+                let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
+                pool::region_max_pool_forward(
+                    planes,
+                    shape.height,
+                    shape.width,
+                    rr,
+                    cr,
+                    input,
+                    dst,
+                    argmax,
+                )?;
+                if s > 0 {
+                    for (y, &t) in output.iter_mut().zip(tmp.iter()) {
+                        *y += t;
+                    }
+                }
+            }
+            if samplings > 1 {
+                let inv = 1.0 / samplings as f32;
+                output.iter_mut().for_each(|y| *y *= inv);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Backward of a pooling layer: routes `grad_out` to the recorded argmaxes.
+#[inline(never)]
+fn pool_backward(
+    layer: Layer,
+    rows: usize,
+    saved: &[f32],
+    grad_out: &[f32],
+    grad_in: &mut [f32],
+) -> Result<(), Error> {
+    let o = layer.outputs();
+    match layer {
+        Layer::MaxPool { shape, k, stride } => {
+            let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+            let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
+            let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
+            let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
+            let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
+            let planes = rows * shape.channels;
+            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
+            pool::region_max_pool_backward(
+                planes,
+                shape.height,
+                shape.width,
+                rr,
+                cr,
+                argmax,
+                grad_out,
+                grad_in,
+            )
+        }
+        Layer::FractionalMaxPool {
+            shape,
+            out_height,
+            out_width,
+            ..
+        } => {
+            let (argmax_words, regions) = saved.split_at(saved.len() - out_height - out_width);
+            let argmax = &bytemuck::cast_slice::<f32, u8>(argmax_words)[..rows * o];
+            let (rr, cr) = regions_of(regions, out_height, out_width);
+            let planes = rows * shape.channels;
+            let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
+            pool::region_max_pool_backward(
+                planes,
+                shape.height,
+                shape.width,
+                rr,
+                cr,
+                argmax,
+                grad_out,
+                grad_in,
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Draws a fractional pooling's row and column regions for samples `ur`, `uc`
 /// into `words` (`out_height + out_width` of them, each `start | len << 16`).
 fn fmp_regions_into(
@@ -534,85 +674,19 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     let (w, b) = params.split_at(conv.weights_len());
                     conv.forward(rows, w, b, relu, input, output, scratch)?;
                 }
-                Layer::MaxPool { shape, k, stride } => {
-                    let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-                    let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-                    let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
-                    let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
-                    let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..rows * o];
-                    let planes = rows * shape.channels;
-                    let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-                    pool::region_max_pool_forward(
-                        planes,
-                        shape.height,
-                        shape.width,
-                        rr,
-                        cr,
-                        input,
-                        output,
-                        argmax,
-                    )?;
-                }
-                Layer::FractionalMaxPool {
-                    shape,
-                    out_height,
-                    out_width,
-                    overlapping,
-                    eval_samplings,
-                } => {
-                    let planes = rows * shape.channels;
-                    let (argmax_words, regions) =
-                        saved.split_at_mut(saved.len() - out_height - out_width);
-                    let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..rows * o];
-                    let train_u = match stochastic {
-                        Mode::Train => {
-                            let block = self.masks.next_block();
-                            let u = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
-                            Some((u(block[0]), u(block[1])))
-                        }
-                        Mode::Eval => None,
-                    };
-                    let samplings = if train_u.is_some() {
-                        1
-                    } else {
-                        eval_samplings.max(1) as usize
-                    };
-                    for s in 0..samplings {
-                        let (ur, uc) = train_u.unwrap_or_else(|| {
-                            let u = (s as f32 + 0.5) / samplings as f32;
-                            (u, u)
-                        });
-                        fmp_regions_into(
-                            shape,
-                            out_height,
-                            out_width,
-                            overlapping,
-                            ur,
-                            uc,
-                            regions,
-                        )?;
-                        let (rr, cr) = regions_of(regions, out_height, out_width);
-                        let dst = if s == 0 { &mut *output } else { &mut *tmp };
-                        pool::region_max_pool_forward(
-                            planes,
-                            shape.height,
-                            shape.width,
-                            &rr[..out_height],
-                            &cr[..out_width],
-                            input,
-                            dst,
-                            argmax,
-                        )?;
-                        if s > 0 {
-                            for (y, &t) in output.iter_mut().zip(tmp.iter()) {
-                                *y += t;
+                Layer::MaxPool { .. } | Layer::FractionalMaxPool { .. } => {
+                    let (o, train_u) = (
+                        layer.outputs(),
+                        match (layer, stochastic) {
+                            (Layer::FractionalMaxPool { .. }, Mode::Train) => {
+                                let block = self.masks.next_block();
+                                let u = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
+                                Some((u(block[0]), u(block[1])))
                             }
-                        }
-                    }
-                    if samplings > 1 {
-                        let inv = 1.0 / samplings as f32;
-                        output.iter_mut().for_each(|y| *y *= inv);
-                    }
+                            _ => None,
+                        },
+                    );
+                    pool_forward(*layer, rows * o, train_u, input, output, saved, tmp)?;
                 }
                 Layer::Residual {
                     features: f,
@@ -801,46 +875,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
                         rows, w, relu, input, output, grad_out, dw, db, grad_in, scratch,
                     )?;
                 }
-                Layer::MaxPool { shape, k, stride } => {
-                    let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-                    let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-                    let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
-                    let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
-                    let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
-                    let planes = rows * shape.channels;
-                    let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-                    pool::region_max_pool_backward(
-                        planes,
-                        shape.height,
-                        shape.width,
-                        rr,
-                        cr,
-                        argmax,
-                        grad_out,
-                        grad_in,
-                    )?;
-                }
-                Layer::FractionalMaxPool {
-                    shape,
-                    out_height,
-                    out_width,
-                    ..
-                } => {
-                    let (argmax_words, regions) =
-                        saved.split_at(saved.len() - out_height - out_width);
-                    let argmax = &bytemuck::cast_slice::<f32, u8>(argmax_words)[..rows * o];
-                    let (rr, cr) = regions_of(regions, out_height, out_width);
-                    let planes = rows * shape.channels;
-                    pool::region_max_pool_backward(
-                        planes,
-                        shape.height,
-                        shape.width,
-                        &rr[..out_height],
-                        &cr[..out_width],
-                        argmax,
-                        grad_out,
-                        grad_in,
-                    )?;
+                Layer::MaxPool { .. } | Layer::FractionalMaxPool { .. } => {
+                    pool_backward(layer, rows, saved, grad_out, grad_in)?;
                 }
                 Layer::Residual {
                     features: f,
