@@ -221,3 +221,45 @@ fn max_pool_2x2_fast_path_matches_brute_force() {
         }
     }
 }
+
+/// Average pooling: means of the regions; backward is the adjoint
+/// (<dy, pool(x)> = <unpool(dy), x>), checked in f64.
+#[test]
+fn region_avg_pool_forward_and_backward() {
+    let (planes, h, w) = (2usize, 7usize, 6usize);
+    let x: Vec<f32> = (0..planes * h * w)
+        .map(|i| ((i * 29) % 13) as f32 - 6.0)
+        .collect();
+    let mut rr = [(0u16, 0u16); 8];
+    let nr = max_pool_regions(h, 3, 2, &mut rr).unwrap();
+    let mut cr = [(0u16, 0u16); 8];
+    let nc = max_pool_regions(w, 2, 1, &mut cr).unwrap();
+    let (rows, cols) = (&rr[..nr], &cr[..nc]);
+    let n_out = planes * nr * nc;
+    let mut y = vec![0f32; n_out];
+    region_avg_pool_forward(planes, h, w, rows, cols, &x, &mut y).unwrap();
+    for p in 0..planes {
+        for (i, &(r0, rl)) in rows.iter().enumerate() {
+            for (j, &(c0, cl)) in cols.iter().enumerate() {
+                let mut sum = 0.0f64;
+                for r in r0..r0 + rl {
+                    for c in c0..c0 + cl {
+                        sum += x[p * h * w + r as usize * w + c as usize] as f64;
+                    }
+                }
+                let want = sum / (rl as f64 * cl as f64);
+                assert!((y[p * nr * nc + i * nc + j] as f64 - want).abs() < 1e-5);
+            }
+        }
+    }
+    let dy: Vec<f32> = (0..n_out).map(|i| (i % 5) as f32 - 2.0).collect();
+    let mut dx = vec![0f32; x.len()];
+    region_avg_pool_backward(planes, h, w, rows, cols, &dy, &mut dx).unwrap();
+    let lhs: f64 = dy.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
+    let rhs: f64 = dx.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
+    assert!(
+        (lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()),
+        "{lhs} vs {rhs}"
+    );
+    assert!(region_avg_pool_forward(planes, h, w, rows, cols, &x[1..], &mut y).is_err());
+}

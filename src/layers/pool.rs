@@ -9,7 +9,7 @@
 //! records, per output, the offset of the maximum inside its region (one byte:
 //! regions are at most 16 x 16), and the backward pass routes each output
 //! gradient to that element. Work in progress toward the images issue: scalar
-//! kernels, no SIMD yet.
+//! kernels, no SIMD yet. Average pooling uses the same regions.
 
 use rand_xoshiro::Xoshiro128PlusPlus;
 
@@ -363,6 +363,87 @@ pub fn region_max_pool_backward(
                 let (dr, dc) = (at / cl as usize, at % cl as usize);
                 grad_input[p * plane_in + (r0 as usize + dr) * width + c0 as usize + dc] +=
                     grad_output[o];
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Average pooling over the same regions: each output is the mean of its
+/// region (a reduction: summed in row-major order in `f32`).
+#[allow(clippy::too_many_arguments)]
+pub fn region_avg_pool_forward(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<(), Error> {
+    check_regions(rows, height)?;
+    check_regions(cols, width)?;
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows.len() * cols.len();
+    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    for (expected, got) in [(n_in, input.len()), (n_out, output.len())] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
+    }
+    for p in 0..planes {
+        let x = &input[p * plane_in..(p + 1) * plane_in];
+        for (i, &(r0, rl)) in rows.iter().enumerate() {
+            for (j, &(c0, cl)) in cols.iter().enumerate() {
+                let mut sum = 0.0f32;
+                for dr in 0..rl as usize {
+                    let start = (r0 as usize + dr) * width + c0 as usize;
+                    sum += x[start..start + cl as usize].iter().sum::<f32>();
+                }
+                output[p * plane_out + i * cols.len() + j] = sum / (rl as f32 * cl as f32);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Backward of [`region_avg_pool_forward`]: zeroes `grad_input` and spreads
+/// each output gradient evenly over its region.
+#[allow(clippy::too_many_arguments)]
+pub fn region_avg_pool_backward(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    grad_output: &[f32],
+    grad_input: &mut [f32],
+) -> Result<(), Error> {
+    check_regions(rows, height)?;
+    check_regions(cols, width)?;
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows.len() * cols.len();
+    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    for (expected, got) in [(n_in, grad_input.len()), (n_out, grad_output.len())] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
+    }
+    grad_input.fill(0.0);
+    for p in 0..planes {
+        let dx = &mut grad_input[p * plane_in..(p + 1) * plane_in];
+        for (i, &(r0, rl)) in rows.iter().enumerate() {
+            for (j, &(c0, cl)) in cols.iter().enumerate() {
+                let share =
+                    grad_output[p * plane_out + i * cols.len() + j] / (rl as f32 * cl as f32);
+                for dr in 0..rl as usize {
+                    let start = (r0 as usize + dr) * width + c0 as usize;
+                    dx[start..start + cl as usize]
+                        .iter_mut()
+                        .for_each(|g| *g += share);
+                }
             }
         }
     }
