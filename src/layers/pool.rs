@@ -183,6 +183,39 @@ fn check_regions(regions: &[Region], size: usize) -> Result<(), Error> {
     Ok(())
 }
 
+/// Checks the regions against a `height x width` plane and the lengths of the
+/// input-sized array and of the output-sized ones; returns the plane sizes
+/// `(height * width, rows * cols)`.
+fn check_pool(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input_len: usize,
+    output_lens: &[usize],
+) -> Result<(usize, usize), Error> {
+    check_regions(rows, height)?;
+    check_regions(cols, width)?;
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows.len() * cols.len();
+    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    if input_len != n_in {
+        return Err(Error::LengthMismatch {
+            expected: n_in,
+            got: input_len,
+        });
+    }
+    if let Some(&got) = output_lens.iter().find(|&&got| got != n_out) {
+        return Err(Error::LengthMismatch {
+            expected: n_out,
+            got,
+        });
+    }
+    Ok((plane_in, plane_out))
+}
+
 /// Max pooling of `planes` planes of `height x width` over `rows x cols`
 /// regions into `output` (`planes x rows.len() x cols.len()`), recording the
 /// argmax offsets (row * len + col within the region) in `argmax`.
@@ -197,21 +230,15 @@ pub fn region_max_pool_forward(
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
-    check_regions(rows, height)?;
-    check_regions(cols, width)?;
-    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
-    let plane_out = rows.len() * cols.len();
-    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
-    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
-    for (expected, got) in [
-        (n_in, input.len()),
-        (n_out, output.len()),
-        (n_out, argmax.len()),
-    ] {
-        if expected != got {
-            return Err(Error::LengthMismatch { expected, got });
-        }
-    }
+    let (plane_in, plane_out) = check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        input.len(),
+        &[output.len(), argmax.len()],
+    )?;
     let is_2x2 = |regions: &[Region]| {
         regions
             .iter()
@@ -325,21 +352,15 @@ pub fn region_max_pool_backward(
     grad_output: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    check_regions(rows, height)?;
-    check_regions(cols, width)?;
-    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
-    let plane_out = rows.len() * cols.len();
-    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
-    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
-    for (expected, got) in [
-        (n_in, grad_input.len()),
-        (n_out, grad_output.len()),
-        (n_out, argmax.len()),
-    ] {
-        if expected != got {
-            return Err(Error::LengthMismatch { expected, got });
-        }
-    }
+    let (plane_in, plane_out) = check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        grad_input.len(),
+        &[grad_output.len(), argmax.len()],
+    )?;
     // Validate every recorded offset before writing anything.
     for p in 0..planes {
         for (i, &(_, rl)) in rows.iter().enumerate() {
@@ -381,17 +402,15 @@ pub fn region_avg_pool_forward(
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
-    check_regions(rows, height)?;
-    check_regions(cols, width)?;
-    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
-    let plane_out = rows.len() * cols.len();
-    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
-    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
-    for (expected, got) in [(n_in, input.len()), (n_out, output.len())] {
-        if expected != got {
-            return Err(Error::LengthMismatch { expected, got });
-        }
-    }
+    let (plane_in, plane_out) = check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        input.len(),
+        &[output.len()],
+    )?;
     for p in 0..planes {
         let x = &input[p * plane_in..(p + 1) * plane_in];
         for (i, &(r0, rl)) in rows.iter().enumerate() {
@@ -420,17 +439,15 @@ pub fn region_avg_pool_backward(
     grad_output: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    check_regions(rows, height)?;
-    check_regions(cols, width)?;
-    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
-    let plane_out = rows.len() * cols.len();
-    let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
-    let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
-    for (expected, got) in [(n_in, grad_input.len()), (n_out, grad_output.len())] {
-        if expected != got {
-            return Err(Error::LengthMismatch { expected, got });
-        }
-    }
+    let (plane_in, plane_out) = check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        grad_input.len(),
+        &[grad_output.len()],
+    )?;
     grad_input.fill(0.0);
     for p in 0..planes {
         let dx = &mut grad_input[p * plane_in..(p + 1) * plane_in];

@@ -530,7 +530,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
         self.forward(rows, Mode::Train, Mode::Train)?;
-        let (loss, _) = self.loss_and_gradient(rows)?;
+        let (loss, _) = self.loss_and_gradient(rows, None)?;
         let (plan, p) = (self.plan, self.net.params_len());
         self.mem[plan.grads..plan.grads + p].fill(0.0);
         self.backward(rows)?;
@@ -990,10 +990,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
 
     fn step_loaded(&mut self, rows: usize, mix: Option<(&[u32], f32)>) -> Result<Metrics, Error> {
         self.forward(rows, Mode::Train, Mode::Train)?;
-        let (loss, correct) = match mix {
-            None => self.loss_and_gradient(rows)?,
-            Some((partner, lambda)) => self.mixed_loss_and_gradient(rows, partner, lambda)?,
-        };
+        let (loss, correct) = self.loss_and_gradient(rows, mix)?;
         let plan = self.plan;
         let p = self.net.params_len();
         self.mem[plan.grads..plan.grads + p].fill(0.0);
@@ -1041,33 +1038,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
     }
 
     /// Mean loss of the batch and its gradient into `grad_a`; the count correct.
-    fn loss_and_gradient(&mut self, rows: usize) -> Result<(f32, usize), Error> {
-        let classes = self.net.outputs();
-        let plan = self.plan;
-        let logits_at = self.logits_at();
-        let [logits, labels, grad] = carve(
-            self.mem,
-            [
-                (logits_at, rows * classes),
-                (plan.labels, rows),
-                (plan.grad_a, rows * classes),
-            ],
-        );
-        let labels = bytemuck::cast_slice::<f32, u32>(labels);
-        let loss = softmax_cross_entropy(classes, logits, labels, grad)?;
-        let correct = logits
-            .chunks_exact(classes)
-            .zip(labels)
-            .filter(|(z, &y)| argmax(z) == y as usize)
-            .count();
-        Ok((loss, correct))
-    }
-
-    fn mixed_loss_and_gradient(
+    /// With `mix = Some((partner_labels, lambda))`, mixup's mixed loss.
+    fn loss_and_gradient(
         &mut self,
         rows: usize,
-        partner: &[u32],
-        lambda: f32,
+        mix: Option<(&[u32], f32)>,
     ) -> Result<(f32, usize), Error> {
         let classes = self.net.outputs();
         let plan = self.plan;
@@ -1081,9 +1056,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
             ],
         );
         let labels = bytemuck::cast_slice::<f32, u32>(labels);
-        let loss = crate::layers::mixup::softmax_cross_entropy_mixed(
-            classes, logits, labels, partner, lambda, grad,
-        )?;
+        let loss = match mix {
+            None => softmax_cross_entropy(classes, logits, labels, grad)?,
+            Some((partner, lambda)) => crate::layers::mixup::softmax_cross_entropy_mixed(
+                classes, logits, labels, partner, lambda, grad,
+            )?,
+        };
         let correct = logits
             .chunks_exact(classes)
             .zip(labels)
@@ -1188,7 +1166,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 )?;
             }
             self.forward(rows, Mode::Eval, Mode::Eval)?;
-            let (l, c) = self.loss_and_gradient(rows)?;
+            let (l, c) = self.loss_and_gradient(rows, None)?;
             loss += l as f64 * rows as f64;
             correct += c;
             start += rows;
