@@ -61,7 +61,7 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "std")]
-extern crate std;
+extern crate std; // behind cfg(feature = "std"): conveniences only, no allocation
 
 #[cfg(feature = "capi")]
 #[allow(unsafe_code)]
