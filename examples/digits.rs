@@ -61,14 +61,14 @@ fn config(seed: u64, decay: WeightDecay, early_stopping: bool) -> Result<TrainCo
     })
 }
 
-/// Trains one network; returns (train accuracy, test accuracy, seconds, epochs).
+/// Trains one network; returns (train accuracy, test accuracy, seconds).
 fn run(
     layers: &[Layer],
     cfg: TrainConfig,
     train: &Icls,
     val: &Icls,
     test: &Icls,
-) -> Result<(f32, f32, f64, usize, Vec<f32>), Error> {
+) -> Result<(f32, f32, f64), Error> {
     let net = Network::new(layers);
     let keep_best = cfg.early_stopping.is_some();
     let mut mem =
@@ -77,17 +77,11 @@ fn run(
     let mut history = vec![EpochMetrics::default(); EPOCHS as usize];
     let start = Instant::now();
     let mut trainer = Trainer::new(net, cfg, &mut mem)?;
-    let summary = trainer.fit(train, val, EPOCHS, &mut order, &mut history)?;
+    trainer.fit(train, val, EPOCHS, &mut order, &mut history)?;
     let seconds = start.elapsed().as_secs_f64();
     let train_acc = trainer.evaluate(train)?.accuracy;
     let test_acc = trainer.evaluate(test)?.accuracy;
-    Ok((
-        train_acc,
-        test_acc,
-        seconds,
-        summary.epochs,
-        trainer.params().to_vec(),
-    ))
+    Ok((train_acc, test_acc, seconds))
 }
 
 fn mean_sd(v: &[f32]) -> (f32, f32) {
@@ -209,7 +203,7 @@ fn main() -> Result<(), Error> {
             } else {
                 (&train, &test)
             };
-            let (a, b, s, _, _) = run(&row.layers, cfg, fit_on, val, &test)?;
+            let (a, b, s) = run(&row.layers, cfg, fit_on, val, &test)?;
             tr.push(a);
             te.push(b);
             secs += s;
