@@ -9,8 +9,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::{
-    fmp_pseudorandom_bounds, fmp_regions, max_pool_regions, region_max_pool_forward,
+    fmp_pseudorandom_bounds, fmp_random_bounds, fmp_regions, max_pool_regions,
+    region_max_pool_forward,
 };
 use tinyreg::Conv2d;
 
@@ -71,6 +74,27 @@ fn pool_groups(c: &mut Criterion) {
                 SIDE,
                 SIDE,
                 &fr[..side],
+                &fr[..side],
+                black_box(&x),
+                &mut y,
+                &mut arg,
+            )
+            .unwrap()
+        })
+    });
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
+    fmp_random_bounds(&mut rng, SIDE, side, &mut bounds).unwrap();
+    let mut rr = [(0u16, 0u16); 64];
+    fmp_regions(&bounds[..=side], false, SIDE, &mut rr).unwrap();
+    fmp_random_bounds(&mut rng, SIDE, side, &mut bounds).unwrap();
+    fmp_regions(&bounds[..=side], false, SIDE, &mut fr).unwrap();
+    group.bench_function("fractional_32_to_22_disjoint_random", |b| {
+        b.iter(|| {
+            region_max_pool_forward(
+                PLANES,
+                SIDE,
+                SIDE,
+                &rr[..side],
                 &fr[..side],
                 black_box(&x),
                 &mut y,

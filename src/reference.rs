@@ -9,6 +9,7 @@
 use rand_core::Rng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
+use crate::layers::pool::Region;
 use crate::{mask_bytes, Dropout, DropoutKind, Error, Keep, MaskRng, Mode, STREAMS};
 
 /// The 16 scalar streams that mirror a [`MaskRng`].
@@ -274,4 +275,48 @@ pub fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = lambda * x + (1.0 - lambda) * y;
     }
+}
+
+/// Reference of [`crate::layers::pool::region_max_pool_forward`]: per region,
+/// the position of its first NaN in row-major order if it has one, else of the
+/// first element equal to its maximum.
+#[allow(clippy::too_many_arguments)]
+pub fn region_max_pool(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u8],
+) -> Result<(), Error> {
+    let (plane_in, plane_out) = crate::layers::pool::check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        input.len(),
+        &[output.len(), argmax.len()],
+    )?;
+    let mut o = 0;
+    for p in 0..planes {
+        for &(r0, rl) in rows {
+            for &(c0, cl) in cols {
+                let (r0, rl, c0, cl) = (r0 as usize, rl as usize, c0 as usize, cl as usize);
+                let at = |t: usize| input[p * plane_in + (r0 + t / cl) * width + c0 + t % cl];
+                let n = rl * cl;
+                let pos = (0..n).position(|t| at(t).is_nan()).unwrap_or_else(|| {
+                    let top = (0..n).map(at).fold(f32::NEG_INFINITY, f32::max);
+                    (0..n).position(|t| at(t) == top).unwrap_or(0)
+                });
+                output[o] = at(pos);
+                argmax[o] = pos as u8;
+                o += 1;
+            }
+        }
+    }
+    debug_assert_eq!(o, planes * plane_out);
+    Ok(())
 }

@@ -1,7 +1,7 @@
 #![allow(clippy::needless_range_loop)] // index loops mirror the pooling formulas
 //! Max pooling and fractional max pooling: region sequences, forward against a
 //! brute-force oracle (ties, NaN), backward routing, PyTorch's windows.
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::*;
 
@@ -262,4 +262,96 @@ fn region_avg_pool_forward_and_backward() {
         "{lhs} vs {rhs}"
     );
     assert!(region_avg_pool_forward(planes, h, w, rows, cols, &x[1..], &mut y).is_err());
+}
+
+/// Region sequences of every kind the crate builds, plus arbitrary ones.
+fn regions_of_kind(kind: u8, size: usize, seed: u64, out: &mut Vec<Region>) {
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let mut regions = [(0u16, 0u16); 256];
+    let mut bounds = [0u16; 257];
+    let draw = |rng: &mut Xoshiro128PlusPlus, n: usize| (rng.next_u32() as usize) % n;
+    out.clear();
+    match kind {
+        // k x k pooling, k and stride drawn.
+        0 => {
+            let k = 1 + draw(&mut rng, size.min(16));
+            let s = 1 + draw(&mut rng, 4);
+            let n = max_pool_regions(size, k, s, &mut regions).unwrap();
+            out.extend_from_slice(&regions[..n]);
+        }
+        // Graham's random or pseudorandom boundaries, disjoint or overlapping.
+        1..=4 => {
+            let o = size.div_ceil(2) + draw(&mut rng, size / 2 + 1);
+            let o = o.clamp(1, size);
+            if kind <= 2 {
+                fmp_random_bounds(&mut rng, size, o, &mut bounds).unwrap();
+            } else {
+                let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+                fmp_pseudorandom_bounds(u, size, o, &mut bounds).unwrap();
+            }
+            fmp_regions(&bounds[..=o], kind % 2 == 0, size, &mut regions).unwrap();
+            out.extend_from_slice(&regions[..o]);
+        }
+        // PyTorch's windows.
+        5 => {
+            let k = 1 + draw(&mut rng, size.min(4));
+            let o = 1 + draw(&mut rng, size - k + 1);
+            let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
+            pytorch_fmp_regions(u, size, o, k, &mut regions).unwrap();
+            out.extend_from_slice(&regions[..o]);
+        }
+        // Anything inside the plane, in any order.
+        _ => {
+            for _ in 0..1 + draw(&mut rng, 40) {
+                let len = 1 + draw(&mut rng, size.min(16));
+                let start = draw(&mut rng, size - len + 1);
+                out.push((start as u16, len as u16));
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    /// The vectorized pooling equals the reference bit for bit, argmax
+    /// included, for every kind of region, odd shapes, ties, NaN and -0.0.
+    #[test]
+    fn region_max_pool_matches_reference(
+        planes in 1usize..4,
+        height in 1usize..24,
+        width in 1usize..90,
+        row_kind in 0u8..7,
+        col_kind in 0u8..7,
+        seed in 0u64..1_000_000,
+        levels in 1u32..6,
+    ) {
+        let (mut rows, mut cols) = (Vec::new(), Vec::new());
+        regions_of_kind(row_kind, height, seed, &mut rows);
+        regions_of_kind(col_kind, width, seed ^ 0xA5A5, &mut cols);
+        let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+        let x: Vec<f32> = (0..planes * height * width)
+            .map(|_| match rng.next_u32() % 64 {
+                0 => f32::NAN,
+                1 => -0.0,
+                2 => f32::NEG_INFINITY,
+                r => (r % levels) as f32,
+            })
+            .collect();
+        let n_out = planes * rows.len() * cols.len();
+        let (mut y, mut arg) = (vec![0f32; n_out], vec![0u8; n_out]);
+        let (mut y_ref, mut arg_ref) = (vec![0f32; n_out], vec![0u8; n_out]);
+        region_max_pool_forward(planes, height, width, &rows, &cols, &x, &mut y, &mut arg)
+            .unwrap();
+        tinyreg::reference::region_max_pool(
+            planes, height, width, &rows, &cols, &x, &mut y_ref, &mut arg_ref,
+        )
+        .unwrap();
+        for o in 0..n_out {
+            proptest::prop_assert!(
+                y[o].to_bits() == y_ref[o].to_bits() || (y[o].is_nan() && y_ref[o].is_nan()),
+                "output {o}: {} vs {}", y[o], y_ref[o]
+            );
+            proptest::prop_assert_eq!(arg[o], arg_ref[o], "argmax {}", o);
+        }
+    }
 }
