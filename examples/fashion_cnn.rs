@@ -4,7 +4,7 @@
 //! max pooling, and a combination. Prints train and test accuracy and time.
 //!
 //! Run: `scripts/fetch-fashion-mnist.sh && RUSTFLAGS="-C target-cpu=native" cargo run --release --example fashion_cnn`
-//! (optional arguments: data folder, epochs).
+//! (optional arguments: data folder, epochs, rows to run such as `1,7`).
 
 #[path = "common/fashion_data.rs"]
 mod fashion_data;
@@ -18,8 +18,8 @@ use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
 use tinyreg::layers::mixup::Mixup;
 use tinyreg::trainer::data::shuffled_indices;
 use tinyreg::{
-    Conv2d, Dense, Error, Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Schedule,
-    TrainConfig, Trainer, Update, WeightDecay,
+    Conv2d, Dense, Dropout, DropoutKind, Error, FmpIncrements, Icls, ImageShape, Layer,
+    LearningRate, Network, Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 const TRAIN_COUNT: usize = 20_000;
@@ -41,97 +41,88 @@ enum Augment {
     CropFlipCutout,
 }
 
-fn layers(fractional: bool) -> [Layer; 6] {
-    let conv1 = Conv2d {
-        in_channels: 1,
-        out_channels: 16,
-        height: 28,
-        width: 28,
+/// Which pooling the two pooling layers use.
+#[derive(Clone, Copy, PartialEq)]
+enum Pooling {
+    /// 2x2 max pooling: 28 -> 14 -> 7.
+    Max,
+    /// Fractional max pooling 28 -> 20 -> 14 with these boundaries and regions.
+    Fractional(FmpIncrements, bool),
+}
+
+fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
+    let shape = ImageShape {
+        channels,
+        height: side,
+        width: side,
+    };
+    match pooling {
+        Pooling::Max => Layer::MaxPool {
+            shape,
+            k: 2,
+            stride: 2,
+        },
+        Pooling::Fractional(increments, overlapping) => Layer::FractionalMaxPool {
+            shape,
+            out_height: out,
+            out_width: out,
+            overlapping,
+            increments,
+            eval_samplings: 4,
+        },
+    }
+}
+
+/// conv-relu-pool-conv-relu-pool-dense(128)-[dropout]-dense(10).
+fn layers(pooling: Pooling, dropout: bool) -> Result<[Layer; 7], Error> {
+    let (side1, side2) = match pooling {
+        Pooling::Max => (14, 7),
+        Pooling::Fractional(..) => (20, 14),
+    };
+    let conv = |in_channels, out_channels, side| Conv2d {
+        in_channels,
+        out_channels,
+        height: side,
+        width: side,
         k: 3,
         stride: 1,
         padding: 1,
     };
-    let (side1, side2) = if fractional { (20, 14) } else { (14, 7) };
-    let pool1 = if fractional {
-        Layer::FractionalMaxPool {
-            shape: ImageShape {
-                channels: 16,
-                height: 28,
-                width: 28,
-            },
-            out_height: side1,
-            out_width: side1,
-            overlapping: true,
-            eval_samplings: 4,
+    // Without dropout, a ReLU after the ReLU of the dense layer: an identity
+    // that keeps the layer count fixed and draws nothing.
+    let regularizer = if dropout {
+        Layer::Dropout {
+            features: 128,
+            dropout: Dropout::new(DropoutKind::Inverted, 0.5)?,
         }
     } else {
-        Layer::MaxPool {
-            shape: ImageShape {
-                channels: 16,
-                height: 28,
-                width: 28,
-            },
-            k: 2,
-            stride: 2,
-        }
+        Layer::Relu { features: 128 }
     };
-    let conv2 = Conv2d {
-        in_channels: 16,
-        out_channels: 32,
-        height: side1,
-        width: side1,
-        k: 3,
-        stride: 1,
-        padding: 1,
-    };
-    let pool2 = if fractional {
-        Layer::FractionalMaxPool {
-            shape: ImageShape {
-                channels: 32,
-                height: side1,
-                width: side1,
-            },
-            out_height: side2,
-            out_width: side2,
-            overlapping: true,
-            eval_samplings: 4,
-        }
-    } else {
-        Layer::MaxPool {
-            shape: ImageShape {
-                channels: 32,
-                height: side1,
-                width: side1,
-            },
-            k: 2,
-            stride: 2,
-        }
-    };
-    [
+    Ok([
         Layer::Conv2d {
-            conv: conv1,
+            conv: conv(1, 16, 28),
             relu: true,
         },
-        pool1,
+        pool(pooling, 16, 28, side1),
         Layer::Conv2d {
-            conv: conv2,
+            conv: conv(16, 32, side1),
             relu: true,
         },
-        pool2,
+        pool(pooling, 32, side1, side2),
         Layer::Dense(Dense::new(32 * side2 * side2, 128).with_relu()),
+        regularizer,
         Layer::Dense(Dense::new(128, 10)),
-    ]
+    ])
 }
 
 fn run(
     name: &str,
-    fractional: bool,
-    augment: Augment,
+    (pooling, dropout, augment): (Pooling, bool, Augment),
     epochs: u32,
     train: &Icls,
     test: &Icls,
 ) -> Result<(), Error> {
-    let layers = layers(fractional);
+    let layers = layers(pooling, dropout)?;
     let net = Network::new(&layers);
     let steps = epochs * (train.count / BATCH) as u32;
     let config = TrainConfig {
@@ -231,24 +222,54 @@ fn main() -> Result<(), Error> {
     let epochs: u32 = args.next().and_then(|e| e.parse().ok()).unwrap_or(8);
     let (train_bytes, test_bytes) = fashion_data::load(&dir, TRAIN_COUNT);
     let (train, test) = (Icls::parse(&train_bytes)?, Icls::parse(&test_bytes)?);
-    println!("Fashion-MNIST CNN: conv3x3(16)-pool-conv3x3(32)-pool-dense(128)-dense(10), Adam 2e-3 cosine, batch {BATCH}, {epochs} epochs, seed 0");
+    println!("Fashion-MNIST CNN: conv3x3(16)-pool-conv3x3(32)-pool-dense(128)-[dropout]-dense(10), Adam 2e-3 cosine, batch {BATCH}, {epochs} epochs, seed 0");
     println!("scikit-learn MLP: 0.866 test accuracy on this split\n");
     println!("| model | train acc | test acc | gap | time |");
     println!("|---|---|---|---|---|");
-    for (name, fractional, augment) in [
-        ("max pooling, no augmentation", false, Augment::None),
-        ("+ cutout 10x10", false, Augment::Cutout),
-        ("+ crop (pad 2) and flip", false, Augment::CropFlip),
-        ("+ mixup (alpha 0.2)", false, Augment::Mixup),
-        ("+ CutMix (alpha 1)", false, Augment::CutMix),
+    // Optional third argument: the rows to run, e.g. "1,6" (all by default).
+    let only: Vec<usize> = args
+        .next()
+        .map(|rows| rows.split(',').filter_map(|r| r.parse().ok()).collect())
+        .unwrap_or_default();
+    let pseudo = Pooling::Fractional(FmpIncrements::Pseudorandom, true);
+    let random = Pooling::Fractional(FmpIncrements::Random, false);
+    let rows = [
         (
-            "fractional max pooling (28-20-14, overlapping)",
-            true,
-            Augment::None,
+            "max pooling, no augmentation",
+            (Pooling::Max, false, Augment::None),
         ),
-        ("crop, flip and cutout", false, Augment::CropFlipCutout),
-    ] {
-        run(name, fractional, augment, epochs, &train, &test)?;
+        ("+ cutout 10x10", (Pooling::Max, false, Augment::Cutout)),
+        (
+            "+ crop (pad 2) and flip",
+            (Pooling::Max, false, Augment::CropFlip),
+        ),
+        ("+ mixup (alpha 0.2)", (Pooling::Max, false, Augment::Mixup)),
+        ("+ CutMix (alpha 1)", (Pooling::Max, false, Augment::CutMix)),
+        (
+            "+ dropout 0.5 before the last layer",
+            (Pooling::Max, true, Augment::None),
+        ),
+        (
+            "FMP 28-20-14, pseudorandom, overlapping",
+            (pseudo, false, Augment::None),
+        ),
+        (
+            "FMP 28-20-14, random, disjoint",
+            (random, false, Augment::None),
+        ),
+        (
+            "crop, flip and cutout",
+            (Pooling::Max, false, Augment::CropFlipCutout),
+        ),
+        (
+            "FMP (pseudorandom, overlapping) + dropout",
+            (pseudo, true, Augment::None),
+        ),
+    ];
+    for (i, (name, model)) in rows.into_iter().enumerate() {
+        if only.is_empty() || only.contains(&(i + 1)) {
+            run(name, model, epochs, &train, &test)?;
+        }
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
 pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
-pub use trainer::network::{linear_survival, DepthScaling, Layer, Network};
+pub use trainer::network::{linear_survival, DepthScaling, FmpIncrements, Layer, Network};
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 pub use trainer::{
     ensemble_proba, EpochMetrics, FitSummary, Metric, Metrics, TrainConfig, Trainer,

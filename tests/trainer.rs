@@ -478,8 +478,8 @@ fn trainer_rejects_bad_networks_and_small_memory() {
     .is_err());
 }
 
-/// A small CNN (conv + ReLU, 2x2 max pooling, dense) trained through the
-/// trainer: gradients against central differences of its own loss.
+/// A small CNN (conv + ReLU, 2x2 max or average pooling, dense) trained
+/// through the trainer: gradients against central differences of its own loss.
 #[test]
 fn trainer_cnn_gradients_match_finite_differences() {
     use tinyreg::{Conv2d, ImageShape};
@@ -492,40 +492,122 @@ fn trainer_cnn_gradients_match_finite_differences() {
         stride: 1,
         padding: 1,
     };
-    let layers = [
-        Layer::Conv2d { conv, relu: true },
+    let shape = ImageShape {
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    for pool in [
         Layer::MaxPool {
-            shape: ImageShape {
-                channels: 3,
-                height: 8,
-                width: 8,
-            },
+            shape,
             k: 2,
             stride: 2,
         },
-        Layer::Dense(Dense::new(48, 10)),
-    ];
-    let data = Icls::parse(TRAIN).unwrap();
-    let idx: Vec<u32> = (0..4).collect();
-    let net = Network::new(&layers);
-    let mut mem = vec![0f32; net.memory_len(4, 0, false)];
-    let mut trainer = Trainer::new(net, config(4, 6, Optimizer::Sgd), &mut mem).unwrap();
-    trainer.compute_gradients(&data, &idx).unwrap();
-    let grads = trainer.gradients().to_vec();
-    let h = 1e-3f32;
-    for p in (0..grads.len()).step_by(3) {
-        let orig = trainer.params()[p];
-        trainer.params_mut()[p] = orig + h;
-        let up = trainer.compute_gradients(&data, &idx).unwrap();
-        trainer.params_mut()[p] = orig - h;
-        let down = trainer.compute_gradients(&data, &idx).unwrap();
-        trainer.params_mut()[p] = orig;
-        let fd = (up - down) / (2.0 * h);
-        assert!(
-            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
-            "param {p}: fd {fd} vs {}",
-            grads[p]
-        );
+        Layer::AvgPool {
+            shape,
+            k: 2,
+            stride: 2,
+        },
+        // Overlapping windows: their gradients add up.
+        Layer::AvgPool {
+            shape,
+            k: 3,
+            stride: 1,
+        },
+    ] {
+        let layers = [
+            Layer::Conv2d { conv, relu: true },
+            pool,
+            Layer::Dense(Dense::new(pool.outputs(), 10)),
+        ];
+        let data = Icls::parse(TRAIN).unwrap();
+        let idx: Vec<u32> = (0..4).collect();
+        let net = Network::new(&layers);
+        let mut mem = vec![0f32; net.memory_len(4, 0, false)];
+        let mut trainer = Trainer::new(net, config(4, 6, Optimizer::Sgd), &mut mem).unwrap();
+        // Blank pixels give pre-activations equal to the conv bias: start it
+        // off zero so no ReLU sits on its kink (where differences see half a
+        // slope); average pooling passes every one of them on.
+        let bias = conv.weights_len();
+        trainer.params_mut()[bias..bias + 3].fill(0.05);
+        trainer.compute_gradients(&data, &idx).unwrap();
+        let grads = trainer.gradients().to_vec();
+        let h = 1e-3f32;
+        for p in (0..grads.len()).step_by(3) {
+            let orig = trainer.params()[p];
+            trainer.params_mut()[p] = orig + h;
+            let up = trainer.compute_gradients(&data, &idx).unwrap();
+            trainer.params_mut()[p] = orig - h;
+            let down = trainer.compute_gradients(&data, &idx).unwrap();
+            trainer.params_mut()[p] = orig;
+            let fd = (up - down) / (2.0 * h);
+            assert!(
+                (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
+                "{pool:?} param {p}: fd {fd} vs {}",
+                grads[p]
+            );
+        }
+    }
+}
+
+/// Eval-mode fractional pooling is the documented average: sampling `s` of
+/// `n` at `u = (s + 1/2) / n` (pseudorandom) or from seed `s` (random), rows
+/// then columns, summed in order and scaled by `1/n` — bit for bit.
+#[test]
+fn trainer_fractional_max_pool_eval_averages_its_samplings() {
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro128PlusPlus;
+    use tinyreg::layers::pool::*;
+    use tinyreg::{FmpIncrements, ImageShape};
+    let (side, out, n) = (9usize, 6usize, 3usize);
+    let x: Vec<f32> = (0..side * side).map(|i| ((i * 29) % 31) as f32).collect();
+    for increments in [FmpIncrements::Pseudorandom, FmpIncrements::Random] {
+        for overlapping in [false, true] {
+            let layers = [Layer::FractionalMaxPool {
+                shape: ImageShape {
+                    channels: 1,
+                    height: side,
+                    width: side,
+                },
+                out_height: out,
+                out_width: out,
+                overlapping,
+                increments,
+                eval_samplings: n as u8,
+            }];
+            let net = Network::new(&layers);
+            let mut mem = vec![0f32; net.memory_len(1, 0, false)];
+            let mut trainer = Trainer::new(net, config(1, 0, Optimizer::Sgd), &mut mem).unwrap();
+            let mut got = vec![0f32; out * out];
+            trainer.logits(&x, 1, Mode::Eval, &mut got).unwrap();
+
+            let mut want = vec![0f32; out * out];
+            for s in 0..n {
+                let mut rng = Xoshiro128PlusPlus::seed_from_u64(s as u64);
+                let mut regions = [[(0u16, 0u16); 8]; 2];
+                for axis in &mut regions {
+                    let mut bounds = [0u16; 8];
+                    match increments {
+                        FmpIncrements::Pseudorandom => {
+                            let u = (s as f32 + 0.5) / n as f32;
+                            fmp_pseudorandom_bounds(u, side, out, &mut bounds).unwrap()
+                        }
+                        FmpIncrements::Random => {
+                            fmp_random_bounds(&mut rng, side, out, &mut bounds).unwrap()
+                        }
+                    }
+                    fmp_regions(&bounds[..=out], overlapping, side, axis).unwrap();
+                }
+                let (mut y, mut arg) = (vec![0f32; out * out], vec![0u8; out * out]);
+                let (rr, cr) = (&regions[0][..out], &regions[1][..out]);
+                region_max_pool_forward(1, side, side, rr, cr, &x, &mut y, &mut arg).unwrap();
+                for (w, v) in want.iter_mut().zip(&y) {
+                    *w = if s == 0 { *v } else { *w + v };
+                }
+            }
+            want.iter_mut().for_each(|w| *w *= 1.0 / n as f32);
+            assert_eq!(got, want, "{increments:?} overlapping {overlapping}");
+        }
     }
 }
 
@@ -533,49 +615,52 @@ fn trainer_cnn_gradients_match_finite_differences() {
 /// two train passes differ), eval is deterministic, and training reduces the loss.
 #[test]
 fn trainer_fractional_max_pool_trains() {
-    use tinyreg::ImageShape;
-    let layers = [
-        Layer::FractionalMaxPool {
-            shape: ImageShape {
-                channels: 1,
-                height: 8,
-                width: 8,
+    use tinyreg::{FmpIncrements, ImageShape};
+    for increments in [FmpIncrements::Pseudorandom, FmpIncrements::Random] {
+        let layers = [
+            Layer::FractionalMaxPool {
+                shape: ImageShape {
+                    channels: 1,
+                    height: 8,
+                    width: 8,
+                },
+                out_height: 5,
+                out_width: 5,
+                overlapping: true,
+                increments,
+                eval_samplings: 4,
             },
-            out_height: 5,
-            out_width: 5,
-            overlapping: true,
-            eval_samplings: 4,
-        },
-        Layer::Dense(Dense::new(25, 32).with_relu()),
-        Layer::Dense(Dense::new(32, 10)),
-    ];
-    let train = Icls::parse(TRAIN).unwrap().slice(0, 512).unwrap();
-    let test = Icls::parse(TEST).unwrap();
-    let net = Network::new(&layers);
-    let mut mem = vec![0f32; net.memory_len(16, 2, false)];
-    let mut trainer = Trainer::new(net, config(16, 2, Optimizer::ADAM), &mut mem).unwrap();
-    let x: Vec<f32> = (0..64).map(|i| ((i * 13) % 17) as f32 / 17.0).collect();
-    let (mut a, mut b, mut e1, mut e2) = ([0f32; 10], [0f32; 10], [0f32; 10], [0f32; 10]);
-    let mut differs = false;
-    for _ in 0..10 {
-        trainer.logits(&x, 1, Mode::Train, &mut a).unwrap();
-        trainer.logits(&x, 1, Mode::Train, &mut b).unwrap();
-        differs |= a != b;
+            Layer::Dense(Dense::new(25, 32).with_relu()),
+            Layer::Dense(Dense::new(32, 10)),
+        ];
+        let train = Icls::parse(TRAIN).unwrap().slice(0, 512).unwrap();
+        let test = Icls::parse(TEST).unwrap();
+        let net = Network::new(&layers);
+        let mut mem = vec![0f32; net.memory_len(16, 2, false)];
+        let mut trainer = Trainer::new(net, config(16, 2, Optimizer::ADAM), &mut mem).unwrap();
+        let x: Vec<f32> = (0..64).map(|i| ((i * 13) % 17) as f32 / 17.0).collect();
+        let (mut a, mut b, mut e1, mut e2) = ([0f32; 10], [0f32; 10], [0f32; 10], [0f32; 10]);
+        let mut differs = false;
+        for _ in 0..10 {
+            trainer.logits(&x, 1, Mode::Train, &mut a).unwrap();
+            trainer.logits(&x, 1, Mode::Train, &mut b).unwrap();
+            differs |= a != b;
+        }
+        assert!(differs, "train samplings vary");
+        trainer.logits(&x, 1, Mode::Eval, &mut e1).unwrap();
+        trainer.logits(&x, 1, Mode::Eval, &mut e2).unwrap();
+        assert_eq!(e1, e2);
+        let mut order = vec![0u32; train.count];
+        let mut history = vec![EpochMetrics::default(); 8];
+        trainer
+            .fit(&train, &test, 8, &mut order, &mut history)
+            .unwrap();
+        // 8x8 digits pooled to 5x5 keep enough to learn from (chance is 0.1).
+        assert!(
+            history[7].train.loss < 0.7 * history[0].train.loss,
+            "{:?}",
+            history.iter().map(|h| h.train.loss).collect::<Vec<_>>()
+        );
+        assert!(history[7].val.accuracy > 0.5, "{}", history[7].val.accuracy);
     }
-    assert!(differs, "train samplings vary");
-    trainer.logits(&x, 1, Mode::Eval, &mut e1).unwrap();
-    trainer.logits(&x, 1, Mode::Eval, &mut e2).unwrap();
-    assert_eq!(e1, e2);
-    let mut order = vec![0u32; train.count];
-    let mut history = vec![EpochMetrics::default(); 8];
-    trainer
-        .fit(&train, &test, 8, &mut order, &mut history)
-        .unwrap();
-    // 8x8 digits pooled to 5x5 keep enough to learn from (chance is 0.1).
-    assert!(
-        history[7].train.loss < 0.7 * history[0].train.loss,
-        "{:?}",
-        history.iter().map(|h| h.train.loss).collect::<Vec<_>>()
-    );
-    assert!(history[7].val.accuracy > 0.5, "{}", history[7].val.accuracy);
 }

@@ -4,8 +4,9 @@
 //! `y = W · cols + b` with `W: (K, C k k)` (PyTorch's `(K, C, k, k)` layout).
 //! Backward: `dW += dy · cols^T`, `db += sum dy`, and `dx` by folding
 //! `W^T · dy` back (col2im). Scratch: the columns of one sample plus the GEMM
-//! panel ([`Conv2d::scratch_len`]). Work in progress toward the images issue:
-//! not yet a trainer layer.
+//! panel ([`Conv2d::scratch_len`]). The trainer's layer is
+//! [`crate::Layer::Conv2d`]; `--bench pool`, group `conv`, compares this
+//! path with a direct kernel.
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::Error;

@@ -23,7 +23,7 @@ use crate::{
 };
 use data::{shuffled_indices, Icls};
 use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
-use network::{DepthScaling, Layer, Network, Plan, MAX_POOL_SIDE};
+use network::{DepthScaling, FmpIncrements, Layer, Network, Plan, MAX_POOL_SIDE};
 use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
 
 /// The metric early stopping watches.
@@ -162,61 +162,77 @@ fn argmax(row: &[f32]) -> usize {
     best
 }
 
-/// Forward of a pooling layer over `outputs` values: max pooling, or
-/// fractional max pooling with the train sample `train_u` (or, without one,
-/// the average of the layer's eval samplings, through `tmp`). Out of line so
-/// its region tables occupy the stack only while it runs.
+/// Regions of k x k pooling with `stride` over both axes of `shape`.
+type WindowRegions = (
+    [Region; MAX_POOL_SIDE],
+    usize,
+    [Region; MAX_POOL_SIDE],
+    usize,
+);
+
+fn window_regions(shape: ImageShape, k: usize, stride: usize) -> Result<WindowRegions, Error> {
+    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
+    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
+    let nr = pool::max_pool_regions(shape.height, k, stride, &mut rows)?;
+    let nc = pool::max_pool_regions(shape.width, k, stride, &mut cols)?;
+    Ok((rows, nr, cols, nc))
+}
+
+/// The random draws behind one fractional pooling: a train pass's two words,
+/// or eval sampling `s` of `of`.
+#[derive(Clone, Copy)]
+enum FmpDraw {
+    Train([u32; 2]),
+    Eval { s: usize, of: usize },
+}
+
+/// Forward of a pooling layer over `outputs` values: max or average pooling,
+/// or fractional max pooling with the train draw (or, without one, the
+/// average of the layer's eval samplings, through `tmp`). Out of line so its
+/// region tables occupy the stack only while it runs.
 #[inline(never)]
 fn pool_forward(
     layer: Layer,
     outputs: usize,
-    train_u: Option<(f32, f32)>,
+    train: Option<[u32; 2]>,
     input: &[f32],
     output: &mut [f32],
     saved: &mut [f32],
     tmp: &mut [f32],
 ) -> Result<(), Error> {
     match layer {
-        Layer::MaxPool { shape, k, stride } => {
-            let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-            let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-            let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
-            let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
-            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..outputs];
+        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+            let (rows, nr, cols, nc) = window_regions(shape, k, stride)?;
             let planes = input.len() / shape.height / shape.width;
-            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-            pool::region_max_pool_forward(
-                planes,
-                shape.height,
-                shape.width,
-                rr,
-                cr,
-                input,
-                output,
-                argmax,
-            )
+            let (rr, cr) = (&rows[..nr], &cols[..nc]);
+            let (h, w) = (shape.height, shape.width);
+            if let Layer::AvgPool { .. } = layer {
+                return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
+            }
+            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..outputs];
+            pool::region_max_pool_forward(planes, h, w, rr, cr, input, output, argmax)
         }
         Layer::FractionalMaxPool {
             shape,
             out_height,
             out_width,
-            overlapping,
             eval_samplings,
+            ..
         } => {
             let planes = input.len() / shape.height / shape.width;
             let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
             let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..outputs];
-            let samplings = if train_u.is_some() {
+            let samplings = if train.is_some() {
                 1
             } else {
                 eval_samplings.max(1) as usize
             };
             for s in 0..samplings {
-                let (ur, uc) = train_u.unwrap_or_else(|| {
-                    let u = (s as f32 + 0.5) / samplings as f32;
-                    (u, u)
-                });
-                fmp_regions_into(shape, out_height, out_width, overlapping, ur, uc, regions)?;
+                let draw = match train {
+                    Some(words) => FmpDraw::Train(words),
+                    None => FmpDraw::Eval { s, of: samplings },
+                };
+                fmp_regions_into(layer, draw, regions)?;
                 let (rr, cr) = regions_of(regions, out_height, out_width);
                 let dst = if s == 0 { &mut *output } else { &mut *tmp };
                 let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
@@ -246,7 +262,8 @@ fn pool_forward(
     }
 }
 
-/// Backward of a pooling layer: routes `grad_out` to the recorded argmaxes.
+/// Backward of a pooling layer: routes `grad_out` to the recorded argmaxes,
+/// or spreads it over the windows of average pooling.
 #[inline(never)]
 fn pool_backward(
     layer: Layer,
@@ -257,24 +274,16 @@ fn pool_backward(
 ) -> Result<(), Error> {
     let o = layer.outputs();
     match layer {
-        Layer::MaxPool { shape, k, stride } => {
-            let mut row_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-            let mut col_regions = [(0u16, 0u16); MAX_POOL_SIDE];
-            let nr = pool::max_pool_regions(shape.height, k, stride, &mut row_regions)?;
-            let nc = pool::max_pool_regions(shape.width, k, stride, &mut col_regions)?;
-            let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
+        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+            let (row_regions, nr, col_regions, nc) = window_regions(shape, k, stride)?;
             let planes = rows * shape.channels;
             let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-            pool::region_max_pool_backward(
-                planes,
-                shape.height,
-                shape.width,
-                rr,
-                cr,
-                argmax,
-                grad_out,
-                grad_in,
-            )
+            let (h, w) = (shape.height, shape.width);
+            if let Layer::AvgPool { .. } = layer {
+                return pool::region_avg_pool_backward(planes, h, w, rr, cr, grad_out, grad_in);
+            }
+            let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
+            pool::region_max_pool_backward(planes, h, w, rr, cr, argmax, grad_out, grad_in)
         }
         Layer::FractionalMaxPool {
             shape,
@@ -302,26 +311,40 @@ fn pool_backward(
     }
 }
 
-/// Draws a fractional pooling's row and column regions for samples `ur`, `uc`
-/// into `words` (`out_height + out_width` of them, each `start | len << 16`).
-fn fmp_regions_into(
-    shape: ImageShape,
-    out_height: usize,
-    out_width: usize,
-    overlapping: bool,
-    ur: f32,
-    uc: f32,
-    words: &mut [f32],
-) -> Result<(), Error> {
+/// Draws a fractional pooling layer's row and column regions into `words`
+/// (`out_height + out_width` of them, each `start | len << 16`).
+fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<(), Error> {
+    let Layer::FractionalMaxPool {
+        shape,
+        out_height,
+        out_width,
+        overlapping,
+        increments,
+        ..
+    } = layer
+    else {
+        return Ok(());
+    };
+    let unit = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
+    let (us, seed) = match draw {
+        FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64),
+        FmpDraw::Eval { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64),
+    };
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let words = bytemuck::cast_slice_mut::<f32, u32>(words);
     let (row_words, col_words) = words.split_at_mut(out_height);
     for (size, out, u, dst) in [
-        (shape.height, out_height, ur, row_words),
-        (shape.width, out_width, uc, col_words),
+        (shape.height, out_height, us[0], row_words),
+        (shape.width, out_width, us[1], col_words),
     ] {
         let mut bounds = [0u16; MAX_POOL_SIDE + 1];
         let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
-        pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?;
+        match increments {
+            FmpIncrements::Pseudorandom => {
+                pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?
+            }
+            FmpIncrements::Random => pool::fmp_random_bounds(&mut rng, size, out, &mut bounds)?,
+        }
         pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
         for (w, r) in dst.iter_mut().zip(&regions[..out]) {
             *w = r.0 as u32 | (r.1 as u32) << 16;
@@ -491,6 +514,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 Layer::Relu { .. }
                 | Layer::Dropout { .. }
                 | Layer::MaxPool { .. }
+                | Layer::AvgPool { .. }
                 | Layer::FractionalMaxPool { .. } => {}
             }
             p += layer.params_len();
@@ -674,19 +698,15 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     let (w, b) = params.split_at(conv.weights_len());
                     conv.forward(rows, w, b, relu, input, output, scratch)?;
                 }
-                Layer::MaxPool { .. } | Layer::FractionalMaxPool { .. } => {
-                    let (o, train_u) = (
-                        layer.outputs(),
-                        match (layer, stochastic) {
-                            (Layer::FractionalMaxPool { .. }, Mode::Train) => {
-                                let block = self.masks.next_block();
-                                let u = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
-                                Some((u(block[0]), u(block[1])))
-                            }
-                            _ => None,
-                        },
-                    );
-                    pool_forward(*layer, rows * o, train_u, input, output, saved, tmp)?;
+                Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
+                    let train = match (layer, stochastic) {
+                        (Layer::FractionalMaxPool { .. }, Mode::Train) => {
+                            let block = self.masks.next_block();
+                            Some([block[0], block[1]])
+                        }
+                        _ => None,
+                    };
+                    pool_forward(*layer, rows * o, train, input, output, saved, tmp)?;
                 }
                 Layer::Residual {
                     features: f,
@@ -875,7 +895,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                         rows, w, relu, input, output, grad_out, dw, db, grad_in, scratch,
                     )?;
                 }
-                Layer::MaxPool { .. } | Layer::FractionalMaxPool { .. } => {
+                Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
                     pool_backward(layer, rows, saved, grad_out, grad_in)?;
                 }
                 Layer::Residual {
@@ -1109,6 +1129,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 Layer::Relu { .. }
                 | Layer::Dropout { .. }
                 | Layer::MaxPool { .. }
+                | Layer::AvgPool { .. }
                 | Layer::FractionalMaxPool { .. } => [(0, false); 4],
             };
             for (len, decayed) in tensors {
@@ -1372,14 +1393,14 @@ fn check_network(net: &Network<'_>) -> Result<(), Error> {
         let bad_pool = |reason| Err(Error::InvalidConfig { reason });
         match *layer {
             Layer::Conv2d { conv, .. } => conv.validate()?,
-            Layer::MaxPool { shape, k, stride } => {
+            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
                 if k == 0
                     || k > pool::MAX_REGION
                     || stride == 0
                     || shape.height < k
                     || shape.width < k
                 {
-                    return bad_pool("max pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
+                    return bad_pool("pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
                 }
                 if (shape.height - k) / stride + 1 > MAX_POOL_SIDE
                     || (shape.width - k) / stride + 1 > MAX_POOL_SIDE

@@ -87,11 +87,22 @@ pub enum Layer {
         /// Stride.
         stride: usize,
     },
+    /// `k x k` average pooling with `stride`, per channel (no padding).
+    AvgPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Window side (at most 16).
+        k: usize,
+        /// Stride.
+        stride: usize,
+    },
     /// Fractional max pooling (Graham 2014) to `out_height x out_width`, with
-    /// pseudorandom boundaries drawn once per batch and axis (the paper draws
-    /// per plane), disjoint or overlapping regions. Eval uses `eval_samplings`
-    /// samplings at `u = (s + 1/2) / n` and averages them (the paper's test-time
-    /// averaging); 1 is a single fixed sampling.
+    /// random or pseudorandom boundaries drawn once per batch and axis (the
+    /// paper draws per plane), disjoint or overlapping regions. Eval averages
+    /// the outputs of `eval_samplings` fixed samplings (the paper's test-time
+    /// averaging; 1 is a single fixed sampling): `u = (s + 1/2) / n` for
+    /// pseudorandom boundaries, the arrangement drawn from seed `s` for random
+    /// ones, `s = 0..n`.
     FractionalMaxPool {
         /// Input image shape.
         shape: ImageShape,
@@ -101,9 +112,20 @@ pub enum Layer {
         out_width: usize,
         /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
         overlapping: bool,
+        /// How the boundaries are drawn.
+        increments: FmpIncrements,
         /// Samplings averaged in eval (at least 1).
         eval_samplings: u8,
     },
+}
+
+/// How [`Layer::FractionalMaxPool`] draws its region boundaries (Graham 2014).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpIncrements {
+    /// `a_i = ceil(alpha (i + u)) - ceil(alpha u)` for one uniform `u` per axis.
+    Pseudorandom,
+    /// A uniformly random arrangement of the increments 1 and 2.
+    Random,
 }
 
 /// Largest output side of a pooling layer (its regions sit on the stack).
@@ -129,7 +151,9 @@ impl Layer {
             | Layer::Residual { features, .. } => features,
             Layer::BatchNorm(bn) => bn.features(),
             Layer::Conv2d { conv, .. } => conv.in_channels * conv.height * conv.width,
-            Layer::MaxPool { shape, .. } | Layer::FractionalMaxPool { shape, .. } => shape.len(),
+            Layer::MaxPool { shape, .. }
+            | Layer::AvgPool { shape, .. }
+            | Layer::FractionalMaxPool { shape, .. } => shape.len(),
         }
     }
 
@@ -138,7 +162,7 @@ impl Layer {
         match *self {
             Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
             Layer::Conv2d { conv, .. } => conv.out_channels * conv.out_height() * conv.out_width(),
-            Layer::MaxPool { shape, k, stride } => {
+            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
                 let oh = if stride == 0 || shape.height < k {
                     0
                 } else {
@@ -173,6 +197,7 @@ impl Layer {
             Layer::Relu { .. }
             | Layer::Dropout { .. }
             | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
             | Layer::FractionalMaxPool { .. } => 0,
         }
     }
@@ -199,7 +224,9 @@ impl Layer {
                 out_width,
                 ..
             } => ceil_words(batch * self.outputs()) + out_height + out_width,
-            Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } => 0,
+            Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } | Layer::AvgPool { .. } => {
+                0
+            }
         }
     }
 
