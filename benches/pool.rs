@@ -109,67 +109,9 @@ fn pool_groups(c: &mut Criterion) {
     conv_group(c);
 }
 
-/// The alternative to im2col + GEMM that the images issue asks to compare: a
-/// direct 3x3 / stride 1 / padding 1 convolution, each input channel zero-padded
-/// once, then 8 output channels x 16 output columns of accumulators fed by one
-/// load per tap (the 8 weights broadcast), then ReLU. Written for this
-/// comparison only.
-fn direct_conv3x3(
-    conv: &Conv2d,
-    w: &[f32],
-    bias: &[f32],
-    x: &[f32],
-    y: &mut [f32],
-    padded: &mut [f32],
-) {
-    use wide::f32x16;
-    const OC: usize = 8;
-    let (c_in, c_out, h, wd) = (conv.in_channels, conv.out_channels, conv.height, conv.width);
-    let pw = wd + 2;
-    let plane = (h + 2) * pw + 16; // slack for the last vector load
-    assert!(c_out % OC == 0 && padded.len() >= c_in * plane);
-    for (xs, ys) in x
-        .chunks_exact(c_in * h * wd)
-        .zip(y.chunks_exact_mut(c_out * h * wd))
-    {
-        for c in 0..c_in {
-            let dst = &mut padded[c * plane..(c + 1) * plane];
-            dst.fill(0.0);
-            for r in 0..h {
-                dst[(r + 1) * pw + 1..][..wd].copy_from_slice(&xs[(c * h + r) * wd..][..wd]);
-            }
-        }
-        for oc in (0..c_out).step_by(OC) {
-            for oy in 0..h {
-                for ox in (0..wd).step_by(16) {
-                    let mut acc: [f32x16; OC] =
-                        core::array::from_fn(|o| f32x16::splat(bias[oc + o]));
-                    for c in 0..c_in {
-                        for ky in 0..3 {
-                            let row = &padded[c * plane + (oy + ky) * pw + ox..];
-                            for kx in 0..3 {
-                                let v = f32x16::new(row[kx..kx + 16].try_into().unwrap());
-                                for (o, a) in acc.iter_mut().enumerate() {
-                                    let wv = w[((oc + o) * c_in + c) * 9 + ky * 3 + kx];
-                                    *a = v.mul_add(f32x16::splat(wv), *a);
-                                }
-                            }
-                        }
-                    }
-                    let n = (wd - ox).min(16);
-                    for (o, a) in acc.iter().enumerate() {
-                        let dst = &mut ys[((oc + o) * h + oy) * wd + ox..][..n];
-                        dst.copy_from_slice(&a.max(f32x16::ZERO).as_array()[..n]);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Group `conv`: the trainer's convolution (im2col + GEMM) against the direct
-/// kernel above at the example's two layer shapes, batch 64, with ReLU.
-/// Throughput in multiply-adds.
+/// Group `conv`: the two forward paths, im2col + GEMM and the direct kernel
+/// (what `Conv2d::forward` runs at stride 1), at the CNN example's three
+/// layer shapes, batch 64, with ReLU. Throughput in multiply-adds.
 fn conv_group(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv");
     group
@@ -195,14 +137,22 @@ fn conv_group(c: &mut Criterion) {
             .collect();
         let bias = vec![0.01f32; c_out];
         let mut out = vec![0f32; batch * c_out * side * side];
-        let mut direct_out = out.clone();
+        let mut im2col_out = out.clone();
         let mut scratch = vec![0f32; conv.scratch_len()];
-        let mut padded = vec![0f32; c_in * ((side + 2) * (side + 2) + 16)];
         // Both compute the same thing (up to summation order).
         conv.forward(batch, &w, &bias, true, &input, &mut out, &mut scratch)
             .unwrap();
-        direct_conv3x3(&conv, &w, &bias, &input, &mut direct_out, &mut padded);
-        for (a, b) in out.iter().zip(&direct_out) {
+        conv.forward_im2col(
+            batch,
+            &w,
+            &bias,
+            true,
+            &input,
+            &mut im2col_out,
+            &mut scratch,
+        )
+        .unwrap();
+        for (a, b) in out.iter().zip(&im2col_out) {
             assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} vs {b}");
         }
         let name = format!("{c_in}_to_{c_out}_{side}x{side}");
@@ -230,14 +180,16 @@ fn conv_group(c: &mut Criterion) {
         });
         group.bench_function(format!("direct_{name}_macs"), |b| {
             b.iter(|| {
-                direct_conv3x3(
-                    &conv,
+                conv.forward(
+                    batch,
                     &w,
                     &bias,
+                    true,
                     black_box(&input),
-                    &mut direct_out,
-                    &mut padded,
+                    &mut out,
+                    &mut scratch,
                 )
+                .unwrap()
             })
         });
     }

@@ -1,6 +1,6 @@
 #![allow(clippy::needless_range_loop)] // index loops mirror the convolution formulas
-//! Conv2d against a direct f64 convolution, forward and backward, at odd sizes,
-//! strides and paddings.
+//! Conv2d against a direct f64 convolution, forward (both paths) and backward,
+//! at odd sizes, strides and paddings.
 use tinyreg::layers::conv::Conv2d;
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
@@ -83,6 +83,25 @@ fn conv2d_matches_direct_convolution() {
             stride: 1,
             padding: 1,
         },
+        // Rows longer than one vector, with a tail; even kernel, no padding.
+        Conv2d {
+            in_channels: 3,
+            out_channels: 9,
+            height: 5,
+            width: 37,
+            k: 2,
+            stride: 1,
+            padding: 0,
+        },
+        Conv2d {
+            in_channels: 2,
+            out_channels: 8,
+            height: 4,
+            width: 33,
+            k: 3,
+            stride: 1,
+            padding: 3,
+        },
     ];
     for (n, conv) in shapes.iter().enumerate() {
         let batch = 2;
@@ -93,10 +112,14 @@ fn conv2d_matches_direct_convolution() {
         let w = values(conv.weights_len(), 10 + n as u64);
         let b = values(conv.out_channels, 20 + n as u64);
         let mut scratch = vec![0f32; conv.scratch_len()];
-        for relu in [false, true] {
+        for (relu, im2col) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut y = vec![0f32; batch * n_out];
-            conv.forward(batch, &w, &b, relu, &x, &mut y, &mut scratch)
-                .unwrap();
+            if im2col {
+                conv.forward_im2col(batch, &w, &b, relu, &x, &mut y, &mut scratch)
+            } else {
+                conv.forward(batch, &w, &b, relu, &x, &mut y, &mut scratch)
+            }
+            .unwrap();
             let patch = conv.in_channels * conv.k * conv.k;
             for s in 0..batch {
                 for k in 0..conv.out_channels {
@@ -120,7 +143,7 @@ fn conv2d_matches_direct_convolution() {
                             let tol = (2 * patch + 4) as f64 * 2f64.powi(-24) * mag;
                             assert!(
                                 (got - want).abs() <= tol + 1e-30,
-                                "{conv:?} relu {relu}: {got} vs {want}"
+                                "{conv:?} relu {relu} im2col {im2col}: {got} vs {want}"
                             );
                         }
                     }

@@ -1,15 +1,24 @@
 //! 2-D convolution (cross-correlation, as in every framework) over
 //! `(batch, channels, height, width)` images, through the dense GEMM: each
 //! sample is unrolled into columns (im2col, `C k k x H' W'`), then
-//! `y = W · cols + b` with `W: (K, C k k)` (PyTorch's `(K, C, k, k)` layout).
+//! `y = W · cols + b` with `W: (K, C k k)` (PyTorch's `(K, C, k, k)` layout);
+//! with SIMD and stride 1, the forward runs a direct kernel instead.
 //! Backward: `dW += dy · cols^T`, `db += sum dy`, and `dx` by folding
 //! `W^T · dy` back (col2im). Scratch: the columns of one sample plus the GEMM
 //! panel ([`Conv2d::scratch_len`]). The trainer's layer is
-//! [`crate::Layer::Conv2d`]; `--bench pool`, group `conv`, compares this
-//! path with a direct kernel.
+//! [`crate::Layer::Conv2d`].
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
+use crate::simd::{load_f32s, F32s, HAS_SIMD, LANES};
 use crate::Error;
+
+/// Output channels the direct forward accumulates at once: 8 x 16 floats fill
+/// 8 of AVX-512's 32 registers (two or four times that on narrower SIMD).
+const DIRECT_OC: usize = if cfg!(target_feature = "avx512f") {
+    8
+} else {
+    4
+};
 
 const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize {
     let padded = size + 2 * padding;
@@ -63,9 +72,16 @@ impl Conv2d {
         self.out_height() * self.out_width()
     }
 
-    /// Floats of scratch: one sample's columns plus the GEMM panel.
+    /// Floats of scratch: one sample's columns plus the GEMM panel (which
+    /// also covers the padded input of the direct forward).
     pub const fn scratch_len(&self) -> usize {
-        self.patch() * self.positions() + GEMM_SCRATCH_LEN
+        let im2col = self.patch() * self.positions() + GEMM_SCRATCH_LEN;
+        let direct = self.in_channels * self.padded_plane() + LANES;
+        if im2col > direct {
+            im2col
+        } else {
+            direct
+        }
     }
 
     /// Checks the shape: non-zero sizes and a kernel that fits the padded input.
@@ -126,6 +142,89 @@ impl Conv2d {
         }
     }
 
+    /// Floats of one zero-padded input plane in [`Self::direct_forward`].
+    const fn padded_plane(&self) -> usize {
+        (self.height + 2 * self.padding) * (self.width + 2 * self.padding)
+    }
+
+    /// Stride-1 forward of one sample without im2col, which measures faster at
+    /// the CNN example's shapes (`--bench pool`, group `conv`): the input is
+    /// zero-padded into `scratch` once, then [`DIRECT_OC`] output channels x 16
+    /// output columns accumulate in registers, one input load per kernel tap
+    /// shared by all of them (weights broadcast).
+    fn direct_forward(
+        &self,
+        x: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        y: &mut [f32],
+        scratch: &mut [f32],
+    ) {
+        let (h, w, p) = (self.height, self.width, self.padding);
+        let pw = w + 2 * p;
+        let plane = self.padded_plane();
+        // Loads run up to LANES - 1 floats past a row; the slack keeps the
+        // last row's in bounds (those lanes are never stored).
+        let padded = &mut scratch[..self.in_channels * plane + LANES];
+        padded.fill(0.0);
+        for (c, src) in x.chunks_exact(h * w).enumerate() {
+            for (r, row) in src.chunks_exact(w).enumerate() {
+                padded[c * plane + (r + p) * pw + p..][..w].copy_from_slice(row);
+            }
+        }
+        let padded = &*padded;
+        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
+        for oc in (0..full).step_by(DIRECT_OC) {
+            self.direct_block::<DIRECT_OC>(oc, padded, weights, bias, relu, y);
+        }
+        for oc in full..self.out_channels {
+            self.direct_block::<1>(oc, padded, weights, bias, relu, y);
+        }
+    }
+
+    /// Output channels `oc..oc + N` of [`Self::direct_forward`].
+    #[inline(always)]
+    fn direct_block<const N: usize>(
+        &self,
+        oc: usize,
+        padded: &[f32],
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        y: &mut [f32],
+    ) {
+        let (oh, ow, k) = (self.out_height(), self.out_width(), self.k);
+        let (pw, plane, patch) = (
+            self.width + 2 * self.padding,
+            self.padded_plane(),
+            self.patch(),
+        );
+        for oy in 0..oh {
+            for ox in (0..ow).step_by(LANES) {
+                let mut acc: [F32s; N] = core::array::from_fn(|o| F32s::splat(bias[oc + o]));
+                for c in 0..self.in_channels {
+                    for ky in 0..k {
+                        let row = &padded[c * plane + (oy + ky) * pw + ox..];
+                        let taps = c * k * k + ky * k;
+                        for kx in 0..k {
+                            let v = load_f32s(&row[kx..]);
+                            for (o, a) in acc.iter_mut().enumerate() {
+                                let wv = weights[(oc + o) * patch + taps + kx];
+                                *a = v.mul_add(F32s::splat(wv), *a);
+                            }
+                        }
+                    }
+                }
+                let n = (ow - ox).min(LANES);
+                for (o, a) in acc.iter().enumerate() {
+                    let a = if relu { a.max(F32s::ZERO) } else { *a };
+                    y[((oc + o) * oh + oy) * ow + ox..][..n].copy_from_slice(&a.as_array()[..n]);
+                }
+            }
+        }
+    }
+
     /// Adds the columns back into one sample's gradient (the transpose of im2col).
     fn col2im(&self, cols: &[f32], dx: &mut [f32]) {
         let (oh, ow, p) = (self.out_height(), self.out_width(), self.padding as isize);
@@ -153,18 +252,16 @@ impl Conv2d {
         }
     }
 
-    /// `output = W * input + b` per sample (optionally ReLU).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
+    /// The forward passes' checks; returns the per-sample input and output sizes.
+    fn check_forward(
         &self,
         batch: usize,
         weights: &[f32],
         bias: &[f32],
-        relu: bool,
         input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
-    ) -> Result<(), Error> {
+        output: &[f32],
+        scratch: &[f32],
+    ) -> Result<(usize, usize), Error> {
         self.check()?;
         let (n_in, n_out) = (
             self.in_channels * self.height * self.width,
@@ -182,6 +279,47 @@ impl Conv2d {
                 got: scratch.len(),
             });
         }
+        Ok((n_in, n_out))
+    }
+
+    /// `output = W * input + b` per sample (optionally ReLU): the direct
+    /// kernel for stride 1 on SIMD targets (faster at the sizes measured,
+    /// `--bench pool`, group `conv`), else [`Self::forward_im2col`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let (n_in, n_out) = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        if HAS_SIMD && self.stride == 1 {
+            for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
+                self.direct_forward(x, weights, bias, relu, y, scratch);
+            }
+            return Ok(());
+        }
+        self.forward_im2col(batch, weights, bias, relu, input, output, scratch)
+    }
+
+    /// The same as [`Self::forward`] through im2col and the dense GEMM, for
+    /// any stride and target (public so the two can be compared).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_im2col(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let (n_in, n_out) = self.check_forward(batch, weights, bias, input, output, scratch)?;
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let positions = self.positions();
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
