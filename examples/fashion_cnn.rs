@@ -1,7 +1,8 @@
 //! A small CNN on Fashion-MNIST (the first 20,000 official training images,
 //! tested on the official 10,000) with each image regularizer: baseline,
 //! cutout, random crop + flip, mixup, CutMix, fractional max pooling instead of
-//! max pooling, and a combination. Prints train and test accuracy and time.
+//! max pooling, and combinations. Prints train and test accuracy and time
+//! (each row single-threaded; rows run in parallel, one per core).
 //!
 //! Run: `scripts/fetch-fashion-mnist.sh && RUSTFLAGS="-C target-cpu=native" cargo run --release --example fashion_cnn`
 //! (optional arguments: data folder, epochs, rows to run such as `1,7`).
@@ -121,7 +122,7 @@ fn run(
     epochs: u32,
     train: &Icls,
     test: &Icls,
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     let layers = layers(pooling, dropout)?;
     let net = Network::new(&layers);
     let steps = epochs * (train.count / BATCH) as u32;
@@ -207,11 +208,10 @@ fn run(
     let seconds = start.elapsed().as_secs_f64();
     let train_acc = trainer.evaluate(train)?.accuracy;
     let test_acc = trainer.evaluate(test)?.accuracy;
-    println!(
+    Ok(format!(
         "| {name} | {train_acc:.4} | {test_acc:.4} | {:.4} | {seconds:.0} s |",
         train_acc - test_acc
-    );
-    Ok(())
+    ))
 }
 
 fn main() -> Result<(), Error> {
@@ -265,11 +265,48 @@ fn main() -> Result<(), Error> {
             "FMP (pseudorandom, overlapping) + dropout",
             (pseudo, true, Augment::None),
         ),
+        (
+            "FMP (pseudorandom, overlapping) + crop and flip",
+            (pseudo, false, Augment::CropFlip),
+        ),
+        (
+            "FMP (pseudorandom, overlapping) + mixup",
+            (pseudo, false, Augment::Mixup),
+        ),
     ];
-    for (i, (name, model)) in rows.into_iter().enumerate() {
-        if only.is_empty() || only.contains(&(i + 1)) {
-            run(name, model, epochs, &train, &test)?;
-        }
+    let rows: Vec<_> = rows
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| only.is_empty() || only.contains(&(i + 1)))
+        .map(|(_, row)| row)
+        .collect();
+    // The rows are independent: one per core at a time, printed in order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads.min(rows.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&(name, model)) = rows.get(i) else {
+                            return done;
+                        };
+                        done.push((i, run(name, model, epochs, &train, &test)));
+                    }
+                })
+            })
+            .collect();
+        let mut all: Vec<_> = workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a training thread panicked"))
+            .collect();
+        all.sort_by_key(|&(i, _)| i);
+        all
+    });
+    for (_, line) in results {
+        println!("{}", line?);
     }
     Ok(())
 }
