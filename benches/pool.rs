@@ -166,7 +166,7 @@ fn conv_group(c: &mut Criterion) {
         ));
         group.bench_function(format!("im2col_gemm_{name}_macs"), |b| {
             b.iter(|| {
-                conv.forward(
+                conv.forward_im2col(
                     batch,
                     &w,
                     &bias,

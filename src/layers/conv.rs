@@ -9,7 +9,7 @@
 //! [`crate::Layer::Conv2d`].
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
-use crate::simd::{load_f32s, F32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_f32s, F32s, HAS_SIMD, LANES};
 use crate::Error;
 
 /// Output channels the direct forward accumulates at once: 8 x 16 floats fill
@@ -76,7 +76,7 @@ impl Conv2d {
     /// also covers the padded input of the direct forward).
     pub const fn scratch_len(&self) -> usize {
         let im2col = self.patch() * self.positions() + GEMM_SCRATCH_LEN;
-        let direct = self.in_channels * self.padded_plane() + LANES;
+        let direct = self.in_channels * self.padded_plane() + LANES + DIRECT_OC * self.patch();
         if im2col > direct {
             im2col
         } else {
@@ -166,7 +166,7 @@ impl Conv2d {
         let plane = self.padded_plane();
         // Loads run up to LANES - 1 floats past a row; the slack keeps the
         // last row's in bounds (those lanes are never stored).
-        let padded = &mut scratch[..self.in_channels * plane + LANES];
+        let (padded, packed) = scratch.split_at_mut(self.in_channels * plane + LANES);
         padded.fill(0.0);
         for (c, src) in x.chunks_exact(h * w).enumerate() {
             for (r, row) in src.chunks_exact(w).enumerate() {
@@ -174,43 +174,71 @@ impl Conv2d {
             }
         }
         let padded = &*padded;
-        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
-        for oc in (0..full).step_by(DIRECT_OC) {
-            self.direct_block::<DIRECT_OC>(oc, padded, weights, bias, relu, y);
-        }
-        for oc in full..self.out_channels {
-            self.direct_block::<1>(oc, padded, weights, bias, relu, y);
+        // Common kernel sides as constants, so the tap loops unroll.
+        match self.k {
+            1 => self.direct_blocks(1, padded, packed, weights, bias, relu, y),
+            3 => self.direct_blocks(3, padded, packed, weights, bias, relu, y),
+            5 => self.direct_blocks(5, padded, packed, weights, bias, relu, y),
+            k => self.direct_blocks(k, padded, packed, weights, bias, relu, y),
         }
     }
 
-    /// Output channels `oc..oc + N` of [`Self::direct_forward`].
+    /// Every output channel of [`Self::direct_forward`], [`DIRECT_OC`] at a time.
     #[inline(always)]
-    fn direct_block<const N: usize>(
+    #[allow(clippy::too_many_arguments)]
+    fn direct_blocks(
         &self,
-        oc: usize,
+        k: usize,
         padded: &[f32],
+        packed: &mut [f32],
         weights: &[f32],
         bias: &[f32],
         relu: bool,
         y: &mut [f32],
     ) {
-        let (oh, ow, k) = (self.out_height(), self.out_width(), self.k);
-        let (pw, plane, patch) = (
-            self.width + 2 * self.padding,
-            self.padded_plane(),
-            self.patch(),
-        );
+        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
+        for oc in (0..full).step_by(DIRECT_OC) {
+            self.direct_block::<DIRECT_OC>(k, oc, padded, packed, weights, bias, relu, y);
+        }
+        for oc in full..self.out_channels {
+            self.direct_block::<1>(k, oc, padded, packed, weights, bias, relu, y);
+        }
+    }
+
+    /// Output channels `oc..oc + N` of [`Self::direct_forward`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn direct_block<const N: usize>(
+        &self,
+        k: usize,
+        oc: usize,
+        padded: &[f32],
+        packed: &mut [f32],
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        y: &mut [f32],
+    ) {
+        let (oh, ow) = (self.out_height(), self.out_width());
+        // The block's weights tap by tap, its N output channels side by side.
+        let packed = &mut packed[..N * self.patch()];
+        for (t, taps) in packed.chunks_exact_mut(N).enumerate() {
+            for (o, w) in taps.iter_mut().enumerate() {
+                *w = weights[(oc + o) * self.patch() + t];
+            }
+        }
+        let packed = &*packed;
+        let (pw, plane) = (self.width + 2 * self.padding, self.padded_plane());
         for oy in 0..oh {
             for ox in (0..ow).step_by(LANES) {
                 let mut acc: [F32s; N] = core::array::from_fn(|o| F32s::splat(bias[oc + o]));
                 for c in 0..self.in_channels {
                     for ky in 0..k {
                         let row = &padded[c * plane + (oy + ky) * pw + ox..];
-                        let taps = c * k * k + ky * k;
-                        for kx in 0..k {
+                        let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
+                        for (kx, w) in taps.chunks_exact(N).enumerate() {
                             let v = load_f32s(&row[kx..]);
-                            for (o, a) in acc.iter_mut().enumerate() {
-                                let wv = weights[(oc + o) * patch + taps + kx];
+                            for (a, &wv) in acc.iter_mut().zip(w) {
                                 *a = v.mul_add(F32s::splat(wv), *a);
                             }
                         }
@@ -219,7 +247,12 @@ impl Conv2d {
                 let n = (ow - ox).min(LANES);
                 for (o, a) in acc.iter().enumerate() {
                     let a = if relu { a.max(F32s::ZERO) } else { *a };
-                    y[((oc + o) * oh + oy) * ow + ox..][..n].copy_from_slice(&a.as_array()[..n]);
+                    let dst = &mut y[((oc + o) * oh + oy) * ow + ox..];
+                    if n == LANES {
+                        store_f32s(dst, a); // one vector store, not a memcpy call
+                    } else {
+                        dst[..n].copy_from_slice(&a.as_array()[..n]);
+                    }
                 }
             }
         }
