@@ -19,7 +19,7 @@ use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
 use tinyreg::layers::mixup::Mixup;
 use tinyreg::trainer::data::shuffled_indices;
 use tinyreg::{
-    Conv2d, Dense, Dropout, DropoutKind, Error, FmpIncrements, Icls, ImageShape, Layer,
+    Conv2d, Dense, Dropout, DropoutKind, Error, FmpEval, FmpIncrements, Icls, ImageShape, Layer,
     LearningRate, Network, Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
 };
 
@@ -69,7 +69,7 @@ fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
             out_width: out,
             overlapping,
             increments,
-            eval_samplings: 4,
+            eval: FmpEval::Average(4),
         },
     }
 }

@@ -86,7 +86,9 @@ pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
 pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
-pub use trainer::network::{linear_survival, DepthScaling, FmpIncrements, Layer, Network};
+pub use trainer::network::{
+    linear_survival, DepthScaling, FmpEval, FmpIncrements, Layer, Network, MAX_EXACT_FMP_SAMPLINGS,
+};
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 pub use trainer::{
     ensemble_proba, EpochMetrics, FitSummary, Metric, Metrics, TrainConfig, Trainer,

@@ -8,8 +8,8 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::augment::{cutout, hflip, random_crop};
 use tinyreg::{
-    Conv2d, Dense, FmpIncrements, Icls, ImageShape, Layer, LearningRate, Mode, Network, Optimizer,
-    TrainConfig, Trainer, Update, WeightDecay,
+    Conv2d, Dense, FmpEval, FmpIncrements, Icls, ImageShape, Layer, LearningRate, Mode, Network,
+    Optimizer, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 const CIFAR: &[u8] = include_bytes!("data/cifar10-test20.bin");
@@ -138,7 +138,7 @@ fn small_cnn_overfits_twenty_rgb_images() {
             out_width: 11,
             overlapping: true,
             increments: FmpIncrements::Random,
-            eval_samplings: 2,
+            eval: FmpEval::Average(2),
         },
         Layer::Dense(Dense::new(8 * 11 * 11, 10)),
     ];

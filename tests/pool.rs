@@ -355,3 +355,82 @@ proptest::proptest! {
         }
     }
 }
+
+/// Ranking enumerates each of Graham's random arrangements exactly once, in
+/// lexicographic order, and they are exactly the sequences the random draw
+/// produces (which hits every one of them).
+#[test]
+fn fmp_ranked_bounds_enumerate_the_random_draws() {
+    assert_eq!(fmp_random_count(5, 3), Some(3));
+    assert_eq!(fmp_random_count(32, 22), Some(646_646));
+    assert_eq!(fmp_random_count(4, 4), Some(1));
+    assert_eq!(fmp_random_count(9, 4), None);
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(11);
+    for (input, output) in [(5usize, 3usize), (7, 5), (9, 6), (10, 7), (6, 6), (8, 4)] {
+        let count = fmp_random_count(input, output).unwrap() as usize;
+        let mut all: Vec<Vec<u16>> = Vec::new();
+        for rank in 0..count as u64 {
+            let mut b = [0u16; 16];
+            fmp_ranked_bounds(rank, input, output, &mut b).unwrap();
+            check_bounds(&b[..=output], input);
+            all.push(b[..=output].to_vec());
+        }
+        assert!(
+            all.windows(2).all(|w| w[0] < w[1]),
+            "lexicographic, distinct"
+        );
+        let mut b = [0u16; 16];
+        assert!(fmp_ranked_bounds(count as u64, input, output, &mut b).is_err());
+        let mut seen = vec![false; count];
+        for _ in 0..200 * count {
+            fmp_random_bounds(&mut rng, input, output, &mut b).unwrap();
+            let at = all
+                .iter()
+                .position(|s| s[..] == b[..=output])
+                .expect("a ranked sequence");
+            seen[at] = true;
+        }
+        assert!(
+            seen.iter().all(|&s| s),
+            "{input} -> {output}: every arrangement drawn"
+        );
+    }
+}
+
+/// Pseudorandom boundaries are constant on each of `in / gcd(in, out)`
+/// equal intervals of `u`: every point of a fine grid gives its interval's
+/// midpoint sequence, and the sequence does vary unless the ratio is whole.
+#[test]
+fn fmp_pseudorandom_pieces_are_equal_constant_intervals() {
+    for (input, output) in [
+        (28usize, 20usize),
+        (20, 14),
+        (5, 3),
+        (32, 22),
+        (10, 5),
+        (9, 9),
+    ] {
+        let n = fmp_pseudorandom_pieces(input, output);
+        let mut mid = [0u16; 64];
+        let mut b = [0u16; 64];
+        let mut changes = 0;
+        let mut last: Option<Vec<u16>> = None;
+        for j in 0..n {
+            fmp_pseudorandom_bounds((j as f32 + 0.5) / n as f32, input, output, &mut mid).unwrap();
+            for t in 0..1000 {
+                let u = (j as f64 + (t as f64 + 0.5) / 1000.0) / n as f64;
+                fmp_pseudorandom_bounds(u as f32, input, output, &mut b).unwrap();
+                assert_eq!(
+                    b[..=output],
+                    mid[..=output],
+                    "{input} -> {output}, piece {j}, u {u}"
+                );
+            }
+            changes += last.as_deref().is_some_and(|l| l != &mid[..=output]) as usize;
+            last = Some(mid[..=output].to_vec());
+        }
+        // With an integer ratio every increment is that ratio, whatever u.
+        let varies = input % output != 0;
+        assert_eq!(changes > 0, varies, "{input} -> {output}");
+    }
+}

@@ -558,7 +558,7 @@ fn trainer_fractional_max_pool_eval_averages_its_samplings() {
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro128PlusPlus;
     use tinyreg::layers::pool::*;
-    use tinyreg::{FmpIncrements, ImageShape};
+    use tinyreg::{FmpEval, FmpIncrements, ImageShape};
     let (side, out, n) = (9usize, 6usize, 3usize);
     let x: Vec<f32> = (0..side * side).map(|i| ((i * 29) % 31) as f32).collect();
     for increments in [FmpIncrements::Pseudorandom, FmpIncrements::Random] {
@@ -573,7 +573,7 @@ fn trainer_fractional_max_pool_eval_averages_its_samplings() {
                 out_width: out,
                 overlapping,
                 increments,
-                eval_samplings: n as u8,
+                eval: FmpEval::Average(n as u8),
             }];
             let net = Network::new(&layers);
             let mut mem = vec![0f32; net.memory_len(1, 0, false)];
@@ -615,7 +615,7 @@ fn trainer_fractional_max_pool_eval_averages_its_samplings() {
 /// two train passes differ), eval is deterministic, and training reduces the loss.
 #[test]
 fn trainer_fractional_max_pool_trains() {
-    use tinyreg::{FmpIncrements, ImageShape};
+    use tinyreg::{FmpEval, FmpIncrements, ImageShape};
     for increments in [FmpIncrements::Pseudorandom, FmpIncrements::Random] {
         let layers = [
             Layer::FractionalMaxPool {
@@ -628,7 +628,7 @@ fn trainer_fractional_max_pool_trains() {
                 out_width: 5,
                 overlapping: true,
                 increments,
-                eval_samplings: 4,
+                eval: FmpEval::Average(4),
             },
             Layer::Dense(Dense::new(25, 32).with_relu()),
             Layer::Dense(Dense::new(32, 10)),
@@ -662,5 +662,79 @@ fn trainer_fractional_max_pool_trains() {
             history.iter().map(|h| h.train.loss).collect::<Vec<_>>()
         );
         assert!(history[7].val.accuracy > 0.5, "{}", history[7].val.accuracy);
+    }
+}
+
+/// `FmpEval::Exact` is the expectation of train: the mean of many train
+/// passes (each drawing new boundaries) is within 6 standard errors of the
+/// exact eval output at every position, for both kinds of boundaries; a layer
+/// whose exact eval would need too many samplings is refused.
+#[test]
+fn trainer_fractional_max_pool_exact_eval_is_the_expectation_of_train() {
+    use tinyreg::{FmpEval, FmpIncrements, ImageShape};
+    let (side, out) = (7usize, 5usize);
+    let x: Vec<f32> = (0..side * side).map(|i| ((i * 23) % 19) as f32).collect();
+    let layer = |increments, eval| Layer::FractionalMaxPool {
+        shape: ImageShape {
+            channels: 1,
+            height: side,
+            width: side,
+        },
+        out_height: out,
+        out_width: out,
+        overlapping: false,
+        increments,
+        eval,
+    };
+    for increments in [FmpIncrements::Pseudorandom, FmpIncrements::Random] {
+        let layers = [layer(increments, FmpEval::Exact)];
+        let net = Network::new(&layers);
+        let mut mem = vec![0f32; net.memory_len(1, 0, false)];
+        let mut trainer = Trainer::new(net, config(1, 3, Optimizer::Sgd), &mut mem).unwrap();
+        let mut exact = vec![0f32; out * out];
+        trainer.logits(&x, 1, Mode::Eval, &mut exact).unwrap();
+        const T: usize = 20_000;
+        let (mut sum, mut sq) = (vec![0f64; out * out], vec![0f64; out * out]);
+        let mut y = vec![0f32; out * out];
+        for _ in 0..T {
+            trainer.logits(&x, 1, Mode::Train, &mut y).unwrap();
+            for k in 0..out * out {
+                sum[k] += y[k] as f64;
+                sq[k] += (y[k] as f64).powi(2);
+            }
+        }
+        for k in 0..out * out {
+            let mean = sum[k] / T as f64;
+            let se = ((sq[k] / T as f64 - mean * mean).max(0.0) / T as f64).sqrt();
+            assert!(
+                (mean - exact[k] as f64).abs() <= 6.0 * se + 1e-4,
+                "{increments:?} output {k}: train mean {mean} vs exact {}",
+                exact[k]
+            );
+        }
+    }
+    // 32 -> 22 random: C(22, 10)^2 samplings; and Average(0) means nothing.
+    for bad in [
+        Layer::FractionalMaxPool {
+            shape: ImageShape {
+                channels: 1,
+                height: 32,
+                width: 32,
+            },
+            out_height: 22,
+            out_width: 22,
+            overlapping: true,
+            increments: FmpIncrements::Random,
+            eval: FmpEval::Exact,
+        },
+        layer(FmpIncrements::Pseudorandom, FmpEval::Average(0)),
+    ] {
+        let layers = [bad];
+        let net = Network::new(&layers);
+        let mut mem = vec![0f32; net.memory_len(1, 0, false)];
+        assert!(matches!(
+            Trainer::new(net, config(1, 3, Optimizer::Sgd), &mut mem),
+            Err(tinyreg::Error::InvalidConfig { .. })
+        ));
     }
 }

@@ -89,6 +89,84 @@ pub fn fmp_random_bounds(
     Ok(())
 }
 
+/// How many distinct boundary sequences [`fmp_random_bounds`] draws for
+/// `input -> output`, all equally likely: the arrangements of `input - output`
+/// twos among `output` increments, `C(output, input - output)`. `None` past
+/// `u64::MAX` (or for sizes fractional pooling rejects).
+pub fn fmp_random_count(input: usize, output: usize) -> Option<u64> {
+    if output == 0 || input < output || input > 2 * output {
+        return None;
+    }
+    binomial(output as u64, (input - output) as u64)
+}
+
+/// `C(n, k)`, or `None` if it exceeds `u64::MAX`.
+fn binomial(n: u64, k: u64) -> Option<u64> {
+    let k = k.min(n - k);
+    let mut c: u128 = 1;
+    for i in 0..k {
+        // Exact at every step: C(n, i + 1) = C(n, i) (n - i) / (i + 1).
+        c = c * (n - i) as u128 / (i + 1) as u128;
+        if c > u64::MAX as u128 {
+            return None;
+        }
+    }
+    Some(c as u64)
+}
+
+/// Arrangement number `rank` (lexicographic, a 1 before a 2) of the
+/// [`fmp_random_count`] that [`fmp_random_bounds`] draws from, as `output + 1`
+/// boundaries: enumerating every rank gives every sampling once.
+pub fn fmp_ranked_bounds(
+    rank: u64,
+    input: usize,
+    output: usize,
+    bounds: &mut [u16],
+) -> Result<(), Error> {
+    check_fractional(input, output, bounds.len())?;
+    let count = fmp_random_count(input, output).ok_or(Error::ShapeOverflow)?;
+    if rank >= count {
+        return Err(Error::IndexOutOfRange {
+            index: rank as usize,
+            len: count as usize,
+        });
+    }
+    let (mut rank, mut twos) = (rank, (input - output) as u64);
+    bounds[0] = 0;
+    for i in 0..output {
+        let left = (output - i - 1) as u64;
+        // Arrangements of the rest that start with a 1 here.
+        let with_one = if twos <= left {
+            binomial(left, twos).unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        let step = if rank < with_one {
+            1
+        } else {
+            rank -= with_one;
+            twos -= 1;
+            2
+        };
+        bounds[i + 1] = bounds[i] + step;
+    }
+    Ok(())
+}
+
+/// Into how many equal intervals of `u` in `[0, 1)` the boundaries of
+/// [`fmp_pseudorandom_bounds`] for `input -> output` are constant:
+/// `input / gcd(input, output)` (they can change only where `alpha u` or
+/// `alpha (i + u)` is an integer, i.e. at the multiples of `gcd / input`).
+/// Pieces may repeat a sequence; averaging over `u = (j + 1/2) / pieces` for
+/// every `j` is the expectation over a uniform `u`.
+pub fn fmp_pseudorandom_pieces(input: usize, output: usize) -> usize {
+    let (mut a, mut b) = (input, output);
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    input.checked_div(a).unwrap_or(0)
+}
+
 /// Graham's *pseudorandom* boundaries `a_i = ceil(alpha (i + u)) - ceil(alpha u)`,
 /// `alpha = in / out`, for a sample `u` in `[0, 1)` (computed in `f64`).
 pub fn fmp_pseudorandom_bounds(

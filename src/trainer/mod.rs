@@ -23,7 +23,7 @@ use crate::{
 };
 use data::{shuffled_indices, Icls};
 use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
-use network::{DepthScaling, FmpIncrements, Layer, Network, Plan, MAX_POOL_SIDE};
+use network::{DepthScaling, FmpEval, FmpIncrements, Layer, Network, Plan, MAX_POOL_SIDE};
 use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
 
 /// The metric early stopping watches.
@@ -179,11 +179,45 @@ fn window_regions(shape: ImageShape, k: usize, stride: usize) -> Result<WindowRe
 }
 
 /// The random draws behind one fractional pooling: a train pass's two words,
-/// or eval sampling `s` of `of`.
+/// sampling `s` of `of` averaged in eval, or distinct sampling `s` of an exact eval.
 #[derive(Clone, Copy)]
 enum FmpDraw {
     Train([u32; 2]),
-    Eval { s: usize, of: usize },
+    Average { s: usize, of: usize },
+    Exact { s: usize },
+}
+
+/// Distinct boundary sequences of one axis, if fractional pooling accepts it.
+fn fmp_axis_count(increments: FmpIncrements, input: usize, output: usize) -> Option<usize> {
+    match increments {
+        FmpIncrements::Pseudorandom => Some(pool::fmp_pseudorandom_pieces(input, output)),
+        FmpIncrements::Random => pool::fmp_random_count(input, output)?.try_into().ok(),
+    }
+}
+
+/// How many samplings eval of a fractional pooling layer runs, if allowed.
+fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
+    let Layer::FractionalMaxPool {
+        shape,
+        out_height,
+        out_width,
+        increments,
+        eval,
+        ..
+    } = layer
+    else {
+        return None;
+    };
+    match eval {
+        FmpEval::Average(0) => None,
+        FmpEval::Average(n) => Some(n as usize),
+        FmpEval::Exact => {
+            let rows = fmp_axis_count(increments, shape.height, out_height)?;
+            let cols = fmp_axis_count(increments, shape.width, out_width)?;
+            rows.checked_mul(cols)
+                .filter(|&n| n <= network::MAX_EXACT_FMP_SAMPLINGS)
+        }
+    }
 }
 
 /// Forward of a pooling layer over `outputs` values: max or average pooling,
@@ -216,21 +250,23 @@ fn pool_forward(
             shape,
             out_height,
             out_width,
-            eval_samplings,
+            eval,
             ..
         } => {
             let planes = input.len() / shape.height / shape.width;
             let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
             let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..outputs];
-            let samplings = if train.is_some() {
-                1
-            } else {
-                eval_samplings.max(1) as usize
+            let samplings = match train {
+                Some(_) => 1,
+                None => fmp_eval_samplings(layer).ok_or(Error::InvalidConfig {
+                    reason: "fractional pooling's eval samplings are out of range",
+                })?,
             };
             for s in 0..samplings {
-                let draw = match train {
-                    Some(words) => FmpDraw::Train(words),
-                    None => FmpDraw::Eval { s, of: samplings },
+                let draw = match (train, eval) {
+                    (Some(words), _) => FmpDraw::Train(words),
+                    (None, FmpEval::Average(_)) => FmpDraw::Average { s, of: samplings },
+                    (None, FmpEval::Exact) => FmpDraw::Exact { s },
                 };
                 fmp_regions_into(layer, draw, regions)?;
                 let (rr, cr) = regions_of(regions, out_height, out_width);
@@ -326,24 +362,42 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
         return Ok(());
     };
     let unit = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
-    let (us, seed) = match draw {
-        FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64),
-        FmpDraw::Eval { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64),
+    // Per axis: the pseudorandom u, and for random boundaries either a
+    // generator seed or the rank of an exact eval's arrangement.
+    let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
+    let (us, seed, ranks) = match draw {
+        FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64, None),
+        FmpDraw::Average { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64, None),
+        FmpDraw::Exact { s } => {
+            let (r, c) = (s % row_count, s / row_count);
+            let col_count = fmp_axis_count(increments, shape.width, out_width).unwrap_or(1);
+            let mid = |j: usize, n: usize| (j as f32 + 0.5) / n as f32;
+            let ranks = [r as u64, c as u64];
+            ([mid(r, row_count), mid(c, col_count)], 0, Some(ranks))
+        }
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
     let words = bytemuck::cast_slice_mut::<f32, u32>(words);
     let (row_words, col_words) = words.split_at_mut(out_height);
-    for (size, out, u, dst) in [
+    for (axis, (size, out, u, dst)) in [
         (shape.height, out_height, us[0], row_words),
         (shape.width, out_width, us[1], col_words),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let mut bounds = [0u16; MAX_POOL_SIDE + 1];
         let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
-        match increments {
-            FmpIncrements::Pseudorandom => {
+        match (increments, ranks) {
+            (FmpIncrements::Pseudorandom, _) => {
                 pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?
             }
-            FmpIncrements::Random => pool::fmp_random_bounds(&mut rng, size, out, &mut bounds)?,
+            (FmpIncrements::Random, Some(ranks)) => {
+                pool::fmp_ranked_bounds(ranks[axis], size, out, &mut bounds)?
+            }
+            (FmpIncrements::Random, None) => {
+                pool::fmp_random_bounds(&mut rng, size, out, &mut bounds)?
+            }
         }
         pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
         for (w, r) in dst.iter_mut().zip(&regions[..out]) {
@@ -1412,15 +1466,16 @@ fn check_network(net: &Network<'_>) -> Result<(), Error> {
                 shape,
                 out_height,
                 out_width,
-                eval_samplings,
                 ..
             } => {
                 let fits = |i: usize, o: usize| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
-                if !fits(shape.height, out_height)
-                    || !fits(shape.width, out_width)
-                    || eval_samplings == 0
-                {
-                    return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256, eval_samplings >= 1");
+                if !fits(shape.height, out_height) || !fits(shape.width, out_width) {
+                    return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256");
+                }
+                if fmp_eval_samplings(*layer).is_none() {
+                    return bad_pool(
+                        "fractional pooling's eval needs Average(n >= 1), or Exact with at most MAX_EXACT_FMP_SAMPLINGS samplings",
+                    );
                 }
             }
             _ => {}

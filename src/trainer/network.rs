@@ -98,11 +98,8 @@ pub enum Layer {
     },
     /// Fractional max pooling (Graham 2014) to `out_height x out_width`, with
     /// random or pseudorandom boundaries drawn once per batch and axis (the
-    /// paper draws per plane), disjoint or overlapping regions. Eval averages
-    /// the outputs of `eval_samplings` fixed samplings (the paper's test-time
-    /// averaging; 1 is a single fixed sampling): `u = (s + 1/2) / n` for
-    /// pseudorandom boundaries, the arrangement drawn from seed `s` for random
-    /// ones, `s = 0..n`.
+    /// paper draws per plane), disjoint or overlapping regions; eval as
+    /// [`FmpEval`] says.
     FractionalMaxPool {
         /// Input image shape.
         shape: ImageShape,
@@ -114,8 +111,8 @@ pub enum Layer {
         overlapping: bool,
         /// How the boundaries are drawn.
         increments: FmpIncrements,
-        /// Samplings averaged in eval (at least 1).
-        eval_samplings: u8,
+        /// What eval computes.
+        eval: FmpEval,
     },
 }
 
@@ -127,6 +124,28 @@ pub enum FmpIncrements {
     /// A uniformly random arrangement of the increments 1 and 2.
     Random,
 }
+
+/// What [`Layer::FractionalMaxPool`] computes in eval mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpEval {
+    /// The mean output of `n >= 1` fixed samplings, the paper's test-time
+    /// averaging (`n = 1`: one fixed sampling). Sampling `s` of `n` takes
+    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries, and the
+    /// arrangements drawn from seed `s` (rows, then columns) for random ones.
+    Average(u8),
+    /// The mean over every distinct pair of row and column boundaries, each
+    /// weighted as train draws it: the expectation of the train output
+    /// (exact up to train's `u` having 24 bits). Pseudorandom boundaries take
+    /// `in / gcd(in, out)` equally likely pieces per axis
+    /// ([`crate::layers::pool::fmp_pseudorandom_pieces`]), random ones
+    /// `C(out, in - out)` arrangements
+    /// ([`crate::layers::pool::fmp_random_count`]); the product of the two
+    /// axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
+    Exact,
+}
+
+/// Most samplings [`FmpEval::Exact`] runs (each is one pooling pass in eval).
+pub const MAX_EXACT_FMP_SAMPLINGS: usize = 4096;
 
 /// Largest output side of a pooling layer (its regions sit on the stack).
 pub const MAX_POOL_SIDE: usize = 256;
