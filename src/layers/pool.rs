@@ -91,8 +91,8 @@ pub fn fmp_random_bounds(
 
 /// How many distinct boundary sequences [`fmp_random_bounds`] draws for
 /// `input -> output`, all equally likely: the arrangements of `input - output`
-/// twos among `output` increments, `C(output, input - output)`. `None` past
-/// `u64::MAX` (or for sizes fractional pooling rejects).
+/// twos among `output` increments, `C(output, input - output)`. `None` when
+/// too large to count in a `u64`, or for sizes fractional pooling rejects.
 pub fn fmp_random_count(input: usize, output: usize) -> Option<u64> {
     if output == 0 || input < output || input > 2 * output {
         return None;
@@ -100,18 +100,17 @@ pub fn fmp_random_count(input: usize, output: usize) -> Option<u64> {
     binomial(output as u64, (input - output) as u64)
 }
 
-/// `C(n, k)`, or `None` if it exceeds `u64::MAX`.
+/// `C(n, k)`, or `None` when a step overflows `u64` (only far beyond any
+/// count worth enumerating; `u64` keeps 128-bit division routines out of
+/// firmware).
 fn binomial(n: u64, k: u64) -> Option<u64> {
     let k = k.min(n - k);
-    let mut c: u128 = 1;
+    let mut c: u64 = 1;
     for i in 0..k {
         // Exact at every step: C(n, i + 1) = C(n, i) (n - i) / (i + 1).
-        c = c * (n - i) as u128 / (i + 1) as u128;
-        if c > u64::MAX as u128 {
-            return None;
-        }
+        c = c.checked_mul(n - i)? / (i + 1);
     }
-    Some(c as u64)
+    Some(c)
 }
 
 /// Arrangement number `rank` (lexicographic, a 1 before a 2) of the
