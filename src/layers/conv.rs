@@ -76,7 +76,7 @@ impl Conv2d {
     /// also covers the padded input of the direct forward).
     pub const fn scratch_len(&self) -> usize {
         let im2col = self.patch() * self.positions() + GEMM_SCRATCH_LEN;
-        let direct = self.in_channels * self.padded_plane() + LANES + DIRECT_OC * self.patch();
+        let direct = self.in_channels * self.padded_plane() + LANES + self.weights_len();
         if im2col > direct {
             im2col
         } else {
@@ -147,65 +147,86 @@ impl Conv2d {
         (self.height + 2 * self.padding) * (self.width + 2 * self.padding)
     }
 
-    /// Stride-1 forward of one sample without im2col, which measures faster at
-    /// the CNN example's shapes (`--bench pool`, group `conv`): the input is
-    /// zero-padded into `scratch` once, then [`DIRECT_OC`] output channels x 16
-    /// output columns accumulate in registers, one input load per kernel tap
-    /// shared by all of them (weights broadcast).
+    /// Stride-1 forward without im2col, which measures faster at the CNN
+    /// example's shapes (`--bench pool`, group `conv`). Once per call, the
+    /// weights are packed for the blocks and the padded input's borders
+    /// zeroed; per sample, the input is copied inside the padding, then
+    /// [`DIRECT_OC`] output channels x 16 output columns accumulate in
+    /// registers, one input load per kernel tap shared by all of them.
+    #[allow(clippy::too_many_arguments)]
     fn direct_forward(
         &self,
-        x: &[f32],
+        (n_in, n_out): (usize, usize),
         weights: &[f32],
         bias: &[f32],
         relu: bool,
-        y: &mut [f32],
+        input: &[f32],
+        output: &mut [f32],
         scratch: &mut [f32],
     ) {
         let (h, w, p) = (self.height, self.width, self.padding);
-        let pw = w + 2 * p;
-        let plane = self.padded_plane();
+        let (pw, plane, patch) = (w + 2 * p, self.padded_plane(), self.patch());
         // Loads run up to LANES - 1 floats past a row; the slack keeps the
         // last row's in bounds (those lanes are never stored).
         let (padded, packed) = scratch.split_at_mut(self.in_channels * plane + LANES);
-        padded.fill(0.0);
-        for (c, src) in x.chunks_exact(h * w).enumerate() {
-            for (r, row) in src.chunks_exact(w).enumerate() {
-                padded[c * plane + (r + p) * pw + p..][..w].copy_from_slice(row);
+        // Each block of DIRECT_OC channels tap by tap, its channels side by
+        // side; the channels after the last block stay as they are.
+        let packed = &mut packed[..self.weights_len()];
+        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
+        for (block, dst) in packed[..full * patch]
+            .chunks_exact_mut(DIRECT_OC * patch)
+            .enumerate()
+        {
+            for (t, taps) in dst.chunks_exact_mut(DIRECT_OC).enumerate() {
+                for (o, wv) in taps.iter_mut().enumerate() {
+                    *wv = weights[(block * DIRECT_OC + o) * patch + t];
+                }
             }
         }
-        let padded = &*padded;
-        // Common kernel sides as constants, so the tap loops unroll.
-        match self.k {
-            1 => self.direct_blocks(1, padded, packed, weights, bias, relu, y),
-            3 => self.direct_blocks(3, padded, packed, weights, bias, relu, y),
-            5 => self.direct_blocks(5, padded, packed, weights, bias, relu, y),
-            k => self.direct_blocks(k, padded, packed, weights, bias, relu, y),
+        packed[full * patch..].copy_from_slice(&weights[full * patch..]);
+        let packed = &*packed;
+        // Samples write only inside the padding, so it stays zero.
+        padded.fill(0.0);
+        for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
+            for (c, src) in x.chunks_exact(h * w).enumerate() {
+                for (r, row) in src.chunks_exact(w).enumerate() {
+                    padded[c * plane + (r + p) * pw + p..][..w].copy_from_slice(row);
+                }
+            }
+            // Common kernel sides as constants, so the tap loops unroll.
+            match self.k {
+                1 => self.direct_blocks(1, padded, packed, bias, relu, y),
+                3 => self.direct_blocks(3, padded, packed, bias, relu, y),
+                5 => self.direct_blocks(5, padded, packed, bias, relu, y),
+                k => self.direct_blocks(k, padded, packed, bias, relu, y),
+            }
         }
     }
 
     /// Every output channel of [`Self::direct_forward`], [`DIRECT_OC`] at a time.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     fn direct_blocks(
         &self,
         k: usize,
         padded: &[f32],
-        packed: &mut [f32],
-        weights: &[f32],
+        packed: &[f32],
         bias: &[f32],
         relu: bool,
         y: &mut [f32],
     ) {
-        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
+        let (full, patch) = (self.out_channels / DIRECT_OC * DIRECT_OC, self.patch());
         for oc in (0..full).step_by(DIRECT_OC) {
-            self.direct_block::<DIRECT_OC>(k, oc, padded, packed, weights, bias, relu, y);
+            let block = &packed[oc * patch..][..DIRECT_OC * patch];
+            self.direct_block::<DIRECT_OC>(k, oc, padded, block, bias, relu, y);
         }
         for oc in full..self.out_channels {
-            self.direct_block::<1>(k, oc, padded, packed, weights, bias, relu, y);
+            let block = &packed[oc * patch..][..patch];
+            self.direct_block::<1>(k, oc, padded, block, bias, relu, y);
         }
     }
 
-    /// Output channels `oc..oc + N` of [`Self::direct_forward`].
+    /// Output channels `oc..oc + N` of [`Self::direct_forward`], from their
+    /// packed weights.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn direct_block<const N: usize>(
@@ -213,21 +234,12 @@ impl Conv2d {
         k: usize,
         oc: usize,
         padded: &[f32],
-        packed: &mut [f32],
-        weights: &[f32],
+        packed: &[f32],
         bias: &[f32],
         relu: bool,
         y: &mut [f32],
     ) {
         let (oh, ow) = (self.out_height(), self.out_width());
-        // The block's weights tap by tap, its N output channels side by side.
-        let packed = &mut packed[..N * self.patch()];
-        for (t, taps) in packed.chunks_exact_mut(N).enumerate() {
-            for (o, w) in taps.iter_mut().enumerate() {
-                *w = weights[(oc + o) * self.patch() + t];
-            }
-        }
-        let packed = &*packed;
         let (pw, plane) = (self.width + 2 * self.padding, self.padded_plane());
         for oy in 0..oh {
             for ox in (0..ow).step_by(LANES) {
@@ -329,14 +341,13 @@ impl Conv2d {
         output: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let (n_in, n_out) = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
         if HAS_SIMD && self.stride == 1 {
-            for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
-                self.direct_forward(x, weights, bias, relu, y, scratch);
-            }
-            return Ok(());
+            self.direct_forward(sizes, weights, bias, relu, input, output, scratch);
+        } else {
+            self.im2col_forward(sizes, weights, bias, relu, input, output, scratch);
         }
-        self.forward_im2col(batch, weights, bias, relu, input, output, scratch)
+        Ok(())
     }
 
     /// The same as [`Self::forward`] through im2col and the dense GEMM, for
@@ -352,7 +363,23 @@ impl Conv2d {
         output: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let (n_in, n_out) = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        self.im2col_forward(sizes, weights, bias, relu, input, output, scratch);
+        Ok(())
+    }
+
+    /// [`Self::forward_im2col`] after its checks.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col_forward(
+        &self,
+        (n_in, n_out): (usize, usize),
+        weights: &[f32],
+        bias: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &mut [f32],
+        scratch: &mut [f32],
+    ) {
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let positions = self.positions();
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
@@ -388,7 +415,6 @@ impl Conv2d {
                 }
             }
         }
-        Ok(())
     }
 
     /// Backward: masks `grad_output` by the ReLU (from `output`) if `relu`,
