@@ -364,13 +364,14 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
     let unit = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
     // Per axis: the pseudorandom u, and for random boundaries either a
     // generator seed or the rank of an exact eval's arrangement.
-    let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
     let (us, seed, ranks) = match draw {
         FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64, None),
         FmpDraw::Average { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64, None),
         FmpDraw::Exact { s } => {
-            let (r, c) = (s % row_count, s / row_count);
+            // Validation bounded both counts (fmp_eval_samplings).
+            let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
             let col_count = fmp_axis_count(increments, shape.width, out_width).unwrap_or(1);
+            let (r, c) = (s % row_count, s / row_count);
             let mid = |j: usize, n: usize| (j as f32 + 0.5) / n as f32;
             let ranks = [r as u64, c as u64];
             ([mid(r, row_count), mid(c, col_count)], 0, Some(ranks))
