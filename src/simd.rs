@@ -38,6 +38,17 @@ pub(crate) fn store_f32s(dst: &mut [f32], v: F32s) {
     dst[..LANES].copy_from_slice(v.as_array());
 }
 
+/// Stores the first `n <= LANES` lanes into `dst`: one vector store when all
+/// of them go, rather than a `memcpy` call of a run-time length.
+#[inline(always)]
+pub(crate) fn store_lanes(dst: &mut [f32], v: F32s, n: usize) {
+    if n == LANES {
+        store_f32s(dst, v);
+    } else {
+        dst[..n].copy_from_slice(&v.as_array()[..n]);
+    }
+}
+
 /// Lane-wise square root, correctly rounded everywhere: the hardware instruction
 /// where `wide` has SIMD, libm's `sqrtf` per lane elsewhere (wide's own
 /// fallback goes through a slow software `f64` routine).

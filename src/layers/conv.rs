@@ -9,7 +9,7 @@
 //! [`crate::Layer::Conv2d`].
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
-use crate::simd::{load_f32s, store_f32s, F32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_lanes, F32s, HAS_SIMD, LANES};
 use crate::Error;
 
 /// Output channels the direct forward accumulates at once: 8 x 16 floats fill
@@ -259,12 +259,7 @@ impl Conv2d {
                 let n = (ow - ox).min(LANES);
                 for (o, a) in acc.iter().enumerate() {
                     let a = if relu { a.max(F32s::ZERO) } else { *a };
-                    let dst = &mut y[((oc + o) * oh + oy) * ow + ox..];
-                    if n == LANES {
-                        store_f32s(dst, a); // one vector store, not a memcpy call
-                    } else {
-                        dst[..n].copy_from_slice(&a.as_array()[..n]);
-                    }
+                    store_lanes(&mut y[((oc + o) * oh + oy) * ow + ox..], a, n);
                 }
             }
         }

@@ -12,7 +12,7 @@
 
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::simd::{load_f32s, F32s, U32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_lanes, F32s, U32s, HAS_SIMD, LANES};
 use crate::trainer::data::uniform_below;
 use crate::Error;
 
@@ -94,9 +94,7 @@ pub fn fmp_random_bounds(
 /// twos among `output` increments, `C(output, input - output)`. `None` when
 /// too large to count in a `u64`, or for sizes fractional pooling rejects.
 pub fn fmp_random_count(input: usize, output: usize) -> Option<u64> {
-    if output == 0 || input < output || input > 2 * output {
-        return None;
-    }
+    check_fractional(input, output, output.saturating_add(1)).ok()?;
     binomial(output as u64, (input - output) as u64)
 }
 
@@ -532,7 +530,7 @@ impl ColumnChunk {
                 }
             }
             let o = i * out_cols + self.first;
-            y[o..o + self.n].copy_from_slice(&best.as_array()[..self.n]);
+            store_lanes(&mut y[o..], best, self.n);
             for (dst, &k) in arg[o..o + self.n].iter_mut().zip(at.as_array()) {
                 *dst = k as u8;
             }
