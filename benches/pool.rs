@@ -14,96 +14,83 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::{
     fmp_pseudorandom_bounds, fmp_random_bounds, fmp_regions, max_pool_regions,
-    region_max_pool_forward,
+    region_max_pool_forward, Region,
 };
 use tinyreg::Conv2d;
 
 const PLANES: usize = 64 * 16;
 const SIDE: usize = 32;
 
-fn pool_groups(c: &mut Criterion) {
-    let n = PLANES * SIDE * SIDE;
-    let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32).collect();
-    let mut copy = vec![0f32; n];
-
-    let mut group = c.benchmark_group("pool");
+/// A group with the shared settings and its `copy` baseline over `x`.
+fn group_with_copy<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+    x: &[f32],
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .sample_size(20)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
-    group.throughput(Throughput::Elements(n as u64));
-    group.bench_function("copy", |b| b.iter(|| copy.copy_from_slice(black_box(&x))));
+    group.throughput(Throughput::Elements(x.len() as u64));
+    let mut copy = vec![0f32; x.len()];
+    group.bench_function("copy", |b| b.iter(|| copy.copy_from_slice(black_box(x))));
+    group
+}
+
+/// Benches max pooling of the whole batch over `rows x cols` regions.
+fn bench_regions(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    x: &[f32],
+    rows: &[Region],
+    cols: &[Region],
+) {
+    let out = PLANES * rows.len() * cols.len();
+    let (mut y, mut arg) = (vec![0f32; out], vec![0u8; out]);
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            region_max_pool_forward(
+                PLANES,
+                SIDE,
+                SIDE,
+                rows,
+                cols,
+                black_box(x),
+                &mut y,
+                &mut arg,
+            )
+            .unwrap()
+        })
+    });
+}
+
+fn pool_groups(c: &mut Criterion) {
+    let x: Vec<f32> = (0..PLANES * SIDE * SIDE)
+        .map(|i| ((i * 7919) % 1000) as f32)
+        .collect();
+
+    let mut group = group_with_copy(c, "pool", &x);
     let mut regions = [(0u16, 0u16); 64];
     let k = max_pool_regions(SIDE, 2, 2, &mut regions).unwrap();
-    let out = PLANES * k * k;
-    let (mut y, mut arg) = (vec![0f32; out], vec![0u8; out]);
-    group.bench_function("max_pool_2x2", |b| {
-        b.iter(|| {
-            region_max_pool_forward(
-                PLANES,
-                SIDE,
-                SIDE,
-                &regions[..k],
-                &regions[..k],
-                black_box(&x),
-                &mut y,
-                &mut arg,
-            )
-            .unwrap()
-        })
-    });
+    bench_regions(&mut group, "max_pool_2x2", &x, &regions[..k], &regions[..k]);
     group.finish();
 
-    let mut group = c.benchmark_group("fmp");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(3))
-        .warm_up_time(Duration::from_millis(500));
-    group.throughput(Throughput::Elements(n as u64));
-    group.bench_function("copy", |b| b.iter(|| copy.copy_from_slice(black_box(&x))));
-    let mut bounds = [0u16; 64];
+    let mut group = group_with_copy(c, "fmp", &x);
     let side = 22;
+    let mut bounds = [0u16; 64];
+    let (mut rr, mut cr) = ([(0u16, 0u16); 64], [(0u16, 0u16); 64]);
     fmp_pseudorandom_bounds(0.37, SIDE, side, &mut bounds).unwrap();
-    let mut fr = [(0u16, 0u16); 64];
-    fmp_regions(&bounds[..=side], true, SIDE, &mut fr).unwrap();
-    let out = PLANES * side * side;
-    let (mut y, mut arg) = (vec![0f32; out], vec![0u8; out]);
-    group.bench_function("fractional_32_to_22_overlapping", |b| {
-        b.iter(|| {
-            region_max_pool_forward(
-                PLANES,
-                SIDE,
-                SIDE,
-                &fr[..side],
-                &fr[..side],
-                black_box(&x),
-                &mut y,
-                &mut arg,
-            )
-            .unwrap()
-        })
-    });
+    fmp_regions(&bounds[..=side], true, SIDE, &mut rr).unwrap();
+    let name = "fractional_32_to_22_overlapping";
+    bench_regions(&mut group, name, &x, &rr[..side], &rr[..side]);
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(5);
     fmp_random_bounds(&mut rng, SIDE, side, &mut bounds).unwrap();
-    let mut rr = [(0u16, 0u16); 64];
     fmp_regions(&bounds[..=side], false, SIDE, &mut rr).unwrap();
     fmp_random_bounds(&mut rng, SIDE, side, &mut bounds).unwrap();
-    fmp_regions(&bounds[..=side], false, SIDE, &mut fr).unwrap();
-    group.bench_function("fractional_32_to_22_disjoint_random", |b| {
-        b.iter(|| {
-            region_max_pool_forward(
-                PLANES,
-                SIDE,
-                SIDE,
-                &rr[..side],
-                &fr[..side],
-                black_box(&x),
-                &mut y,
-                &mut arg,
-            )
-            .unwrap()
-        })
-    });
+    fmp_regions(&bounds[..=side], false, SIDE, &mut cr).unwrap();
+    let name = "fractional_32_to_22_disjoint_random";
+    bench_regions(&mut group, name, &x, &rr[..side], &cr[..side]);
     group.finish();
 
     conv_group(c);
@@ -164,34 +151,28 @@ fn conv_group(c: &mut Criterion) {
         group.throughput(Throughput::Elements(
             (batch * c_out * side * side * c_in * 9) as u64,
         ));
-        group.bench_function(format!("im2col_gemm_{name}_macs"), |b| {
-            b.iter(|| {
-                conv.forward_im2col(
-                    batch,
-                    &w,
-                    &bias,
-                    true,
-                    black_box(&input),
-                    &mut out,
-                    &mut scratch,
-                )
-                .unwrap()
-            })
-        });
-        group.bench_function(format!("direct_{name}_macs"), |b| {
-            b.iter(|| {
-                conv.forward(
-                    batch,
-                    &w,
-                    &bias,
-                    true,
-                    black_box(&input),
-                    &mut out,
-                    &mut scratch,
-                )
-                .unwrap()
-            })
-        });
+        type Forward = fn(
+            &Conv2d,
+            usize,
+            &[f32],
+            &[f32],
+            bool,
+            &[f32],
+            &mut [f32],
+            &mut [f32],
+        ) -> Result<(), tinyreg::Error>;
+        let paths: [(&str, Forward); 2] = [
+            ("im2col_gemm", Conv2d::forward_im2col),
+            ("direct", Conv2d::forward),
+        ];
+        for (path, forward) in paths {
+            group.bench_function(format!("{path}_{name}_macs"), |b| {
+                b.iter(|| {
+                    let x = black_box(&input);
+                    forward(&conv, batch, &w, &bias, true, x, &mut out, &mut scratch).unwrap()
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -12,7 +12,7 @@
 
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::simd::{load_f32s, store_lanes, F32s, U32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, F32s, U32s, HAS_SIMD, LANES};
 use crate::trainer::data::uniform_below;
 use crate::Error;
 
@@ -530,7 +530,7 @@ impl ColumnChunk {
                 }
             }
             let o = i * out_cols + self.first;
-            store_lanes(&mut y[o..], best, self.n);
+            y[o..o + self.n].copy_from_slice(&best.as_array()[..self.n]);
             for (dst, &k) in arg[o..o + self.n].iter_mut().zip(at.as_array()) {
                 *dst = k as u8;
             }
