@@ -47,6 +47,38 @@ fn train_params(layers: &[Layer], cfg: TrainConfig, epochs: u32) -> Vec<f32> {
     trainer.params().to_vec()
 }
 
+/// Checks every `step`-th parameter's gradient against a central difference
+/// of the loss (h = 1e-3, tolerance 1e-3 + 1% of the difference); returns how
+/// many were checked.
+fn check_gradients(
+    trainer: &mut Trainer<'_, '_>,
+    data: &Icls<'_>,
+    idx: &[u32],
+    step: usize,
+    what: &str,
+) -> usize {
+    trainer.compute_gradients(data, idx).unwrap();
+    let grads = trainer.gradients().to_vec();
+    let h = 1e-3f32;
+    let mut checked = 0;
+    for p in (0..grads.len()).step_by(step) {
+        let orig = trainer.params()[p];
+        trainer.params_mut()[p] = orig + h;
+        let up = trainer.compute_gradients(data, idx).unwrap();
+        trainer.params_mut()[p] = orig - h;
+        let down = trainer.compute_gradients(data, idx).unwrap();
+        trainer.params_mut()[p] = orig;
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
+            "{what} param {p}: fd {fd} vs {}",
+            grads[p]
+        );
+        checked += 1;
+    }
+    checked
+}
+
 #[test]
 fn trainer_is_deterministic_bit_for_bit() {
     let layers = mlp();
@@ -281,25 +313,7 @@ fn trainer_network_gradients_match_finite_differences() {
     let net = Network::new(&layers);
     let mut mem = vec![0f32; net.memory_len(8, 0, false)];
     let mut trainer = Trainer::new(net, config(8, 3, Optimizer::Sgd), &mut mem).unwrap();
-    trainer.compute_gradients(&data, &idx).unwrap();
-    let grads = trainer.gradients().to_vec();
-    let h = 1e-3f32;
-    let mut checked = 0;
-    for p in (0..grads.len()).step_by(7) {
-        let orig = trainer.params()[p];
-        trainer.params_mut()[p] = orig + h;
-        let up = trainer.compute_gradients(&data, &idx).unwrap();
-        trainer.params_mut()[p] = orig - h;
-        let down = trainer.compute_gradients(&data, &idx).unwrap();
-        trainer.params_mut()[p] = orig;
-        let fd = (up - down) / (2.0 * h);
-        assert!(
-            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
-            "param {p}: fd {fd} vs {}",
-            grads[p]
-        );
-        checked += 1;
-    }
+    let checked = check_gradients(&mut trainer, &data, &idx, 7, "");
     assert!(checked > 100);
 }
 
@@ -530,23 +544,7 @@ fn trainer_cnn_gradients_match_finite_differences() {
         // slope); average pooling passes every one of them on.
         let bias = conv.weights_len();
         trainer.params_mut()[bias..bias + 3].fill(0.05);
-        trainer.compute_gradients(&data, &idx).unwrap();
-        let grads = trainer.gradients().to_vec();
-        let h = 1e-3f32;
-        for p in (0..grads.len()).step_by(3) {
-            let orig = trainer.params()[p];
-            trainer.params_mut()[p] = orig + h;
-            let up = trainer.compute_gradients(&data, &idx).unwrap();
-            trainer.params_mut()[p] = orig - h;
-            let down = trainer.compute_gradients(&data, &idx).unwrap();
-            trainer.params_mut()[p] = orig;
-            let fd = (up - down) / (2.0 * h);
-            assert!(
-                (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
-                "{pool:?} param {p}: fd {fd} vs {}",
-                grads[p]
-            );
-        }
+        check_gradients(&mut trainer, &data, &idx, 3, &format!("{pool:?}"));
     }
 }
 
