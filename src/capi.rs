@@ -104,7 +104,9 @@ fn status(e: Error) -> i32 {
         }
         Error::InvalidData { .. } | Error::LabelOutOfRange { .. } => TINYREG_ERR_DATA,
         Error::NonFiniteLoss { .. } => TINYREG_ERR_NOT_FINITE,
-        Error::InvalidKeep { .. } | Error::InvalidConfig { .. } => TINYREG_ERR_CONFIG,
+        Error::InvalidKeep { .. } | Error::InvalidConfig { .. } | Error::InvalidParam { .. } => {
+            TINYREG_ERR_CONFIG
+        }
         Error::InvalidRngState { .. } => TINYREG_ERR_STATE,
     }
 }

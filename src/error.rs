@@ -58,6 +58,13 @@ pub enum Error {
         /// Which setting, and its valid range.
         reason: &'static str,
     },
+    /// A parameter of a search space is malformed (`tune::Space::new`).
+    InvalidParam {
+        /// Its position in the space.
+        param: usize,
+        /// What is wrong, and the valid range.
+        reason: &'static str,
+    },
     /// A saved generator state has an all-zero stream, which xoshiro never leaves.
     InvalidRngState {
         /// The stream whose state is zero.
@@ -104,6 +111,9 @@ impl fmt::Display for Error {
                 write!(f, "index {index} out of range for length {len}")
             }
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            Error::InvalidParam { param, reason } => {
+                write!(f, "invalid search parameter {param}: {reason}")
+            }
             Error::InvalidRngState { stream } => {
                 write!(f, "invalid generator state: stream {stream} is all zero")
             }

@@ -44,7 +44,8 @@
 //!
 //! ## Layout
 //! [`kernels`] (stateless SIMD, whole vectors) → [`layers`] (modes, validation)
-//! → [`trainer`] (networks, memory, optimizers, data). [`simd`] is the one
+//! → [`trainer`] (networks, memory, optimizers, data) → [`tune`] (choosing
+//! hyperparameters: the recipe's checks, samplers, budgeted search, curves). [`simd`] is the one
 //! module that names vector types;
 //! [`reference`](mod@reference) holds the naive scalar oracle of every kernel.
 //!
@@ -74,6 +75,7 @@ pub mod reference;
 mod rng;
 pub mod simd;
 pub mod trainer;
+pub mod tune;
 
 pub use error::Error;
 pub use kernels::bernoulli::{bernoulli_mask, mask_bytes, Keep};

@@ -71,6 +71,9 @@ pub struct EpochMetrics {
     pub val: Metrics,
     /// Learning rate of the epoch's last step.
     pub lr: f32,
+    /// `||update|| / ||weights||` over all weight matrices at the epoch's
+    /// last step (healthy near 1e-3; per layer: [`Trainer::update_ratios`]).
+    pub update_ratio: f32,
 }
 
 /// How [`Trainer::fit`] ended.
@@ -109,6 +112,8 @@ pub struct Trainer<'n, 'm> {
     masks: MaskRng,
     shuffle_rng: Xoshiro128PlusPlus,
     step: u32,
+    /// Whole-network update-to-weight ratio of the last step.
+    update_ratio: f32,
 }
 
 /// Offsets of one layer's regions.
@@ -490,6 +495,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             masks: MaskRng::seed_from_u64(config.seed),
             shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ 0x5eed_5eed_5eed_5eed),
             step: 0,
+            update_ratio: 0.0,
         })
     }
 
@@ -656,6 +662,103 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// Optimizer steps taken.
     pub fn steps(&self) -> u32 {
         self.step
+    }
+
+    /// The settings the trainer runs with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Replaces the learning rate and its schedule from the next step on
+    /// (the schedule keeps counting from [`Trainer::steps`]). The range test
+    /// and search drivers use it; nothing else changes.
+    pub fn set_learning_rate(&mut self, lr: LearningRate) {
+        self.config.lr = lr;
+    }
+
+    /// Per layer, `||update|| / ||weights||` of its weight matrices at the
+    /// last step (0 for layers without weights, see [`Layer::has_weights`],
+    /// and before the first step). CS231n's rule of thumb: near 1e-3; much
+    /// larger, the rate is too high; much smaller, too low.
+    pub fn update_ratios(&self) -> &[f32] {
+        let at = self.plan.ratios;
+        &self.mem[at..at + self.net.layers().len()]
+    }
+
+    /// Whole-network `||update|| / ||weights||` of the last step.
+    pub fn update_ratio(&self) -> f32 {
+        self.update_ratio
+    }
+
+    /// Floats [`Trainer::save_snapshot`] writes: the parameters, the optimizer
+    /// state and the non-trainable buffers (batch norm's running statistics).
+    pub fn snapshot_len(&self) -> usize {
+        let p = self.net.params_len();
+        p + self.config.update.optimizer.state_per_param() * p + self.net.buffers_len()
+    }
+
+    /// Copies everything training changes into `out` ([`Trainer::snapshot_len`]
+    /// floats) and returns the generator and step state, so that
+    /// [`Trainer::restore_snapshot`] puts the trainer back bit for bit (the
+    /// range test uses it to undo its sweep).
+    pub fn save_snapshot(&self, out: &mut [f32]) -> Result<TrainerState, Error> {
+        let needed = self.snapshot_len();
+        if out.len() != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: out.len(),
+            });
+        }
+        for ((src, len), dst) in self
+            .snapshot_ranges()
+            .into_iter()
+            .zip(split3(out, self.snapshot_lens()))
+        {
+            dst.copy_from_slice(&self.mem[src..src + len]);
+        }
+        Ok(self.state())
+    }
+
+    /// Puts back what [`Trainer::save_snapshot`] saved.
+    pub fn restore_snapshot(&mut self, from: &[f32], state: &TrainerState) -> Result<(), Error> {
+        let needed = self.snapshot_len();
+        if from.len() != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: from.len(),
+            });
+        }
+        let masks = MaskRng::from_state(&state.masks)?;
+        let lens = self.snapshot_lens();
+        let mut at = 0;
+        for (dst, len) in self.snapshot_ranges() {
+            self.mem[dst..dst + len].copy_from_slice(&from[at..at + len]);
+            at += len;
+        }
+        debug_assert_eq!(at, lens.iter().sum::<usize>());
+        self.masks = masks;
+        self.shuffle_rng = Xoshiro128PlusPlus::from_seed(state.shuffle);
+        self.step = state.step;
+        Ok(())
+    }
+
+    /// (start, len) in `mem` of the parameters, optimizer state and buffers.
+    fn snapshot_ranges(&self) -> [(usize, usize); 3] {
+        let [p, s, b] = self.snapshot_lens();
+        [
+            (self.plan.params, p),
+            (self.plan.opt_state, s),
+            (self.plan.buffers, b),
+        ]
+    }
+
+    fn snapshot_lens(&self) -> [usize; 3] {
+        let p = self.net.params_len();
+        [
+            p,
+            self.config.update.optimizer.state_per_param() * p,
+            self.net.buffers_len(),
+        ]
     }
 
     fn offsets(&self) -> impl Iterator<Item = At> + 'n {
@@ -1155,7 +1258,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
             ..self.config.update
         };
         let mut p = 0;
-        for layer in self.net.layers() {
+        let mut total = optim::UpdateNorms::default();
+        for (l, layer) in self.net.layers().iter().enumerate() {
+            let mut norms = optim::UpdateNorms::default();
             // (length, decayed) of each tensor of the layer, in storage order.
             let tensors: [(usize, bool); 4] = match *layer {
                 Layer::Dense(d) | Layer::DenseDropConnect(d, _) => [
@@ -1204,10 +1309,18 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 } else {
                     &no_decay
                 };
-                update.apply(lr, self.step, params, grads, state)?;
+                let n = update.apply_measured(lr, self.step, params, grads, state)?;
+                if decayed {
+                    norms.delta_sq += n.delta_sq;
+                    norms.weight_sq += n.weight_sq;
+                }
                 p += len;
             }
+            self.mem[plan.ratios + l] = norms.ratio();
+            total.delta_sq += norms.delta_sq;
+            total.weight_sq += norms.weight_sq;
         }
+        self.update_ratio = total.ratio();
         Ok(())
     }
 
@@ -1310,6 +1423,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 train: train_metrics,
                 val: val_metrics,
                 lr: self.config.lr.at(self.step.saturating_sub(1)),
+                update_ratio: self.update_ratio,
             };
             summary.epochs = epoch as usize + 1;
             if let Some((metric, es)) = stopper.as_mut() {
@@ -1395,6 +1509,13 @@ impl<'n, 'm> Trainer<'n, 'm> {
         }
         Ok(())
     }
+}
+
+/// `out` cut into three consecutive pieces of `lens` (which sum to its length).
+fn split3(out: &mut [f32], lens: [usize; 3]) -> [&mut [f32]; 3] {
+    let (a, rest) = out.split_at_mut(lens[0]);
+    let (b, c) = rest.split_at_mut(lens[1]);
+    [a, b, c]
 }
 
 /// Mean of the members' class probabilities (an ensemble's prediction):

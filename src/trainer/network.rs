@@ -16,7 +16,8 @@
 //!
 //! Every parameter float costs `2 + s` floats (itself, its gradient, `s` floats
 //! of optimizer state: 0 SGD, 1 momentum, 2 Adam), plus 1 for the best-weights
-//! snapshot when early stopping restores weights. Then come the input batch
+//! snapshot when early stopping restores weights. Then come one float per
+//! layer (its last update-to-weight ratio), the input batch
 //! (`B i_0`), its labels (`B`), two gradient buffers of `B * max features` (three
 //! with residual blocks), and the GEMM packing panel
 //! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 2048 with other
@@ -259,6 +260,18 @@ impl Layer {
         }
     }
 
+    /// Whether the layer has weight matrices (dense, convolution, residual):
+    /// the tensors weight decay applies to and update ratios are measured on.
+    pub const fn has_weights(&self) -> bool {
+        matches!(
+            self,
+            Layer::Dense(_)
+                | Layer::DenseDropConnect(..)
+                | Layer::Conv2d { .. }
+                | Layer::Residual { .. }
+        )
+    }
+
     /// Widest activation the layer touches (for the gradient buffers).
     pub const fn widest(&self) -> usize {
         let io = if self.inputs() > self.outputs() {
@@ -288,6 +301,7 @@ pub(crate) struct Plan {
     pub best: usize,
     pub buffers: usize,
     pub best_buffers: usize,
+    pub ratios: usize,
     pub input: usize,
     pub labels: usize,
     pub acts: usize,
@@ -415,7 +429,8 @@ impl<'a> Network<'a> {
         let best = opt_state + state_per_param * p;
         let buffers = best + if keep_best { p } else { 0 };
         let best_buffers = buffers + bufs;
-        let input = best_buffers + if keep_best { bufs } else { 0 };
+        let ratios = best_buffers + if keep_best { bufs } else { 0 };
+        let input = ratios + self.layers.len();
         let labels = input + batch * self.inputs();
         let acts = labels + batch;
         let saved = acts + self.acts_len(batch);
@@ -437,6 +452,7 @@ impl<'a> Network<'a> {
             best,
             buffers,
             best_buffers,
+            ratios,
             input,
             labels,
             acts,

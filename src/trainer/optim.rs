@@ -123,6 +123,33 @@ impl Update {
         grads: &[f32],
         state: &mut [f32],
     ) -> Result<(), Error> {
+        self.apply_inner::<false>(lr, step, params, grads, state)
+            .map(|_| ())
+    }
+
+    /// [`Update::apply`], also measuring the step: the squared norms of the
+    /// change `p_new - p_old` and of the weights before it, in the same pass
+    /// (the update-to-weight ratio of CS231n's lecture 7 is the square root of
+    /// their quotient). The update itself is bit-identical to `apply`'s.
+    pub fn apply_measured(
+        &self,
+        lr: f32,
+        step: u32,
+        params: &mut [f32],
+        grads: &[f32],
+        state: &mut [f32],
+    ) -> Result<UpdateNorms, Error> {
+        self.apply_inner::<true>(lr, step, params, grads, state)
+    }
+
+    fn apply_inner<const MEASURE: bool>(
+        &self,
+        lr: f32,
+        step: u32,
+        params: &mut [f32],
+        grads: &[f32],
+        state: &mut [f32],
+    ) -> Result<UpdateNorms, Error> {
         let n = params.len();
         if grads.len() != n {
             return Err(Error::LengthMismatch {
@@ -139,10 +166,8 @@ impl Update {
         }
         let WeightDecay { l2, decoupled, l1 } = self.decay;
         let coupled_l2 = if decoupled { 0.0 } else { l2 };
-        if decoupled && l2 != 0.0 {
-            let shrink = 1.0 - lr * l2;
-            params.iter_mut().for_each(|p| *p *= shrink);
-        }
+        // Decoupled decay shrinks each weight before its update (AdamW).
+        let shrink = (decoupled && l2 != 0.0).then(|| F32s::splat(1.0 - lr * l2));
         // The effective gradient: g + l2 p + l1 sign(p) (sign(0) = 0).
         let (l2v, l1v) = (F32s::splat(coupled_l2), F32s::splat(l1));
         let grad = move |p: F32s, g: F32s| {
@@ -150,18 +175,21 @@ impl Update {
                 - p.simd_lt(F32s::ZERO).select(F32s::ONE, F32s::ZERO);
             g + l2v * p + l1v * sign
         };
+        let mut acc = (F32s::ZERO, F32s::ZERO);
         let lr_v = F32s::splat(lr);
         match self.optimizer {
             Optimizer::Sgd => for_each_lanes(params, grads, &mut [], &mut [], |p, g, _, _| {
-                *p -= lr_v * grad(*p, g);
+                measured::<MEASURE>(p, shrink, &mut acc, |p| *p -= lr_v * grad(*p, g));
             }),
             Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
                 let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
                 let mu = F32s::splat(momentum);
                 for_each_lanes(params, grads, state, &mut [], |p, g, v, _| {
-                    let g = grad(*p, g);
-                    *v = mu * *v + g;
-                    *p -= lr_v * if nesterov { g + mu * *v } else { *v };
+                    measured::<MEASURE>(p, shrink, &mut acc, |p| {
+                        let g = grad(*p, g);
+                        *v = mu * *v + g;
+                        *p -= lr_v * if nesterov { g + mu * *v } else { *v };
+                    });
                 });
             }
             Optimizer::Adam { beta1, beta2, eps } => {
@@ -174,14 +202,61 @@ impl Update {
                 let (b1, b2, eps) = (F32s::splat(beta1), F32s::splat(beta2), F32s::splat(eps));
                 let (one_b1, one_b2) = (F32s::splat(1.0 - beta1), F32s::splat(1.0 - beta2));
                 for_each_lanes(params, grads, m, v, |p, g, m, v| {
-                    let g = grad(*p, g);
-                    *m = b1 * *m + one_b1 * g;
-                    *v = b2 * *v + one_b2 * g * g;
-                    *p -= step_size * *m / (crate::simd::sqrt(*v) / c2_root + eps);
+                    measured::<MEASURE>(p, shrink, &mut acc, |p| {
+                        let g = grad(*p, g);
+                        *m = b1 * *m + one_b1 * g;
+                        *v = b2 * *v + one_b2 * g * g;
+                        *p -= step_size * *m / (crate::simd::sqrt(*v) / c2_root + eps);
+                    });
                 });
             }
         }
-        Ok(())
+        let sum = |v: F32s| v.as_array().iter().map(|&x| x as f64).sum::<f64>();
+        Ok(UpdateNorms {
+            delta_sq: sum(acc.0),
+            weight_sq: sum(acc.1),
+        })
+    }
+}
+
+/// Shrinks `p` (decoupled decay), runs `step` on it and, if `MEASURE`, adds
+/// the squared change and the squared old weights to `acc`.
+#[inline(always)]
+fn measured<const MEASURE: bool>(
+    p: &mut F32s,
+    shrink: Option<F32s>,
+    acc: &mut (F32s, F32s),
+    step: impl FnOnce(&mut F32s),
+) {
+    let old = *p;
+    if let Some(s) = shrink {
+        *p *= s;
+    }
+    step(p);
+    if MEASURE {
+        let d = *p - old;
+        acc.0 += d * d;
+        acc.1 += old * old;
+    }
+}
+
+/// Squared norms of one update, from [`Update::apply_measured`].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UpdateNorms {
+    /// `sum (p_new - p_old)^2`.
+    pub delta_sq: f64,
+    /// `sum p_old^2`.
+    pub weight_sq: f64,
+}
+
+impl UpdateNorms {
+    /// `||p_new - p_old|| / ||p_old||`, 0 when the weights are all zero.
+    pub fn ratio(&self) -> f32 {
+        if self.weight_sq > 0.0 {
+            libm::sqrt(self.delta_sq / self.weight_sq) as f32
+        } else {
+            0.0
+        }
     }
 }
 

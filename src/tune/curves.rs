@@ -1,0 +1,421 @@
+//! Step 6: reading the loss and accuracy curves (CS231n 2021, lecture 8).
+//!
+//! [`diagnose`] reads a per-epoch history ([`EpochMetrics`]), optionally the
+//! per-step training losses and the per-layer update ratios, and writes one
+//! [`Finding`] per problem, each with the numbers behind it and a suggestion.
+//! The thresholds are the fields of [`Thresholds`] (defaults in
+//! [`Thresholds::DEFAULT`]); a healthy run yields no finding.
+
+use core::fmt;
+
+use crate::trainer::EpochMetrics;
+use crate::Error;
+
+/// Where each finding starts (see each field).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Thresholds {
+    /// Diverging: the last training loss above this many times its minimum
+    /// (1.5), or any loss NaN or infinite.
+    pub rise_factor: f32,
+    /// Flat start: the smoothed step loss stays within this fraction of its
+    /// start (0.02) over the first `flat_fraction` of the steps...
+    pub flat_tolerance: f32,
+    /// ...of this fraction of the steps (0.1; epochs when no step losses),
+    /// and afterwards falls by more than `10 x flat_tolerance`.
+    pub flat_fraction: f32,
+    /// Plateau: over the last `plateau_epochs` epochs (5) the validation loss
+    /// moves less than `plateau_tolerance` (0.01) relative to its level.
+    pub plateau_epochs: usize,
+    /// See `plateau_epochs`.
+    pub plateau_tolerance: f32,
+    /// Noisy: the root-mean-square residual of the step losses around their
+    /// moving average (window `noise_window`, 20), relative to its mean,
+    /// above `noise_ratio` (0.25).
+    pub noise_ratio: f32,
+    /// See `noise_ratio`.
+    pub noise_window: usize,
+    /// Overfitting: the final train-validation accuracy gap above this (0.05)
+    /// while the validation loss ended `val_rise` (5%) above its minimum.
+    pub overfit_gap: f32,
+    /// See `overfit_gap`.
+    pub val_rise: f32,
+    /// Underfitting: final training accuracy below this (0.9) with a gap under
+    /// `overfit_gap / 2`.
+    pub underfit_accuracy: f32,
+    /// Update-to-weight ratio healthy in `[ratio_low, ratio_high]`
+    /// (1e-4 to 1e-2 around the lecture's 1e-3).
+    pub ratio_low: f32,
+    /// See `ratio_low`.
+    pub ratio_high: f32,
+}
+
+impl Thresholds {
+    /// The documented defaults.
+    pub const DEFAULT: Thresholds = Thresholds {
+        rise_factor: 1.5,
+        flat_tolerance: 0.02,
+        flat_fraction: 0.1,
+        plateau_epochs: 5,
+        plateau_tolerance: 0.01,
+        noise_ratio: 0.25,
+        noise_window: 20,
+        overfit_gap: 0.05,
+        val_rise: 0.05,
+        underfit_accuracy: 0.9,
+        ratio_low: 1e-4,
+        ratio_high: 1e-2,
+    };
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// One problem read off the curves.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Finding {
+    /// A loss became NaN or infinite, or the training loss rose well above its
+    /// minimum.
+    Diverged {
+        /// First epoch with the problem.
+        epoch: usize,
+        /// Its training loss.
+        loss: f32,
+        /// The minimum training loss before it.
+        min_loss: f32,
+    },
+    /// The loss stayed flat, then fell: a bad initialization.
+    FlatStart {
+        /// Steps (or epochs) it stayed flat.
+        flat_for: usize,
+        /// Its relative fall afterwards.
+        fall: f32,
+    },
+    /// The validation loss stopped moving: decay the learning rate.
+    Plateau {
+        /// First epoch of the flat stretch.
+        since_epoch: usize,
+        /// Relative change over it.
+        change: f32,
+    },
+    /// The step losses scatter widely around their moving average.
+    NoisyLoss {
+        /// RMS residual over the mean.
+        noise: f32,
+    },
+    /// Training accuracy well above validation while the validation loss rises.
+    Overfitting {
+        /// Final train minus validation accuracy.
+        gap: f32,
+        /// Epoch of the lowest validation loss.
+        best_epoch: usize,
+        /// Relative rise of the validation loss since then.
+        val_rise: f32,
+    },
+    /// Low training accuracy and no gap.
+    Underfitting {
+        /// Final training accuracy.
+        train_accuracy: f32,
+        /// Final gap.
+        gap: f32,
+    },
+    /// An update-to-weight ratio outside the healthy band.
+    UpdateRatio {
+        /// The layer, or `None` for the whole network (from the history).
+        layer: Option<usize>,
+        /// The ratio.
+        ratio: f32,
+        /// Above the band (else below).
+        too_high: bool,
+    },
+}
+
+impl Finding {
+    /// What to try.
+    pub fn suggestion(&self) -> &'static str {
+        match self {
+            Finding::Diverged { .. } => "lower the learning rate (or clip gradients)",
+            Finding::FlatStart { .. } => "check the initialization (scale of the weights)",
+            Finding::Plateau { .. } => "decay the learning rate (step, cosine or on plateau)",
+            Finding::NoisyLoss { .. } => "lower the learning rate or enlarge the batch",
+            Finding::Overfitting { .. } => "more regularization or more data; stop earlier",
+            Finding::Underfitting { .. } => {
+                "train longer or use a bigger model; less regularization"
+            }
+            Finding::UpdateRatio { too_high: true, .. } => "the learning rate is too high",
+            Finding::UpdateRatio {
+                too_high: false, ..
+            } => "the learning rate is too low",
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Finding::Diverged {
+                epoch,
+                loss,
+                min_loss,
+            } => write!(
+                f,
+                "diverged: training loss {loss:.4} at epoch {epoch} (minimum {min_loss:.4})"
+            ),
+            Finding::FlatStart { flat_for, fall } => write!(
+                f,
+                "flat start: the loss stayed flat for {flat_for} points, then fell {:.0}%",
+                fall * 100.0
+            ),
+            Finding::Plateau {
+                since_epoch,
+                change,
+            } => write!(
+                f,
+                "plateau: validation loss moved {:.2}% since epoch {since_epoch}",
+                change * 100.0
+            ),
+            Finding::NoisyLoss { noise } => write!(
+                f,
+                "noisy loss: residual around the moving average {:.0}% of the loss",
+                noise * 100.0
+            ),
+            Finding::Overfitting {
+                gap,
+                best_epoch,
+                val_rise,
+            } => write!(
+                f,
+                "overfitting: train-val accuracy gap {gap:.3}, validation loss up {:.0}% since epoch {best_epoch}",
+                val_rise * 100.0
+            ),
+            Finding::Underfitting {
+                train_accuracy,
+                gap,
+            } => write!(
+                f,
+                "underfitting: training accuracy {train_accuracy:.3} with a gap of {gap:.3}"
+            ),
+            Finding::UpdateRatio {
+                layer,
+                ratio,
+                too_high,
+            } => {
+                let level = if too_high { "high" } else { "low" };
+                match layer {
+                    Some(l) => write!(f, "update/weight ratio {ratio:.1e} of layer {l} is {level}"),
+                    None => write!(f, "update/weight ratio {ratio:.1e} is {level}"),
+                }
+            }
+        }?;
+        write!(f, ": {}", self.suggestion())
+    }
+}
+
+/// Most findings [`diagnose`] writes: six kinds plus one per ratio.
+pub const fn max_findings(layer_ratios: usize) -> usize {
+    7 + layer_ratios
+}
+
+/// Reads `history` (at least one epoch), the per-step training losses
+/// `step_losses` (may be empty) and per-layer update ratios `layer_ratios`
+/// (0 marks a layer without weights; may be empty), and writes the findings
+/// into `findings` (at least [`max_findings`]`(layer_ratios.len())`). Returns
+/// how many.
+///
+/// ```
+/// use tinyreg::tune::{diagnose, max_findings, Finding, Thresholds};
+/// use tinyreg::{EpochMetrics, Metrics};
+/// // Train accuracy climbs to 1.0 while validation loss turns up: overfitting.
+/// let history: Vec<EpochMetrics> = (0..20).map(|e| EpochMetrics {
+///     train: Metrics { loss: 1.0 / (e + 1) as f32, accuracy: (0.7 + 0.03 * e as f32).min(1.0) },
+///     val: Metrics { loss: 0.5 + 0.02 * (e as f32 - 8.0).abs(), accuracy: 0.85 },
+///     lr: 1e-3, update_ratio: 1e-3,
+/// }).collect();
+/// let mut findings = [Finding::NoisyLoss { noise: 0.0 }; max_findings(0)];
+/// let n = diagnose(&history, &[], &[], &Thresholds::DEFAULT, &mut findings)?;
+/// assert!(matches!(findings[..n], [Finding::Overfitting { best_epoch: 8, .. }]));
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
+pub fn diagnose(
+    history: &[EpochMetrics],
+    step_losses: &[f32],
+    layer_ratios: &[f32],
+    thresholds: &Thresholds,
+    findings: &mut [Finding],
+) -> Result<usize, Error> {
+    if history.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: "diagnosis needs at least one epoch",
+        });
+    }
+    let needed = max_findings(layer_ratios.len());
+    if findings.len() < needed {
+        return Err(Error::BufferTooSmall {
+            needed,
+            got: findings.len(),
+        });
+    }
+    let t = thresholds;
+    let mut n = 0;
+    let mut push = |f: Finding| {
+        findings[n] = f;
+        n += 1;
+    };
+    let last = history.len() - 1;
+    let end = history[last];
+
+    // Divergence: non-finite, or rising well above the minimum.
+    let mut min_loss = f32::INFINITY;
+    let mut diverged = false;
+    for (e, m) in history.iter().enumerate() {
+        let finite = m.train.loss.is_finite() && m.val.loss.is_finite();
+        if !finite || (e > 0 && m.train.loss > t.rise_factor * min_loss) {
+            push(Finding::Diverged {
+                epoch: e,
+                loss: m.train.loss,
+                min_loss,
+            });
+            diverged = true;
+            break;
+        }
+        min_loss = min_loss.min(m.train.loss);
+    }
+    if let Some(f) = flat_start(history, step_losses, t) {
+        push(f);
+    }
+    if !diverged {
+        if let Some(f) = noisy(step_losses, t) {
+            push(f);
+        }
+        // Overfitting: a gap, and validation loss up from its minimum.
+        let gap = end.train.accuracy - end.val.accuracy;
+        let best_epoch = (0..history.len())
+            .reduce(|a, b| {
+                if history[b].val.loss < history[a].val.loss {
+                    b
+                } else {
+                    a
+                }
+            })
+            .unwrap_or(0);
+        let best = history[best_epoch].val.loss;
+        let rise = if best > 0.0 {
+            (end.val.loss - best) / best
+        } else {
+            0.0
+        };
+        let overfitting = gap > t.overfit_gap && rise > t.val_rise;
+        if overfitting {
+            push(Finding::Overfitting {
+                gap,
+                best_epoch,
+                val_rise: rise,
+            });
+        }
+        if end.train.accuracy < t.underfit_accuracy && gap.abs() < t.overfit_gap / 2.0 {
+            push(Finding::Underfitting {
+                train_accuracy: end.train.accuracy,
+                gap,
+            });
+        }
+        // Plateau: the validation loss flat over the last epochs (and not
+        // rising, which is overfitting's).
+        let w = t.plateau_epochs;
+        if !overfitting && w >= 2 && history.len() > w {
+            let window = &history[history.len() - w..];
+            let (lo, hi) = window
+                .iter()
+                .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), m| {
+                    (lo.min(m.val.loss), hi.max(m.val.loss))
+                });
+            let level = window[0].val.loss.abs().max(f32::MIN_POSITIVE);
+            let change = (hi - lo) / level;
+            if change < t.plateau_tolerance && end.train.accuracy < 1.0 {
+                push(Finding::Plateau {
+                    since_epoch: history.len() - w,
+                    change,
+                });
+            }
+        }
+    }
+    let band = |ratio: f32, layer| {
+        (ratio < t.ratio_low || ratio > t.ratio_high).then_some(Finding::UpdateRatio {
+            layer,
+            ratio,
+            too_high: ratio > t.ratio_high,
+        })
+    };
+    if let Some(f) = band(end.update_ratio, None) {
+        push(f);
+    }
+    for (l, &r) in layer_ratios.iter().enumerate() {
+        if r != 0.0 {
+            if let Some(f) = band(r, Some(l)) {
+                push(f);
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The losses smoothed by a trailing moving average of `window`.
+fn moving_average(losses: &[f32], window: usize, i: usize) -> f32 {
+    let start = (i + 1).saturating_sub(window.max(1));
+    let s = &losses[start..=i];
+    s.iter().sum::<f32>() / s.len() as f32
+}
+
+fn flat_start(history: &[EpochMetrics], steps: &[f32], t: &Thresholds) -> Option<Finding> {
+    // The series: smoothed step losses if there are enough, else epochs.
+    let use_steps = steps.len() >= 4 * t.noise_window.max(1);
+    let len = if use_steps {
+        steps.len()
+    } else {
+        history.len()
+    };
+    let at = |i: usize| {
+        if use_steps {
+            moving_average(steps, t.noise_window, i)
+        } else {
+            history[i].train.loss
+        }
+    };
+    let flat_for = ((len as f32 * t.flat_fraction) as usize).max(2);
+    if len < 2 * flat_for + 1 {
+        return None;
+    }
+    let first = if use_steps {
+        at(t.noise_window.min(len - 1))
+    } else {
+        at(0)
+    };
+    let start_i = if use_steps { t.noise_window } else { 0 };
+    if !first.is_finite() || first <= 0.0 || start_i + flat_for >= len {
+        return None;
+    }
+    let flat =
+        (start_i..start_i + flat_for).all(|i| (at(i) - first).abs() <= t.flat_tolerance * first);
+    let fall = (first - at(len - 1)) / first;
+    (flat && fall > 10.0 * t.flat_tolerance).then_some(Finding::FlatStart { flat_for, fall })
+}
+
+fn noisy(steps: &[f32], t: &Thresholds) -> Option<Finding> {
+    let w = t.noise_window.max(2);
+    if steps.len() < 2 * w || steps.iter().any(|l| !l.is_finite()) {
+        return None;
+    }
+    let (mut sq, mut mean) = (0.0f64, 0.0f64);
+    let count = steps.len() - w;
+    for i in w..steps.len() {
+        // Centered residual: the loss against the average of its window.
+        let avg = moving_average(steps, w, i) as f64;
+        let r = steps[i] as f64 - avg;
+        sq += r * r;
+        mean += avg;
+    }
+    let (rms, mean) = (libm::sqrt(sq / count as f64), mean / count as f64);
+    let noise = if mean > 0.0 { (rms / mean) as f32 } else { 0.0 };
+    (noise > t.noise_ratio).then_some(Finding::NoisyLoss { noise })
+}

@@ -1,0 +1,99 @@
+//! Choosing hyperparameters: the recipe of CS231n's "Training Neural
+//! Networks II", in the crate, allocation-free and reproducible.
+//!
+//! 1. [`check_initial_loss`]: the loss before any step against `ln C`.
+//! 2. [`overfit_small_sample`]: a few batches, regularizers off
+//!    ([`unregularized_layers`]), to 100% train accuracy.
+//! 3. [`lr_range_test`]: the learning-rate range test with fastai's three
+//!    suggestions; the trainer is restored bit for bit afterwards.
+//! 4. and 5. Searches over a [`Space`]: any sampler ([`Sampler`]: random, grid,
+//!    scrambled Sobol, Latin hypercube) gives trial `i` as a pure function of
+//!    `(seed, i)`, so a search is the same on one worker or many, in any order;
+//!    [`SuccessiveHalving`] and [`Hyperband`] spend epochs on the promising
+//!    trials, over caller-provided [`TrialRecord`]s, one rung at a time.
+//! 6. [`diagnose`]: the loss and accuracy curves read into [`Finding`]s.
+//!
+//! Protocol: select on a validation split carved from the training data
+//! ([`validation_split`]); score the test set once, for the winner.
+//!
+//! Every function validates its input before it writes anything or advances
+//! a generator. Nothing allocates.
+
+mod checks;
+mod curves;
+mod halving;
+mod range_test;
+mod sampler;
+mod space;
+
+pub use checks::{
+    check_initial_loss, is_unregularized, overfit_small_sample, unregularized_config,
+    unregularized_layers, InitialLossReport, InitialLossVerdict, OverfitReport, OverfitVerdict,
+    INITIAL_LOSS_TOLERANCE,
+};
+pub use curves::{diagnose, max_findings, Finding, Thresholds};
+pub use halving::{Hyperband, SuccessiveHalving, TrialRecord};
+pub use range_test::{
+    lr_range_sweep, lr_range_test, RangePoint, RangeTestConfig, RangeTestReport, Suggestions,
+};
+pub use sampler::{Sampler, SOBOL_MAX_DIMS};
+pub use space::{Condition, Distribution, Param, Point, Space, Value};
+
+use crate::trainer::data::Icls;
+use crate::Error;
+
+/// A seeded split of `data` into training and validation sets: the samples
+/// in a permuted order (a pure function of `seed`, see [`Sampler`]) copied
+/// into `images` and `labels` (the sizes of `data.images` and
+/// `data.labels`), the last `val_count` of them the validation set.
+///
+/// ```
+/// use tinyreg::{tune::validation_split, Icls};
+/// let data = Icls::parse(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits-train.bin")))?;
+/// let (mut images, mut labels) = (vec![0u8; data.images.len()], vec![0u8; data.count]);
+/// let (train, val) = validation_split(&data, 287, 0, &mut images, &mut labels)?;
+/// assert_eq!((train.count, val.count), (1150, 287));
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
+pub fn validation_split<'b>(
+    data: &Icls<'_>,
+    val_count: usize,
+    seed: u64,
+    images: &'b mut [u8],
+    labels: &'b mut [u8],
+) -> Result<(Icls<'b>, Icls<'b>), Error> {
+    let f = data.features();
+    let n = data.count;
+    if val_count > n {
+        return Err(Error::IndexOutOfRange {
+            index: val_count,
+            len: n,
+        });
+    }
+    let image_bytes = n.checked_mul(f).ok_or(Error::ShapeOverflow)?;
+    if data.images.len() != image_bytes || data.labels.len() != n {
+        return Err(Error::InvalidData {
+            reason: "an Icls whose fields disagree with its slices",
+        });
+    }
+    for (expected, got) in [(image_bytes, images.len()), (n, labels.len())] {
+        if expected != got {
+            return Err(Error::LengthMismatch { expected, got });
+        }
+    }
+    let key = sampler::hash3(seed, 0x0073_706c_6974, n as u64); // "split"
+    for i in 0..n {
+        let src = sampler::permute(i as u64, n as u64, key) as usize;
+        images[i * f..(i + 1) * f].copy_from_slice(&data.images[src * f..(src + 1) * f]);
+        labels[i] = data.labels[src];
+    }
+    let whole = Icls {
+        images,
+        labels,
+        ..*data
+    };
+    Ok((
+        whole.slice(0, n - val_count)?,
+        whole.slice(n - val_count, n)?,
+    ))
+}
