@@ -1,9 +1,16 @@
 //! The trainer never touches the heap: a counting global allocator sees zero
 //! allocations during construction, training steps, fitting, evaluation and
-//! prediction. (One test in its own binary, so nothing else allocates meanwhile.)
+//! prediction, nor does the hyperparameter recipe (`tune`: the checks, the
+//! range test, samplers, successive halving, the curve diagnosis). (One test
+//! in its own binary, so nothing else allocates meanwhile.)
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use tinyreg::tune::{
+    check_initial_loss, diagnose, lr_range_test, max_findings, validation_split, Finding, Param,
+    RangePoint, RangeTestConfig, Sampler, Space, SuccessiveHalving, Thresholds, TrialRecord,
+    INITIAL_LOSS_TOLERANCE,
+};
 use tinyreg::{
     BatchNorm, Dense, DepthScaling, Dropout, EarlyStoppingConfig, EpochMetrics, Icls, Layer,
     LearningRate, Metric, Monitor, Network, Optimizer, TrainConfig, Trainer, Update, WeightDecay,
@@ -79,6 +86,16 @@ fn trainer_never_allocates() {
     let mut history = [EpochMetrics::default(); 2];
     let x = vec![0.25f32; 3 * 64];
     let mut probs = [0f32; 30];
+    let mut snapshot = vec![0f32; 40_000];
+    let mut points = [RangePoint::default(); 100];
+    let mut records = [TrialRecord::EMPTY; 9];
+    let mut findings = [Finding::NoisyLoss { noise: 0.0 }; max_findings(7)];
+    let (mut images, mut labels) = (vec![0u8; 1437 * 64], vec![0u8; 1437]);
+    let space_params = [
+        Param::log_uniform("lr", 1e-4, 1e-1),
+        Param::choice("optimizer", &["sgd", "adam"]),
+        Param::uniform("momentum", 0.5, 0.99).active_when(1, 0),
+    ];
     let config = TrainConfig {
         batch: BATCH,
         update: Update::new(
@@ -105,6 +122,8 @@ fn trainer_never_allocates() {
         )),
     };
 
+    let config_copy = config;
+    let mut mem2 = vec![0f32; FLOATS];
     COUNTING.store(true, Ordering::SeqCst);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
     trainer
@@ -116,6 +135,40 @@ fn trainer_never_allocates() {
     trainer.evaluate(&test).unwrap();
     trainer.predict_proba(&x, 3, 0, &mut probs).unwrap();
     trainer.predict_proba(&x, 3, 4, &mut probs).unwrap();
+
+    let snapshot = &mut snapshot[..trainer.snapshot_len()];
+    let test_order = &mut order[..test.count];
+    let config = RangeTestConfig::DEFAULT;
+    lr_range_test(
+        &mut trainer,
+        &test,
+        &config,
+        test_order,
+        &mut points,
+        snapshot,
+    )
+    .unwrap();
+    let space = Space::new(space_params).unwrap();
+    for sampler in [
+        Sampler::Random,
+        Sampler::Sobol,
+        Sampler::Grid { shuffled: true },
+        Sampler::LatinHypercube { trials: 9 },
+    ] {
+        for i in 0..9 {
+            space.point(sampler, 1, i).unwrap();
+        }
+    }
+    let halving = SuccessiveHalving::new(9, 3, 1, 9).unwrap();
+    halving
+        .run(&mut records, |r, epochs| Ok(r.trial as f32 / epochs as f32))
+        .unwrap();
+    let ratios = trainer.update_ratios();
+    diagnose(&history, &[], ratios, &Thresholds::DEFAULT, &mut findings).unwrap();
+    let full = Icls::parse(TRAIN).unwrap();
+    validation_split(&full, 287, 0, &mut images, &mut labels).unwrap();
+    let mut fresh = Trainer::new(Network::new(&LAYERS), config_copy, &mut mem2).unwrap();
+    check_initial_loss(&mut fresh, &test, INITIAL_LOSS_TOLERANCE).unwrap();
     COUNTING.store(false, Ordering::SeqCst);
 
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);

@@ -382,7 +382,7 @@ fn flat_start(history: &[EpochMetrics], steps: &[f32], t: &Thresholds) -> Option
             history[i].train.loss
         }
     };
-    let flat_for = ((len as f32 * t.flat_fraction) as usize).max(2);
+    let flat_for = ((len as f32 * t.flat_fraction) as usize).max(3);
     if len < 2 * flat_for + 1 {
         return None;
     }
@@ -396,7 +396,7 @@ fn flat_start(history: &[EpochMetrics], steps: &[f32], t: &Thresholds) -> Option
         return None;
     }
     let flat =
-        (start_i..start_i + flat_for).all(|i| (at(i) - first).abs() <= t.flat_tolerance * first);
+        (start_i..start_i + flat_for).all(|i| (at(i) - first).abs() < t.flat_tolerance * first);
     let fall = (first - at(len - 1)) / first;
     (flat && fall > 10.0 * t.flat_tolerance).then_some(Finding::FlatStart { flat_for, fall })
 }

@@ -6,7 +6,10 @@
 //! min s` or a loss is not finite. Three suggestions, as fastai gives them:
 //! - **valley** (fastai's default): the longest run of decreasing smoothed
 //!   loss, the point 2/3 of the way into it;
-//! - **steep**: the most negative slope `d s / d ln lr`;
+//! - **steep**: the most negative slope `d s / d ln lr` (over a span of
+//!   1/20 of the sweep, where fastai takes neighbours: see `suggest`);
+//!
+//! all three taken from the points up to the smallest smoothed loss.
 //! - **minimum/10**: the rate of the smallest smoothed loss, divided by 10.
 //!
 //! It is noisy from run to run (fastai issue 3295): report the three, not one
@@ -171,20 +174,33 @@ pub fn lr_range_sweep(
 }
 
 /// Valley, steep and minimum/10 from the smoothed losses of `points` (not
-/// empty).
-fn suggest(points: &[RangePoint]) -> (Suggestions, f32, f32) {
-    let s = |i: usize| points[i].smoothed;
-    let min_i = (0..points.len())
-        .reduce(|a, b| if s(b) < s(a) { b } else { a })
+/// empty), all taken on the way down to the minimum: past it a network can
+/// blow up and then recover to a worse level (saturated units), and that
+/// recovery's slope says nothing about a good rate.
+fn suggest(all: &[RangePoint]) -> (Suggestions, f32, f32) {
+    let min_i = (0..all.len())
+        .reduce(|a, b| {
+            if all[b].smoothed < all[a].smoothed {
+                b
+            } else {
+                a
+            }
+        })
         .unwrap_or(0);
+    let points = &all[..=min_i];
+    let s = |i: usize| points[i].smoothed;
+    // Slopes over a span of points (1/20 of the sweep: 5 at the default
+    // 100), not neighbours: at the start the de-biased average has seen few
+    // losses and point-to-point differences are mostly noise.
+    let span = (all.len() / 20).max(1);
     let mut steep_i = 0;
     let mut steepest = f32::INFINITY;
-    for i in 0..points.len().saturating_sub(1) {
-        let dx = libm::logf(points[i + 1].lr) - libm::logf(points[i].lr);
-        let slope = (s(i + 1) - s(i)) / dx;
+    for i in 0..points.len().saturating_sub(span) {
+        let dx = libm::logf(points[i + span].lr) - libm::logf(points[i].lr);
+        let slope = (s(i + span) - s(i)) / dx;
         if slope < steepest {
             steepest = slope;
-            steep_i = i;
+            steep_i = i + span / 2;
         }
     }
     // Longest run of strictly decreasing smoothed loss.
