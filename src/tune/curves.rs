@@ -14,9 +14,10 @@ use crate::Error;
 /// Where each finding starts (see each field).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Thresholds {
-    /// Diverging: the last training loss above this many times its minimum
-    /// (1.5), or any loss NaN or infinite.
-    pub rise_factor: f32,
+    /// Diverging: any loss NaN or infinite, or the training loss climbing back
+    /// more than this fraction (0.5) of the way from its minimum to its first
+    /// value (a relative rise would flag the noise of a loss near zero).
+    pub rise_fraction: f32,
     /// Flat start: the smoothed step loss stays within this fraction of its
     /// start (0.02) over the first `flat_fraction` of the steps...
     pub flat_tolerance: f32,
@@ -52,7 +53,7 @@ pub struct Thresholds {
 impl Thresholds {
     /// The documented defaults.
     pub const DEFAULT: Thresholds = Thresholds {
-        rise_factor: 1.5,
+        rise_fraction: 0.5,
         flat_tolerance: 0.02,
         flat_fraction: 0.1,
         plateau_epochs: 5,
@@ -269,9 +270,11 @@ pub fn diagnose(
     // Divergence: non-finite, or rising well above the minimum.
     let mut min_loss = f32::INFINITY;
     let mut diverged = false;
+    let first = history[0].train.loss;
     for (e, m) in history.iter().enumerate() {
         let finite = m.train.loss.is_finite() && m.val.loss.is_finite();
-        if !finite || (e > 0 && m.train.loss > t.rise_factor * min_loss) {
+        let given_back = m.train.loss - min_loss > t.rise_fraction * (first - min_loss).abs();
+        if !finite || (e > 0 && given_back && m.train.loss > min_loss) {
             push(Finding::Diverged {
                 epoch: e,
                 loss: m.train.loss,
