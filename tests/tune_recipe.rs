@@ -278,6 +278,37 @@ fn range_test_restores_the_trainer_bit_for_bit() {
 }
 
 #[test]
+fn range_test_on_a_fresh_trainer_needs_no_snapshot() {
+    let data = Icls::parse(TRAIN).unwrap().slice(0, 500).unwrap();
+    let layers = regularized();
+    let net = Network::new(&layers);
+    let floats = net.memory_len(32, 2, false);
+    let cfg = config(Optimizer::ADAM, 1e-3, WeightDecay::NONE);
+    let (mut mem, mut mem2) = (vec![0f32; floats], vec![0f32; floats]);
+    let mut swept = Trainer::new(net, cfg, &mut mem).unwrap();
+    let mut order = vec![0u32; data.count];
+    let mut points = [RangePoint::default(); 100];
+    let config = RangeTestConfig::DEFAULT;
+    lr_range_test(&mut swept, &data, &config, &mut order, &mut points, &mut []).unwrap();
+    let mut fresh = Trainer::new(net, cfg, &mut mem2).unwrap();
+    assert_eq!(swept.state(), fresh.state());
+    assert_eq!(swept.steps(), 0);
+    let indices: Vec<u32> = (0..32).collect();
+    swept.train_step(&data, &indices).unwrap();
+    fresh.train_step(&data, &indices).unwrap();
+    assert!(swept
+        .params()
+        .iter()
+        .zip(fresh.params())
+        .all(|(a, b)| a.to_bits() == b.to_bits()));
+    // A trained trainer must give a snapshot.
+    assert!(matches!(
+        lr_range_test(&mut swept, &data, &config, &mut order, &mut points, &mut []),
+        Err(Error::LengthMismatch { .. })
+    ));
+}
+
+#[test]
 fn validation_split_is_seeded_disjoint_and_complete() {
     let data = Icls::parse(TRAIN).unwrap();
     let (mut images, mut labels) = (vec![0u8; data.images.len()], vec![0u8; data.count]);

@@ -26,6 +26,9 @@ use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
 use network::{DepthScaling, FmpEval, FmpIncrements, Layer, Network, Plan, MAX_POOL_SIDE};
 use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
 
+/// Mixed into the seed of the shuffling generator.
+const SHUFFLE_SEED: u64 = 0x5eed_5eed_5eed_5eed;
+
 /// The metric early stopping watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -493,7 +496,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             plan,
             config,
             masks: MaskRng::seed_from_u64(config.seed),
-            shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ 0x5eed_5eed_5eed_5eed),
+            shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ SHUFFLE_SEED),
             step: 0,
             update_ratio: 0.0,
         })
@@ -512,6 +515,18 @@ impl<'n, 'm> Trainer<'n, 'm> {
         trainer.shuffle_rng = Xoshiro128PlusPlus::from_seed(state.shuffle);
         trainer.step = state.step;
         Ok(trainer)
+    }
+
+    /// Puts the trainer back where [`Trainer::new`] left it: weights
+    /// re-initialized from the seed, optimizer state, statistics and step
+    /// count cleared, generators reseeded. Bit-identical to a new trainer, so
+    /// a sweep on an untrained trainer can be undone without a snapshot.
+    pub fn reset(&mut self) {
+        self.masks = MaskRng::seed_from_u64(self.config.seed);
+        self.shuffle_rng = Xoshiro128PlusPlus::seed_from_u64(self.config.seed ^ SHUFFLE_SEED);
+        self.step = 0;
+        self.update_ratio = 0.0;
+        self.initialize();
     }
 
     /// The state to [`Trainer::resume`] from.

@@ -134,6 +134,23 @@ pub enum Finding {
 }
 
 impl Finding {
+    /// A short name of the finding's kind ("overfitting", ...), for reports
+    /// that print no numbers (firmware without float formatting).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Finding::Diverged { .. } => "diverged",
+            Finding::FlatStart { .. } => "flat start",
+            Finding::Plateau { .. } => "plateau",
+            Finding::NoisyLoss { .. } => "noisy loss",
+            Finding::Overfitting { .. } => "overfitting",
+            Finding::Underfitting { .. } => "underfitting",
+            Finding::UpdateRatio { too_high: true, .. } => "update ratio high",
+            Finding::UpdateRatio {
+                too_high: false, ..
+            } => "update ratio low",
+        }
+    }
+
     /// What to try.
     pub fn suggestion(&self) -> &'static str {
         match self {

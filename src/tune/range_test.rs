@@ -229,7 +229,10 @@ fn suggest(all: &[RangePoint]) -> (Suggestions, f32, f32) {
 /// The range test on a trainer: one step per rate on mini-batches of `data`
 /// (shuffled into `order`, `data.count` entries, from the trainer's seed),
 /// then everything put back as it was, using `snapshot`
-/// ([`Trainer::snapshot_len`] floats). Nothing is written on a bad input.
+/// ([`Trainer::snapshot_len`] floats). A trainer that has taken no step may
+/// pass an empty `snapshot`: it is [reset](Trainer::reset) from its seed
+/// instead, which needs no memory (how the firmware runs it). Nothing is
+/// written on a bad input.
 ///
 /// ```
 /// use tinyreg::tune::{lr_range_test, RangePoint, RangeTestConfig};
@@ -281,7 +284,12 @@ pub fn lr_range_test(
             got: data.features(),
         });
     }
-    let state = trainer.save_snapshot(snapshot)?;
+    let reset = snapshot.is_empty() && trainer.steps() == 0;
+    let state = if reset {
+        None
+    } else {
+        Some(trainer.save_snapshot(snapshot)?)
+    };
     let original_lr = trainer.config().lr;
     let batch = trainer.config().batch.min(data.count);
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(trainer.config().seed ^ 0x1f_f1d);
@@ -297,6 +305,9 @@ pub fn lr_range_test(
         m.map(|m| m.loss)
     });
     trainer.set_learning_rate(original_lr);
-    trainer.restore_snapshot(snapshot, &state)?;
+    match state {
+        Some(state) => trainer.restore_snapshot(snapshot, &state)?,
+        None => trainer.reset(),
+    }
     result
 }
