@@ -133,7 +133,14 @@ fn recipe(train: &Icls) -> Result<f32, Error> {
     let mut snapshot = vec![0f32; trainer.snapshot_len()];
     let mut points = [RangePoint::default(); 100];
     let config = RangeTestConfig::DEFAULT;
-    let r = lr_range_test(&mut trainer, train, &config, &mut order, &mut points, &mut snapshot)?;
+    let r = lr_range_test(
+        &mut trainer,
+        train,
+        &config,
+        &mut order,
+        &mut points,
+        &mut snapshot,
+    )?;
     let s = r.suggestions;
     println!(
         "step 3, range test 1e-7 to 10 over 100 steps: {} points{}, minimum {:.3} at {:.2e}; \
@@ -167,9 +174,27 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
          (ties: validation loss)"
     );
     let split = (train, val);
-    let random = run_search(&DIGITS, &space, Sampler::Random, SEARCH_SEED, TRIALS, EPOCHS, split, "random")?;
+    let random = run_search(
+        &DIGITS,
+        &space,
+        Sampler::Random,
+        SEARCH_SEED,
+        TRIALS,
+        EPOCHS,
+        split,
+        "random",
+    )?;
     let grid_sampler = Sampler::Grid { shuffled: false };
-    let grid = run_search(&DIGITS, &space, grid_sampler, SEARCH_SEED, TRIALS, EPOCHS, split, "grid  ")?;
+    let grid = run_search(
+        &DIGITS,
+        &space,
+        grid_sampler,
+        SEARCH_SEED,
+        TRIALS,
+        EPOCHS,
+        split,
+        "grid  ",
+    )?;
     for (name, trials) in [("random", &random), ("grid", &grid)] {
         let best = &trials[best_index(trials)];
         let distinct_lr = {
@@ -210,8 +235,17 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
                 let record = records[pending[k]];
                 let point = space.point(sampler, SEARCH_SEED, record.trial)?;
                 let seed = SEARCH_SEED * 1000 + 100 + record.trial;
-                train_trial(&DIGITS, Hyper::of(&point), seed, budget, 63, train, val, None)
-                    .map(|r| r.0)
+                train_trial(
+                    &DIGITS,
+                    Hyper::of(&point),
+                    seed,
+                    budget,
+                    63,
+                    train,
+                    val,
+                    None,
+                )
+                .map(|r| r.0)
             },
             |_, _| {},
         );
@@ -293,7 +327,12 @@ fn mlp(middle: &[Layer]) -> Vec<Layer> {
     layers
 }
 
-fn row_config(seed: u64, decay: WeightDecay, early_stopping: bool, steps: u32) -> Result<TrainConfig, Error> {
+fn row_config(
+    seed: u64,
+    decay: WeightDecay,
+    early_stopping: bool,
+    steps: u32,
+) -> Result<TrainConfig, Error> {
     Ok(TrainConfig {
         batch: BATCH,
         update: Update::new(Optimizer::ADAM, decay)?,
@@ -377,7 +416,12 @@ fn hand_tuned_table(train: &Icls, val: &Icls, test: &Icls) -> Result<(), Error> 
             none,
             false,
         ),
-        row("residual block, no drop", mlp(&[residual(1.0)]), none, false),
+        row(
+            "residual block, no drop",
+            mlp(&[residual(1.0)]),
+            none,
+            false,
+        ),
         row("stochastic depth 0.5", mlp(&[residual(0.5)]), none, false),
         row(
             "L2 1e-2 decoupled (AdamW)",

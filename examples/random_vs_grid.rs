@@ -40,7 +40,8 @@ fn main() -> ExitCode {
         None => Some(default),
         Some(s) => s.parse::<u64>().ok().filter(|&n| n >= min),
     };
-    let (Some(seeds), Some(epochs)) = (number(1, default_seeds, 2), number(2, default_epochs, 1)) else {
+    let (Some(seeds), Some(epochs)) = (number(1, default_seeds, 2), number(2, default_epochs, 1))
+    else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
@@ -90,7 +91,16 @@ fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
             .into_iter()
             .enumerate()
         {
-            let trials = run_search(&task, &space, sampler, seed, TRIALS, epochs, (&train, &val), "")?;
+            let trials = run_search(
+                &task,
+                &space,
+                sampler,
+                seed,
+                TRIALS,
+                epochs,
+                (&train, &val),
+                "",
+            )?;
             let winner = &trials[best_index(&trials)];
             let test_acc = score_once(&task, winner, &train, &val, &test)?;
             row[2 * k] = winner.val.accuracy;
@@ -107,7 +117,14 @@ fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
     let stats: Vec<(f32, f32)> = columns.iter().map(|c| mean_sd(c)).collect();
     println!(
         "| mean ± sd | {:.4} ± {:.4} | {:.4} ± {:.4} | {:.4} ± {:.4} | {:.4} ± {:.4} |",
-        stats[0].0, stats[0].1, stats[1].0, stats[1].1, stats[2].0, stats[2].1, stats[3].0, stats[3].1
+        stats[0].0,
+        stats[0].1,
+        stats[1].0,
+        stats[1].1,
+        stats[2].0,
+        stats[2].1,
+        stats[3].0,
+        stats[3].1
     );
     println!("({:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
@@ -115,7 +132,13 @@ fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
 
 /// The winner retrained from its seed (bit-identical to its trial) and scored
 /// on test: the only time a search looks at the test set.
-fn score_once(task: &Task, winner: &Outcome, train: &Icls, val: &Icls, test: &Icls) -> Result<f32, Error> {
+fn score_once(
+    task: &Task,
+    winner: &Outcome,
+    train: &Icls,
+    val: &Icls,
+    test: &Icls,
+) -> Result<f32, Error> {
     let (again, test_metrics) = train_trial(
         task,
         winner.hyper,

@@ -177,7 +177,13 @@ pub fn better(a: &Outcome, b: &Outcome) -> bool {
 /// Position of the best outcome.
 pub fn best_index(outcomes: &[Outcome]) -> usize {
     (0..outcomes.len())
-        .reduce(|a, b| if better(&outcomes[b], &outcomes[a]) { b } else { a })
+        .reduce(|a, b| {
+            if better(&outcomes[b], &outcomes[a]) {
+                b
+            } else {
+                a
+            }
+        })
         .unwrap_or(0)
 }
 
@@ -200,8 +206,17 @@ pub fn run_search(
         |i| {
             let point = space.point(sampler, search_seed, i as u64)?;
             let seed = search_seed * 1000 + i as u64;
-            train_trial(task, Hyper::of(&point), seed, epochs, epochs, train, val, None)
-                .map(|r| r.0)
+            train_trial(
+                task,
+                Hyper::of(&point),
+                seed,
+                epochs,
+                epochs,
+                train,
+                val,
+                None,
+            )
+            .map(|r| r.0)
         },
         |i, r| {
             if let (false, Ok(o)) = (label.is_empty(), r) {

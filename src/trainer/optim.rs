@@ -142,6 +142,10 @@ impl Update {
         self.apply_inner::<true>(lr, step, params, grads, state)
     }
 
+    // Out of line: on targets without SIMD its sixteen-lane constants take
+    // about 700 bytes of stack, which inlined would sit under every forward
+    // and backward pass of the training step (Cortex-M4F peak stack).
+    #[inline(never)]
     fn apply_inner<const MEASURE: bool>(
         &self,
         lr: f32,

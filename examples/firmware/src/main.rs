@@ -1,12 +1,21 @@
-//! Trains a 64-32-10 MLP with inverted dropout on the digits set, on an emulated
-//! microcontroller: Cortex-M4F (QEMU `mps2-an386`) or RV32IMAC (QEMU `virt`).
-//! The data set sits in flash; the whole training state is one `static` buffer
-//! sized at compile time by `Network::memory_len`. Prints the loss per epoch and
-//! the test accuracy over semihosting and exits with status 0 if the accuracy
-//! reaches the bar, 2 if not (1 is QEMU's own failure code).
+//! Chooses and trains a 64-32-10 MLP with inverted dropout on the digits set,
+//! on an emulated microcontroller: Cortex-M4F (QEMU `mps2-an386`) or RV32IMAC
+//! (QEMU `virt`). The recipe of `tinyreg::tune` as on a laptop: the initial
+//! loss checked, the learning-rate range test (undone by resetting the
+//! trainer from its seed: no snapshot memory), a random search of 8 trials of
+//! 2 epochs over the learning rate and the dropout keep, selected on a
+//! validation split (the last 287 training images: the data stay in flash),
+//! then the winner trained and scored once on test, and its curves read.
+//! The whole training state is one `static` buffer sized at compile time by
+//! `Network::memory_len`. Prints over semihosting and exits with status 0 if
+//! the test accuracy reaches the bar, 2 if not (1 is QEMU's own failure code).
 #![no_std]
 #![no_main]
 
+use tinyreg::tune::{
+    check_initial_loss, diagnose, lr_range_test, max_findings, Finding, Param, RangePoint,
+    RangeTestConfig, Sampler, Space, Thresholds, INITIAL_LOSS_TOLERANCE,
+};
 use tinyreg::{
     Dense, Dropout, EpochMetrics, Icls, Layer, LearningRate, Network, Optimizer, TrainConfig,
     Trainer, Update, WeightDecay,
@@ -31,6 +40,16 @@ const LAYERS: [Layer; 3] = [
 ];
 const BATCH: usize = 16;
 const EPOCHS: u32 = 12;
+/// Training images before the validation split.
+const TRAIN_COUNT: usize = 1150;
+/// The search: random points over the learning rate and the dropout keep.
+const SEARCH: [Param; 2] = [
+    Param::log_uniform("lr", 3e-4, 3e-2),
+    Param::uniform("keep", 0.6, 1.0),
+];
+const SEARCH_SEED: u64 = 2026;
+const SEARCH_TRIALS: u64 = 8;
+const SEARCH_EPOCHS: u32 = 2;
 /// Test accuracy below this fails the run (the host reaches about 0.9).
 const BAR_PERCENT: u32 = 85;
 
@@ -43,7 +62,12 @@ const OPTIMIZER: Optimizer = Optimizer::ADAM;
 /// activations, masks, gradient buffers and the GEMM panel.
 const FLOATS: usize = Network::new(&LAYERS).memory_len(BATCH, OPTIMIZER.state_per_param(), false);
 static mut ARENA: [f32; FLOATS] = [0.0; FLOATS];
-static mut ORDER: [u32; 1437] = [0; 1437];
+static mut ORDER: [u32; TRAIN_COUNT] = [0; TRAIN_COUNT];
+static mut POINTS: [RangePoint; 100] = [RangePoint {
+    lr: 0.0,
+    loss: 0.0,
+    smoothed: 0.0,
+}; 100];
 
 const fn keep(k: f32) -> Dropout {
     match Dropout::inverted(k) {
@@ -52,44 +76,206 @@ const fn keep(k: f32) -> Dropout {
     }
 }
 
-fn run() -> Result<u32, tinyreg::Error> {
-    let train = Icls::parse(TRAIN)?;
-    let test = Icls::parse(TEST)?;
-    let config = TrainConfig {
+fn layers(keep: f32) -> Result<[Layer; 3], tinyreg::Error> {
+    let mut layers = LAYERS;
+    layers[1] = Layer::Dropout {
+        features: HIDDEN,
+        dropout: Dropout::inverted(keep)?,
+    };
+    Ok(layers)
+}
+
+fn config(lr: f32, seed: u64) -> Result<TrainConfig, tinyreg::Error> {
+    Ok(TrainConfig {
         batch: BATCH,
         update: Update::new(OPTIMIZER, WeightDecay::NONE)?,
-        lr: LearningRate::constant(if cfg!(feature = "sgd") { 0.05 } else { 3e-3 }),
+        lr: LearningRate::constant(lr),
         clip_norm: None,
-        seed: 2026,
+        seed,
         early_stopping: None,
-    };
+    })
+}
+
+fn run() -> Result<u32, tinyreg::Error> {
+    let data = Icls::parse(TRAIN)?;
+    let (train, val) = (
+        data.slice(0, TRAIN_COUNT)?,
+        data.slice(TRAIN_COUNT, data.count)?,
+    );
+    let test = Icls::parse(TEST)?;
     // SAFETY: main runs once, single-threaded, and nothing else touches these.
-    let (arena, order) = unsafe {
+    let (arena, order, points) = unsafe {
         (
             &mut *core::ptr::addr_of_mut!(ARENA),
             &mut *core::ptr::addr_of_mut!(ORDER),
+            &mut *core::ptr::addr_of_mut!(POINTS),
         )
     };
-    let mut trainer = Trainer::new(Network::new(&LAYERS), config, arena)?;
     hprint!(
-        "tinyreg firmware: 64-{}-10 MLP, dropout 0.9, batch {}, {} bytes of training state\n",
+        "tinyreg firmware: 64-{}-10 MLP, batch {}, {} bytes of training state; {} train / {} validation / {} test\n",
         HIDDEN,
         BATCH,
-        FLOATS * 4
+        FLOATS * 4,
+        train.count,
+        val.count,
+        test.count
     );
-    let mut history = [EpochMetrics::default()];
-    for epoch in 1..=EPOCHS {
-        trainer.fit(&train, &test, 1, order, &mut history)?;
-        let h = history[0];
+    recipe(&train, arena, order, points)?;
+    let (lr, keep, seed) = search(&train, &val, arena, order)?;
+    train_winner(&train, &val, &test, lr, keep, seed, arena, order)
+}
+
+/// The default learning rate of the recipe's checks.
+const DEFAULT_LR: f32 = if cfg!(feature = "sgd") { 0.05 } else { 3e-3 };
+
+/// Steps 1 and 3 on the default configuration, each on a new trainer. Each
+/// phase is its own function so that their trainers do not share (and grow)
+/// one stack frame.
+fn recipe(
+    train: &Icls,
+    arena: &mut [f32],
+    order: &mut [u32],
+    points: &mut [RangePoint],
+) -> Result<(), tinyreg::Error> {
+    initial_loss(train, arena)?;
+    range_test(train, arena, order, points)
+}
+
+#[inline(never)]
+fn initial_loss(train: &Icls, arena: &mut [f32]) -> Result<(), tinyreg::Error> {
+    let recipe_layers = layers(0.9)?;
+    let mut trainer = Trainer::new(
+        Network::new(&recipe_layers),
+        config(DEFAULT_LR, 2026)?,
+        arena,
+    )?;
+    let r = check_initial_loss(&mut trainer, train, INITIAL_LOSS_TOLERANCE)?;
+    hprint!(
+        "step 1, initial loss {} against ln 10 = {}: {:?}\n",
+        Milli(r.loss),
+        Milli(r.expected),
+        r.verdict
+    );
+    Ok(())
+}
+
+#[inline(never)]
+fn range_test(
+    train: &Icls,
+    arena: &mut [f32],
+    order: &mut [u32],
+    points: &mut [RangePoint],
+) -> Result<(), tinyreg::Error> {
+    let recipe_layers = layers(0.9)?;
+    let mut trainer = Trainer::new(
+        Network::new(&recipe_layers),
+        config(DEFAULT_LR, 2026)?,
+        arena,
+    )?;
+    let range = RangeTestConfig::DEFAULT;
+    // An untrained trainer is reset from its seed afterwards: no snapshot.
+    let r = lr_range_test(&mut trainer, train, &range, order, points, &mut [])?;
+    hprint!(
+        "step 3, range test: {} points, suggestions valley {}, steep {}, minimum/10 {}\n",
+        r.points,
+        Sci(r.suggestions.valley),
+        Sci(r.suggestions.steep),
+        Sci(r.suggestions.min_tenth)
+    );
+    Ok(())
+}
+
+/// Step 4: a small random search, selected on validation accuracy (ties to
+/// the lower validation loss). Returns the winner's rate, keep and seed.
+#[inline(never)]
+fn search(
+    train: &Icls,
+    val: &Icls,
+    arena: &mut [f32],
+    order: &mut [u32],
+) -> Result<(f32, f32, u64), tinyreg::Error> {
+    let space = Space::new(SEARCH)?;
+    let mut history = [EpochMetrics::default(); SEARCH_EPOCHS as usize];
+    let mut best: Option<(u64, f32, f32)> = None;
+    for i in 0..SEARCH_TRIALS {
+        let point = space.point(Sampler::Random, SEARCH_SEED, i)?;
+        let (lr, keep) = (point.f32_or(0, DEFAULT_LR), point.f32_or(1, 1.0));
+        let trial_layers = layers(keep)?;
+        let mut trainer = Trainer::new(
+            Network::new(&trial_layers),
+            config(lr, SEARCH_SEED + i)?,
+            &mut *arena,
+        )?;
+        trainer.fit(train, val, SEARCH_EPOCHS, order, &mut history)?;
+        let v = history[SEARCH_EPOCHS as usize - 1].val;
         hprint!(
-            "epoch {}: train loss {} acc {}%, test acc {}%\n",
-            epoch,
+            "trial {}: lr {} keep {} -> validation {}% (loss {})\n",
+            i,
+            Sci(lr),
+            Milli(keep),
+            percent(v.accuracy),
+            Milli(v.loss)
+        );
+        let better = best
+            .is_none_or(|(_, acc, loss)| v.accuracy > acc || (v.accuracy == acc && v.loss < loss));
+        if better {
+            best = Some((i, v.accuracy, v.loss));
+        }
+    }
+    let (winner, _, _) = best.ok_or(tinyreg::Error::InvalidConfig { reason: "no trial" })?;
+    let point = space.point(Sampler::Random, SEARCH_SEED, winner)?;
+    let (lr, keep) = (point.f32_or(0, DEFAULT_LR), point.f32_or(1, 1.0));
+    hprint!(
+        "winner: trial {} (lr {}, keep {}), trained {} epochs\n",
+        winner,
+        Sci(lr),
+        Milli(keep),
+        EPOCHS
+    );
+    Ok((lr, keep, SEARCH_SEED + winner))
+}
+
+/// The winner trained for `EPOCHS`, its curves read, test scored once.
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn train_winner(
+    train: &Icls,
+    val: &Icls,
+    test: &Icls,
+    lr: f32,
+    keep: f32,
+    seed: u64,
+    arena: &mut [f32],
+    order: &mut [u32],
+) -> Result<u32, tinyreg::Error> {
+    let final_layers = layers(keep)?;
+    let mut history = [EpochMetrics::default(); EPOCHS as usize];
+    let mut trainer = Trainer::new(Network::new(&final_layers), config(lr, seed)?, arena)?;
+    trainer.fit(train, val, EPOCHS, order, &mut history)?;
+    for (epoch, h) in history.iter().enumerate() {
+        hprint!(
+            "epoch {}: train loss {} acc {}%, validation acc {}%\n",
+            epoch + 1,
             Milli(h.train.loss),
             percent(h.train.accuracy),
             percent(h.val.accuracy)
         );
     }
-    Ok(percent(trainer.evaluate(&test)?.accuracy))
+    let mut findings = [Finding::NoisyLoss { noise: 0.0 }; max_findings(3)];
+    let n = diagnose(
+        &history,
+        &[],
+        trainer.update_ratios(),
+        &Thresholds::DEFAULT,
+        &mut findings,
+    )?;
+    for f in &findings[..n] {
+        hprint!("diagnosis: {}: {}\n", f.kind(), f.suggestion());
+    }
+    if n == 0 {
+        hprint!("diagnosis: nothing to report\n");
+    }
+    Ok(percent(trainer.evaluate(test)?.accuracy))
 }
 
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
@@ -251,6 +437,31 @@ fn train_step_window() -> Result<(), tinyreg::Error> {
 
 fn percent(x: f32) -> u32 {
     (x * 100.0 + 0.5) as u32
+}
+
+/// Prints a positive value as `d.dde-x` without float formatting.
+struct Sci(f32);
+
+impl core::fmt::Display for Sci {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (mut m, mut e) = (self.0, 0i32);
+        if !(m > 0.0 && m.is_finite()) {
+            return write!(f, "?");
+        }
+        while m >= 10.0 {
+            m /= 10.0;
+            e += 1;
+        }
+        while m < 1.0 {
+            m *= 10.0;
+            e -= 1;
+        }
+        let mut c = (m * 100.0 + 0.5) as u32;
+        if c >= 1000 {
+            (c, e) = (100, e + 1); // 9.996 rounds up to 10.00
+        }
+        write!(f, "{}.{:02}e{}", c / 100, c % 100, e)
+    }
 }
 
 /// Prints a non-negative value with three decimals without float formatting.
