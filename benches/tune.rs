@@ -28,7 +28,10 @@ fn tune(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(3));
 
     let data = Icls::parse(TRAIN).unwrap();
-    let (train, val) = (data.slice(0, 1150).unwrap(), data.slice(1150, 1437).unwrap());
+    let (train, val) = (
+        data.slice(0, 1150).unwrap(),
+        data.slice(1150, 1437).unwrap(),
+    );
     let layers = [
         Layer::Dense(Dense::new(64, 128).with_relu()),
         Layer::Dropout {
@@ -69,7 +72,10 @@ fn tune(c: &mut Criterion) {
         ("point/random", Sampler::Random),
         ("point/grid_shuffled", Sampler::Grid { shuffled: true }),
         ("point/sobol", Sampler::Sobol),
-        ("point/latin_hypercube", Sampler::LatinHypercube { trials: 16 }),
+        (
+            "point/latin_hypercube",
+            Sampler::LatinHypercube { trials: 16 },
+        ),
     ] {
         let mut i = 0u64;
         group.bench_function(name, |b| {

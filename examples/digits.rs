@@ -1,13 +1,13 @@
 //! The main job: choose an MLP's hyperparameters for the digits set the way
 //! CS231n's recipe says, then compare the regularizers by hand.
 //!
-//! 1. check the initial loss; 2. overfit a small sample; 3. find a learning
-//! rate (range test); 4. search: random and grid at the same budget, and
-//! successive halving; the winner, chosen on a validation split carved from
-//! the training data, retrained from its seed and scored once on test;
-//! 6. its curves read. Then the hand-tuned regularizer table on the same
-//! split (validation and test columns). Trials run on one thread per core and
-//! give the same results on any number.
+//! Step 1 checks the initial loss, step 2 overfits a small sample, step 3
+//! finds a learning rate (range test), steps 4 and 5 search (random and grid
+//! at the same budget, and successive halving); the winner, chosen on a
+//! validation split carved from the training data, is retrained from its seed
+//! and scored once on test, and step 6 reads its curves. Then the hand-tuned
+//! regularizer table on the same split (validation and test columns). Trials
+//! run on one thread per core and give the same results on any number.
 //!
 //! Run: `cargo run --release --example digits`
 
@@ -17,7 +17,8 @@ mod search;
 use std::time::Instant;
 
 use search::{
-    best_index, mean_sd, run_parallel, run_search, threads, train_trial, Hyper, Outcome, DIGITS,
+    best_index, mean_sd, run_parallel, run_search, threads, train_trial, Hyper, Outcome, Search,
+    Trial, DIGITS,
 };
 use tinyreg::tune::{
     check_initial_loss, diagnose, lr_range_test, max_findings, overfit_small_sample,
@@ -60,16 +61,13 @@ fn main() -> Result<(), Error> {
 
     let lr = recipe(&train)?;
     let winner = search(&train, &val, lr)?;
-    let (outcome, test_metrics) = train_trial(
-        &DIGITS,
-        winner.hyper,
-        winner.seed,
-        winner.epochs,
-        winner.epochs,
-        &train,
-        &val,
-        Some(&test),
-    )?;
+    let again = Trial {
+        hyper: winner.hyper,
+        seed: winner.seed,
+        epochs: winner.epochs,
+        cosine_epochs: winner.epochs,
+    };
+    let (outcome, test_metrics) = train_trial(&DIGITS, again, &train, &val, Some(&test))?;
     println!(
         "\nwinner ({}, seed {}, {} epochs) retrained from its seed: validation accuracy {:.4} \
          ({} the search's {:.4}); test accuracy, scored once: {:.4}",
@@ -174,27 +172,15 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
          (ties: validation loss)"
     );
     let split = (train, val);
-    let random = run_search(
-        &DIGITS,
-        &space,
-        Sampler::Random,
-        SEARCH_SEED,
-        TRIALS,
-        EPOCHS,
-        split,
-        "random",
-    )?;
+    let plan = |sampler| Search {
+        sampler,
+        seed: SEARCH_SEED,
+        trials: TRIALS,
+        epochs: EPOCHS,
+    };
+    let random = run_search(&DIGITS, &space, plan(Sampler::Random), split, "random")?;
     let grid_sampler = Sampler::Grid { shuffled: false };
-    let grid = run_search(
-        &DIGITS,
-        &space,
-        grid_sampler,
-        SEARCH_SEED,
-        TRIALS,
-        EPOCHS,
-        split,
-        "grid  ",
-    )?;
+    let grid = run_search(&DIGITS, &space, plan(grid_sampler), split, "grid  ")?;
     for (name, trials) in [("random", &random), ("grid", &grid)] {
         let best = &trials[best_index(trials)];
         let distinct_lr = {
@@ -234,18 +220,13 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
             |k| {
                 let record = records[pending[k]];
                 let point = space.point(sampler, SEARCH_SEED, record.trial)?;
-                let seed = SEARCH_SEED * 1000 + 100 + record.trial;
-                train_trial(
-                    &DIGITS,
-                    Hyper::of(&point),
-                    seed,
-                    budget,
-                    63,
-                    train,
-                    val,
-                    None,
-                )
-                .map(|r| r.0)
+                let trial = Trial {
+                    hyper: Hyper::of(&point),
+                    seed: SEARCH_SEED * 1000 + 100 + record.trial,
+                    epochs: budget,
+                    cosine_epochs: 63,
+                };
+                train_trial(&DIGITS, trial, train, val, None).map(|r| r.0)
             },
             |_, _| {},
         );

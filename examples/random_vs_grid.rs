@@ -18,7 +18,10 @@ mod search;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use search::{best_index, mean_sd, run_search, train_trial, Outcome, Task, DIGITS, FASHION, SPACE};
+use search::{
+    best_index, mean_sd, run_search, train_trial, Outcome, Search, Task, Trial, DIGITS, FASHION,
+    SPACE,
+};
 use tinyreg::tune::{validation_split, Sampler, Space};
 use tinyreg::{Error, Icls};
 
@@ -91,16 +94,17 @@ fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
             .into_iter()
             .enumerate()
         {
-            let trials = run_search(
-                &task,
-                &space,
+            let search = Search {
                 sampler,
                 seed,
-                TRIALS,
+                trials: TRIALS,
                 epochs,
-                (&train, &val),
-                "",
-            )?;
+            };
+            let trials = run_search(&task, &space, search, (&train, &val), "")?;
+            eprintln!(
+                "search seed {seed}: {sampler:?} done ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
             let winner = &trials[best_index(&trials)];
             let test_acc = score_once(&task, winner, &train, &val, &test)?;
             row[2 * k] = winner.val.accuracy;
@@ -139,16 +143,13 @@ fn score_once(
     val: &Icls,
     test: &Icls,
 ) -> Result<f32, Error> {
-    let (again, test_metrics) = train_trial(
-        task,
-        winner.hyper,
-        winner.seed,
-        winner.epochs,
-        winner.epochs,
-        train,
-        val,
-        Some(test),
-    )?;
+    let trial = Trial {
+        hyper: winner.hyper,
+        seed: winner.seed,
+        epochs: winner.epochs,
+        cosine_epochs: winner.epochs,
+    };
+    let (again, test_metrics) = train_trial(task, trial, train, val, Some(test))?;
     assert_eq!(again.val, winner.val, "a retrained trial must reproduce");
     Ok(test_metrics.map_or(f32::NAN, |m| m.accuracy))
 }

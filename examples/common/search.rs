@@ -129,18 +129,31 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-/// Trains `hyper` from `seed` for `epochs` on `train`, validating on `val`
-/// each epoch; `test` (if given) is scored once at the end.
+/// What one trial trains: a configuration from a seed for some epochs, with
+/// a cosine schedule over `cosine_epochs`.
+#[derive(Clone, Copy, Debug)]
+pub struct Trial {
+    pub hyper: Hyper,
+    pub seed: u64,
+    pub epochs: u32,
+    pub cosine_epochs: u32,
+}
+
+/// Trains `trial` on `train`, validating on `val` each epoch; `test` (if
+/// given) is scored once at the end.
 pub fn train_trial(
     task: &Task,
-    hyper: Hyper,
-    seed: u64,
-    epochs: u32,
-    cosine_epochs: u32,
+    trial: Trial,
     train: &Icls,
     val: &Icls,
     test: Option<&Icls>,
 ) -> Result<(Outcome, Option<Metrics>), Error> {
+    let Trial {
+        hyper,
+        seed,
+        epochs,
+        cosine_epochs,
+    } = trial;
     let layers = task.mlp(hyper.keep)?;
     let net = Network::new(&layers);
     let steps_per_epoch = train.count.div_ceil(task.batch) as u32;
@@ -187,36 +200,43 @@ pub fn best_index(outcomes: &[Outcome]) -> usize {
         .unwrap_or(0)
 }
 
-/// `trials` trials of `sampler` over `space` from `search_seed`, `epochs`
-/// each, on every core; trial `i` trains from seed `search_seed * 1000 + i`.
-/// `label` prefixes a progress line per trial (none if empty).
+/// A search: `trials` points of `sampler` from `seed`, `epochs` each.
+#[derive(Clone, Copy, Debug)]
+pub struct Search {
+    pub sampler: Sampler,
+    pub seed: u64,
+    pub trials: usize,
+    pub epochs: u32,
+}
+
+/// Runs `search` over `space` on every core; trial `i` trains from seed
+/// `search.seed * 1000 + i`. `label` prefixes a progress line per trial
+/// (none if empty).
 pub fn run_search(
     task: &Task,
     space: &Space<3>,
-    sampler: Sampler,
-    search_seed: u64,
-    trials: usize,
-    epochs: u32,
+    search: Search,
     (train, val): (&Icls, &Icls),
     label: &str,
 ) -> Result<Vec<Outcome>, Error> {
+    let Search {
+        sampler,
+        seed: search_seed,
+        trials,
+        epochs,
+    } = search;
     let results = run_parallel(
         trials,
         threads(),
         |i| {
             let point = space.point(sampler, search_seed, i as u64)?;
-            let seed = search_seed * 1000 + i as u64;
-            train_trial(
-                task,
-                Hyper::of(&point),
-                seed,
+            let trial = Trial {
+                hyper: Hyper::of(&point),
+                seed: search_seed * 1000 + i as u64,
                 epochs,
-                epochs,
-                train,
-                val,
-                None,
-            )
-            .map(|r| r.0)
+                cosine_epochs: epochs,
+            };
+            train_trial(task, trial, train, val, None).map(|r| r.0)
         },
         |i, r| {
             if let (false, Ok(o)) = (label.is_empty(), r) {
