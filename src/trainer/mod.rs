@@ -115,8 +115,11 @@ pub struct Trainer<'n, 'm> {
     masks: MaskRng,
     shuffle_rng: Xoshiro128PlusPlus,
     step: u32,
-    /// Whole-network update-to-weight ratio of the last step.
+    /// Whole-network update-to-weight ratio of the last measured step.
     update_ratio: f32,
+    /// Whether the next update measures its ratio ([`Trainer::fit`] measures
+    /// the last step of each epoch; single steps always measure).
+    measure_update: bool,
 }
 
 /// Offsets of one layer's regions.
@@ -499,6 +502,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ SHUFFLE_SEED),
             step: 0,
             update_ratio: 0.0,
+            measure_update: true,
         })
     }
 
@@ -692,15 +696,16 @@ impl<'n, 'm> Trainer<'n, 'm> {
     }
 
     /// Per layer, `||update|| / ||weights||` of its weight matrices at the
-    /// last step (0 for layers without weights, see [`Layer::has_weights`],
-    /// and before the first step). CS231n's rule of thumb: near 1e-3; much
+    /// last measured step: every [`Trainer::train_step`], and the last step of
+    /// each epoch of [`Trainer::fit`] (0 for layers without weights, see
+    /// [`Layer::has_weights`], and before the first step). CS231n's rule of thumb: near 1e-3; much
     /// larger, the rate is too high; much smaller, too low.
     pub fn update_ratios(&self) -> &[f32] {
         let at = self.plan.ratios;
         &self.mem[at..at + self.net.layers().len()]
     }
 
-    /// Whole-network `||update|| / ||weights||` of the last step.
+    /// Whole-network `||update|| / ||weights||` of the last measured step.
     pub fn update_ratio(&self) -> f32 {
         self.update_ratio
     }
@@ -1324,18 +1329,28 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 } else {
                     &no_decay
                 };
-                let n = update.apply_measured(lr, self.step, params, grads, state)?;
+                // Only weight matrices are measured (and only when asked).
+                let n = if decayed && self.measure_update {
+                    update.apply_measured(lr, self.step, params, grads, state)?
+                } else {
+                    update.apply(lr, self.step, params, grads, state)?;
+                    optim::UpdateNorms::default()
+                };
                 if decayed {
                     norms.delta_sq += n.delta_sq;
                     norms.weight_sq += n.weight_sq;
                 }
                 p += len;
             }
-            self.mem[plan.ratios + l] = norms.ratio();
+            if self.measure_update {
+                self.mem[plan.ratios + l] = norms.ratio();
+            }
             total.delta_sq += norms.delta_sq;
             total.weight_sq += norms.weight_sq;
         }
-        self.update_ratio = total.ratio();
+        if self.measure_update {
+            self.update_ratio = total.ratio();
+        }
         Ok(())
     }
 
@@ -1419,11 +1434,17 @@ impl<'n, 'm> Trainer<'n, 'm> {
         for epoch in 0..epochs {
             shuffled_indices(&mut self.shuffle_rng, order);
             let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
-            for chunk in order.chunks(self.config.batch) {
+            let last = order.chunks(self.config.batch).rposition(|c| c.len() >= 2);
+            for (k, chunk) in order.chunks(self.config.batch).enumerate() {
                 if chunk.len() < 2 {
                     continue;
                 }
-                let m = self.train_step(train, chunk)?;
+                // The update ratio is reported for the epoch's last step only,
+                // so only that step pays for measuring it.
+                self.measure_update = Some(k) == last;
+                let m = self.train_step(train, chunk);
+                self.measure_update = true;
+                let m = m?;
                 loss += m.loss as f64;
                 acc += m.accuracy as f64;
                 steps += 1;
