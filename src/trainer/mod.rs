@@ -705,6 +705,14 @@ impl<'n, 'm> Trainer<'n, 'm> {
         &self.mem[at..at + self.net.layers().len()]
     }
 
+    /// Whether [`Trainer::train_step`] and [`Trainer::train_step_batch`]
+    /// measure the update ratio (on by default; it costs two multiply-adds
+    /// per weight). [`Trainer::fit`] measures each epoch's last step whatever
+    /// this says.
+    pub fn set_measure_updates(&mut self, on: bool) {
+        self.measure_update = on;
+    }
+
     /// Whole-network `||update|| / ||weights||` of the last measured step.
     pub fn update_ratio(&self) -> f32 {
         self.update_ratio
@@ -1441,9 +1449,10 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 }
                 // The update ratio is reported for the epoch's last step only,
                 // so only that step pays for measuring it.
+                let own = self.measure_update;
                 self.measure_update = Some(k) == last;
                 let m = self.train_step(train, chunk);
-                self.measure_update = true;
+                self.measure_update = own;
                 let m = m?;
                 loss += m.loss as f64;
                 acc += m.accuracy as f64;
