@@ -76,6 +76,6 @@ fn shuffle_is_uniform_over_permutations() {
         .sum();
     assert!(chi2 < 30.0, "chi2 {chi2}");
     for _ in 0..1000 {
-        assert!(uniform_below(&mut rng, 7) < 7);
+        assert!(uniform_below(&mut rng, std::num::NonZeroU32::new(7).unwrap()) < 7);
     }
 }

@@ -12,9 +12,11 @@
 //!   image from a partner, uniform centre, clipped; returns the pasted area's
 //!   true fraction, the partner label's weight.
 
+use core::num::NonZeroU32;
+
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::trainer::data::uniform_below;
+use crate::distributions::uniform_below;
 use crate::Error;
 
 /// An image's shape.
@@ -79,6 +81,16 @@ impl Rect {
     }
 }
 
+/// A uniform index below `n`, which the caller checked to be in
+/// `1..=u32::MAX` (an image side, a crop range).
+fn below(rng: &mut Xoshiro128PlusPlus, n: usize) -> usize {
+    let bound = u32::try_from(n)
+        .ok()
+        .and_then(NonZeroU32::new)
+        .unwrap_or(NonZeroU32::MIN);
+    uniform_below(rng, bound) as usize
+}
+
 /// A `side_h x side_w` box centred at a uniform cell, clipped.
 fn centred_box(
     rng: &mut Xoshiro128PlusPlus,
@@ -86,13 +98,13 @@ fn centred_box(
     side_h: usize,
     side_w: usize,
 ) -> Rect {
-    let cy = uniform_below(rng, shape.height as u32) as usize;
-    let cx = uniform_below(rng, shape.width as u32) as usize;
+    let cy = below(rng, shape.height);
+    let cx = below(rng, shape.width);
     Rect {
         top: cy.saturating_sub(side_h / 2),
-        bottom: (cy + side_h - side_h / 2).min(shape.height),
+        bottom: cy.saturating_add(side_h - side_h / 2).min(shape.height),
         left: cx.saturating_sub(side_w / 2),
-        right: (cx + side_w - side_w / 2).min(shape.width),
+        right: cx.saturating_add(side_w - side_w / 2).min(shape.width),
     }
 }
 
@@ -129,8 +141,8 @@ pub fn random_crop(
             reason: "padding too large",
         });
     }
-    let dy = uniform_below(rng, (2 * pad + 1) as u32) as usize;
-    let dx = uniform_below(rng, (2 * pad + 1) as u32) as usize;
+    let dy = below(rng, 2 * pad + 1);
+    let dx = below(rng, 2 * pad + 1);
     let (h, w) = (shape.height, shape.width);
     for (src, dst) in image.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)) {
         for r in 0..h {
@@ -158,7 +170,7 @@ pub fn hflip(
     image: &mut [f32],
 ) -> Result<bool, Error> {
     shape.check(image.len())?;
-    let flip = uniform_below(rng, 2) == 1;
+    let flip = below(rng, 2) == 1;
     if flip {
         for row in image.chunks_exact_mut(shape.width) {
             row.reverse();

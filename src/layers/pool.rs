@@ -10,10 +10,12 @@
 //! regions are at most 16 x 16), and the backward pass routes each output
 //! gradient to that element. Average pooling uses the same regions.
 
+use core::num::NonZeroU32;
+
 use rand_xoshiro::Xoshiro128PlusPlus;
 
+use crate::distributions::uniform_below;
 use crate::simd::{load_f32s, F32s, U32s, HAS_SIMD, LANES};
-use crate::trainer::data::uniform_below;
 use crate::Error;
 
 /// A region of one axis: `len` elements from `start`.
@@ -79,7 +81,9 @@ pub fn fmp_random_bounds(
         *b = if i < twos { 2 } else { 1 };
     }
     for i in (1..output).rev() {
-        let j = uniform_below(rng, (i + 1) as u32) as usize;
+        // i + 1 is at least 2 and below the output size (a u16).
+        let bound = NonZeroU32::new(i as u32 + 1).unwrap_or(NonZeroU32::MIN);
+        let j = uniform_below(rng, bound) as usize;
         bounds.swap(1 + i, 1 + j);
     }
     bounds[0] = 0;

@@ -6,8 +6,11 @@
 //! data stays borrowed (in flash on a microcontroller); batches are gathered and
 //! scaled to `[0, 1]` into caller-provided buffers.
 
-use rand_core::Rng;
+use core::num::NonZeroU64;
+
 use rand_xoshiro::Xoshiro128PlusPlus;
+
+use crate::distributions::uniform_below_u64;
 
 use crate::Error;
 
@@ -152,18 +155,7 @@ impl<'a> Icls<'a> {
     }
 }
 
-/// A uniform integer in `0..bound` (`bound > 0`), unbiased (Lemire's
-/// multiply-and-reject).
-pub fn uniform_below(rng: &mut Xoshiro128PlusPlus, bound: u32) -> u32 {
-    debug_assert!(bound > 0);
-    let threshold = bound.wrapping_neg() % bound;
-    loop {
-        let product = rng.next_u32() as u64 * bound as u64;
-        if (product as u32) >= threshold {
-            return (product >> 32) as u32;
-        }
-    }
-}
+pub use crate::distributions::uniform_below;
 
 /// Fills `indices` with `0..len` in a uniformly random order (Fisher-Yates,
 /// from the last position down), deterministic for a given generator state.
@@ -174,10 +166,13 @@ pub fn shuffled_indices(rng: &mut Xoshiro128PlusPlus, indices: &mut [u32]) {
     shuffle(rng, indices);
 }
 
-/// Shuffles `items` in place (Fisher-Yates).
+/// Shuffles `items` in place (Fisher-Yates); any length (positions past
+/// `2^32` draw 64-bit indices).
 pub fn shuffle<T>(rng: &mut Xoshiro128PlusPlus, items: &mut [T]) {
     for i in (1..items.len()).rev() {
-        let j = uniform_below(rng, (i + 1) as u32) as usize;
+        // i + 1 >= 2 and at most the length: never zero, never wraps.
+        let bound = NonZeroU64::new(i as u64 + 1).unwrap_or(NonZeroU64::MIN);
+        let j = uniform_below_u64(rng, bound) as usize;
         items.swap(i, j);
     }
 }

@@ -123,7 +123,7 @@ impl Update {
         grads: &[f32],
         state: &mut [f32],
     ) -> Result<(), Error> {
-        self.apply_inner::<false>(lr, step, params, grads, state)
+        self.apply_inner(false, lr, step, params, grads, state)
             .map(|_| ())
     }
 
@@ -139,15 +139,16 @@ impl Update {
         grads: &[f32],
         state: &mut [f32],
     ) -> Result<UpdateNorms, Error> {
-        self.apply_inner::<true>(lr, step, params, grads, state)
+        self.apply_inner(true, lr, step, params, grads, state)
     }
 
     // Out of line: on targets without SIMD its sixteen-lane constants take
     // about 700 bytes of stack, which inlined would sit under every forward
     // and backward pass of the training step (Cortex-M4F peak stack).
     #[inline(never)]
-    fn apply_inner<const MEASURE: bool>(
+    fn apply_inner(
         &self,
+        measure: bool,
         lr: f32,
         step: u32,
         params: &mut [f32],
@@ -183,13 +184,13 @@ impl Update {
         let lr_v = F32s::splat(lr);
         match self.optimizer {
             Optimizer::Sgd => for_each_lanes(params, grads, &mut [], &mut [], |p, g, _, _| {
-                measured::<MEASURE>(p, shrink, &mut acc, |p| *p -= lr_v * grad(*p, g));
+                measured(measure, p, shrink, &mut acc, |p| *p -= lr_v * grad(*p, g));
             }),
             Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
                 let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
                 let mu = F32s::splat(momentum);
                 for_each_lanes(params, grads, state, &mut [], |p, g, v, _| {
-                    measured::<MEASURE>(p, shrink, &mut acc, |p| {
+                    measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, g);
                         *v = mu * *v + g;
                         *p -= lr_v * if nesterov { g + mu * *v } else { *v };
@@ -206,7 +207,7 @@ impl Update {
                 let (b1, b2, eps) = (F32s::splat(beta1), F32s::splat(beta2), F32s::splat(eps));
                 let (one_b1, one_b2) = (F32s::splat(1.0 - beta1), F32s::splat(1.0 - beta2));
                 for_each_lanes(params, grads, m, v, |p, g, m, v| {
-                    measured::<MEASURE>(p, shrink, &mut acc, |p| {
+                    measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, g);
                         *m = b1 * *m + one_b1 * g;
                         *v = b2 * *v + one_b2 * g * g;
@@ -223,10 +224,11 @@ impl Update {
     }
 }
 
-/// Shrinks `p` (decoupled decay), runs `step` on it and, if `MEASURE`, adds
+/// Shrinks `p` (decoupled decay), runs `step` on it and, if `measure`, adds
 /// the squared change and the squared old weights to `acc`.
 #[inline(always)]
-fn measured<const MEASURE: bool>(
+fn measured(
+    measure: bool,
     p: &mut F32s,
     shrink: Option<F32s>,
     acc: &mut (F32s, F32s),
@@ -237,7 +239,7 @@ fn measured<const MEASURE: bool>(
         *p *= s;
     }
     step(p);
-    if MEASURE {
+    if measure {
         let d = *p - old;
         acc.0 += d * d;
         acc.1 += old * old;
