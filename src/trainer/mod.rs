@@ -474,11 +474,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         mem: &'m mut [f32],
     ) -> Result<Self, Error> {
         check_network(&net)?;
-        if config.batch == 0 {
-            return Err(Error::InvalidConfig {
-                reason: "batch must be at least 1",
-            });
-        }
+        check_config(&config)?;
         let keep_best = config
             .early_stopping
             .is_some_and(|(_, es)| es.restore_best_weights);
@@ -690,9 +686,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
 
     /// Replaces the learning rate and its schedule from the next step on
     /// (the schedule keeps counting from [`Trainer::steps`]). The range test
-    /// and search drivers use it; nothing else changes.
-    pub fn set_learning_rate(&mut self, lr: LearningRate) {
+    /// and search drivers use it; nothing else changes. Refused (and nothing
+    /// changed) as [`LearningRate::validate`] says.
+    pub fn set_learning_rate(&mut self, lr: LearningRate) -> Result<(), Error> {
+        lr.validate()?;
         self.config.lr = lr;
+        Ok(())
     }
 
     /// Per layer, `||update|| / ||weights||` of its weight matrices at the
@@ -1277,7 +1276,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
     }
 
     fn apply_update(&mut self) -> Result<(), Error> {
-        self.step += 1;
+        // Adam's bias correction needs the count; it saturates rather than
+        // wrapping to 0 (a resumed trainer at u32::MAX steps).
+        self.step = self.step.saturating_add(1);
         let lr = self.config.lr.at(self.step - 1);
         let plan = self.plan;
         let s = self.config.update.optimizer.state_per_param();
@@ -1590,6 +1591,30 @@ pub fn ensemble_proba(
         member.predict_proba(input, rows, 0, tmp)?;
         for (p, &t) in probs.iter_mut().zip(tmp.iter()) {
             *p += t / k;
+        }
+    }
+    Ok(())
+}
+
+/// The settings a trainer refuses: a zero batch, a learning rate or
+/// schedule that is not finite and non-negative, a clipping norm that is not
+/// positive and finite (a negative one flipped the gradient), an early
+/// stopping `min_delta` that is not finite and non-negative (NaN stopped
+/// after `patience` and restored epoch 0).
+fn check_config(config: &TrainConfig) -> Result<(), Error> {
+    let bad = |reason| Err(Error::InvalidConfig { reason });
+    if config.batch == 0 {
+        return bad("batch must be at least 1");
+    }
+    config.lr.validate()?;
+    if let Some(norm) = config.clip_norm {
+        if !(norm > 0.0 && norm.is_finite()) {
+            return bad("clip_norm must be positive and finite");
+        }
+    }
+    if let Some((_, es)) = config.early_stopping {
+        if !(es.min_delta >= 0.0 && es.min_delta.is_finite()) {
+            return bad("early stopping's min_delta must be finite and >= 0");
         }
     }
     Ok(())

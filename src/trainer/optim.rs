@@ -383,6 +383,28 @@ impl LearningRate {
         }
     }
 
+    /// Checks the rate and its schedule: `base` finite and `>= 0` (a NaN rate
+    /// left every weight NaN, a negative one trained uphill), decay factors
+    /// finite and `>= 0`, a cosine's `min` finite, `>= 0` and at most `base`,
+    /// a step schedule's period at least 1.
+    pub fn validate(&self) -> Result<(), Error> {
+        let rate = |v: f32| v.is_finite() && v >= 0.0;
+        let ok = rate(self.base)
+            && match self.schedule {
+                Schedule::Constant => true,
+                Schedule::Step { every, gamma } => every >= 1 && rate(gamma),
+                Schedule::Exponential { gamma } => rate(gamma),
+                Schedule::Cosine { min, .. } => rate(min) && min <= self.base,
+            };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                reason: "learning rates must be finite and >= 0 (decay factors too, a cosine's min at most the base, a step period >= 1)",
+            })
+        }
+    }
+
     /// The rate at step `t` (from 0).
     pub fn at(&self, t: u32) -> f32 {
         if t < self.warmup {

@@ -69,7 +69,8 @@ impl RangeTestConfig {
     /// The rate of step `i`.
     pub fn lr(&self, i: u32) -> f32 {
         let t = i as f64 / (self.steps - 1).max(1) as f64;
-        (self.start as f64 * libm::pow(self.end as f64 / self.start as f64, t)) as f32
+        // exp and log rather than pow: the firmware links them already.
+        (self.start as f64 * libm::exp(t * libm::log(self.end as f64 / self.start as f64))) as f32
     }
 }
 
@@ -133,7 +134,7 @@ pub fn lr_range_sweep(
         });
     }
     let b = config.smoothing as f64;
-    let (mut avg, mut min) = (0.0f64, f64::INFINITY);
+    let (mut avg, mut min, mut power) = (0.0f64, f64::INFINITY, 1.0f64);
     let mut written = 0;
     let mut stopped_early = false;
     for i in 0..config.steps {
@@ -144,7 +145,8 @@ pub fn lr_range_sweep(
             Err(e) => return Err(e),
         };
         avg = b * avg + (1.0 - b) * loss as f64;
-        let smoothed = avg / (1.0 - libm::pow(b, (i + 1) as f64));
+        power *= b; // b^(i + 1)
+        let smoothed = avg / (1.0 - power);
         points[written] = RangePoint {
             lr,
             loss,
@@ -299,12 +301,12 @@ pub fn lr_range_test(
             shuffled_indices(&mut rng, order);
             at = 0;
         }
-        trainer.set_learning_rate(LearningRate::constant(lr));
+        trainer.set_learning_rate(LearningRate::constant(lr))?;
         let m = trainer.train_step(data, &order[at..at + batch]);
         at += batch;
         m.map(|m| m.loss)
     });
-    trainer.set_learning_rate(original_lr);
+    trainer.set_learning_rate(original_lr)?;
     match state {
         Some(state) => trainer.restore_snapshot(snapshot, &state)?,
         None => trainer.reset(),
