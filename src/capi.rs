@@ -156,11 +156,15 @@ fn train_config(c: &TinyregMlpConfig) -> Result<TrainConfig, Error> {
 fn memory_floats(c: &TinyregMlpConfig) -> Result<usize, Error> {
     let layers = layers(c)?;
     let config = train_config(c)?;
-    Ok(Network::new(&layers).memory_len(
+    let floats = Network::new(&layers).memory_len(
         c.batch as usize,
         config.update.optimizer.state_per_param(),
         false,
-    ))
+    );
+    // Saturated sizes mean overflow; the byte count must fit too.
+    let floats = crate::size::fits(floats)?;
+    floats.checked_mul(4).ok_or(Error::ShapeOverflow)?;
+    Ok(floats)
 }
 
 /// Bytes of memory (4-byte aligned) a model with `config` needs; 0 if the
@@ -174,7 +178,8 @@ pub unsafe extern "C" fn tinyreg_mlp_memory_bytes(config: *const TinyregMlpConfi
     let Some(c) = (unsafe { config.as_ref() }) else {
         return 0;
     };
-    memory_floats(c).map_or(0, |floats| floats * 4)
+    // 0 for a configuration whose size overflows (it wrapped to 12,000 once).
+    memory_floats(c).map_or(0, |floats| floats.saturating_mul(4))
 }
 
 /// Initializes `mlp` over `memory` (`bytes` long, 4-byte aligned; at least
@@ -205,7 +210,7 @@ pub unsafe extern "C" fn tinyreg_mlp_init(
         let floats = memory_floats(c)?;
         if bytes / 4 < floats {
             return Err(Error::BufferTooSmall {
-                needed: floats * 4,
+                needed: floats.saturating_mul(4),
                 got: bytes,
             });
         }

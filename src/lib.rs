@@ -74,6 +74,7 @@ pub mod layers;
 pub mod reference;
 mod rng;
 pub mod simd;
+mod size;
 pub mod trainer;
 pub mod tune;
 

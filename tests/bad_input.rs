@@ -13,7 +13,10 @@ fn gamma_refuses_shapes_that_are_not_positive_and_finite() {
     for shape in [f32::NEG_INFINITY, -1e30, -1.0, 0.0, f32::NAN, f32::INFINITY] {
         let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
         let before = rng.clone();
-        assert!(matches!(gamma(&mut rng, shape), Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            gamma(&mut rng, shape),
+            Err(Error::InvalidConfig { .. })
+        ));
         assert_eq!(rng, before, "no draw on error");
     }
     // Tiny shapes underflow to 0 instead of recursing.
@@ -59,7 +62,10 @@ mod trainer_settings {
         let net = Network::new(&LAYERS);
         let mut mem = vec![7.0f32; net.memory_len(2, 2, true)];
         let e = Trainer::new(net, cfg, &mut mem).err();
-        assert!(matches!(e, Some(Error::InvalidConfig { .. })), "{cfg:?}: {e:?}");
+        assert!(
+            matches!(e, Some(Error::InvalidConfig { .. })),
+            "{cfg:?}: {e:?}"
+        );
         assert!(mem.iter().all(|&v| v == 7.0), "nothing written");
     }
 
@@ -73,10 +79,22 @@ mod trainer_settings {
         }
         for schedule in [
             Schedule::Exponential { gamma: f32::NAN },
-            Schedule::Step { every: 0, gamma: 0.5 },
-            Schedule::Step { every: 3, gamma: -0.5 },
-            Schedule::Cosine { total: 10, min: f32::NAN },
-            Schedule::Cosine { total: 10, min: 1.0 },
+            Schedule::Step {
+                every: 0,
+                gamma: 0.5,
+            },
+            Schedule::Step {
+                every: 3,
+                gamma: -0.5,
+            },
+            Schedule::Cosine {
+                total: 10,
+                min: f32::NAN,
+            },
+            Schedule::Cosine {
+                total: 10,
+                min: 1.0,
+            },
         ] {
             refused(TrainConfig {
                 lr: LearningRate {
@@ -111,5 +129,240 @@ mod trainer_settings {
             .set_learning_rate(LearningRate::constant(f32::NAN))
             .is_err());
         assert_eq!(trainer.config().lr, LearningRate::constant(1e-3));
+    }
+}
+
+mod layers_and_data {
+    use tinyreg::layers::mixup::softmax_cross_entropy_mixed;
+    use tinyreg::layers::pool::{
+        fmp_regions, pytorch_fmp_regions, region_avg_pool_backward, region_avg_pool_forward,
+        region_max_pool_forward, Region,
+    };
+    use tinyreg::{relu_backward, BatchNorm, Conv2d, Error, Icls};
+
+    #[test]
+    fn batch_norm_refuses_huge_batches_and_bad_constants() {
+        // backward with a huge batch indexed out of bounds.
+        let bn = BatchNorm::new(4);
+        let (gamma, saved, dy) = ([1.0f32; 4], [0.0f32; 8], [0.0f32; 4]);
+        let (mut dg, mut db, mut dx) = ([0.0f32; 4], [0.0f32; 4], [5.0f32; 4]);
+        let e = bn.backward(
+            usize::MAX / 2,
+            &gamma,
+            &saved,
+            &dy,
+            &mut dg,
+            &mut db,
+            &mut dx,
+        );
+        assert!(e.is_err());
+        assert_eq!(dx, [5.0; 4]);
+        for (momentum, eps) in [(f32::NAN, 1e-5), (0.1, -1.0), (0.1, 0.0), (2.0, 1e-5)] {
+            assert!(matches!(
+                BatchNorm::with(4, momentum, eps).validate(),
+                Err(Error::InvalidConfig { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn convolution_of_a_2_to_the_32_image_is_an_overflow() {
+        // It wrapped to 0 and panicked ("chunk size must be non-zero").
+        let conv = Conv2d {
+            in_channels: 1,
+            out_channels: 1,
+            height: 1 << 32,
+            width: 1 << 32,
+            k: 1,
+            stride: 1,
+            padding: 0,
+        };
+        let mut out = [0.0f32; 4];
+        let e = conv.forward(
+            1,
+            &[1.0],
+            &[0.0],
+            false,
+            &[0.0; 4],
+            &mut out,
+            &mut [0.0; 16],
+        );
+        assert_eq!(e, Err(Error::ShapeOverflow));
+    }
+
+    #[test]
+    fn pooling_empty_planes_is_refused_instead_of_looping() {
+        // planes = usize::MAX of 0x0 planes looped 2^64 times.
+        let none: [Region; 0] = [];
+        let mut argmax = [0u8; 0];
+        assert!(
+            region_max_pool_forward(usize::MAX, 0, 0, &none, &none, &[], &mut [], &mut argmax)
+                .is_err()
+        );
+        assert!(region_avg_pool_forward(usize::MAX, 0, 0, &none, &none, &[], &mut []).is_err());
+        assert!(region_avg_pool_backward(usize::MAX, 0, 0, &none, &none, &[], &mut []).is_err());
+    }
+
+    #[test]
+    fn fractional_regions_refuse_bad_u_sizes_and_bounds() {
+        let mut regions = [(9u16, 9u16); 4];
+        for u in [f32::NAN, 7.5, -3.0, 1.0] {
+            assert!(
+                pytorch_fmp_regions(u, 8, 4, 2, &mut regions).is_err(),
+                "u = {u}"
+            );
+        }
+        assert!(pytorch_fmp_regions(0.5, 70_000, 4, 2, &mut regions).is_err());
+        // Unordered bounds made a region of 65,534.
+        assert!(fmp_regions(&[0, 3, 2, 6, 8], false, 8, &mut regions).is_err());
+        assert!(fmp_regions(&[0, 2, 4, 6, 9], false, 8, &mut regions).is_err());
+        assert_eq!(regions, [(9, 9); 4], "nothing written");
+        assert!(fmp_regions(&[0, 2, 4, 6, 8], false, 8, &mut regions).is_ok());
+    }
+
+    #[test]
+    fn relu_backward_refuses_mismatched_lengths() {
+        let mut g = [1.0f32; 3];
+        assert!(matches!(
+            relu_backward(&[1.0, -1.0], &mut g),
+            Err(Error::LengthMismatch { .. })
+        ));
+        assert_eq!(g, [1.0; 3]);
+        relu_backward(&[1.0, -1.0, 2.0], &mut g).unwrap();
+        assert_eq!(g, [1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn mixed_loss_with_an_infinite_partner_loss_is_an_error() {
+        // lambda = 1 weighed an infinite partner loss by 0: Ok(NaN).
+        let logits = [0.0f32, f32::NEG_INFINITY, 1.0, 2.0];
+        let mut grad = [7.0f32; 4];
+        let e = softmax_cross_entropy_mixed(2, &logits, &[0, 0], &[1, 1], 1.0, &mut grad);
+        assert_eq!(e, Err(Error::NonFiniteLoss { row: 0 }));
+        assert_eq!(grad, [7.0; 4]);
+    }
+
+    #[test]
+    fn an_icls_built_by_hand_with_inconsistent_fields_is_refused() {
+        let images = [0u8; 8];
+        let labels = [0u8; 2];
+        let bad = Icls {
+            count: 5, // the slices hold 2 samples of 4
+            rows: 2,
+            cols: 2,
+            channels: 1,
+            classes: 10,
+            max_value: 255,
+            images: &images,
+            labels: &labels,
+        };
+        let (mut x, mut y) = ([0.0f32; 4], [0u32; 1]);
+        assert!(matches!(
+            bad.gather(&[4], &mut x, &mut y),
+            Err(Error::InvalidData { .. })
+        ));
+        assert!(bad.slice(0, 5).is_err());
+    }
+}
+
+mod trainer_side_effects {
+    use tinyreg::{
+        ensemble_proba, BatchNorm, Dense, Error, Layer, LearningRate, Network, Optimizer,
+        TrainConfig, Trainer, Update, WeightDecay,
+    };
+
+    const LAYERS: [Layer; 3] = [
+        Layer::Dense(Dense::new(4, 6)),
+        Layer::BatchNorm(BatchNorm::new(6)),
+        Layer::Dense(Dense::new(6, 3)),
+    ];
+
+    fn config() -> TrainConfig {
+        TrainConfig {
+            batch: 4,
+            update: Update::new(Optimizer::Sgd, WeightDecay::NONE).unwrap(),
+            lr: LearningRate::constant(0.1),
+            clip_norm: None,
+            seed: 5,
+            early_stopping: None,
+        }
+    }
+
+    #[test]
+    fn a_bad_mix_is_refused_before_the_forward_pass() {
+        let net = Network::new(&LAYERS);
+        let mut mem = vec![0f32; net.memory_len(4, 0, false)];
+        let mut trainer = Trainer::new(net, config(), &mut mem).unwrap();
+        let x = [0.5f32; 16];
+        let before = (trainer.state(), mem_copy(&trainer));
+        // A NaN lambda moved batch norm's running statistics first.
+        let e = trainer.train_step_batch(&x, &[0, 1, 2, 0], Some((&[1, 2, 0, 1], f32::NAN)));
+        assert!(matches!(e, Err(Error::InvalidConfig { .. })));
+        // A partner label out of range advanced the mask generator first.
+        let e = trainer.train_step_batch(&x, &[0, 1, 2, 0], Some((&[1, 2, 9, 1], 0.5)));
+        assert!(matches!(e, Err(Error::LabelOutOfRange { row: 2, .. })));
+        let e = trainer.train_step_batch(&x, &[0, 1, 2, 0], Some((&[1, 2], 0.5)));
+        assert!(matches!(e, Err(Error::LengthMismatch { .. })));
+        assert_eq!((trainer.state(), mem_copy(&trainer)), before);
+    }
+
+    /// Parameters, optimizer state and batch norm's running statistics.
+    fn mem_copy(t: &Trainer) -> Vec<u32> {
+        let mut snapshot = vec![0f32; t.snapshot_len()];
+        t.save_snapshot(&mut snapshot).unwrap();
+        snapshot.iter().map(|v| v.to_bits()).collect()
+    }
+
+    #[test]
+    fn ensemble_proba_checks_every_member_before_writing() {
+        let net = Network::new(&LAYERS);
+        let (mut m1, mut m2) = (
+            vec![0f32; net.memory_len(4, 0, false)],
+            vec![0f32; net.memory_len(4, 0, false)],
+        );
+        let mut members = [
+            Trainer::new(net, config(), &mut m1).unwrap(),
+            Trainer::new(net, config(), &mut m2).unwrap(),
+        ];
+        let mut probs = [9.0f32; 6];
+        let mut tmp = [0.0f32; 6];
+        // Too few input rows: probs was zeroed before the error.
+        let e = ensemble_proba(&mut members, &[0.5; 4], 2, &mut probs, &mut tmp);
+        assert!(matches!(e, Err(Error::LengthMismatch { .. })));
+        assert_eq!(probs, [9.0; 6]);
+    }
+
+    #[test]
+    fn a_plan_that_overflows_is_refused() {
+        // Relu { features: 1 << 63 } at batch 2 "needed" 2,050 floats.
+        let layers = [Layer::Relu { features: 1 << 63 }];
+        let net = Network::new(&layers);
+        assert_eq!(net.memory_len(2, 0, false), usize::MAX);
+        let mut mem = vec![0f32; 4096];
+        assert_eq!(
+            Trainer::new(
+                net,
+                TrainConfig {
+                    batch: 2,
+                    ..config()
+                },
+                &mut mem
+            )
+            .err(),
+            Some(Error::ShapeOverflow)
+        );
+    }
+
+    #[test]
+    fn the_step_count_saturates_instead_of_wrapping() {
+        let net = Network::new(&LAYERS);
+        let mut mem = vec![0f32; net.memory_len(4, 0, false)];
+        let mut state = Trainer::new(net, config(), &mut mem).unwrap().state();
+        state.step = u32::MAX;
+        let mut resumed = Trainer::resume(net, config(), &mut mem, &state).unwrap();
+        resumed
+            .train_step_batch(&[0.5; 16], &[0, 1, 2, 0], None)
+            .unwrap();
+        assert_eq!(resumed.steps(), u32::MAX);
     }
 }

@@ -46,6 +46,21 @@ fn capi_reports_bad_input_with_status_codes() {
             ..cfg
         };
         assert_eq!(tinyreg_mlp_memory_bytes(&bad), 0);
+        // Sizes whose memory overflows: 0, not a wrapped size (issue 15).
+        let huge = TinyregMlpConfig {
+            inputs: u32::MAX,
+            hidden: u32::MAX,
+            classes: u32::MAX,
+            batch: u32::MAX,
+            ..cfg
+        };
+        assert_eq!(tinyreg_mlp_memory_bytes(&huge), 0);
+        let mut small = vec![0f32; 3000];
+        let mut m: TinyregMlp = core::mem::zeroed();
+        assert_ne!(
+            tinyreg_mlp_init(&mut m, &huge, small.as_mut_ptr(), 12_000),
+            TINYREG_OK
+        );
         let bytes = tinyreg_mlp_memory_bytes(&cfg);
         assert!(bytes > 0 && bytes % 4 == 0);
         let mut memory = vec![0f32; bytes / 4];

@@ -17,7 +17,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
-use crate::Error;
+use crate::{size, Error};
 
 /// An image's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct ImageShape {
 impl ImageShape {
     /// Values per image.
     pub const fn len(&self) -> usize {
-        self.channels * self.height * self.width
+        size::mul(size::mul(self.channels, self.height), self.width)
     }
 
     /// Whether the image has no values.

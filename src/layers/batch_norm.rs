@@ -52,6 +52,20 @@ impl BatchNorm {
         }
     }
 
+    /// Checks the constants: `momentum` in `[0, 1]` and `eps` positive and
+    /// finite (NaN momentum, a negative eps, or eps 0 on a constant input
+    /// made every output and statistic NaN).
+    pub fn validate(&self) -> Result<(), Error> {
+        let momentum_ok = (0.0..=1.0).contains(&self.momentum);
+        if momentum_ok && self.eps > 0.0 && self.eps.is_finite() {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig {
+                reason: "batch norm needs momentum in [0, 1] and eps positive and finite",
+            })
+        }
+    }
+
     /// Features normalized.
     pub const fn features(&self) -> usize {
         self.features
@@ -60,7 +74,7 @@ impl BatchNorm {
     /// Floats saved by a train forward for backward: `x_hat` (`batch x
     /// features`) then `inv_std` (`features`).
     pub const fn saved_len(&self, batch: usize) -> usize {
-        (batch + 1) * self.features
+        crate::size::mul(crate::size::add(batch, 1), self.features)
     }
 
     /// Forward. In train mode `batch` must be at least 2 (the unbiased variance
@@ -75,6 +89,7 @@ impl BatchNorm {
         saved: &mut [f32],
     ) -> Result<(), Error> {
         let f = self.features;
+        self.validate()?;
         self.check(batch, &state, input.len(), output.len())?;
         match mode {
             Mode::Train => {
@@ -140,7 +155,8 @@ impl BatchNorm {
         grad_input: &mut [f32],
     ) -> Result<(), Error> {
         let f = self.features;
-        let n = batch * f;
+        let n = crate::size::checked_mul(batch, f)?;
+        crate::size::fits(self.saved_len(batch))?;
         for (expected, got) in [
             (f, gamma.len()),
             (n, grad_output.len()),

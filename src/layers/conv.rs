@@ -10,7 +10,7 @@
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::simd::{load_f32s, store_lanes, F32s, HAS_SIMD, LANES};
-use crate::Error;
+use crate::{size, Error};
 
 /// Output channels the direct forward accumulates at once: 8 x 16 floats fill
 /// 8 of AVX-512's 32 registers (two or four times that on narrower SIMD).
@@ -21,7 +21,7 @@ const DIRECT_OC: usize = if cfg!(target_feature = "avx512f") {
 };
 
 const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize {
-    let padded = size + 2 * padding;
+    let padded = size::add(size, size::mul(2, padding));
     if stride == 0 || k == 0 || padded < k {
         0
     } else {
@@ -61,22 +61,28 @@ impl Conv2d {
 
     /// Floats of `W`: `K * C * k * k`.
     pub const fn weights_len(&self) -> usize {
-        self.out_channels * self.in_channels * self.k * self.k
+        size::mul(
+            size::mul(self.out_channels, self.in_channels),
+            size::mul(self.k, self.k),
+        )
     }
 
     const fn patch(&self) -> usize {
-        self.in_channels * self.k * self.k
+        size::mul(self.in_channels, size::mul(self.k, self.k))
     }
 
     const fn positions(&self) -> usize {
-        self.out_height() * self.out_width()
+        size::mul(self.out_height(), self.out_width())
     }
 
     /// Floats of scratch: one sample's columns plus the GEMM panel (which
     /// also covers the padded input of the direct forward).
     pub const fn scratch_len(&self) -> usize {
-        let im2col = self.patch() * self.positions() + GEMM_SCRATCH_LEN;
-        let direct = self.in_channels * self.padded_plane() + LANES + self.weights_len();
+        let im2col = size::add(size::mul(self.patch(), self.positions()), GEMM_SCRATCH_LEN);
+        let direct = size::add(
+            size::add(size::mul(self.in_channels, self.padded_plane()), LANES),
+            self.weights_len(),
+        );
         if im2col > direct {
             im2col
         } else {
@@ -94,15 +100,27 @@ impl Conv2d {
             && self.out_channels > 0
             && self.k > 0
             && self.stride > 0
-            && self.height + 2 * self.padding >= self.k
-            && self.width + 2 * self.padding >= self.k;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
+            && self.out_height() > 0
+            && self.out_width() > 0;
+        if !ok {
+            return Err(Error::InvalidConfig {
                 reason: "convolution needs non-zero sizes and a kernel that fits the padded input",
-            })
+            });
         }
+        // Every size the kernels use, checked once (a 2^32 x 2^32 image
+        // wrapped to 0 and panicked in a chunking loop).
+        size::fits(self.scratch_len())?;
+        size::fits(self.sample_lens().0)?;
+        size::fits(size::mul(self.out_channels, self.positions()))?;
+        Ok(())
+    }
+
+    /// Floats of one input and one output sample (saturating).
+    const fn sample_lens(&self) -> (usize, usize) {
+        (
+            size::mul(size::mul(self.in_channels, self.height), self.width),
+            size::mul(self.out_channels, self.positions()),
+        )
     }
 
     fn check_lens(&self, pairs: &[(usize, usize)]) -> Result<(), Error> {
@@ -144,7 +162,8 @@ impl Conv2d {
 
     /// Floats of one zero-padded input plane in [`Self::direct_forward`].
     const fn padded_plane(&self) -> usize {
-        (self.height + 2 * self.padding) * (self.width + 2 * self.padding)
+        let pad = size::mul(2, self.padding);
+        size::mul(size::add(self.height, pad), size::add(self.width, pad))
     }
 
     /// Stride-1 forward without im2col, which measures faster at the CNN
@@ -303,13 +322,10 @@ impl Conv2d {
         scratch: &[f32],
     ) -> Result<(usize, usize), Error> {
         self.check()?;
-        let (n_in, n_out) = (
-            self.in_channels * self.height * self.width,
-            self.out_channels * self.positions(),
-        );
+        let (n_in, n_out) = self.sample_lens();
         self.check_lens(&[
-            (batch * n_in, input.len()),
-            (batch * n_out, output.len()),
+            (size::mul(batch, n_in), input.len()),
+            (size::mul(batch, n_out), output.len()),
             (self.weights_len(), weights.len()),
             (self.out_channels, bias.len()),
         ])?;
@@ -429,18 +445,15 @@ impl Conv2d {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         self.check()?;
-        let (n_in, n_out) = (
-            self.in_channels * self.height * self.width,
-            self.out_channels * self.positions(),
-        );
+        let (n_in, n_out) = self.sample_lens();
         self.check_lens(&[
-            (batch * n_in, input.len()),
-            (batch * n_out, output.len()),
-            (batch * n_out, grad_output.len()),
+            (size::mul(batch, n_in), input.len()),
+            (size::mul(batch, n_out), output.len()),
+            (size::mul(batch, n_out), grad_output.len()),
             (self.weights_len(), weights.len()),
             (self.weights_len(), grad_weights.len()),
             (self.out_channels, grad_bias.len()),
-            (batch * n_in, grad_input.len()),
+            (size::mul(batch, n_in), grad_input.len()),
         ])?;
         if scratch.len() < self.scratch_len() {
             return Err(Error::BufferTooSmall {
@@ -449,7 +462,7 @@ impl Conv2d {
             });
         }
         if relu {
-            crate::relu_backward(output, grad_output);
+            crate::layers::dense::relu_backward_unchecked(output, grad_output);
         }
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let (positions, patch) = (self.positions(), self.patch());

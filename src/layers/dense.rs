@@ -111,12 +111,12 @@ impl Dense {
 
     /// Floats of `W`.
     pub const fn weights_len(&self) -> usize {
-        self.inputs * self.outputs
+        crate::size::mul(self.inputs, self.outputs)
     }
 
     /// Bytes of a DropConnect mask: one bit per weight.
     pub const fn dropconnect_mask_bytes(&self) -> usize {
-        mask_bytes(self.inputs * self.outputs)
+        mask_bytes(self.weights_len())
     }
 
     /// `output = input W^T + b`, then ReLU if the layer has one.
@@ -352,7 +352,7 @@ impl Dense {
     ) {
         let (i, o) = (self.inputs, self.outputs);
         if self.relu {
-            relu_backward(output, grad_output);
+            relu_backward_unchecked(output, grad_output);
         }
         let dy = &*grad_output;
         // db += column sums of dy.
@@ -448,8 +448,18 @@ impl Dense {
 }
 
 /// `grad = output > 0 ? grad : 0`, the ReLU backward from the ReLU's output
-/// (NaN outputs pass the gradient through).
-pub fn relu_backward(output: &[f32], grad: &mut [f32]) {
+/// (NaN outputs pass the gradient through). The two must have the same
+/// length ([`Error::LengthMismatch`] otherwise, nothing written: it handled
+/// the shorter silently once).
+pub fn relu_backward(output: &[f32], grad: &mut [f32]) -> Result<(), Error> {
+    check_len(output.len(), grad.len())?;
+    relu_backward_unchecked(output, grad);
+    Ok(())
+}
+
+/// [`relu_backward`] for lengths the caller checked.
+pub(crate) fn relu_backward_unchecked(output: &[f32], grad: &mut [f32]) {
+    debug_assert_eq!(output.len(), grad.len());
     for (g, &y) in grad.iter_mut().zip(output) {
         if y <= 0.0 {
             *g = 0.0;

@@ -36,7 +36,7 @@ pub fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), E
     Ok(())
 }
 
-fn check_lambda(lambda: f32) -> Result<(), Error> {
+pub(crate) fn check_lambda(lambda: f32) -> Result<(), Error> {
     if (0.0..=1.0).contains(&lambda) {
         Ok(())
     } else {
@@ -148,24 +148,38 @@ pub fn softmax_cross_entropy_mixed(
             classes,
         });
     }
-    // The integer-label loss writes softmax - onehot_i; move (1 - lambda) of
-    // the one-hot mass to the partner, and mix the two losses.
-    let li = crate::softmax_cross_entropy(classes, logits, labels, grad)?;
     let batch = labels.len();
-    let inv = 1.0 / batch as f32;
+    let expected = batch.checked_mul(classes).ok_or(Error::ShapeOverflow)?;
+    if classes == 0 || logits.len() != expected {
+        return Err(Error::LengthMismatch {
+            expected,
+            got: logits.len(),
+        });
+    }
+    // The partner's loss first, read-only: a non-finite one is an error, as
+    // for the plain loss, before anything is written.
     let mut partner_loss = 0.0f64;
-    for (r, ((&yi, &yj), z)) in labels
+    for (row, (&yj, z)) in partner_labels
         .iter()
-        .zip(partner_labels)
         .zip(logits.chunks_exact(classes))
         .enumerate()
     {
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = z.iter().map(|&v| libm::expf(v - max)).sum();
+        let loss = libm::logf(sum) + (max - z[yj as usize]);
+        if !loss.is_finite() {
+            return Err(Error::NonFiniteLoss { row });
+        }
+        partner_loss += loss as f64;
+    }
+    // The integer-label loss writes softmax - onehot_i; move (1 - lambda) of
+    // the one-hot mass to the partner, and mix the two losses.
+    let li = crate::softmax_cross_entropy(classes, logits, labels, grad)?;
+    let inv = 1.0 / batch as f32;
+    for (r, (&yi, &yj)) in labels.iter().zip(partner_labels).enumerate() {
         let g = &mut grad[r * classes..(r + 1) * classes];
         g[yi as usize] += (1.0 - lambda) * inv;
         g[yj as usize] -= (1.0 - lambda) * inv;
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = z.iter().map(|&v| libm::expf(v - max)).sum();
-        partner_loss += (libm::logf(sum) + (max - z[yj as usize])) as f64;
     }
     let lj = (partner_loss / batch.max(1) as f64) as f32;
     Ok(lambda * li + (1.0 - lambda) * lj)

@@ -206,6 +206,18 @@ pub fn fmp_regions(
             got: regions.len(),
         });
     }
+    // Increasing and inside the input, checked before anything is written
+    // (unordered bounds once made a region of 65,534).
+    if input > u16::MAX as usize
+        || bounds
+            .windows(2)
+            .any(|w| w[1] <= w[0] || w[1] as usize > input)
+    {
+        return Err(Error::InvalidConfig {
+            reason:
+                "fractional pooling bounds must increase and stay within the input (at most 65535)",
+        });
+    }
     for (i, r) in regions[..n].iter_mut().enumerate() {
         let (start, end) = (bounds[i] as usize, bounds[i + 1] as usize);
         let end = if overlapping {
@@ -232,6 +244,12 @@ pub fn pytorch_fmp_regions(
     if k == 0 || k > MAX_REGION || input < k || output == 0 || output > input - k + 1 {
         return Err(Error::InvalidConfig {
             reason: "need 1 <= k <= 16, k <= input, output <= input - k + 1",
+        });
+    }
+    // PyTorch draws u in [0, 1); sizes are stored as u16 (they were truncated).
+    if !(0.0..1.0).contains(&u) || input > u16::MAX as usize {
+        return Err(Error::InvalidConfig {
+            reason: "PyTorch's fractional pooling takes u in [0, 1) and sizes up to 65535",
         });
     }
     if regions.len() < output {
@@ -276,8 +294,18 @@ pub(crate) fn check_pool(
 ) -> Result<(usize, usize), Error> {
     check_regions(rows, height)?;
     check_regions(cols, width)?;
+    // Empty planes or no regions: nothing to pool, and a plane loop of up to
+    // usize::MAX empty iterations (it hung), so refused.
+    if rows.is_empty() || cols.is_empty() || height == 0 || width == 0 {
+        return Err(Error::InvalidConfig {
+            reason: "pooling needs a non-empty plane and at least one region per axis",
+        });
+    }
     let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
-    let plane_out = rows.len() * cols.len();
+    let plane_out = rows
+        .len()
+        .checked_mul(cols.len())
+        .ok_or(Error::ShapeOverflow)?;
     let n_in = planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
     let n_out = planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
     if input_len != n_in {

@@ -89,8 +89,26 @@ impl<'a> Icls<'a> {
         })
     }
 
+    /// Checks that the public fields agree with the slices (an `Icls` built
+    /// by hand may not); returns the features per sample.
+    fn check_consistent(&self) -> Result<usize, Error> {
+        let f = self
+            .rows
+            .checked_mul(self.cols)
+            .and_then(|p| p.checked_mul(self.channels))
+            .ok_or(Error::ShapeOverflow)?;
+        let images = self.count.checked_mul(f).ok_or(Error::ShapeOverflow)?;
+        if self.images.len() != images || self.labels.len() != self.count || self.max_value == 0 {
+            return Err(Error::InvalidData {
+                reason: "an Icls whose fields disagree with its slices",
+            });
+        }
+        Ok(f)
+    }
+
     /// Samples `start..end` as a data set of their own (e.g. a validation split).
     pub fn slice(&self, start: usize, end: usize) -> Result<Self, Error> {
+        self.check_consistent()?;
         if start > end || end > self.count {
             return Err(Error::IndexOutOfRange {
                 index: end,
@@ -108,7 +126,7 @@ impl<'a> Icls<'a> {
 
     /// Values per sample: `channels * rows * cols`.
     pub const fn features(&self) -> usize {
-        self.channels * self.rows * self.cols
+        crate::size::mul(crate::size::mul(self.channels, self.rows), self.cols)
     }
 
     /// Gathers the samples `indices` into `batch` (`indices.len() x features`,
@@ -119,7 +137,7 @@ impl<'a> Icls<'a> {
         batch: &mut [f32],
         labels: &mut [u32],
     ) -> Result<(), Error> {
-        let f = self.features();
+        let f = self.check_consistent()?;
         let needed = indices.len().checked_mul(f).ok_or(Error::ShapeOverflow)?;
         if batch.len() != needed {
             return Err(Error::LengthMismatch {

@@ -483,6 +483,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
             config.update.optimizer.state_per_param(),
             keep_best,
         );
+        // A plan whose sizes overflow ends at usize::MAX (they saturate).
+        crate::size::fits(plan.end)?;
         if mem.len() < plan.end {
             return Err(Error::BufferTooSmall {
                 needed: plan.end,
@@ -641,6 +643,16 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// against the model, and copies the input into the input region. Returns
     /// the number of classes.
     fn load_input(&mut self, input: &[f32], rows: usize, out_len: usize) -> Result<usize, Error> {
+        self.check_input(input.len(), rows, out_len)?;
+        let (f, classes) = (self.net.inputs(), self.net.outputs());
+        let at = self.plan.input;
+        self.mem[at..at + rows * f].copy_from_slice(input);
+        Ok(classes)
+    }
+
+    /// Checks `rows` samples (at most `batch`) of `input_len` floats in and
+    /// `out_len` out against the model.
+    fn check_input(&self, input_len: usize, rows: usize, out_len: usize) -> Result<(), Error> {
         let (f, classes) = (self.net.inputs(), self.net.outputs());
         if rows == 0 || rows > self.config.batch {
             return Err(Error::LengthMismatch {
@@ -648,14 +660,13 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 got: rows,
             });
         }
-        for (expected, got) in [(rows * f, input.len()), (rows * classes, out_len)] {
+        // rows <= batch, and batch x widest fits the plan: no overflow.
+        for (expected, got) in [(rows * f, input_len), (rows * classes, out_len)] {
             if expected != got {
                 return Err(Error::LengthMismatch { expected, got });
             }
         }
-        let at = self.plan.input;
-        self.mem[at..at + rows * f].copy_from_slice(input);
-        Ok(classes)
+        Ok(())
     }
 
     /// Raw logits of `rows` samples into `logits` (`rows x classes`), with the
@@ -1180,12 +1191,26 @@ impl<'n, 'm> Trainer<'n, 'm> {
     ) -> Result<Metrics, Error> {
         let rows = labels.len();
         let classes = self.net.outputs();
-        if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
-            return Err(Error::LabelOutOfRange {
-                row,
-                label: labels[row],
-                classes,
-            });
+        // Everything checked before the forward pass draws masks or moves
+        // batch norm's running statistics.
+        let partner = mix.map_or(&[][..], |(p, _)| p);
+        if let Some((partner, lambda)) = mix {
+            crate::layers::mixup::check_lambda(lambda)?;
+            if partner.len() != rows {
+                return Err(Error::LengthMismatch {
+                    expected: rows,
+                    got: partner.len(),
+                });
+            }
+        }
+        for labels in [labels, partner] {
+            if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
+                return Err(Error::LabelOutOfRange {
+                    row,
+                    label: labels[row],
+                    classes,
+                });
+            }
         }
         self.load_input(input, rows, rows * classes)?;
         let at = self.plan.labels;
@@ -1585,6 +1610,10 @@ pub fn ensemble_proba(
             got: tmp.len(),
         });
     }
+    // Every member checked before `probs` is touched.
+    for member in members.iter() {
+        member.check_input(input.len(), rows, probs.len())?;
+    }
     probs.fill(0.0);
     let k = members.len() as f32;
     for member in members.iter_mut() {
@@ -1639,6 +1668,7 @@ fn check_network(net: &Network<'_>) -> Result<(), Error> {
         let bad_pool = |reason| Err(Error::InvalidConfig { reason });
         match *layer {
             Layer::Conv2d { conv, .. } => conv.validate()?,
+            Layer::BatchNorm(bn) => bn.validate()?,
             Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
                 if k == 0
                     || k > pool::MAX_REGION

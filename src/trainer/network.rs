@@ -26,6 +26,7 @@
 use crate::layers::augment::ImageShape;
 use crate::layers::batch_norm::BatchNorm;
 use crate::layers::conv::Conv2d;
+use crate::size::{add, mul};
 use crate::{mask_bytes, Dense, Dropout};
 
 /// How a residual block with stochastic depth scales its branch.
@@ -170,7 +171,7 @@ impl Layer {
             | Layer::Dropout { features, .. }
             | Layer::Residual { features, .. } => features,
             Layer::BatchNorm(bn) => bn.features(),
-            Layer::Conv2d { conv, .. } => conv.in_channels * conv.height * conv.width,
+            Layer::Conv2d { conv, .. } => mul(mul(conv.in_channels, conv.height), conv.width),
             Layer::MaxPool { shape, .. }
             | Layer::AvgPool { shape, .. }
             | Layer::FractionalMaxPool { shape, .. } => shape.len(),
@@ -181,7 +182,9 @@ impl Layer {
     pub const fn outputs(&self) -> usize {
         match *self {
             Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
-            Layer::Conv2d { conv, .. } => conv.out_channels * conv.out_height() * conv.out_width(),
+            Layer::Conv2d { conv, .. } => {
+                mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
+            }
             Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
                 let oh = if stride == 0 || shape.height < k {
                     0
@@ -193,14 +196,14 @@ impl Layer {
                 } else {
                     (shape.width - k) / stride + 1
                 };
-                shape.channels * oh * ow
+                mul(mul(shape.channels, oh), ow)
             }
             Layer::FractionalMaxPool {
                 shape,
                 out_height,
                 out_width,
                 ..
-            } => shape.channels * out_height * out_width,
+            } => mul(mul(shape.channels, out_height), out_width),
             _ => self.inputs(),
         }
     }
@@ -208,12 +211,12 @@ impl Layer {
     /// Trainable floats.
     pub const fn params_len(&self) -> usize {
         match *self {
-            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.weights_len() + d.outputs(),
-            Layer::BatchNorm(bn) => 2 * bn.features(),
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => add(d.weights_len(), d.outputs()),
+            Layer::BatchNorm(bn) => mul(2, bn.features()),
             Layer::Residual {
                 features, hidden, ..
-            } => 2 * features * hidden + hidden + features,
-            Layer::Conv2d { conv, .. } => conv.weights_len() + conv.out_channels,
+            } => add(mul(mul(2, features), hidden), add(hidden, features)),
+            Layer::Conv2d { conv, .. } => add(conv.weights_len(), conv.out_channels),
             Layer::Relu { .. }
             | Layer::Dropout { .. }
             | Layer::MaxPool { .. }
@@ -225,7 +228,7 @@ impl Layer {
     /// Non-trainable state saved with the weights (batch norm's running stats).
     pub const fn buffers_len(&self) -> usize {
         match *self {
-            Layer::BatchNorm(bn) => 2 * bn.features(),
+            Layer::BatchNorm(bn) => mul(2, bn.features()),
             _ => 0,
         }
     }
@@ -234,16 +237,19 @@ impl Layer {
     pub const fn saved_len(&self, batch: usize) -> usize {
         match *self {
             Layer::DenseDropConnect(d, _) => ceil_words(d.dropconnect_mask_bytes()),
-            Layer::Dropout { features, .. } => ceil_words(mask_bytes(batch * features)),
+            Layer::Dropout { features, .. } => ceil_words(mask_bytes(mul(batch, features))),
             Layer::BatchNorm(bn) => bn.saved_len(batch),
-            Layer::Residual { hidden, .. } => batch * hidden + 1,
-            Layer::MaxPool { .. } => ceil_words(batch * self.outputs()),
+            Layer::Residual { hidden, .. } => add(mul(batch, hidden), 1),
+            Layer::MaxPool { .. } => ceil_words(mul(batch, self.outputs())),
             // Argmax bytes, then the row and column regions as (u16, u16) words.
             Layer::FractionalMaxPool {
                 out_height,
                 out_width,
                 ..
-            } => ceil_words(batch * self.outputs()) + out_height + out_width,
+            } => add(
+                ceil_words(mul(batch, self.outputs())),
+                add(out_height, out_width),
+            ),
             Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } | Layer::AvgPool { .. } => {
                 0
             }
@@ -347,7 +353,7 @@ impl<'a> Network<'a> {
         let mut total = 0;
         let mut l = 0;
         while l < self.layers.len() {
-            total += self.layers[l].params_len();
+            total = add(total, self.layers[l].params_len());
             l += 1;
         }
         total
@@ -357,7 +363,7 @@ impl<'a> Network<'a> {
         let mut total = 0;
         let mut l = 0;
         while l < self.layers.len() {
-            total += self.layers[l].buffers_len();
+            total = add(total, self.layers[l].buffers_len());
             l += 1;
         }
         total
@@ -367,7 +373,7 @@ impl<'a> Network<'a> {
         let mut total = 0;
         let mut l = 0;
         while l < self.layers.len() {
-            total += batch * self.layers[l].outputs();
+            total = add(total, mul(batch, self.layers[l].outputs()));
             l += 1;
         }
         total
@@ -377,7 +383,7 @@ impl<'a> Network<'a> {
         let mut total = 0;
         let mut l = 0;
         while l < self.layers.len() {
-            total += self.layers[l].saved_len(batch);
+            total = add(total, self.layers[l].saved_len(batch));
             l += 1;
         }
         total
@@ -421,30 +427,34 @@ impl<'a> Network<'a> {
     }
 
     pub(crate) const fn plan(&self, batch: usize, state_per_param: usize, keep_best: bool) -> Plan {
+        // Saturating throughout: a plan that overflows ends at usize::MAX,
+        // which `Trainer::new` refuses (it wrapped to a few floats once).
         let p = self.params_len();
         let bufs = self.buffers_len();
         let params = 0;
-        let grads = params + p;
-        let opt_state = grads + p;
-        let best = opt_state + state_per_param * p;
-        let buffers = best + if keep_best { p } else { 0 };
-        let best_buffers = buffers + bufs;
-        let ratios = best_buffers + if keep_best { bufs } else { 0 };
-        let input = ratios + self.layers.len();
-        let labels = input + batch * self.inputs();
-        let acts = labels + batch;
-        let saved = acts + self.acts_len(batch);
-        let grad_a = saved + self.saved_len(batch);
-        let grad_b = grad_a + batch * self.widest();
-        let grad_c = grad_b + batch * self.widest();
+        let grads = add(params, p);
+        let opt_state = add(grads, p);
+        let best = add(opt_state, mul(state_per_param, p));
+        let buffers = add(best, if keep_best { p } else { 0 });
+        let best_buffers = add(buffers, bufs);
+        let ratios = add(best_buffers, if keep_best { bufs } else { 0 });
+        let input = add(ratios, self.layers.len());
+        let labels = add(input, mul(batch, self.inputs()));
+        let acts = add(labels, batch);
+        let saved = add(acts, self.acts_len(batch));
+        let grad_a = add(saved, self.saved_len(batch));
+        let grad_b = add(grad_a, mul(batch, self.widest()));
+        let grad_c = add(grad_b, mul(batch, self.widest()));
         // The third gradient buffer only serves residual branches.
-        let scratch = grad_c
-            + if self.has_residual() {
-                batch * self.widest()
+        let scratch = add(
+            grad_c,
+            if self.has_residual() {
+                mul(batch, self.widest())
             } else {
                 0
-            };
-        let end = scratch + self.extra_scratch() + Dense::SCRATCH_LEN;
+            },
+        );
+        let end = add(add(scratch, self.extra_scratch()), Dense::SCRATCH_LEN);
         Plan {
             params,
             grads,
