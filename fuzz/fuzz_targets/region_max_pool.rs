@@ -37,7 +37,13 @@ fuzz_target!(|data: &[u8]| {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let x: Vec<f32> = (0..n_in)
-        .map(|i| if words.is_empty() { i as f32 } else { words[i % words.len()] })
+        .map(|i| {
+            if words.is_empty() {
+                i as f32
+            } else {
+                words[i % words.len()]
+            }
+        })
         .collect();
     let n_out = ((planes * rows.len() * cols.len()) as isize + out_delta).max(0) as usize;
 
@@ -45,7 +51,14 @@ fuzz_target!(|data: &[u8]| {
     let (mut y_ref, mut arg_ref) = (vec![7.0f32; n_out], vec![0xEEu8; n_out]);
     let fast = region_max_pool_forward(planes, height, width, &rows, &cols, &x, &mut y, &mut arg);
     let slow = reference::region_max_pool(
-        planes, height, width, &rows, &cols, &x, &mut y_ref, &mut arg_ref,
+        planes,
+        height,
+        width,
+        &rows,
+        &cols,
+        &x,
+        &mut y_ref,
+        &mut arg_ref,
     );
     assert_eq!(fast, slow);
     if fast.is_err() {
