@@ -366,3 +366,30 @@ mod trainer_side_effects {
         assert_eq!(resumed.steps(), u32::MAX);
     }
 }
+
+#[test]
+fn convolution_of_an_empty_padded_image_is_refused() {
+    // 0x0 input with padding 2 and a 3x3 kernel has a 1x1 output but no
+    // input: it panicked on a zero chunk size (found by the conv fuzz target).
+    let conv = tinyreg::Conv2d {
+        in_channels: 1,
+        out_channels: 4,
+        height: 0,
+        width: 0,
+        k: 3,
+        stride: 2,
+        padding: 2,
+    };
+    let mut out = [9.0f32; 4];
+    let e = conv.forward_im2col(
+        1,
+        &[0.0; 36],
+        &[0.0; 4],
+        false,
+        &[],
+        &mut out,
+        &mut [0.0; 1 << 14],
+    );
+    assert!(matches!(e, Err(Error::InvalidConfig { .. })));
+    assert_eq!(out, [9.0; 4]);
+}

@@ -96,15 +96,19 @@ impl Conv2d {
     }
 
     fn check(&self) -> Result<(), Error> {
+        // An empty image with padding has outputs but no input: refused (its
+        // zero-sized samples panicked in a chunking loop; found by fuzzing).
         let ok = self.in_channels > 0
             && self.out_channels > 0
+            && self.height > 0
+            && self.width > 0
             && self.k > 0
             && self.stride > 0
             && self.out_height() > 0
             && self.out_width() > 0;
         if !ok {
             return Err(Error::InvalidConfig {
-                reason: "convolution needs non-zero sizes and a kernel that fits the padded input",
+                reason: "convolution needs non-zero sizes (image included) and a kernel that fits the padded input",
             });
         }
         // Every size the kernels use, checked once (a 2^32 x 2^32 image

@@ -1,0 +1,96 @@
+//! Fuzz `Conv2d`: arbitrary shapes (huge ones included), strides, padding
+//! and buffer sizes, forward (direct and im2col) and backward. Nothing may
+//! panic; an error writes nothing; the direct forward agrees with im2col +
+//! GEMM within the dense layers' tolerance, `(2k + 4) 2^-24 sum |x w|` with
+//! `k` the patch size.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tinyreg::Conv2d;
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 12 {
+        return;
+    }
+    let side = |b: u8| match b {
+        0 => 1usize << 32,
+        255 => usize::MAX / 2,
+        b => (b % 9) as usize,
+    };
+    let conv = Conv2d {
+        in_channels: side(data[0]).min(1 << 40) % 5,
+        out_channels: side(data[1]) % 6,
+        height: side(data[2]),
+        width: side(data[3]),
+        k: (data[4] % 4) as usize,
+        stride: (data[5] % 3) as usize,
+        padding: (data[6] % 3) as usize,
+    };
+    let batch = (data[7] % 3) as usize;
+    let relu = data[8] & 1 == 1;
+    let wiggle = |n: usize, b: u8| if b & 2 == 2 { n.saturating_sub(1) } else { n };
+    // Buffers sized for the shape when it is small, or small and wrong.
+    let (n_in, n_out) = if conv.height < 64 && conv.width < 64 {
+        (
+            conv.in_channels * conv.height * conv.width,
+            conv.out_channels * conv.out_height() * conv.out_width(),
+        )
+    } else {
+        (16, 16)
+    };
+    let values = |n: usize, seed: usize| -> Vec<f32> {
+        (0..n)
+            .map(|i| data[(i * 7 + seed) % data.len()] as f32 / 64.0 - 2.0)
+            .collect()
+    };
+    let input = values(wiggle(batch * n_in, data[9]), 1);
+    let weights = values(conv.weights_len().min(1 << 12), 2);
+    let bias = values(conv.out_channels, 3);
+    let mut out = vec![9.0f32; batch * n_out];
+    let mut out2 = vec![9.0f32; batch * n_out];
+    let mut scratch = vec![0.0f32; conv.scratch_len().min(1 << 16)];
+    let a = conv.forward(batch, &weights, &bias, relu, &input, &mut out, &mut scratch);
+    let b = conv.forward_im2col(
+        batch,
+        &weights,
+        &bias,
+        relu,
+        &input,
+        &mut out2,
+        &mut scratch,
+    );
+    assert_eq!(a.is_ok(), b.is_ok());
+    if a.is_err() {
+        assert!(
+            out.iter().chain(&out2).all(|&v| v == 9.0),
+            "written on error"
+        );
+        return;
+    }
+    let k = conv.in_channels * conv.k * conv.k;
+    let tolerance = (2 * k + 4) as f32 * f32::EPSILON / 2.0;
+    let bound: f32 = input.iter().map(|x| x.abs()).sum::<f32>().max(1.0)
+        * weights.iter().map(|w| w.abs()).fold(0.0, f32::max).max(1.0)
+        + 1.0;
+    for (x, y) in out.iter().zip(&out2) {
+        assert!((x - y).abs() <= tolerance * bound, "{x} vs {y}");
+    }
+    let mut dy = values(out.len(), 4);
+    let (mut dw, mut db) = (vec![0.0f32; weights.len()], vec![0.0f32; bias.len()]);
+    let mut dx = vec![9.0f32; wiggle(input.len(), data[10])];
+    let r = conv.backward(
+        batch,
+        &weights,
+        relu,
+        &input,
+        &out,
+        &mut dy,
+        &mut dw,
+        &mut db,
+        &mut dx,
+        &mut scratch,
+    );
+    if r.is_err() {
+        assert!(dx.iter().all(|&v| v == 9.0), "written on error");
+    }
+});
