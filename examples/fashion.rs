@@ -7,6 +7,7 @@
 //! Run: `scripts/fetch-fashion-mnist.sh && cargo run --release --example fashion`
 //! (the data folder can also be given as the first argument).
 
+use std::process::ExitCode;
 use std::time::Instant;
 
 #[path = "common/fashion_data.rs"]
@@ -22,12 +23,34 @@ const TRAIN_COUNT: usize = 20_000;
 const EPOCHS: u32 = 30;
 const BATCH: usize = 64;
 
-fn main() -> Result<(), tinyreg::Error> {
-    let dir = std::env::args()
-        .nth(1)
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() > 1 {
+        eprintln!("usage: fashion [data dir (target/data/fashion-mnist)]");
+        return ExitCode::from(2);
+    }
+    let dir = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "target/data/fashion-mnist".into());
-    let (train_bytes, test_bytes) = fashion_data::load(&dir, TRAIN_COUNT);
-    let (full, test) = (Icls::parse(&train_bytes)?, Icls::parse(&test_bytes)?);
+    let (train_bytes, test_bytes) = match fashion_data::load(&dir, TRAIN_COUNT) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&train_bytes, &test_bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(train_bytes: &[u8], test_bytes: &[u8]) -> Result<(), tinyreg::Error> {
+    let (full, test) = (Icls::parse(train_bytes)?, Icls::parse(test_bytes)?);
     // Curves on a seeded validation split of the 20,000; test once at the end.
     let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
     let (train, val) = validation_split(&full, 5_000, 0, &mut images, &mut labels)?;

@@ -265,7 +265,13 @@ const ROWS: usize = 12;
 const VAL_COUNT: usize = 5_000;
 
 fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
-    let (train_bytes, test_bytes) = fashion_data::load(dir, TRAIN_COUNT);
+    let (train_bytes, test_bytes) = match fashion_data::load(dir, TRAIN_COUNT) {
+        Ok(bytes) => bytes,
+        Err(message) => {
+            eprintln!("error: {message}");
+            std::process::exit(2);
+        }
+    };
     let (full, test) = (Icls::parse(&train_bytes)?, Icls::parse(&test_bytes)?);
     let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
     let (train, val) = validation_split(&full, VAL_COUNT, 0, &mut images, &mut labels)?;

@@ -59,18 +59,23 @@ fn main() -> ExitCode {
 
 fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
     let started = Instant::now();
-    let (train_bytes, test_bytes, task, val_count): (Vec<u8>, Vec<u8>, Task, usize) =
-        if dataset == "fashion" {
-            let (train, test) = fashion_data::load("target/data/fashion-mnist", 20_000);
-            (train, test, FASHION, 5_000)
-        } else {
-            (
-                include_bytes!("../data/digits-train.bin").to_vec(),
-                include_bytes!("../data/digits-test.bin").to_vec(),
-                DIGITS,
-                287,
-            )
+    let (train_bytes, test_bytes, task, val_count): (Vec<u8>, Vec<u8>, Task, usize) = if dataset
+        == "fashion"
+    {
+        let Ok((train, test)) = fashion_data::load("target/data/fashion-mnist", 20_000) else {
+            return Err(Error::InvalidData {
+                    reason: "Fashion-MNIST not found in target/data/fashion-mnist: run scripts/fetch-fashion-mnist.sh",
+                });
         };
+        (train, test, FASHION, 5_000)
+    } else {
+        (
+            include_bytes!("../data/digits-train.bin").to_vec(),
+            include_bytes!("../data/digits-test.bin").to_vec(),
+            DIGITS,
+            287,
+        )
+    };
     let (full, test) = (Icls::parse(&train_bytes)?, Icls::parse(&test_bytes)?);
     let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
     let (train, val) = validation_split(&full, val_count, 0, &mut images, &mut labels)?;

@@ -3,14 +3,14 @@
 
 use std::io::Read;
 
-pub fn gunzip(path: &str) -> Vec<u8> {
+pub fn gunzip(path: &str) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path)
-        .unwrap_or_else(|e| panic!("{path}: {e}; run scripts/fetch-fashion-mnist.sh"));
+        .map_err(|e| format!("{path}: {e}; run scripts/fetch-fashion-mnist.sh"))?;
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut bytes)
-        .expect("a gzip file");
-    bytes
+        .map_err(|e| format!("{path}: not a gzip file ({e})"))?;
+    Ok(bytes)
 }
 
 /// IDX images and labels (big-endian headers) as an in-memory ICLS file.
@@ -34,24 +34,25 @@ pub fn icls_from_idx(images: &[u8], labels: &[u8], limit: usize) -> Vec<u8> {
 }
 
 /// The first `train_count` training images and the whole test set, as ICLS bytes.
-pub fn load(dir: &str, train_count: usize) -> (Vec<u8>, Vec<u8>) {
-    let load = |img: &str, lab: &str, limit| {
-        icls_from_idx(
-            &gunzip(&format!("{dir}/{img}")),
-            &gunzip(&format!("{dir}/{lab}")),
+/// A missing or broken file is an error message naming it.
+pub fn load(dir: &str, train_count: usize) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let load = |img: &str, lab: &str, limit| -> Result<Vec<u8>, String> {
+        Ok(icls_from_idx(
+            &gunzip(&format!("{dir}/{img}"))?,
+            &gunzip(&format!("{dir}/{lab}"))?,
             limit,
-        )
+        ))
     };
-    (
+    Ok((
         load(
             "train-images-idx3-ubyte.gz",
             "train-labels-idx1-ubyte.gz",
             train_count,
-        ),
+        )?,
         load(
             "t10k-images-idx3-ubyte.gz",
             "t10k-labels-idx1-ubyte.gz",
             usize::MAX,
-        ),
-    )
+        )?,
+    ))
 }
