@@ -67,6 +67,35 @@ const GOLDEN_GRID: [[f64; 3]; 3] = [
     [0.0031622776601683816, 0.5, 16.0],
 ];
 
+/// The firmware's space and seed: trial 5 of each sampler as `f64` bits. The
+/// firmware checks the same constants under QEMU on the Cortex-M4F and the
+/// RV32 (software floats) and fails if any differs.
+#[test]
+fn golden_points_match_the_firmware() {
+    let space = Space::new([
+        Param::log_uniform("lr", 3e-4, 3e-2),
+        Param::uniform("keep", 0.6, 1.0),
+    ])
+    .unwrap();
+    let golden: [(Sampler, [u64; 2]); 4] = [
+        (Sampler::Random, [0x3f43_c5e6_0987_efc5, 0x3fea_8a76_7489_3712]),
+        (Sampler::Sobol, [0x3f8a_113c_a424_0064, 0x3fea_b60e_0b79_999a]),
+        (
+            Sampler::LatinHypercube { trials: 8 },
+            [0x3f9a_2b2f_c33f_2c50, 0x3fe3_84bc_950a_e1f9],
+        ),
+        (
+            Sampler::Grid { shuffled: true },
+            [0x3f68_9374_bc6a_7ef8, 0x3fe9_9999_9999_999a],
+        ),
+    ];
+    for (sampler, bits) in golden {
+        let p = space.point(sampler, 2026, 5).unwrap();
+        let got = [0, 1].map(|i| p.values[i].as_f64().unwrap().to_bits());
+        assert_eq!(got, bits, "{sampler:?}");
+    }
+}
+
 #[test]
 fn grid_visits_every_point_once_in_order_and_shuffled() {
     let space = space3();

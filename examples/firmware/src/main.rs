@@ -120,9 +120,51 @@ fn run() -> Result<u32, tinyreg::Error> {
         val.count,
         test.count
     );
+    if !same_points_as_the_host()? {
+        hprint!("samplers: points differ from the host's golden values\n");
+        exit(4);
+    }
+    hprint!(
+        "samplers: random, Sobol, Latin hypercube and grid give the host's points bit for bit\n"
+    );
     recipe(&train, arena, order, points)?;
     let (lr, keep, seed) = search(&train, &val, arena, order)?;
     train_winner(&train, &val, &test, lr, keep, seed, arena, order)
+}
+
+/// Trial 5 of each sampler for the firmware's space and seed, as `f64` bits,
+/// pinned on the host too (`tests/tune_sampler.rs`): a search is the same
+/// search on every target.
+const GOLDEN: [(Sampler, [u64; 2]); 4] = [
+    (
+        Sampler::Random,
+        [0x3f43_c5e6_0987_efc5, 0x3fea_8a76_7489_3712],
+    ),
+    (
+        Sampler::Sobol,
+        [0x3f8a_113c_a424_0064, 0x3fea_b60e_0b79_999a],
+    ),
+    (
+        Sampler::LatinHypercube { trials: 8 },
+        [0x3f9a_2b2f_c33f_2c50, 0x3fe3_84bc_950a_e1f9],
+    ),
+    (
+        Sampler::Grid { shuffled: true },
+        [0x3f68_9374_bc6a_7ef8, 0x3fe9_9999_9999_999a],
+    ),
+];
+
+fn same_points_as_the_host() -> Result<bool, tinyreg::Error> {
+    let space = Space::new(SEARCH)?;
+    for (sampler, bits) in GOLDEN {
+        let point = space.point(sampler, SEARCH_SEED, 5)?;
+        for (value, &want) in point.values.iter().zip(&bits) {
+            if value.as_f64().map(f64::to_bits) != Some(want) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
 }
 
 /// The default learning rate of the recipe's checks.
