@@ -175,6 +175,12 @@ typedef struct TinyregDataset {
 
 
 
+
+
+
+
+
+
 #if defined(TINYREG_CAPI)
 /*
  Bytes of memory (4-byte aligned) a model with `config` needs; 0 if the

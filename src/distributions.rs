@@ -58,7 +58,7 @@ fn uniform_open(rng: &mut Xoshiro128PlusPlus) -> f32 {
 }
 
 /// Standard normal by the polar (Marsaglia) method (0 after
-/// [`MAX_REJECTIONS`] rejections, which does not happen in practice).
+/// 256 rejections, which does not happen in practice).
 pub fn normal(rng: &mut Xoshiro128PlusPlus) -> f32 {
     for _ in 0..MAX_REJECTIONS {
         let u = 2.0 * uniform01(rng) - 1.0;
