@@ -250,11 +250,11 @@ impl Update {
             let sign = if p > 0.0 { 1.0 } else { 0.0 } - if p < 0.0 { 1.0 } else { 0.0 };
             g + coupled_l2 * p + l1 * sign
         };
-        let mut acc = (0.0f64, 0.0f64);
+        let mut acc = (0.0f32, 0.0f32);
         match self.optimizer {
             Optimizer::Sgd => {
                 for (i, p) in params.iter_mut().enumerate() {
-                    measured_scalar(measure, p, shrink, &mut acc, |p| {
+                    measured(measure, p, shrink, &mut acc, |p| {
                         *p -= lr * grad(*p, grads[i])
                     });
                 }
@@ -262,7 +262,7 @@ impl Update {
             Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
                 let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
                 for (i, p) in params.iter_mut().enumerate() {
-                    measured_scalar(measure, p, shrink, &mut acc, |p| {
+                    measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, grads[i]);
                         let v = &mut state[i];
                         *v = momentum * *v + g;
@@ -279,7 +279,7 @@ impl Update {
                 let c2_root = libm::sqrtf(c2);
                 let (one_b1, one_b2) = (1.0 - beta1, 1.0 - beta2);
                 for (i, p) in params.iter_mut().enumerate() {
-                    measured_scalar(measure, p, shrink, &mut acc, |p| {
+                    measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, grads[i]);
                         m[i] = beta1 * m[i] + one_b1 * g;
                         v[i] = beta2 * v[i] + one_b2 * g * g;
@@ -289,43 +289,26 @@ impl Update {
             }
         }
         UpdateNorms {
-            delta_sq: acc.0,
-            weight_sq: acc.1,
+            delta_sq: acc.0 as f64,
+            weight_sq: acc.1 as f64,
         }
-    }
-}
-
-/// [`measured`] for one element.
-#[inline(always)]
-fn measured_scalar(
-    measure: bool,
-    p: &mut f32,
-    shrink: Option<f32>,
-    acc: &mut (f64, f64),
-    step: impl FnOnce(&mut f32),
-) {
-    let old = *p;
-    if let Some(s) = shrink {
-        *p *= s;
-    }
-    step(p);
-    if measure {
-        let d = (*p - old) as f64;
-        acc.0 += d * d;
-        acc.1 += old as f64 * old as f64;
     }
 }
 
 /// Shrinks `p` (decoupled decay), runs `step` on it and, if `measure`, adds
 /// the squared change and the squared old weights to `acc`.
+/// One function for vectors and (targets without SIMD) single floats.
 #[inline(always)]
-fn measured(
+fn measured<T>(
     measure: bool,
-    p: &mut F32s,
-    shrink: Option<F32s>,
-    acc: &mut (F32s, F32s),
-    step: impl FnOnce(&mut F32s),
-) {
+    p: &mut T,
+    shrink: Option<T>,
+    acc: &mut (T, T),
+    step: impl FnOnce(&mut T),
+) where
+    T: Copy + core::ops::MulAssign + core::ops::AddAssign + core::ops::Sub<Output = T>,
+    T: core::ops::Mul<Output = T>,
+{
     let old = *p;
     if let Some(s) = shrink {
         *p *= s;

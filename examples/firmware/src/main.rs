@@ -183,14 +183,14 @@ fn recipe(
     range_test(train, arena, order, points)
 }
 
+/// The recipe's network (dropout 0.9) at the default rate, from seed 2026.
+fn recipe_trainer(arena: &mut [f32]) -> Result<Trainer<'static, '_>, tinyreg::Error> {
+    Trainer::new(Network::new(&LAYERS), config(DEFAULT_LR, 2026)?, arena)
+}
+
 #[inline(never)]
 fn initial_loss(train: &Icls, arena: &mut [f32]) -> Result<(), tinyreg::Error> {
-    let recipe_layers = layers(0.9)?;
-    let mut trainer = Trainer::new(
-        Network::new(&recipe_layers),
-        config(DEFAULT_LR, 2026)?,
-        arena,
-    )?;
+    let mut trainer = recipe_trainer(arena)?;
     let r = check_initial_loss(&mut trainer, train, INITIAL_LOSS_TOLERANCE)?;
     hprint!(
         "step 1, initial loss {} against ln 10 = {}: {:?}\n",
@@ -208,12 +208,7 @@ fn range_test(
     order: &mut [u32],
     points: &mut [RangePoint],
 ) -> Result<(), tinyreg::Error> {
-    let recipe_layers = layers(0.9)?;
-    let mut trainer = Trainer::new(
-        Network::new(&recipe_layers),
-        config(DEFAULT_LR, 2026)?,
-        arena,
-    )?;
+    let mut trainer = recipe_trainer(arena)?;
     let range = RangeTestConfig::DEFAULT;
     // An untrained trainer is reset from its seed afterwards: no snapshot.
     let r = lr_range_test(&mut trainer, train, &range, order, points, &mut [])?;
