@@ -78,8 +78,14 @@ fn golden_points_match_the_firmware() {
     ])
     .unwrap();
     let golden: [(Sampler, [u64; 2]); 4] = [
-        (Sampler::Random, [0x3f43_c5e6_0987_efc5, 0x3fea_8a76_7489_3712]),
-        (Sampler::Sobol, [0x3f8a_113c_a424_0064, 0x3fea_b60e_0b79_999a]),
+        (
+            Sampler::Random,
+            [0x3f43_c5e6_0987_efc5, 0x3fea_8a76_7489_3712],
+        ),
+        (
+            Sampler::Sobol,
+            [0x3f8a_113c_a424_0064, 0x3fea_b60e_0b79_999a],
+        ),
         (
             Sampler::LatinHypercube { trials: 8 },
             [0x3f9a_2b2f_c33f_2c50, 0x3fe3_84bc_950a_e1f9],

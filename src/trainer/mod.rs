@@ -997,6 +997,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             };
             let grads_at = plan.grads + (at.params - plan.params);
             let (i, o) = (layer.inputs(), layer.outputs());
+            let is_dense = matches!(layer, Layer::Dense(_) | Layer::DenseDropConnect(..));
             // The third gradient buffer exists (and is used) only for residual blocks.
             let widest = if matches!(layer, Layer::Residual { .. }) {
                 rows * layer.widest()
@@ -1013,7 +1014,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (plan.scratch, plan.end - plan.scratch),
                     (grads_at, layer.params_len()),
                     (grad_out_at, rows * o),
-                    (grad_in_at, rows * i),
+                    // A first dense layer computes no input gradient, and the
+                    // plan has no room for one (`Layer::widest_as_first`).
+                    (grad_in_at, if l == 0 && is_dense { 0 } else { rows * i }),
                     (plan.grad_c, widest),
                 ],
             );

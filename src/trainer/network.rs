@@ -19,7 +19,8 @@
 //! snapshot when early stopping restores weights. Then come one float per
 //! layer (its last update-to-weight ratio), the input batch
 //! (`B i_0`), its labels (`B`), two gradient buffers of `B * max features` (three
-//! with residual blocks), and the GEMM packing panel
+//! with residual blocks; a first dense layer's inputs do not count, since its
+//! input gradient is never computed), and the GEMM packing panel
 //! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 2048 with other
 //! SIMD, none on targets without SIMD).
 
@@ -278,6 +279,16 @@ impl Layer {
         )
     }
 
+    /// Widest activation the layer touches as the network's first layer: a
+    /// first dense layer's input gradient is never computed (nothing needs
+    /// it), so its inputs take no gradient buffer (4 KB of the firmware's RAM).
+    pub const fn widest_as_first(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
+            _ => self.widest(),
+        }
+    }
+
     /// Widest activation the layer touches (for the gradient buffers).
     pub const fn widest(&self) -> usize {
         let io = if self.inputs() > self.outputs() {
@@ -417,7 +428,11 @@ impl<'a> Network<'a> {
         let mut w = 0;
         let mut l = 0;
         while l < self.layers.len() {
-            let x = self.layers[l].widest();
+            let x = if l == 0 {
+                self.layers[l].widest_as_first()
+            } else {
+                self.layers[l].widest()
+            };
             if x > w {
                 w = x;
             }
