@@ -130,7 +130,7 @@ fn recipe(train: &Icls) -> Result<f32, Error> {
     let mut trainer = Trainer::new(net, base, &mut memory)?;
     let mut snapshot = vec![0f32; trainer.snapshot_len()];
     let mut points = [RangePoint::default(); 100];
-    let config = RangeTestConfig::DEFAULT;
+    let config = RangeTestConfig::FASTAI;
     let r = lr_range_test(
         &mut trainer,
         train,

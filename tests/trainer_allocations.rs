@@ -138,7 +138,7 @@ fn trainer_never_allocates() {
 
     let snapshot = &mut snapshot[..trainer.snapshot_len()];
     let test_order = &mut order[..test.count];
-    let config = RangeTestConfig::DEFAULT;
+    let config = RangeTestConfig::FASTAI;
     lr_range_test(
         &mut trainer,
         &test,

@@ -137,7 +137,7 @@ fn range_sweep_finds_the_known_rate_of_a_quadratic() {
     for a in [10.0f64, 400.0, 1e4] {
         let mut w = 1.0f64;
         let mut noise = 0x2545_f491_4f6c_dd1du64;
-        let config = RangeTestConfig::DEFAULT;
+        let config = RangeTestConfig::FASTAI;
         let mut points = [RangePoint::default(); 100];
         let report = lr_range_sweep(&config, &mut points, |lr| {
             // Mini-batch noise: this step's minimum sits at c = +-0.05.
@@ -199,7 +199,7 @@ fn range_test_restores_the_trainer_bit_for_bit() {
     let report = lr_range_test(
         &mut tested,
         &train,
-        &RangeTestConfig::DEFAULT,
+        &RangeTestConfig::FASTAI,
         &mut sweep_order,
         &mut points,
         &mut snapshot,
@@ -229,23 +229,23 @@ fn range_test_restores_the_trainer_bit_for_bit() {
     for bad in [
         RangeTestConfig {
             start: 0.0,
-            ..RangeTestConfig::DEFAULT
+            ..RangeTestConfig::FASTAI
         },
         RangeTestConfig {
             end: 1e-8,
-            ..RangeTestConfig::DEFAULT
+            ..RangeTestConfig::FASTAI
         },
         RangeTestConfig {
             steps: 1,
-            ..RangeTestConfig::DEFAULT
+            ..RangeTestConfig::FASTAI
         },
         RangeTestConfig {
             smoothing: 1.0,
-            ..RangeTestConfig::DEFAULT
+            ..RangeTestConfig::FASTAI
         },
         RangeTestConfig {
             stop_factor: f32::NAN,
-            ..RangeTestConfig::DEFAULT
+            ..RangeTestConfig::FASTAI
         },
     ] {
         let mut untouched = [RangePoint::default(); 100];
@@ -265,7 +265,7 @@ fn range_test_restores_the_trainer_bit_for_bit() {
         lr_range_test(
             &mut plain,
             &train,
-            &RangeTestConfig::DEFAULT,
+            &RangeTestConfig::FASTAI,
             &mut sweep_order,
             &mut short,
             &mut snapshot
@@ -288,7 +288,7 @@ fn range_test_on_a_fresh_trainer_needs_no_snapshot() {
     let mut swept = Trainer::new(net, cfg, &mut mem).unwrap();
     let mut order = vec![0u32; data.count];
     let mut points = [RangePoint::default(); 100];
-    let config = RangeTestConfig::DEFAULT;
+    let config = RangeTestConfig::FASTAI;
     lr_range_test(&mut swept, &data, &config, &mut order, &mut points, &mut []).unwrap();
     let mut fresh = Trainer::new(net, cfg, &mut mem2).unwrap();
     assert_eq!(swept.state(), fresh.state());

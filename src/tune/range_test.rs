@@ -41,7 +41,7 @@ pub struct RangeTestConfig {
 
 impl RangeTestConfig {
     /// fastai's defaults: 1e-7 to 10 over 100 steps, smoothing 0.98, stop at 4x.
-    pub const DEFAULT: RangeTestConfig = RangeTestConfig {
+    pub const FASTAI: RangeTestConfig = RangeTestConfig {
         start: 1e-7,
         end: 10.0,
         steps: 100,
@@ -76,7 +76,7 @@ impl RangeTestConfig {
 
 impl Default for RangeTestConfig {
     fn default() -> Self {
-        Self::DEFAULT
+        Self::FASTAI
     }
 }
 
@@ -249,7 +249,7 @@ fn suggest(all: &[RangePoint]) -> (Suggestions, f32, f32) {
 /// let before = trainer.params().to_vec();
 /// let mut snapshot = vec![0.0; trainer.snapshot_len()];
 /// let (mut order, mut points) = (vec![0; data.count], [RangePoint::default(); 100]);
-/// let report = lr_range_test(&mut trainer, &data, &RangeTestConfig::DEFAULT, &mut order, &mut points, &mut snapshot)?;
+/// let report = lr_range_test(&mut trainer, &data, &RangeTestConfig::FASTAI, &mut order, &mut points, &mut snapshot)?;
 /// assert!(report.suggestions.valley > 1e-5 && report.suggestions.valley < 1.0);
 /// assert_eq!(trainer.params(), &before[..]); // restored bit for bit
 /// # Ok::<(), tinyreg::Error>(())

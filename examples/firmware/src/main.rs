@@ -209,7 +209,7 @@ fn range_test(
     points: &mut [RangePoint],
 ) -> Result<(), tinyreg::Error> {
     let mut trainer = recipe_trainer(arena)?;
-    let range = RangeTestConfig::DEFAULT;
+    let range = RangeTestConfig::FASTAI;
     // An untrained trainer is reset from its seed afterwards: no snapshot.
     let r = lr_range_test(&mut trainer, train, &range, order, points, &mut [])?;
     hprint!(
