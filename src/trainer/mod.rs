@@ -731,8 +731,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// Floats [`Trainer::save_snapshot`] writes: the parameters, the optimizer
     /// state and the non-trainable buffers (batch norm's running statistics).
     pub fn snapshot_len(&self) -> usize {
-        let p = self.net.params_len();
-        p + self.config.update.optimizer.state_per_param() * p + self.net.buffers_len()
+        self.snapshot_ranges().iter().map(|&(_, len)| len).sum()
     }
 
     /// Copies everything training changes into `out` ([`Trainer::snapshot_len`]
@@ -747,12 +746,10 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 got: out.len(),
             });
         }
-        for ((src, len), dst) in self
-            .snapshot_ranges()
-            .into_iter()
-            .zip(split3(out, self.snapshot_lens()))
-        {
-            dst.copy_from_slice(&self.mem[src..src + len]);
+        let mut at = 0;
+        for (src, len) in self.snapshot_ranges() {
+            out[at..at + len].copy_from_slice(&self.mem[src..src + len]);
+            at += len;
         }
         Ok(self.state())
     }
@@ -767,13 +764,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
             });
         }
         let masks = MaskRng::from_state(&state.masks)?;
-        let lens = self.snapshot_lens();
         let mut at = 0;
         for (dst, len) in self.snapshot_ranges() {
             self.mem[dst..dst + len].copy_from_slice(&from[at..at + len]);
             at += len;
         }
-        debug_assert_eq!(at, lens.iter().sum::<usize>());
         self.masks = masks;
         self.shuffle_rng = Xoshiro128PlusPlus::from_seed(state.shuffle);
         self.step = state.step;
@@ -782,20 +777,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
 
     /// (start, len) in `mem` of the parameters, optimizer state and buffers.
     fn snapshot_ranges(&self) -> [(usize, usize); 3] {
-        let [p, s, b] = self.snapshot_lens();
+        let p = self.net.params_len();
+        let s = self.config.update.optimizer.state_per_param() * p;
         [
             (self.plan.params, p),
             (self.plan.opt_state, s),
-            (self.plan.buffers, b),
-        ]
-    }
-
-    fn snapshot_lens(&self) -> [usize; 3] {
-        let p = self.net.params_len();
-        [
-            p,
-            self.config.update.optimizer.state_per_param() * p,
-            self.net.buffers_len(),
+            (self.plan.buffers, self.net.buffers_len()),
         ]
     }
 
@@ -1583,13 +1570,6 @@ impl<'n, 'm> Trainer<'n, 'm> {
         }
         Ok(())
     }
-}
-
-/// `out` cut into three consecutive pieces of `lens` (which sum to its length).
-fn split3(out: &mut [f32], lens: [usize; 3]) -> [&mut [f32]; 3] {
-    let (a, rest) = out.split_at_mut(lens[0]);
-    let (b, c) = rest.split_at_mut(lens[1]);
-    [a, b, c]
 }
 
 /// Mean of the members' class probabilities (an ensemble's prediction):
