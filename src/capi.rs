@@ -102,7 +102,9 @@ fn status(e: Error) -> i32 {
         Error::LengthMismatch { .. } | Error::ShapeOverflow | Error::IndexOutOfRange { .. } => {
             TINYREG_ERR_LENGTH
         }
-        Error::InvalidData { .. } | Error::LabelOutOfRange { .. } => TINYREG_ERR_DATA,
+        Error::InvalidData { .. } | Error::LabelOutOfRange { .. } | Error::BadCheckpoint { .. } => {
+            TINYREG_ERR_DATA
+        }
         Error::NonFiniteLoss { .. } => TINYREG_ERR_NOT_FINITE,
         Error::InvalidKeep { .. } | Error::InvalidConfig { .. } | Error::InvalidParam { .. } => {
             TINYREG_ERR_CONFIG

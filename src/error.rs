@@ -65,6 +65,12 @@ pub enum Error {
         /// What is wrong, and the valid range.
         reason: &'static str,
     },
+    /// A checkpoint is malformed or was written for another network
+    /// (`trainer::checkpoint`).
+    BadCheckpoint {
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A saved generator state has an all-zero stream, which xoshiro never leaves.
     InvalidRngState {
         /// The stream whose state is zero.
@@ -114,6 +120,7 @@ impl fmt::Display for Error {
             Error::InvalidParam { param, reason } => {
                 write!(f, "invalid search parameter {param}: {reason}")
             }
+            Error::BadCheckpoint { reason } => write!(f, "bad checkpoint: {reason}"),
             Error::InvalidRngState { stream } => {
                 write!(f, "invalid generator state: stream {stream} is all zero")
             }

@@ -94,7 +94,7 @@ pub use trainer::network::{
 };
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 pub use trainer::{
-    ensemble_proba, EpochMetrics, FitSummary, Metric, Metrics, TrainConfig, Trainer,
+    ensemble_proba, EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer,
 };
 
 /// Training or evaluation: every stochastic layer takes it explicitly.

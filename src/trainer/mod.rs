@@ -6,10 +6,13 @@
 //! Determinism: the same seed, data and settings give the same weights bit for
 //! bit, run after run (one thread, fixed reduction orders).
 
+pub mod checkpoint;
 pub mod data;
 pub mod early_stopping;
 pub mod network;
 pub mod optim;
+
+use core::ops::ControlFlow;
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -90,6 +93,29 @@ pub struct FitSummary {
     pub best: Option<(u32, f32)>,
     /// Whether the best weights were restored.
     pub restored: bool,
+    /// Whether the observer of [`Trainer::fit_observed`] ended training.
+    pub interrupted: bool,
+}
+
+/// What [`Trainer::fit_observed`] reports as training goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FitEvent {
+    /// An optimizer step ended.
+    Step {
+        /// The epoch it belongs to (from 0).
+        epoch: u32,
+        /// Steps taken so far, this one included.
+        step: u32,
+        /// The batch's loss and accuracy (train mode, before the update).
+        metrics: Metrics,
+    },
+    /// An epoch ended; its entry of the history.
+    Epoch {
+        /// The epoch (from 0).
+        epoch: u32,
+        /// What [`Trainer::fit`] writes into the history.
+        metrics: EpochMetrics,
+    },
 }
 
 /// What a [`Trainer`] keeps outside its memory buffer: the generator positions
@@ -1433,6 +1459,25 @@ impl<'n, 'm> Trainer<'n, 'm> {
         order: &mut [u32],
         history: &mut [EpochMetrics],
     ) -> Result<FitSummary, Error> {
+        self.fit_observed(train, val, epochs, order, history, |_| {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Trainer::fit`], telling `observe` of every step and every epoch as
+    /// it ends (a progress bar, a step-loss curve, a pruner reading each
+    /// epoch); `ControlFlow::Break` ends training after that step or epoch
+    /// ([`FitSummary::interrupted`]). Observing changes nothing: the weights
+    /// are those of [`Trainer::fit`] bit for bit.
+    pub fn fit_observed(
+        &mut self,
+        train: &Icls<'_>,
+        val: &Icls<'_>,
+        epochs: u32,
+        order: &mut [u32],
+        history: &mut [EpochMetrics],
+        mut observe: impl FnMut(FitEvent) -> ControlFlow<()>,
+    ) -> Result<FitSummary, Error> {
         if order.len() != train.count {
             return Err(Error::LengthMismatch {
                 expected: train.count,
@@ -1454,8 +1499,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
             stopped_early: false,
             best: None,
             restored: false,
+            interrupted: false,
         };
-        for epoch in 0..epochs {
+        'epochs: for epoch in 0..epochs {
             shuffled_indices(&mut self.shuffle_rng, order);
             let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
             let last = order.chunks(self.config.batch).rposition(|c| c.len() >= 2);
@@ -1473,6 +1519,15 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 loss += m.loss as f64;
                 acc += m.accuracy as f64;
                 steps += 1;
+                let step = FitEvent::Step {
+                    epoch,
+                    step: self.step,
+                    metrics: m,
+                };
+                if observe(step).is_break() {
+                    summary.interrupted = true;
+                    break 'epochs;
+                }
             }
             let steps_f = steps.max(1) as f64;
             let train_metrics = Metrics {
@@ -1487,6 +1542,14 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 update_ratio: self.update_ratio,
             };
             summary.epochs = epoch as usize + 1;
+            let ended = FitEvent::Epoch {
+                epoch,
+                metrics: history[epoch as usize],
+            };
+            if observe(ended).is_break() {
+                summary.interrupted = true;
+                break;
+            }
             if let Some((metric, es)) = stopper.as_mut() {
                 let value = match metric {
                     Metric::ValLoss => val_metrics.loss,

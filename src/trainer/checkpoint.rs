@@ -1,0 +1,284 @@
+//! Checkpoints: a trainer's weights, and optionally everything needed to go on
+//! training it bit for bit, as bytes a file, flash or another program can hold.
+//!
+//! Format version 1, every number little-endian:
+//!
+//! | offset | bytes | field |
+//! |---|---|---|
+//! | 0 | 8 | magic `b"tinyreg\0"` |
+//! | 8 | 4 | version, `1` |
+//! | 12 | 4 | flags: bit 0 set when the training state (optimizer, generators, step) follows the weights |
+//! | 16 | 8 | [`fingerprint`] of the network's shapes |
+//! | 24 | 8 | parameters `P` (floats) |
+//! | 32 | 8 | optimizer state `S` (floats; 0 without the training state) |
+//! | 40 | 8 | buffers `B` (floats: batch norm's running statistics) |
+//! | 48 | 4 | optimizer steps taken |
+//! | 52 | 16 | the shuffling generator's state |
+//! | 68 | 256 | the mask generator's state ([`crate::MaskRngState::to_bytes`]) |
+//! | 324 | 4 `P` | parameters, in [`crate::Network`] order |
+//! | | 4 `S` | optimizer state |
+//! | | 4 `B` | buffers |
+//!
+//! Without the training state the step and generator fields are zero. A
+//! checkpoint for another network (another fingerprint or length) is refused
+//! with [`Error::BadCheckpoint`] before anything is written.
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+
+use super::Trainer;
+use crate::size::{add, fits, mul};
+use crate::trainer::network::{Layer, Network};
+use crate::{Error, MaskRng, MaskRngState, STATE_BYTES};
+
+/// The first eight bytes of every checkpoint.
+pub const MAGIC: [u8; 8] = *b"tinyreg\0";
+/// The version this crate writes and reads.
+pub const VERSION: u32 = 1;
+/// Bytes before the floats.
+pub const HEADER_BYTES: usize = 68 + STATE_BYTES;
+const HAS_STATE: u32 = 1;
+
+/// A 64-bit FNV-1a hash of each layer's kind and of its input, output,
+/// parameter and buffer counts: two networks whose weights fit each other's
+/// places have the same fingerprint, whatever their dropout rates.
+pub const fn fingerprint(net: &Network<'_>) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let layers = net.layers();
+    let mut i = 0;
+    while i < layers.len() {
+        let layer = &layers[i];
+        let fields = [
+            kind_code(layer) as u64,
+            layer.inputs() as u64,
+            layer.outputs() as u64,
+            layer.params_len() as u64,
+            layer.buffers_len() as u64,
+        ];
+        let mut f = 0;
+        while f < fields.len() {
+            let bytes = fields[f].to_le_bytes();
+            let mut b = 0;
+            while b < 8 {
+                hash = (hash ^ bytes[b] as u64).wrapping_mul(0x0000_0100_0000_01b3);
+                b += 1;
+            }
+            f += 1;
+        }
+        i += 1;
+    }
+    hash
+}
+
+const fn kind_code(layer: &Layer) -> u8 {
+    match layer {
+        Layer::Dense(_) => 1,
+        Layer::DenseDropConnect(..) => 2,
+        Layer::Relu { .. } => 3,
+        Layer::Dropout { .. } => 4,
+        Layer::BatchNorm(_) => 5,
+        Layer::Residual { .. } => 6,
+        Layer::Conv2d { .. } => 7,
+        Layer::MaxPool { .. } => 8,
+        Layer::AvgPool { .. } => 9,
+        Layer::FractionalMaxPool { .. } => 10,
+    }
+}
+
+/// What a checkpoint's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointHeader {
+    /// The network's [`fingerprint`].
+    pub fingerprint: u64,
+    /// Parameter floats.
+    pub params: usize,
+    /// Optimizer-state floats (0 without the training state).
+    pub opt_state: usize,
+    /// Buffer floats.
+    pub buffers: usize,
+    /// Whether the training state is included.
+    pub has_state: bool,
+}
+
+impl CheckpointHeader {
+    /// Reads and checks the header of `bytes`: magic, version, flags, and a
+    /// total length that matches the counts.
+    pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
+        if bytes.len() < HEADER_BYTES {
+            return Err(Error::BadCheckpoint {
+                reason: "shorter than a checkpoint header",
+            });
+        }
+        if bytes[..8] != MAGIC {
+            return Err(Error::BadCheckpoint {
+                reason: "not a tinyreg checkpoint (wrong magic)",
+            });
+        }
+        if u32_at(bytes, 8) != VERSION {
+            return Err(Error::BadCheckpoint {
+                reason: "unsupported checkpoint version (this crate reads version 1)",
+            });
+        }
+        let flags = u32_at(bytes, 12);
+        if flags & !HAS_STATE != 0 {
+            return Err(Error::BadCheckpoint {
+                reason: "unknown checkpoint flags",
+            });
+        }
+        let count = |at| usize::try_from(u64_at(bytes, at)).map_err(|_| Error::ShapeOverflow);
+        let header = CheckpointHeader {
+            fingerprint: u64_at(bytes, 16),
+            params: count(24)?,
+            opt_state: count(32)?,
+            buffers: count(40)?,
+            has_state: flags & HAS_STATE != 0,
+        };
+        if !header.has_state && header.opt_state != 0 {
+            return Err(Error::BadCheckpoint {
+                reason: "optimizer state without the training-state flag",
+            });
+        }
+        let floats = add(add(header.params, header.opt_state), header.buffers);
+        let expected = fits(add(HEADER_BYTES, mul(4, floats)))?;
+        if bytes.len() != expected {
+            return Err(Error::BadCheckpoint {
+                reason: "length does not match the counts in its header (truncated?)",
+            });
+        }
+        Ok(header)
+    }
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(b)
+}
+
+impl Trainer<'_, '_> {
+    /// Bytes of this trainer's checkpoint, with or without its training state.
+    pub fn checkpoint_len(&self, with_state: bool) -> Result<usize, Error> {
+        let [(_, p), (_, s), (_, b)] = self.snapshot_ranges();
+        let floats = if with_state {
+            add(add(p, s), b)
+        } else {
+            add(p, b)
+        };
+        fits(add(HEADER_BYTES, mul(4, floats)))
+    }
+
+    /// Writes the checkpoint into `out` (exactly
+    /// [`Trainer::checkpoint_len`] bytes): the weights and buffers, and with
+    /// `with_state` the optimizer state, generators and step count, from
+    /// which [`Trainer::load_checkpoint`] goes on training bit for bit.
+    pub fn write_checkpoint(&self, with_state: bool, out: &mut [u8]) -> Result<(), Error> {
+        let needed = self.checkpoint_len(with_state)?;
+        if out.len() != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: out.len(),
+            });
+        }
+        let [params, opt_state, buffers] = self.snapshot_ranges();
+        let (header, body) = out.split_at_mut(HEADER_BYTES);
+        header.fill(0);
+        header[..8].copy_from_slice(&MAGIC);
+        header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        let flags = if with_state { HAS_STATE } else { 0 };
+        header[12..16].copy_from_slice(&flags.to_le_bytes());
+        header[16..24].copy_from_slice(&fingerprint(&self.net).to_le_bytes());
+        let state_floats = if with_state { opt_state.1 } else { 0 };
+        for (at, n) in [(24, params.1), (32, state_floats), (40, buffers.1)] {
+            header[at..at + 8].copy_from_slice(&(n as u64).to_le_bytes());
+        }
+        if with_state {
+            let state = self.state();
+            header[48..52].copy_from_slice(&state.step.to_le_bytes());
+            header[52..68].copy_from_slice(&state.shuffle);
+            header[68..].copy_from_slice(&state.masks.to_bytes());
+        }
+        let mut at = 0;
+        let ranges = [params, (opt_state.0, state_floats), buffers];
+        for (start, len) in ranges {
+            for &x in &self.mem[start..start + len] {
+                body[at..at + 4].copy_from_slice(&x.to_le_bytes());
+                at += 4;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads a checkpoint with its training state: weights, buffers,
+    /// optimizer state, generators and step, so training goes on exactly as
+    /// if it had never stopped. The network and optimizer must be those that
+    /// wrote it; nothing changes on error.
+    pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let header = self.check_checkpoint(bytes)?;
+        if !header.has_state {
+            return Err(Error::BadCheckpoint {
+                reason: "holds weights only: nothing to resume from",
+            });
+        }
+        if header.opt_state != self.snapshot_ranges()[1].1 {
+            return Err(Error::BadCheckpoint {
+                reason: "written with another optimizer (optimizer state length differs)",
+            });
+        }
+        let mut masks = [0u8; STATE_BYTES];
+        masks.copy_from_slice(&bytes[68..HEADER_BYTES]);
+        let mut shuffle = [0u8; 16];
+        shuffle.copy_from_slice(&bytes[52..68]);
+        if shuffle == [0; 16] {
+            return Err(Error::BadCheckpoint {
+                reason: "all-zero shuffling generator state",
+            });
+        }
+        let masks = MaskRng::from_state(&MaskRngState::from_bytes(&masks)?)?;
+        self.copy_floats(&bytes[HEADER_BYTES..], &self.snapshot_ranges());
+        self.masks = masks;
+        self.shuffle_rng = Xoshiro128PlusPlus::from_seed(shuffle);
+        self.step = u32_at(bytes, 48);
+        Ok(())
+    }
+
+    /// Loads the weights and buffers of a checkpoint (with or without its
+    /// training state) and nothing else: for prediction, or to start a new
+    /// training from them. Nothing changes on error.
+    pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let header = self.check_checkpoint(bytes)?;
+        let [params, _, buffers] = self.snapshot_ranges();
+        let skip = (HEADER_BYTES + 4 * params.1, 4 * header.opt_state);
+        self.copy_floats(&bytes[HEADER_BYTES..skip.0], &[params]);
+        self.copy_floats(&bytes[skip.0 + skip.1..], &[buffers]);
+        Ok(())
+    }
+
+    fn check_checkpoint(&self, bytes: &[u8]) -> Result<CheckpointHeader, Error> {
+        let header = CheckpointHeader::parse(bytes)?;
+        let [params, _, buffers] = self.snapshot_ranges();
+        if header.fingerprint != fingerprint(&self.net)
+            || header.params != params.1
+            || header.buffers != buffers.1
+        {
+            return Err(Error::BadCheckpoint {
+                reason: "written for another network (its layer shapes differ)",
+            });
+        }
+        Ok(header)
+    }
+
+    /// Copies little-endian floats from `bytes` into `ranges` of the memory,
+    /// one after the other (the caller checked the lengths).
+    fn copy_floats(&mut self, bytes: &[u8], ranges: &[(usize, usize)]) {
+        let mut chunks = bytes.chunks_exact(4);
+        for &(start, len) in ranges {
+            for (x, c) in self.mem[start..start + len].iter_mut().zip(&mut chunks) {
+                *x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            }
+        }
+    }
+}

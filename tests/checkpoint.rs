@@ -1,0 +1,236 @@
+//! Checkpoints: resuming is bit-identical to never stopping, weights-only
+//! files predict the same, and a file for another network, another optimizer,
+//! a truncated or a corrupted one is refused with nothing changed. Also
+//! `fit_observed`: observing changes nothing, and breaking stops training.
+use std::ops::ControlFlow;
+
+use tinyreg::trainer::checkpoint::{fingerprint, CheckpointHeader, HEADER_BYTES};
+use tinyreg::{
+    BatchNorm, Dense, Dropout, EpochMetrics, Error, FitEvent, Icls, Layer, LearningRate, Network,
+    Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
+};
+
+const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
+
+fn mlp(keep: f32) -> [Layer; 4] {
+    [
+        Layer::Dense(Dense::new(64, 32).with_relu()),
+        Layer::BatchNorm(BatchNorm::new(32)),
+        Layer::Dropout {
+            features: 32,
+            dropout: Dropout::inverted(keep).unwrap(),
+        },
+        Layer::Dense(Dense::new(32, 10)),
+    ]
+}
+
+fn config(optimizer: Optimizer) -> TrainConfig {
+    TrainConfig {
+        batch: 16,
+        update: Update::new(optimizer, WeightDecay::NONE).unwrap(),
+        lr: LearningRate {
+            base: 3e-3,
+            schedule: Schedule::Cosine {
+                total: 100,
+                min: 1e-4,
+            },
+            warmup: 0,
+        },
+        clip_norm: None,
+        seed: 7,
+        early_stopping: None,
+    }
+}
+
+fn data() -> (Icls<'static>, Icls<'static>) {
+    let all = Icls::parse(TRAIN).unwrap();
+    (all.slice(0, 200).unwrap(), all.slice(200, 300).unwrap())
+}
+
+fn memory(layers: &[Layer], cfg: &TrainConfig) -> Vec<f32> {
+    let net = Network::new(layers);
+    vec![0f32; net.memory_len(cfg.batch, cfg.update.optimizer.state_per_param(), false)]
+}
+
+fn fit(trainer: &mut Trainer, epochs: u32) -> Vec<EpochMetrics> {
+    let (train, val) = data();
+    let mut order = vec![0u32; train.count];
+    let mut history = vec![EpochMetrics::default(); epochs as usize];
+    trainer
+        .fit(&train, &val, epochs, &mut order, &mut history)
+        .unwrap();
+    history
+}
+
+#[test]
+fn checkpoint_resume_is_bit_identical_to_never_stopping() {
+    let (layers, cfg) = (mlp(0.8), config(Optimizer::ADAM));
+    let mut mem = memory(&layers, &cfg);
+    let mut straight = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let expected = fit(&mut straight, 4);
+    let expected_params = straight.params().to_vec();
+
+    let mut mem = memory(&layers, &cfg);
+    let mut first = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fit(&mut first, 2);
+    let mut bytes = vec![0u8; first.checkpoint_len(true).unwrap()];
+    first.write_checkpoint(true, &mut bytes).unwrap();
+
+    // A new trainer (other seed, so its own initialization differs) resumes.
+    let mut other_cfg = cfg;
+    other_cfg.seed = 99;
+    let mut mem = memory(&layers, &cfg);
+    let mut resumed = Trainer::new(Network::new(&layers), other_cfg, &mut mem).unwrap();
+    resumed.load_checkpoint(&bytes).unwrap();
+    let rest = fit(&mut resumed, 2);
+    assert_eq!(&rest[..], &expected[2..]);
+    assert!(resumed.params() == &expected_params[..]);
+}
+
+#[test]
+fn checkpoint_weights_only_predicts_like_the_trainer_that_wrote_it() {
+    let (layers, cfg) = (mlp(0.8), config(Optimizer::ADAM));
+    let (_, val) = data();
+    let mut mem = memory(&layers, &cfg);
+    let mut trained = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fit(&mut trained, 2);
+    let metrics = trained.evaluate(&val).unwrap();
+    let mut bytes = vec![0u8; trained.checkpoint_len(false).unwrap()];
+    trained.write_checkpoint(false, &mut bytes).unwrap();
+    assert!(bytes.len() < trained.checkpoint_len(true).unwrap());
+
+    // Another dropout rate and another optimizer: the weights still fit.
+    let other_layers = mlp(0.5);
+    let other_cfg = config(Optimizer::Sgd);
+    let mut mem = memory(&other_layers, &other_cfg);
+    let mut loaded = Trainer::new(Network::new(&other_layers), other_cfg, &mut mem).unwrap();
+    loaded.load_weights(&bytes).unwrap();
+    assert_eq!(loaded.evaluate(&val).unwrap(), metrics);
+    // A weights-only file cannot be resumed from.
+    assert!(matches!(
+        loaded.load_checkpoint(&bytes),
+        Err(Error::BadCheckpoint { .. })
+    ));
+}
+
+#[test]
+fn checkpoint_refuses_other_networks_and_damaged_files_changing_nothing() {
+    let (layers, cfg) = (mlp(0.8), config(Optimizer::ADAM));
+    let mut mem = memory(&layers, &cfg);
+    let mut trained = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fit(&mut trained, 1);
+    let mut bytes = vec![0u8; trained.checkpoint_len(true).unwrap()];
+    trained.write_checkpoint(true, &mut bytes).unwrap();
+    assert_eq!(
+        CheckpointHeader::parse(&bytes).unwrap().fingerprint,
+        fingerprint(&Network::new(&layers))
+    );
+
+    let wider = [
+        Layer::Dense(Dense::new(64, 33).with_relu()),
+        Layer::BatchNorm(BatchNorm::new(33)),
+        Layer::Dense(Dense::new(33, 10)),
+    ];
+    let mut mem = memory(&wider, &cfg);
+    let mut other = Trainer::new(Network::new(&wider), cfg, &mut mem).unwrap();
+    let before = other.params().to_vec();
+    assert!(matches!(
+        other.load_weights(&bytes),
+        Err(Error::BadCheckpoint { .. })
+    ));
+    assert!(matches!(
+        other.load_checkpoint(&bytes),
+        Err(Error::BadCheckpoint { .. })
+    ));
+    assert!(other.params() == &before[..]);
+
+    let sgd = config(Optimizer::Sgd);
+    let mut mem = memory(&layers, &sgd);
+    let mut fresh = Trainer::new(Network::new(&layers), sgd, &mut mem).unwrap();
+    let before = fresh.params().to_vec();
+    assert!(matches!(
+        fresh.load_checkpoint(&bytes),
+        Err(Error::BadCheckpoint { .. })
+    ));
+    let mut damaged = vec![
+        bytes[..bytes.len() - 1].to_vec(),
+        bytes[..HEADER_BYTES - 1].to_vec(),
+        Vec::new(),
+    ];
+    for (at, value) in [(0, b'T'), (8, 2), (12, 4), (24, 0xff), (35, 1)] {
+        let mut b = bytes.clone();
+        b[at] = value;
+        damaged.push(b);
+    }
+    let mut zero_masks = bytes.clone();
+    zero_masks[68..84].fill(0);
+    damaged.push(zero_masks);
+    for b in &damaged {
+        assert!(fresh.load_checkpoint(b).is_err());
+        assert!(
+            fresh.params() == &before[..],
+            "a refused file changed weights"
+        );
+        assert_eq!(fresh.steps(), 0);
+    }
+    // Only the damaged generator state leaves the weights readable.
+    for b in &damaged[..damaged.len() - 1] {
+        assert!(fresh.load_weights(b).is_err());
+        assert!(
+            fresh.params() == &before[..],
+            "a refused file changed weights"
+        );
+    }
+    fresh.load_weights(&damaged[damaged.len() - 1]).unwrap();
+    assert!(fresh.params() == trained.params());
+}
+
+#[test]
+fn fit_observed_changes_nothing_and_breaks_where_told() {
+    let (layers, cfg) = (mlp(0.8), config(Optimizer::ADAM));
+    let (train, val) = data();
+    let mut mem = memory(&layers, &cfg);
+    let mut plain = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let expected = fit(&mut plain, 3);
+    let expected_params = plain.params().to_vec();
+
+    let mut mem = memory(&layers, &cfg);
+    let mut observed = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let mut order = vec![0u32; train.count];
+    let mut history = vec![EpochMetrics::default(); 3];
+    let (mut steps, mut epochs) = (Vec::new(), Vec::new());
+    let summary = observed
+        .fit_observed(&train, &val, 3, &mut order, &mut history, |event| {
+            match event {
+                FitEvent::Step { step, metrics, .. } => steps.push((step, metrics.loss)),
+                FitEvent::Epoch { metrics, .. } => epochs.push(metrics),
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(!summary.interrupted);
+    assert_eq!(epochs, expected);
+    assert!(observed.params() == &expected_params[..]);
+    // 200 samples in batches of 16: 13 steps an epoch, numbered from 1.
+    assert_eq!(steps.len(), 39);
+    assert!(steps.iter().enumerate().all(|(i, s)| s.0 == i as u32 + 1));
+
+    let mut mem = memory(&layers, &cfg);
+    let mut stopped = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let summary = stopped
+        .fit_observed(
+            &train,
+            &val,
+            3,
+            &mut order,
+            &mut history,
+            |event| match event {
+                FitEvent::Epoch { epoch: 1, .. } => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            },
+        )
+        .unwrap();
+    assert!(summary.interrupted);
+    assert_eq!(summary.epochs, 2);
+    assert_eq!(stopped.steps(), 26);
+}
