@@ -1,0 +1,942 @@
+//! The run's TOML config: data, network, training and search space, checked
+//! as it is read so that a bad value is reported with its field and line.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserializer, Error as _};
+use serde::Deserialize;
+use toml::Spanned;
+
+use tinyreg::tune::{Param, Sampler};
+use tinyreg::{
+    BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
+    ImageShape, Layer, LearningRate, Optimizer, Schedule, TrainConfig, Update, WeightDecay,
+};
+
+/// A config error: the message, and the line it is about when known.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+    /// The text of that line.
+    pub source_line: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, &self.source_line) {
+            (Some(line), Some(text)) => write!(
+                f,
+                "{}:{line}: {}\n{line:>5} | {}",
+                self.file.display(),
+                self.message,
+                text.trim_end()
+            ),
+            (Some(line), None) => write!(f, "{}:{line}: {}", self.file.display(), self.message),
+            _ => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Seeds initialization, shuffling and masks of `train` and `check`.
+    #[serde(default)]
+    pub seed: u64,
+    pub data: DataSpec,
+    pub network: NetworkSpec,
+    pub train: TrainSpec,
+    pub search: Option<SearchSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataFormat {
+    /// tinyreg's ICLS files (`train`, `test`).
+    Icls,
+    /// The four gzip IDX files of (Fashion-)MNIST in `dir`.
+    Idx,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    pub format: DataFormat,
+    /// ICLS: the training file.
+    pub train: Option<PathBuf>,
+    /// ICLS: the test file (scored once, for what was chosen).
+    pub test: Option<PathBuf>,
+    /// IDX: the folder of the four gzip files.
+    pub dir: Option<PathBuf>,
+    /// Use only the first `limit` training images.
+    pub limit: Option<usize>,
+    /// Images of the training file held out for validation (a seeded split).
+    #[serde(deserialize_with = "positive_usize")]
+    pub validation: usize,
+    #[serde(default)]
+    pub split_seed: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    pub layers: Vec<Spanned<LayerSpec>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "type", deny_unknown_fields)]
+pub enum LayerSpec {
+    Dense {
+        units: usize,
+        #[serde(default)]
+        relu: bool,
+        /// DropConnect's keep probability on the weights, if any.
+        #[serde(default)]
+        dropconnect: Option<f32>,
+    },
+    Dropout {
+        keep: f32,
+        #[serde(default)]
+        vanilla: bool,
+    },
+    Relu,
+    BatchNorm {
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+    },
+    Residual {
+        hidden: usize,
+        #[serde(default = "one")]
+        survival: f32,
+    },
+    Conv {
+        filters: usize,
+        #[serde(default = "three")]
+        kernel: usize,
+        #[serde(default = "one_usize")]
+        stride: usize,
+        #[serde(default)]
+        padding: usize,
+        #[serde(default)]
+        relu: bool,
+    },
+    MaxPool {
+        #[serde(default = "two")]
+        kernel: usize,
+        #[serde(default = "two")]
+        stride: usize,
+    },
+    AvgPool {
+        #[serde(default = "two")]
+        kernel: usize,
+        #[serde(default = "two")]
+        stride: usize,
+    },
+    FractionalMaxPool {
+        /// Output side (`out < in <= 2 out`).
+        out: usize,
+        #[serde(default)]
+        overlapping: bool,
+        #[serde(default)]
+        random: bool,
+        /// Samplings averaged in eval (0: the exact expectation).
+        #[serde(default = "one_u8")]
+        eval_samplings: u8,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+}
+
+pub const OPTIMIZERS: &[&str] = &["sgd", "momentum", "nesterov", "adam", "adamw"];
+
+impl OptimizerName {
+    fn from_index(i: u32) -> OptimizerName {
+        [
+            OptimizerName::Sgd,
+            OptimizerName::Momentum,
+            OptimizerName::Nesterov,
+            OptimizerName::Adam,
+            OptimizerName::Adamw,
+        ][i as usize % 5]
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ScheduleName {
+    Constant,
+    Cosine,
+    Step,
+    Exponential,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    #[serde(deserialize_with = "positive_u32")]
+    pub epochs: u32,
+    #[serde(deserialize_with = "batch")]
+    pub batch: usize,
+    pub optimizer: OptimizerName,
+    #[serde(deserialize_with = "positive_f32")]
+    pub lr: f32,
+    #[serde(default = "momentum", deserialize_with = "unit_interval")]
+    pub momentum: f32,
+    /// L2 decay (decoupled for AdamW, in the gradient otherwise).
+    #[serde(default, deserialize_with = "non_negative_f32")]
+    pub weight_decay: f32,
+    #[serde(default, deserialize_with = "non_negative_f32")]
+    pub l1: f32,
+    #[serde(default = "cosine")]
+    pub schedule: ScheduleName,
+    /// Cosine's final rate as a fraction of `lr`.
+    #[serde(default = "min_lr_fraction", deserialize_with = "unit_interval")]
+    pub min_lr_fraction: f32,
+    /// Step schedule: decay every this many epochs.
+    #[serde(default = "one_u32", deserialize_with = "positive_u32")]
+    pub step_epochs: u32,
+    /// Step and exponential schedules: the factor per period (per epoch for
+    /// exponential).
+    #[serde(default = "gamma", deserialize_with = "unit_interval")]
+    pub gamma: f32,
+    #[serde(default)]
+    pub warmup_steps: u32,
+    #[serde(default, deserialize_with = "positive_f32_opt")]
+    pub clip_norm: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SamplerName {
+    Random,
+    Grid,
+    Sobol,
+    LatinHypercube,
+    /// Successive halving over Latin-hypercube points.
+    Halving,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    pub sampler: SamplerName,
+    /// Trials (grid: every point when absent).
+    pub trials: Option<u32>,
+    #[serde(default)]
+    pub seed: u64,
+    /// Epochs of each trial (halving: of the last rung); `train.epochs` if absent.
+    pub epochs: Option<u32>,
+    /// Grid: visit the points in a seeded order.
+    #[serde(default)]
+    pub shuffled: bool,
+    /// Halving: keep the best `1/eta` at each rung.
+    #[serde(default = "three_u32")]
+    pub eta: u32,
+    /// Halving: epochs of the first rung.
+    #[serde(default = "one_u32")]
+    pub min_epochs: u32,
+    pub params: Vec<Spanned<ParamSpec>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// What it sets: `lr`, `weight_decay`, `l1`, `momentum`, `optimizer`, or
+    /// `layers.N.keep` / `.survival` / `.units` / `.dropconnect`.
+    pub name: String,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    #[serde(default)]
+    pub log: bool,
+    #[serde(default)]
+    pub int: bool,
+    pub choices: Option<Vec<String>>,
+    /// Grid levels of a continuous parameter.
+    #[serde(default = "three_u32")]
+    pub levels: u32,
+}
+
+fn bn_momentum() -> f32 {
+    0.1
+}
+fn one() -> f32 {
+    1.0
+}
+fn one_usize() -> usize {
+    1
+}
+fn one_u8() -> u8 {
+    1
+}
+fn one_u32() -> u32 {
+    1
+}
+fn two() -> usize {
+    2
+}
+fn three() -> usize {
+    3
+}
+fn three_u32() -> u32 {
+    3
+}
+fn momentum() -> f32 {
+    0.9
+}
+fn cosine() -> ScheduleName {
+    ScheduleName::Cosine
+}
+fn min_lr_fraction() -> f32 {
+    0.05
+}
+fn gamma() -> f32 {
+    0.5
+}
+
+fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let v = u64::deserialize(d)?;
+    match usize::try_from(v) {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(D::Error::custom("must be a positive integer")),
+    }
+}
+
+fn positive_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    match u32::deserialize(d)? {
+        0 => Err(D::Error::custom("must be at least 1")),
+        v => Ok(v),
+    }
+}
+
+fn batch<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    match positive_usize(d)? {
+        1 => Err(D::Error::custom(
+            "must be at least 2 (a batch of one has no batch statistics, and fit skips it)",
+        )),
+        v => Ok(v),
+    }
+}
+
+fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = f64::deserialize(d)?;
+    if !v.is_finite() || v.abs() > f32::MAX as f64 {
+        return Err(D::Error::custom("must be a finite number"));
+    }
+    Ok(v as f32)
+}
+
+fn positive_f32<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = float(d)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(D::Error::custom("must be positive"))
+    }
+}
+
+fn positive_f32_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f32>, D::Error> {
+    positive_f32(d).map(Some)
+}
+
+fn non_negative_f32<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = float(d)?;
+    if v >= 0.0 {
+        Ok(v)
+    } else {
+        Err(D::Error::custom("must be zero or positive"))
+    }
+}
+
+fn unit_interval<'de, D: Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    let v = float(d)?;
+    if (0.0..1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(D::Error::custom("must be in [0, 1)"))
+    }
+}
+
+/// 1-based line of byte offset `at` in `text`.
+pub fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// A search parameter resolved to what it sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Lr,
+    WeightDecay,
+    L1,
+    Momentum,
+    Optimizer,
+    Keep(usize),
+    Survival(usize),
+    Units(usize),
+    DropConnect(usize),
+}
+
+/// The config, read and checked, with everything resolved: the source text,
+/// the search space as the crate's parameters (at most [`MAX_PARAMS`]).
+pub struct Run {
+    pub config: Config,
+    pub path: PathBuf,
+    pub text: String,
+    pub params: Vec<Param>,
+    pub targets: Vec<Target>,
+}
+
+/// Most search parameters.
+pub const MAX_PARAMS: usize = 8;
+
+impl Run {
+    /// Reads and checks the config at `path`; nothing else is touched.
+    pub fn load(path: &Path) -> Result<Run, ConfigError> {
+        let err = |line, message: String| ConfigError {
+            file: path.to_path_buf(),
+            line,
+            message,
+            source_line: None,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| err(None, e.to_string()))?;
+        let err = |line: Option<usize>, message: String| ConfigError {
+            source_line: line.and_then(|l| text.lines().nth(l - 1)).map(String::from),
+            ..err(line, message)
+        };
+        let config: Config = toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| line_of(&text, s.start));
+            err(line, e.message().to_string())
+        })?;
+        let mut run = Run {
+            config,
+            path: path.to_path_buf(),
+            text: text.clone(),
+            params: Vec::new(),
+            targets: Vec::new(),
+        };
+        run.check_data().map_err(|m| err(None, m))?;
+        run.check_layers().map_err(|(l, m)| err(l, m))?;
+        run.resolve_search()?;
+        Ok(run)
+    }
+
+    /// Each layer's values in range, reported with the layer's line.
+    fn check_layers(&self) -> Result<(), (Option<usize>, String)> {
+        for (i, spanned) in self.config.network.layers.iter().enumerate() {
+            let line = Some(line_of(&self.text, spanned.span().start));
+            let fail =
+                |field: &str, m: &str| Err((line, format!("network.layers[{i}].{field}: {m}")));
+            let probability = |p: f32| p > 0.0 && p <= 1.0;
+            match *spanned.get_ref() {
+                LayerSpec::Dense { units: 0, .. } => return fail("units", "must be at least 1"),
+                LayerSpec::Dense {
+                    dropconnect: Some(k),
+                    ..
+                } if !probability(k) => {
+                    return fail("dropconnect", "a keep probability must be in (0, 1]")
+                }
+                LayerSpec::Dropout { keep, .. } if !probability(keep) => {
+                    return fail("keep", "a keep probability must be in (0, 1]")
+                }
+                LayerSpec::BatchNorm { momentum } if !(momentum > 0.0 && momentum < 1.0) => {
+                    return fail("momentum", "must be in (0, 1)")
+                }
+                LayerSpec::Residual { hidden: 0, .. } => {
+                    return fail("hidden", "must be at least 1")
+                }
+                LayerSpec::Residual { survival, .. } if !probability(survival) => {
+                    return fail("survival", "a survival probability must be in (0, 1]")
+                }
+                LayerSpec::Conv { filters: 0, .. } => return fail("filters", "must be at least 1"),
+                LayerSpec::Conv { kernel: 0, .. }
+                | LayerSpec::MaxPool { kernel: 0, .. }
+                | LayerSpec::AvgPool { kernel: 0, .. } => {
+                    return fail("kernel", "must be at least 1")
+                }
+                LayerSpec::Conv { stride: 0, .. }
+                | LayerSpec::MaxPool { stride: 0, .. }
+                | LayerSpec::AvgPool { stride: 0, .. } => {
+                    return fail("stride", "must be at least 1")
+                }
+                LayerSpec::FractionalMaxPool { out: 0, .. } => {
+                    return fail("out", "must be at least 1")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn check_data(&self) -> Result<(), String> {
+        let d = &self.config.data;
+        match d.format {
+            DataFormat::Icls if d.train.is_none() => {
+                Err("data.train: an ICLS config needs the training file".into())
+            }
+            DataFormat::Idx if d.dir.is_none() => {
+                Err("data.dir: an IDX config needs the folder of the gzip files".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A path of the config, relative to the config's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// The network for `shape` inputs and `classes` outputs, with the
+    /// search's `values` applied if given. Errors name the layer and its line.
+    pub fn layers(
+        &self,
+        shape: ImageShape,
+        classes: usize,
+        values: Option<&Values>,
+    ) -> Result<Vec<Layer>, (Option<usize>, String)> {
+        let specs = &self.config.network.layers;
+        if specs.is_empty() {
+            return Err((None, "network.layers: the network has no layers".into()));
+        }
+        let mut layers = Vec::new();
+        let mut image = Some(shape);
+        let mut features = shape.channels * shape.height * shape.width;
+        for (i, spanned) in specs.iter().enumerate() {
+            let line = Some(line_of(&self.text, spanned.span().start));
+            let fail = |m: String| (line, format!("network.layers[{i}]: {m}"));
+            let mut spec = *spanned.get_ref();
+            if let Some(v) = values {
+                v.apply_layer(i, &mut spec);
+            }
+            let need_image = |image: Option<ImageShape>| {
+                image.ok_or_else(|| fail("needs an image input (it follows a dense layer)".into()))
+            };
+            let layer = match spec {
+                LayerSpec::Dense {
+                    units,
+                    relu,
+                    dropconnect,
+                } => {
+                    let mut dense = Dense::new(features, units);
+                    if relu {
+                        dense = dense.with_relu();
+                    }
+                    image = None;
+                    match dropconnect {
+                        Some(k) => Layer::DenseDropConnect(
+                            dense,
+                            Dropout::inverted(k).map_err(|e| fail(e.to_string()))?,
+                        ),
+                        None => Layer::Dense(dense),
+                    }
+                }
+                LayerSpec::Dropout { keep, vanilla } => {
+                    let kind = if vanilla {
+                        DropoutKind::Vanilla
+                    } else {
+                        DropoutKind::Inverted
+                    };
+                    Layer::Dropout {
+                        features,
+                        dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
+                    }
+                }
+                LayerSpec::Relu => Layer::Relu { features },
+                LayerSpec::BatchNorm { momentum } => {
+                    Layer::BatchNorm(BatchNorm::with(features, momentum, 1e-5))
+                }
+                LayerSpec::Residual { hidden, survival } => {
+                    image = None;
+                    Layer::Residual {
+                        features,
+                        hidden,
+                        survival,
+                        scaling: DepthScaling::Inverted,
+                    }
+                }
+                LayerSpec::Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    padding,
+                    relu,
+                } => {
+                    let s = need_image(image)?;
+                    let conv = Conv2d {
+                        in_channels: s.channels,
+                        out_channels: filters,
+                        height: s.height,
+                        width: s.width,
+                        k: kernel,
+                        stride,
+                        padding,
+                    };
+                    if conv.out_height() == 0 || conv.out_width() == 0 {
+                        return Err(fail(format!(
+                            "a {kernel}x{kernel} kernel (padding {padding}) does not fit the {}x{} input",
+                            s.height, s.width
+                        )));
+                    }
+                    image = Some(ImageShape {
+                        channels: filters,
+                        height: conv.out_height(),
+                        width: conv.out_width(),
+                    });
+                    Layer::Conv2d { conv, relu }
+                }
+                LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => {
+                    let s = need_image(image)?;
+                    if kernel > s.height || kernel > s.width || kernel > 16 {
+                        return Err(fail(format!(
+                            "window {kernel} does not fit the {}x{} input (at most 16)",
+                            s.height, s.width
+                        )));
+                    }
+                    image = Some(ImageShape {
+                        channels: s.channels,
+                        height: (s.height - kernel) / stride + 1,
+                        width: (s.width - kernel) / stride + 1,
+                    });
+                    if matches!(spec, LayerSpec::MaxPool { .. }) {
+                        Layer::MaxPool {
+                            shape: s,
+                            k: kernel,
+                            stride,
+                        }
+                    } else {
+                        Layer::AvgPool {
+                            shape: s,
+                            k: kernel,
+                            stride,
+                        }
+                    }
+                }
+                LayerSpec::FractionalMaxPool {
+                    out,
+                    overlapping,
+                    random,
+                    eval_samplings,
+                } => {
+                    let s = need_image(image)?;
+                    if !(out < s.height
+                        && s.height <= 2 * out
+                        && out < s.width
+                        && s.width <= 2 * out)
+                    {
+                        return Err(fail(format!(
+                            "fractional pooling to {out} needs out < input <= 2 out (input {}x{})",
+                            s.height, s.width
+                        )));
+                    }
+                    image = Some(ImageShape {
+                        channels: s.channels,
+                        height: out,
+                        width: out,
+                    });
+                    Layer::FractionalMaxPool {
+                        shape: s,
+                        out_height: out,
+                        out_width: out,
+                        overlapping,
+                        increments: if random {
+                            FmpIncrements::Random
+                        } else {
+                            FmpIncrements::Pseudorandom
+                        },
+                        eval: if eval_samplings == 0 {
+                            FmpEval::Exact
+                        } else {
+                            FmpEval::Average(eval_samplings)
+                        },
+                    }
+                }
+            };
+            features = layer.outputs();
+            layers.push(layer);
+        }
+        if features != classes {
+            let line = specs.last().map(|s| line_of(&self.text, s.span().start));
+            return Err((
+                line,
+                format!(
+                    "network.layers: the last layer gives {features} outputs, the data has {classes} classes"
+                ),
+            ));
+        }
+        Ok(layers)
+    }
+
+    /// The training settings with the search's `values` applied, for
+    /// `steps_per_epoch` steps an epoch and `epochs` epochs.
+    pub fn train_config(
+        &self,
+        values: Option<&Values>,
+        seed: u64,
+        steps_per_epoch: u32,
+        epochs: u32,
+    ) -> Result<TrainConfig, String> {
+        let mut t = self.config.train;
+        if let Some(v) = values {
+            v.apply_train(&mut t);
+        }
+        let optimizer = match t.optimizer {
+            OptimizerName::Sgd => Optimizer::Sgd,
+            OptimizerName::Momentum => Optimizer::Momentum {
+                momentum: t.momentum,
+            },
+            OptimizerName::Nesterov => Optimizer::Nesterov {
+                momentum: t.momentum,
+            },
+            OptimizerName::Adam | OptimizerName::Adamw => Optimizer::ADAM,
+        };
+        let decay = WeightDecay {
+            l2: t.weight_decay,
+            decoupled: t.optimizer == OptimizerName::Adamw,
+            l1: t.l1,
+        };
+        let total = epochs.saturating_mul(steps_per_epoch);
+        let schedule = match t.schedule {
+            ScheduleName::Constant => Schedule::Constant,
+            ScheduleName::Cosine => Schedule::Cosine {
+                total: total.max(1),
+                min: t.lr * t.min_lr_fraction,
+            },
+            ScheduleName::Step => Schedule::Step {
+                every: t.step_epochs.saturating_mul(steps_per_epoch).max(1),
+                gamma: t.gamma,
+            },
+            ScheduleName::Exponential => Schedule::Exponential {
+                gamma: t.gamma.powf(1.0 / steps_per_epoch.max(1) as f32),
+            },
+        };
+        Ok(TrainConfig {
+            batch: t.batch,
+            update: Update::new(optimizer, decay).map_err(|e| format!("train: {e}"))?,
+            lr: LearningRate {
+                base: t.lr,
+                schedule,
+                warmup: t.warmup_steps,
+            },
+            clip_norm: t.clip_norm,
+            seed,
+            early_stopping: None,
+        })
+    }
+
+    fn resolve_search(&mut self) -> Result<(), ConfigError> {
+        let Some(search) = &self.config.search else {
+            return Ok(());
+        };
+        let err = |line: Option<usize>, message: String| ConfigError {
+            file: self.path.clone(),
+            line,
+            message,
+            source_line: line
+                .and_then(|l| self.text.lines().nth(l - 1))
+                .map(String::from),
+        };
+        if search.params.is_empty() || search.params.len() > MAX_PARAMS {
+            return Err(err(
+                None,
+                format!("search.params: give 1 to {MAX_PARAMS} parameters"),
+            ));
+        }
+        let (mut params, mut targets) = (Vec::new(), Vec::new());
+        for (i, spanned) in search.params.iter().enumerate() {
+            let line = Some(line_of(&self.text, spanned.span().start));
+            let p = spanned.get_ref();
+            let fail = |m: String| err(line, format!("search.params[{i}] ({}): {m}", p.name));
+            let target = self.target(&p.name).map_err(fail)?;
+            if targets.contains(&target) {
+                return Err(fail("set twice".into()));
+            }
+            let name: &'static str = Box::leak(p.name.clone().into_boxed_str());
+            let param = match (&p.choices, p.low, p.high) {
+                (Some(choices), None, None) => {
+                    if target != Target::Optimizer {
+                        return Err(fail("only `optimizer` takes choices".into()));
+                    }
+                    for c in choices {
+                        if !OPTIMIZERS.contains(&c.as_str()) {
+                            return Err(fail(format!(
+                                "unknown optimizer {c:?} (one of {OPTIMIZERS:?})"
+                            )));
+                        }
+                    }
+                    let leaked: Vec<&'static str> = choices
+                        .iter()
+                        .map(|c| &*Box::leak(c.clone().into_boxed_str()))
+                        .collect();
+                    Param::choice(name, Box::leak(leaked.into_boxed_slice()))
+                }
+                (None, Some(low), Some(high)) => {
+                    let integer = matches!(target, Target::Units(_));
+                    if integer != p.int {
+                        return Err(fail(if integer {
+                            "a layer width takes `int = true`".into()
+                        } else {
+                            "only layer widths are integers".into()
+                        }));
+                    }
+                    if target == Target::Optimizer {
+                        return Err(fail("the optimizer takes `choices`".into()));
+                    }
+                    let param = match (p.int, p.log) {
+                        (true, false) => Param::int(name, low as i64, high as i64),
+                        (true, true) => Param::int_log(name, low as i64, high as i64),
+                        (false, false) => Param::uniform(name, low, high),
+                        (false, true) => Param::log_uniform(name, low, high),
+                    };
+                    let (lo, hi) = (low as f32, high as f32);
+                    let in_range = match target {
+                        Target::Keep(_) | Target::Survival(_) | Target::DropConnect(_) => {
+                            lo > 0.0 && hi <= 1.0
+                        }
+                        Target::Momentum => lo >= 0.0 && hi < 1.0,
+                        Target::Lr => lo > 0.0,
+                        Target::Units(_) => lo >= 1.0,
+                        _ => lo >= 0.0,
+                    };
+                    if !in_range {
+                        return Err(fail(format!("[{low}, {high}] is outside what it sets")));
+                    }
+                    param.grid_levels(p.levels)
+                }
+                _ => return Err(fail("give `low` and `high`, or `choices`".into())),
+            };
+            params.push(param);
+            targets.push(target);
+        }
+        // The crate checks bounds, log ranges and levels.
+        crate::search::space(&params).map_err(|e| {
+            let at = match e {
+                tinyreg::Error::InvalidParam { param, .. } => {
+                    Some(line_of(&self.text, search.params[param].span().start))
+                }
+                _ => None,
+            };
+            err(at, format!("search.params: {e}"))
+        })?;
+        let grid = search.sampler == SamplerName::Grid;
+        if search.trials.is_none() && !grid {
+            return Err(err(None, "search.trials: how many trials?".into()));
+        }
+        if search.sampler == SamplerName::Halving {
+            let epochs = search.epochs.unwrap_or(self.config.train.epochs);
+            tinyreg::tune::SuccessiveHalving::new(
+                search.trials.unwrap_or(1),
+                search.eta,
+                search.min_epochs,
+                epochs,
+            )
+            .map_err(|e| err(None, format!("search (halving): {e}")))?;
+        }
+        self.params = params;
+        self.targets = targets;
+        Ok(())
+    }
+
+    fn target(&self, name: &str) -> Result<Target, String> {
+        let simple = match name {
+            "lr" => Some(Target::Lr),
+            "weight_decay" => Some(Target::WeightDecay),
+            "l1" => Some(Target::L1),
+            "momentum" => Some(Target::Momentum),
+            "optimizer" => Some(Target::Optimizer),
+            _ => None,
+        };
+        if let Some(t) = simple {
+            return Ok(t);
+        }
+        let unknown = || {
+            String::from(
+                "unknown parameter; one of lr, weight_decay, l1, momentum, optimizer, \
+                 layers.N.keep, layers.N.survival, layers.N.units, layers.N.dropconnect",
+            )
+        };
+        let rest = name.strip_prefix("layers.").ok_or_else(unknown)?;
+        let (index, field) = rest.split_once('.').ok_or_else(unknown)?;
+        let index: usize = index.parse().map_err(|_| unknown())?;
+        let layers = &self.config.network.layers;
+        let layer = layers
+            .get(index)
+            .ok_or_else(|| format!("the network has {} layers", layers.len()))?
+            .get_ref();
+        match (field, layer) {
+            ("keep", LayerSpec::Dropout { .. }) => Ok(Target::Keep(index)),
+            ("survival", LayerSpec::Residual { .. }) => Ok(Target::Survival(index)),
+            ("units", LayerSpec::Dense { .. }) if index + 1 < layers.len() => {
+                Ok(Target::Units(index))
+            }
+            ("dropconnect", LayerSpec::Dense { .. }) => Ok(Target::DropConnect(index)),
+            _ => Err(format!("layer {index} has no searchable `{field}`")),
+        }
+    }
+
+    pub fn search(&self) -> Option<&SearchSpec> {
+        self.config.search.as_ref()
+    }
+
+    /// The sampler of the search.
+    pub fn sampler(&self) -> Sampler {
+        match self.search().map(|s| (s.sampler, s.shuffled, s.trials)) {
+            Some((SamplerName::Random, ..)) | None => Sampler::Random,
+            Some((SamplerName::Grid, shuffled, _)) => Sampler::Grid { shuffled },
+            Some((SamplerName::Sobol, ..)) => Sampler::Sobol,
+            Some((SamplerName::LatinHypercube | SamplerName::Halving, _, trials)) => {
+                Sampler::LatinHypercube {
+                    trials: trials.unwrap_or(1) as u64,
+                }
+            }
+        }
+    }
+}
+
+/// Values of the search parameters for one trial, by [`Target`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Values(pub Vec<(Target, f64)>);
+
+impl Values {
+    fn apply_layer(&self, i: usize, spec: &mut LayerSpec) {
+        for &(target, v) in &self.0 {
+            match (target, &mut *spec) {
+                (Target::Keep(l), LayerSpec::Dropout { keep, .. }) if l == i => *keep = v as f32,
+                (Target::Survival(l), LayerSpec::Residual { survival, .. }) if l == i => {
+                    *survival = v as f32
+                }
+                (Target::Units(l), LayerSpec::Dense { units, .. }) if l == i => *units = v as usize,
+                (Target::DropConnect(l), LayerSpec::Dense { dropconnect, .. }) if l == i => {
+                    *dropconnect = Some(v as f32)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_train(&self, t: &mut TrainSpec) {
+        for &(target, v) in &self.0 {
+            match target {
+                Target::Lr => t.lr = v as f32,
+                Target::WeightDecay => t.weight_decay = v as f32,
+                Target::L1 => t.l1 = v as f32,
+                Target::Momentum => t.momentum = v as f32,
+                Target::Optimizer => t.optimizer = OptimizerName::from_index(v as u32),
+                _ => {}
+            }
+        }
+    }
+}

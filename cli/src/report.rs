@@ -1,0 +1,384 @@
+//! Steps 1-3 of the recipe as `check` and `search` run them, and the output
+//! folder's pictures and `index.html`, drawn from its records alone (so
+//! `report` redraws them).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use tinyreg::tune::{
+    check_initial_loss, diagnose, lr_range_test, max_findings, overfit_small_sample,
+    unregularized_config, unregularized_layers, RangePoint, RangeTestConfig, Thresholds,
+    INITIAL_LOSS_TOLERANCE,
+};
+use tinyreg::{EpochMetrics, Metrics, Network, Trainer};
+
+use crate::config::Run;
+use crate::data::Sets;
+use crate::plot;
+use crate::search::EpochRecord;
+use crate::train::{build, TrainError};
+use crate::TrialSummary;
+
+/// What steps 1-3 found.
+pub struct Checks {
+    pub lines: Vec<String>,
+    pub range_test: Value,
+}
+
+/// Step 1 (the initial loss against `ln C`), step 2 (overfit five batches
+/// with the regularizers off) and step 3 (fastai's range test), on the
+/// config's network and settings.
+pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
+    let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
+    let (layers, config) = build(run, sets, None, run.config.seed, run.config.train.epochs)?;
+    let net = Network::new(&layers);
+    let state = config.update.optimizer.state_per_param();
+    let mut memory = vec![0f32; net.memory_len(config.batch, state, false)];
+    let mut lines = Vec::new();
+
+    let mut trainer = Trainer::new(net, config, &mut memory).map_err(t)?;
+    let r = check_initial_loss(&mut trainer, &sets.train, INITIAL_LOSS_TOLERANCE).map_err(t)?;
+    lines.push(format!(
+        "step 1, initial loss: {:.3} against ln {} = {:.3} (tolerance {:.0}%): {:?}",
+        r.loss,
+        sets.train.classes,
+        r.expected,
+        r.tolerance * 100.0,
+        r.verdict
+    ));
+
+    let mut plain = layers.clone();
+    unregularized_layers(&layers, &mut plain).map_err(t)?;
+    let mut trainer = Trainer::new(
+        Network::new(&plain),
+        unregularized_config(config),
+        &mut memory,
+    )
+    .map_err(t)?;
+    let mut order = vec![0u32; sets.train.count];
+    let sample = (5 * config.batch).min(sets.train.count);
+    let r = overfit_small_sample(&mut trainer, &sets.train, sample, 2000, &mut order).map_err(t)?;
+    lines.push(format!(
+        "step 2, overfit {sample} images (regularizers off): {:?} (loss {:.3} -> {:.4}, accuracy {:.3})",
+        r.verdict, r.first_loss, r.last_loss, r.accuracy
+    ));
+
+    let mut trainer = Trainer::new(net, config, &mut memory).map_err(t)?;
+    let mut points = [RangePoint::default(); 100];
+    let range = RangeTestConfig::FASTAI;
+    let r = lr_range_test(
+        &mut trainer,
+        &sets.train,
+        &range,
+        &mut order,
+        &mut points,
+        &mut [],
+    )
+    .map_err(t)?;
+    let s = r.suggestions;
+    lines.push(format!(
+        "step 3, range test {:.0e} to {} over {} steps: {} points{}, minimum {:.3} at {:.2e}; suggestions: valley {:.2e}, steep {:.2e}, minimum/10 {:.2e}",
+        range.start,
+        range.end,
+        range.steps,
+        r.points,
+        if r.stopped_early { " (stopped at 4x the minimum)" } else { "" },
+        r.min_loss,
+        r.min_lr,
+        s.valley,
+        s.steep,
+        s.min_tenth
+    ));
+    let range_test = json!({
+        "points": points[..r.points].iter().map(|p| [p.lr, p.loss, p.smoothed]).collect::<Vec<_>>(),
+        "valley": s.valley,
+        "steep": s.steep,
+        "min_tenth": s.min_tenth,
+    });
+    Ok(Checks { lines, range_test })
+}
+
+fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+fn read_steps(path: &Path) -> Vec<f32> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').nth(1)?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Draws every picture the records of `dir` allow and writes `index.html`.
+pub fn write(dir: &Path) -> Result<(), String> {
+    let meta: Value = std::fs::read_to_string(dir.join("run.json"))
+        .map_err(|e| {
+            format!(
+                "{}: {e} (not an output folder of tinyreg?)",
+                dir.join("run.json").display()
+            )
+        })
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("run.json: {e}")))?;
+    let mut figures: Vec<(String, String)> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(lines) = meta["checks"].as_array() {
+        notes.extend(lines.iter().filter_map(|l| l.as_str()).map(String::from));
+    }
+
+    // The trained model's curves and their reading.
+    let curves: Vec<EpochRecord> = read_jsonl(&dir.join("curves.jsonl"))?;
+    let steps = read_steps(&dir.join("steps.csv"));
+    if !curves.is_empty() {
+        plot::loss_curves(&dir.join("loss.svg"), &curves, &steps)?;
+        plot::accuracy_curves(&dir.join("accuracy.svg"), &curves)?;
+        figures.push((
+            "loss.svg".into(),
+            "Loss: train and validation per epoch, every step's loss and its moving average".into(),
+        ));
+        figures.push((
+            "accuracy.svg".into(),
+            "Accuracy: train and validation per epoch".into(),
+        ));
+        let history: Vec<EpochMetrics> = curves
+            .iter()
+            .map(|r| EpochMetrics {
+                train: Metrics {
+                    loss: r.train_loss,
+                    accuracy: r.train_accuracy,
+                },
+                val: Metrics {
+                    loss: r.val_loss,
+                    accuracy: r.val_accuracy,
+                },
+                lr: r.lr,
+                update_ratio: r.update_ratio,
+            })
+            .collect();
+        let ratios: Vec<f32> = meta["layer_ratios"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_f64())
+                    .map(|v| v as f32)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut findings =
+            vec![tinyreg::tune::Finding::NoisyLoss { noise: 0.0 }; max_findings(ratios.len())];
+        match diagnose(
+            &history,
+            &steps,
+            &ratios,
+            &Thresholds::DEFAULT,
+            &mut findings,
+        ) {
+            Ok(0) => notes.push("diagnosis of the curves: nothing to report".into()),
+            Ok(n) => {
+                for f in &findings[..n] {
+                    notes.push(format!("diagnosis: {f} -> {}", f.suggestion()));
+                }
+            }
+            Err(e) => notes.push(format!("diagnosis failed: {e}")),
+        }
+    }
+
+    // The range test.
+    if let Ok(text) = std::fs::read_to_string(dir.join("range_test.json")) {
+        let r: Value = serde_json::from_str(&text).map_err(|e| format!("range_test.json: {e}"))?;
+        let points: Vec<(f32, f32, f32)> = r["points"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| {
+                        let f = |i: usize| p.get(i)?.as_f64().map(|v| v as f32);
+                        Some((f(0)?, f(1).unwrap_or(f32::NAN), f(2).unwrap_or(f32::NAN)))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut marks = Vec::new();
+        for key in ["valley", "steep", "min_tenth"] {
+            if let Some(v) = r[key].as_f64() {
+                marks.push((key, v as f32));
+            }
+        }
+        if !points.is_empty() {
+            plot::range_test(&dir.join("range_test.svg"), &points, &marks)?;
+            figures.push((
+                "range_test.svg".into(),
+                "Learning-rate range test (fastai's sweep) with its suggestions".into(),
+            ));
+        }
+    }
+
+    // The search.
+    let trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
+    let names: Vec<String> = meta["params"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    let logs: Vec<bool> = meta["log"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_bool().unwrap_or(false)).collect())
+        .unwrap_or_default();
+    if !trials.is_empty() && !names.is_empty() {
+        // The longest budget of each trial (halving trains some several times).
+        let top: Vec<&TrialSummary> = {
+            let mut best: std::collections::BTreeMap<u64, &TrialSummary> = Default::default();
+            for t in &trials {
+                let e = best.entry(t.trial).or_insert(t);
+                if t.epochs > e.epochs {
+                    *e = t;
+                }
+            }
+            best.into_values().collect()
+        };
+        let numeric = |t: &TrialSummary, name: &str| -> Option<f64> {
+            match t.params.get(name)? {
+                Value::String(s) => crate::config::OPTIMIZERS
+                    .iter()
+                    .position(|o| o == s)
+                    .map(|i| i as f64),
+                v => v.as_f64(),
+            }
+        };
+        for (d, name) in names.iter().enumerate() {
+            let points: Vec<(f64, f32)> = top
+                .iter()
+                .filter_map(|t| Some((numeric(t, name)?, t.val_accuracy)))
+                .collect();
+            let file = format!("param_{d}.svg");
+            plot::against_param(&dir.join(&file), name, logs.get(d) == Some(&true), &points)?;
+            figures.push((file, format!("Validation accuracy against {name}")));
+        }
+        let rows: Vec<(Vec<f64>, f32)> = top
+            .iter()
+            .filter_map(|t| {
+                let v: Option<Vec<f64>> = names.iter().map(|n| numeric(t, n)).collect();
+                Some((v?, t.val_accuracy))
+            })
+            .collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        plot::parallel_coordinates(&dir.join("parallel.svg"), &name_refs, &logs, &rows)?;
+        figures.push((
+            "parallel.svg".into(),
+            "Parallel coordinates: every trial across the parameters, darker is better".into(),
+        ));
+        if names.len() >= 2 {
+            let plane: Vec<(f64, f64, f32)> = top
+                .iter()
+                .filter_map(|t| {
+                    Some((
+                        numeric(t, &names[0])?,
+                        numeric(t, &names[1])?,
+                        t.val_accuracy,
+                    ))
+                })
+                .collect();
+            let sampler = meta["sampler"].as_str().unwrap_or("search");
+            plot::search_plane(
+                &dir.join("search_plane.svg"),
+                (&names[0], logs.first() == Some(&true)),
+                (&names[1], logs.get(1) == Some(&true)),
+                &plane,
+                sampler,
+            )?;
+            figures.push(("search_plane.svg".into(), format!(
+                "The lecture's grid-vs-random figure from these trials: {} against {}, and validation accuracy along {}",
+                names[0], names[1], names[0]
+            )));
+        }
+    }
+
+    let mut html = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tinyreg run</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:90%;max-width:720px}img{border:1px solid #ccc}li{margin:.2em 0}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}</style></head><body>\n",
+    );
+    html += &format!(
+        "<h1>tinyreg {}</h1>\n<p>config <code>{}</code></p>\n",
+        escape(meta["command"].as_str().unwrap_or("run")),
+        escape(meta["config"].as_str().unwrap_or(""))
+    );
+    if let Some(w) = meta.get("winner").filter(|w| !w.is_null()) {
+        html += &format!(
+            "<h2>Winner (chosen on validation)</h2><p>trial {} <code>{}</code>: validation accuracy {:.4}, loss {:.4}, {} epochs; retrained from its seed: {}.</p>\n",
+            w["trial"], escape(&w["params"].to_string()),
+            w["val_accuracy"].as_f64().unwrap_or(f64::NAN), w["val_loss"].as_f64().unwrap_or(f64::NAN), w["epochs"],
+            if meta["winner_retrained_identical"].as_bool() == Some(true) { "bit-identical" } else { "differs" }
+        );
+    }
+    if let Some(t) = meta.get("test").filter(|t| !t.is_null()) {
+        html += &format!(
+            "<p>Test accuracy, scored once for what was chosen: <b>{:.4}</b> (loss {:.4}).</p>\n",
+            t["accuracy"].as_f64().unwrap_or(f64::NAN),
+            t["loss"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    if !notes.is_empty() {
+        html += "<h2>Recipe and diagnosis</h2><ul>\n";
+        for n in &notes {
+            html += &format!("<li>{}</li>\n", escape(n));
+        }
+        html += "</ul>\n";
+    }
+    html += "<h2>Pictures</h2>\n";
+    for (file, caption) in &figures {
+        html += &format!(
+            "<figure><img src=\"{file}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
+            escape(caption),
+            escape(caption)
+        );
+    }
+    if !trials.is_empty() {
+        html += &format!(
+            "<h2>Trials</h2><p>{} trials (records: trials.jsonl, trials.csv, epochs.jsonl); ranked by validation accuracy, never by test.</p><table><tr><th>trial</th><th>epochs</th><th>val accuracy</th><th>val loss</th><th>params</th></tr>\n",
+            trials.len()
+        );
+        let mut ranked: Vec<&TrialSummary> = trials.iter().collect();
+        ranked.sort_by(|a, b| {
+            (b.epochs, b.val_accuracy)
+                .partial_cmp(&(a.epochs, a.val_accuracy))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        for t in ranked.iter().take(50) {
+            html += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td><code>{}</code></td></tr>\n",
+                t.trial,
+                t.epochs,
+                t.val_accuracy,
+                t.val_loss,
+                escape(&Value::Object(t.params.clone()).to_string())
+            );
+        }
+        html += "</table>\n";
+    }
+    // Lets a headless browser (and CI) tell that every picture loaded.
+    html += "<script>window.addEventListener('load',function(){var i=document.images,bad=0;for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0)bad++;}document.body.setAttribute('data-images',i.length+' loaded, '+bad+' missing');});</script>\n</body></html>\n";
+    std::fs::write(dir.join("index.html"), html)
+        .map_err(|e| format!("{}: {e}", dir.join("index.html").display()))
+}

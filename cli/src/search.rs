@@ -1,0 +1,239 @@
+//! Trials and searches: a trial's values from the sampler (or from JSON),
+//! training it with a record per epoch, and running many on worker threads
+//! with the same results on any number of them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+use serde_json::{Map, Value as Json};
+use tinyreg::tune::{Distribution, Param, Point, Sampler, Space, Value};
+
+use crate::config::{Run, Target, Values, MAX_PARAMS, OPTIMIZERS};
+
+/// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
+/// padded parameter takes one grid level and is never read, and each
+/// sampler's coordinate `d` depends on `d` only, so the points of the real
+/// parameters are those of a space of exactly them.
+pub fn space(params: &[Param]) -> Result<Space<MAX_PARAMS>, tinyreg::Error> {
+    const PAD: &[&str] = &["-"];
+    const NAMES: [&str; MAX_PARAMS] = ["_0", "_1", "_2", "_3", "_4", "_5", "_6", "_7"];
+    let mut all = [Param::choice("_", PAD); MAX_PARAMS];
+    for (i, slot) in all.iter_mut().enumerate() {
+        *slot = params
+            .get(i)
+            .copied()
+            .unwrap_or(Param::choice(NAMES[i], PAD));
+    }
+    Space::new(all)
+}
+
+/// One trial's identity: its index in the search and its training seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrialId {
+    pub index: u64,
+    pub seed: u64,
+}
+
+impl TrialId {
+    /// Trial `index` of a search seeded `search_seed` trains from
+    /// `search_seed * 1000 + index` (the digits example's rule).
+    pub fn of(search_seed: u64, index: u64) -> TrialId {
+        TrialId {
+            index,
+            seed: search_seed.wrapping_mul(1000).wrapping_add(index),
+        }
+    }
+}
+
+/// The values of point `index` of the config's search.
+pub fn values_at(run: &Run, index: u64) -> Result<(Values, Map<String, Json>), String> {
+    let search = run.search().ok_or("the config has no [search]")?;
+    let space = space(&run.params).map_err(|e| e.to_string())?;
+    let point: Point<MAX_PARAMS> = space
+        .point(run.sampler(), search.seed, index)
+        .map_err(|e| format!("point {index}: {e}"))?;
+    Ok(values_of(run, &point.values))
+}
+
+fn values_of(run: &Run, values: &[Value]) -> (Values, Map<String, Json>) {
+    let mut out = Values::default();
+    let mut json = Map::new();
+    for ((param, &target), &value) in run.params.iter().zip(&run.targets).zip(values) {
+        match (param.distribution, value) {
+            (Distribution::Choice { options }, Value::Choice(k)) => {
+                let name = options[k as usize];
+                let global = OPTIMIZERS.iter().position(|o| *o == name).unwrap_or(0);
+                out.0.push((target, global as f64));
+                json.insert(param.name.into(), Json::from(name));
+            }
+            (_, Value::Int(v)) => {
+                out.0.push((target, v as f64));
+                json.insert(param.name.into(), Json::from(v));
+            }
+            (_, v) => {
+                if let Some(x) = v.as_f64() {
+                    out.0.push((target, x));
+                    json.insert(param.name.into(), Json::from(x));
+                }
+            }
+        }
+    }
+    (out, json)
+}
+
+/// The values of a `--params` JSON object: every search parameter by name,
+/// each inside its range. Errors name the parameter.
+pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Json>), String> {
+    let object: Map<String, Json> =
+        serde_json::from_str(text).map_err(|e| format!("--params is not a JSON object: {e}"))?;
+    for key in object.keys() {
+        if !run.params.iter().any(|p| p.name == key) {
+            let names: Vec<&str> = run.params.iter().map(|p| p.name).collect();
+            return Err(format!(
+                "--params: unknown parameter {key:?} (the search space has {names:?})"
+            ));
+        }
+    }
+    let mut values = Vec::new();
+    for param in &run.params {
+        let v = object
+            .get(param.name)
+            .ok_or_else(|| format!("--params: missing {:?}", param.name))?;
+        let bad = |what: &str| format!("--params: {:?} {what}, got {v}", param.name);
+        let value = match param.distribution {
+            Distribution::Choice { options } => {
+                let s = v.as_str().ok_or_else(|| bad("must be a string"))?;
+                let k = options
+                    .iter()
+                    .position(|o| *o == s)
+                    .ok_or_else(|| bad(&format!("must be one of {options:?}")))?;
+                Value::Choice(k as u32)
+            }
+            Distribution::Int { low, high, .. } => {
+                let x = v.as_i64().ok_or_else(|| bad("must be an integer"))?;
+                if !(low..=high).contains(&x) {
+                    return Err(bad(&format!("must be in [{low}, {high}]")));
+                }
+                Value::Int(x)
+            }
+            Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
+                let x = v.as_f64().ok_or_else(|| bad("must be a number"))?;
+                if !(low..=high).contains(&x) {
+                    return Err(bad(&format!("must be in [{low}, {high}]")));
+                }
+                Value::Real(x)
+            }
+        };
+        values.push(value);
+    }
+    Ok(values_of(run, &values))
+}
+
+/// One epoch of one trial, as `trial` prints it and the records keep it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
+pub struct EpochRecord {
+    pub trial: u64,
+    pub epoch: u32,
+    pub train_loss: f32,
+    pub train_accuracy: f32,
+    pub val_loss: f32,
+    pub val_accuracy: f32,
+    pub lr: f32,
+    pub update_ratio: f32,
+}
+
+/// Runs `job(i)` for `i` in `0..n` on `threads` workers, each taking the next
+/// index, calling `progress` as each ends. Results come back in index order,
+/// so the same jobs give the same vector on any number of threads.
+pub fn run_parallel<T: Send>(
+    n: usize,
+    threads: usize,
+    job: impl Fn(usize) -> T + Sync,
+    progress: impl Fn(usize, &T) + Sync,
+) -> Vec<T> {
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, n.max(1)) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                let result = job(i);
+                progress(i, &result);
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(result);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Points of the search, in order: grid without `trials` takes every point.
+pub fn trial_count(run: &Run) -> Result<u64, String> {
+    let search = run.search().ok_or("the config has no [search]")?;
+    let space = space(&run.params).map_err(|e| e.to_string())?;
+    let available = run.sampler().len(&space).map_err(|e| e.to_string())?;
+    Ok(match (search.trials, run.sampler()) {
+        (Some(t), Sampler::Grid { .. }) => (t as u64).min(available),
+        (Some(t), _) => t as u64,
+        (None, _) => available,
+    })
+}
+
+/// Whether `target` is searched in log space (for the pictures' axes).
+pub fn is_log(run: &Run, name: &str) -> bool {
+    run.params.iter().any(|p| p.name == name && p.is_log())
+}
+
+/// The targets' names, in the order of the space.
+pub fn names(run: &Run) -> Vec<&'static str> {
+    run.params.iter().map(|p| p.name).collect()
+}
+
+/// Whether a trial's target is the optimizer choice.
+pub fn is_choice(run: &Run, name: &str) -> bool {
+    run.params
+        .iter()
+        .zip(&run.targets)
+        .any(|(p, t)| p.name == name && *t == Target::Optimizer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Padding leaves the points of the real parameters as a space of
+    /// exactly them gives them, for every sampler.
+    #[test]
+    fn padded_space_gives_the_points_of_the_real_parameters() {
+        let params = [
+            Param::log_uniform("lr", 1e-4, 1e-1).grid_levels(4),
+            Param::log_uniform("weight_decay", 1e-5, 1e-1).grid_levels(2),
+            Param::uniform("keep", 0.5, 1.0).grid_levels(2),
+        ];
+        let exact = Space::new(params).unwrap();
+        let padded = space(&params).unwrap();
+        for sampler in [
+            Sampler::Random,
+            Sampler::Grid { shuffled: false },
+            Sampler::Grid { shuffled: true },
+            Sampler::Sobol,
+            Sampler::LatinHypercube { trials: 16 },
+        ] {
+            for i in 0..16 {
+                let a = exact.point(sampler, 2026, i).unwrap();
+                let b = padded.point(sampler, 2026, i).unwrap();
+                assert_eq!(a.values[..], b.values[..3], "{sampler:?} point {i}");
+            }
+        }
+    }
+}

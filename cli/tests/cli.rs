@@ -1,0 +1,298 @@
+//! The command line end to end, on the digits data: bad configs and bad
+//! `--params` exit with status 2 and write nothing; `trial` prints one JSON
+//! line per epoch and reproduces `search`'s trial; a search gives the same
+//! trials on 1 and 2 threads; `train` stopped and resumed equals an unbroken
+//! run; `predict` loads the weights; `report` redraws the folder.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tinyreg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tinyreg"))
+        .args(args)
+        .output()
+        .expect("run tinyreg")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh folder under the target directory.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A small digits config (4 epochs, a 4-trial search of 3 epochs) in `dir`.
+fn config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
+    let text = format!(
+        r#"seed = 1
+[data]
+format = "icls"
+train = "{train}"
+test = "{test}"
+validation = 287
+[network]
+layers = [
+  {{ type = "dense", units = 32, relu = true }},
+  {{ type = "dropout", keep = 0.8 }},
+  {{ type = "dense", units = 10 }},
+]
+[train]
+epochs = 4
+batch = 32
+optimizer = "adamw"
+lr = 3e-3
+weight_decay = 1e-4
+[search]
+sampler = "sobol"
+trials = 4
+epochs = 3
+seed = 7
+params = [
+  {{ name = "lr", low = 1e-4, high = 1e-1, log = true }},
+  {{ name = "layers.1.keep", low = 0.5, high = 1.0 }},
+]
+"#,
+        train = data.join("digits-train.bin").display(),
+        test = data.join("digits-test.bin").display(),
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+#[test]
+fn bad_configs_exit_2_name_the_line_and_write_nothing() {
+    let dir = scratch("bad_configs");
+    let cases: [(&str, &str, &str); 6] = [
+        ("keep = 0.8", "keep = 1.5", ":10: network.layers[1].keep"),
+        ("epochs = 4", "epochs = 0", ":14: must be at least 1"),
+        ("lr = 3e-3", "lr = -1.0", ":17: must be positive"),
+        (
+            "units = 10",
+            "units = 11",
+            "the last layer gives 11 outputs",
+        ),
+        ("name = \"lr\"", "name = \"rate\"", "unknown parameter"),
+        (
+            "batch = 32",
+            "batch = 32\nbatchsize = 3",
+            "unknown field `batchsize`",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let path = config(&dir, |t| t.replacen(from, to, 1));
+        let out = dir.join("out");
+        for command in ["train", "search", "check"] {
+            let o = tinyreg(&[
+                command,
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{command} with {to}: {}",
+                stderr(&o)
+            );
+            assert!(stderr(&o).contains(expected), "{to}: {}", stderr(&o));
+            assert!(!out.exists(), "{command} wrote its folder for a bad config");
+        }
+    }
+    let missing = config(&dir, |t| t.replace("digits-train.bin", "no-such-file.bin"));
+    let o = tinyreg(&["train", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no-such-file.bin"));
+}
+
+#[test]
+fn trial_prints_a_json_line_per_epoch_and_refuses_bad_params() {
+    let dir = scratch("trial");
+    let path = config(&dir, |t| t);
+    let path = path.to_str().unwrap();
+    let o = tinyreg(&[
+        "trial",
+        path,
+        "--params",
+        r#"{"lr": 0.01, "layers.1.keep": 0.7}"#,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["epoch"], i as u64 + 1);
+        for key in [
+            "train_loss",
+            "train_accuracy",
+            "val_loss",
+            "val_accuracy",
+            "lr",
+            "update_ratio",
+        ] {
+            assert!(l[key].is_number(), "{key} in {l}");
+        }
+    }
+    for (params, expected) in [
+        (r#"{"lr": 0.01}"#, "missing \"layers.1.keep\""),
+        (r#"{"lr": 5, "layers.1.keep": 0.7}"#, "\"lr\" must be in"),
+        (
+            r#"{"lr": 0.01, "layers.1.keep": 0.7, "x": 1}"#,
+            "unknown parameter \"x\"",
+        ),
+        (
+            r#"{"lr": "fast", "layers.1.keep": 0.7}"#,
+            "must be a number",
+        ),
+        ("[1, 2]", "not a JSON object"),
+    ] {
+        let o = tinyreg(&["trial", path, "--params", params]);
+        assert_eq!(o.status.code(), Some(2), "{params}");
+        assert!(stderr(&o).contains(expected), "{params}: {}", stderr(&o));
+        assert!(o.stdout.is_empty());
+    }
+}
+
+fn trials(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("trials.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("seconds");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn search_is_the_same_on_any_number_of_threads_and_trial_reproduces_it() {
+    let dir = scratch("search");
+    let path = config(&dir, |t| t);
+    let path = path.to_str().unwrap();
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    for (out, threads) in [(&one, "1"), (&two, "2")] {
+        let o = tinyreg(&[
+            "search",
+            path,
+            "--out",
+            out.to_str().unwrap(),
+            "--threads",
+            threads,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("retrained from its seed: bit-identical"),
+            "{text}"
+        );
+    }
+    assert_eq!(trials(&one), trials(&two));
+    assert_eq!(trials(&one).len(), 4);
+    for name in [
+        "index.html",
+        "loss.svg",
+        "range_test.svg",
+        "parallel.svg",
+        "search_plane.svg",
+        "weights.tinyreg",
+        "trials.csv",
+        "epochs.csv",
+    ] {
+        assert!(one.join(name).exists(), "{name}");
+    }
+    // Trial 2 by its point, as an external engine runs it.
+    let t = &trials(&one)[2];
+    let o = tinyreg(&[
+        "trial",
+        path,
+        "--params",
+        &t["params"].to_string(),
+        "--trial",
+        "2",
+    ]);
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8(o.stdout).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!(last["val_accuracy"], t["val_accuracy"]);
+    assert_eq!(last["val_loss"], t["val_loss"]);
+    // report redraws the folder from its records.
+    std::fs::remove_file(one.join("parallel.svg")).unwrap();
+    std::fs::remove_file(one.join("index.html")).unwrap();
+    let o = tinyreg(&["report", one.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(one.join("parallel.svg").exists() && one.join("index.html").exists());
+}
+
+#[test]
+fn train_resumed_equals_unbroken_and_predict_loads_its_weights() {
+    let dir = scratch("train");
+    let path = config(&dir, |t| t);
+    let path = path.to_str().unwrap();
+    let (whole, half, rest) = (dir.join("whole"), dir.join("half"), dir.join("rest"));
+    let o = tinyreg(&["train", path, "--out", whole.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tinyreg(&[
+        "train",
+        path,
+        "--out",
+        half.to_str().unwrap(),
+        "--epochs",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let weights = half.join("weights.tinyreg");
+    let o = tinyreg(&[
+        "train",
+        path,
+        "--out",
+        rest.to_str().unwrap(),
+        "--resume",
+        weights.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |d: &Path| std::fs::read_to_string(d.join("curves.csv")).unwrap();
+    let unbroken: Vec<String> = read(&whole).lines().skip(3).map(String::from).collect();
+    let resumed: Vec<String> = read(&rest).lines().skip(1).map(String::from).collect();
+    assert_eq!(unbroken, resumed);
+    assert_eq!(
+        std::fs::read(whole.join("weights.tinyreg")).unwrap(),
+        std::fs::read(rest.join("weights.tinyreg")).unwrap()
+    );
+
+    let o = tinyreg(&[
+        "predict",
+        path,
+        "--weights",
+        whole.join("weights.tinyreg").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 360);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(whole.join("run.json")).unwrap()).unwrap();
+    let accuracy = meta["test"]["accuracy"].as_f64().unwrap();
+    assert!(
+        stderr(&o).contains(&format!("accuracy {accuracy:.4}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Weights for another network are refused.
+    let wider = config(&dir, |t| t.replace("units = 32", "units = 33"));
+    let o = tinyreg(&[
+        "predict",
+        wider.to_str().unwrap(),
+        "--weights",
+        whole.join("weights.tinyreg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("another network"), "{}", stderr(&o));
+}
