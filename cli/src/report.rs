@@ -196,7 +196,7 @@ pub fn write(dir: &Path) -> Result<(), String> {
             Ok(0) => notes.push("diagnosis of the curves: nothing to report".into()),
             Ok(n) => {
                 for f in &findings[..n] {
-                    notes.push(format!("diagnosis: {f} -> {}", f.suggestion()));
+                    notes.push(format!("diagnosis: {f}"));
                 }
             }
             Err(e) => notes.push(format!("diagnosis failed: {e}")),

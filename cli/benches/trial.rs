@@ -1,0 +1,108 @@
+//! What the command line costs: one digits trial (configs/digits.toml's
+//! network and settings, 60 epochs) trained by the crate in-process against
+//! the same trial run as `tinyreg trial` (process start, config, data,
+//! JSON lines). Both give the same validation accuracy (checked first).
+//!
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-cli --bench trial`
+
+use std::path::Path;
+use std::process::Command;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use tinyreg::tune::validation_split;
+use tinyreg::{
+    Dense, Dropout, EpochMetrics, Icls, Layer, LearningRate, Network, Optimizer, Schedule,
+    TrainConfig, Trainer, Update, WeightDecay,
+};
+
+const EPOCHS: u32 = 60;
+const PARAMS: &str = r#"{"lr": 0.002, "weight_decay": 0.0001, "layers.1.keep": 0.8}"#;
+
+fn root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// The crate alone: returns the last validation accuracy.
+fn in_process(full: &Icls) -> f32 {
+    let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
+    let (train, val) = validation_split(full, 287, 0, &mut images, &mut labels).unwrap();
+    let layers = [
+        Layer::Dense(Dense::new(64, 128).with_relu()),
+        Layer::Dropout {
+            features: 128,
+            dropout: Dropout::inverted(0.8).unwrap(),
+        },
+        Layer::Dense(Dense::new(128, 10)),
+    ];
+    let steps = train.count.div_ceil(32) as u32;
+    let config = TrainConfig {
+        batch: 32,
+        update: Update::new(
+            Optimizer::ADAM,
+            WeightDecay {
+                l2: 1e-4,
+                decoupled: true,
+                l1: 0.0,
+            },
+        )
+        .unwrap(),
+        lr: LearningRate {
+            base: 2e-3,
+            schedule: Schedule::Cosine {
+                total: EPOCHS * steps,
+                min: 2e-3 * 0.05,
+            },
+            warmup: 0,
+        },
+        clip_norm: None,
+        seed: 2026 * 1000,
+        early_stopping: None,
+    };
+    let net = Network::new(&layers);
+    let mut memory = vec![0f32; net.memory_len(32, 2, false)];
+    let mut trainer = Trainer::new(net, config, &mut memory).unwrap();
+    let mut order = vec![0u32; train.count];
+    let mut history = vec![EpochMetrics::default(); EPOCHS as usize];
+    trainer
+        .fit(&train, &val, EPOCHS, &mut order, &mut history)
+        .unwrap();
+    history[EPOCHS as usize - 1].val.accuracy
+}
+
+/// `tinyreg trial`: returns the last line's validation accuracy.
+fn command_line() -> f32 {
+    let out = Command::new(env!("CARGO_BIN_EXE_tinyreg"))
+        .current_dir(root())
+        .args([
+            "trial",
+            "configs/digits.toml",
+            "--params",
+            PARAMS,
+            "--trial",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    last["val_accuracy"].as_f64().unwrap() as f32
+}
+
+fn trial(c: &mut Criterion) {
+    let bytes = std::fs::read(root().join("data/digits-train.bin")).unwrap();
+    let full = Icls::parse(&bytes).unwrap();
+    assert_eq!(
+        in_process(&full),
+        command_line(),
+        "the two must train the same trial"
+    );
+    let mut group = c.benchmark_group("trial_digits_60_epochs");
+    group.sample_size(10);
+    group.bench_function("crate_in_process", |b| b.iter(|| in_process(&full)));
+    group.bench_function("tinyreg_trial_command", |b| b.iter(command_line));
+    group.finish();
+}
+
+criterion_group!(benches, trial);
+criterion_main!(benches);
