@@ -393,3 +393,56 @@ fn convolution_of_an_empty_padded_image_is_refused() {
     assert!(matches!(e, Err(Error::InvalidConfig { .. })));
     assert_eq!(out, [9.0; 4]);
 }
+
+/// A step whose loss is not finite leaves the trainer as it was: batch
+/// norm's running statistics did not move and the mask generator did not
+/// advance (the next good step equals a fresh trainer's).
+#[test]
+fn non_finite_loss_moves_no_running_statistics_and_no_generator() {
+    use tinyreg::{
+        BatchNorm, Dense, Dropout, Layer, LearningRate, Network, Optimizer, TrainConfig, Trainer,
+        Update, WeightDecay,
+    };
+    let layers = [
+        Layer::Dense(Dense::new(4, 8).with_relu()),
+        Layer::BatchNorm(BatchNorm::new(8)),
+        Layer::Dropout {
+            features: 8,
+            dropout: Dropout::inverted(0.5).unwrap(),
+        },
+        Layer::Dense(Dense::new(8, 3)),
+    ];
+    let config = TrainConfig {
+        batch: 4,
+        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
+        lr: LearningRate::constant(1e-2),
+        clip_norm: None,
+        seed: 3,
+        early_stopping: None,
+    };
+    let net = Network::new(&layers);
+    let len = net.memory_len(4, 2, false);
+    let (mut a, mut b) = (vec![0f32; len], vec![0f32; len]);
+    let mut hit = Trainer::new(net, config, &mut a).unwrap();
+    let mut fresh = Trainer::new(net, config, &mut b).unwrap();
+    let good: Vec<f32> = (0..16).map(|i| (i % 5) as f32 * 0.25).collect();
+    let mut bad = good.clone();
+    bad[5] = f32::NAN;
+    let labels = [0u32, 1, 2, 1];
+    let mut before = vec![0f32; hit.snapshot_len()];
+    let state = hit.save_snapshot(&mut before).unwrap();
+    assert!(matches!(
+        hit.train_step_batch(&bad, &labels, None),
+        Err(Error::NonFiniteLoss { .. })
+    ));
+    let mut after = vec![0f32; hit.snapshot_len()];
+    assert_eq!(hit.save_snapshot(&mut after).unwrap(), state);
+    assert!(
+        before == after,
+        "weights, optimizer state or running statistics moved"
+    );
+    let m1 = hit.train_step_batch(&good, &labels, None).unwrap();
+    let m2 = fresh.train_step_batch(&good, &labels, None).unwrap();
+    assert_eq!(m1, m2);
+    assert!(hit.params() == fresh.params());
+}

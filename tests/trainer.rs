@@ -191,7 +191,7 @@ fn batch_norm_running_stats_follow_pytorch() {
     let (gamma, beta) = ([1.0f32, 2.0], [0.0f32, 0.5]);
     let (mut mean, mut var) = ([0.0f32; 2], [1.0f32; 2]);
     let mut y = [0f32; 4];
-    let mut saved = [0f32; 6];
+    let mut saved = vec![0f32; bn.saved_len(2)];
     let state = BatchNormState {
         gamma: &gamma,
         beta: &beta,

@@ -71,14 +71,17 @@ impl BatchNorm {
         self.features
     }
 
-    /// Floats saved by a train forward for backward: `x_hat` (`batch x
-    /// features`) then `inv_std` (`features`).
+    /// Floats saved by a train forward: `x_hat` (`batch x features`) and
+    /// `inv_std` (`features`) for backward, then the batch mean and unbiased
+    /// variance (`features` each) for [`BatchNorm::commit_running`].
     pub const fn saved_len(&self, batch: usize) -> usize {
-        crate::size::mul(crate::size::add(batch, 1), self.features)
+        crate::size::mul(crate::size::add(batch, 3), self.features)
     }
 
     /// Forward. In train mode `batch` must be at least 2 (the unbiased variance
-    /// needs it) and `saved` receives what backward needs.
+    /// needs it), `saved` receives what backward needs and the running
+    /// statistics move ([`BatchNorm::forward_deferred`] then
+    /// [`BatchNorm::commit_running`]).
     pub fn forward(
         &self,
         mode: Mode,
@@ -93,40 +96,8 @@ impl BatchNorm {
         self.check(batch, &state, input.len(), output.len())?;
         match mode {
             Mode::Train => {
-                if batch < 2 {
-                    return Err(Error::InvalidConfig {
-                        reason: "batch norm in train mode needs a batch of at least 2",
-                    });
-                }
-                if saved.len() < self.saved_len(batch) {
-                    return Err(Error::BufferTooSmall {
-                        needed: self.saved_len(batch),
-                        got: saved.len(),
-                    });
-                }
-                let (x_hat, inv_std) = saved.split_at_mut(batch * f);
-                for j in 0..f {
-                    let mean =
-                        (0..batch).map(|b| input[b * f + j] as f64).sum::<f64>() / batch as f64;
-                    let var = (0..batch)
-                        .map(|b| {
-                            let d = input[b * f + j] as f64 - mean;
-                            d * d
-                        })
-                        .sum::<f64>()
-                        / batch as f64;
-                    let istd = 1.0 / libm::sqrt(var + self.eps as f64);
-                    inv_std[j] = istd as f32;
-                    for b in 0..batch {
-                        let xh = ((input[b * f + j] as f64 - mean) * istd) as f32;
-                        x_hat[b * f + j] = xh;
-                        output[b * f + j] = state.gamma[j] * xh + state.beta[j];
-                    }
-                    let m = self.momentum;
-                    let unbiased = var * batch as f64 / (batch - 1) as f64;
-                    state.running_mean[j] = (1.0 - m) * state.running_mean[j] + m * mean as f32;
-                    state.running_var[j] = (1.0 - m) * state.running_var[j] + m * unbiased as f32;
-                }
+                self.forward_deferred(batch, state.gamma, state.beta, input, output, saved)?;
+                self.commit_running(batch, saved, state.running_mean, state.running_var)?;
             }
             Mode::Eval => {
                 for j in 0..f {
@@ -137,6 +108,101 @@ impl BatchNorm {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The train forward without moving the running statistics: the batch
+    /// mean and unbiased variance wait in `saved` until
+    /// [`BatchNorm::commit_running`], so a trainer can drop them when the
+    /// step fails (a non-finite loss leaves the statistics as they were).
+    pub fn forward_deferred(
+        &self,
+        batch: usize,
+        gamma: &[f32],
+        beta: &[f32],
+        input: &[f32],
+        output: &mut [f32],
+        saved: &mut [f32],
+    ) -> Result<(), Error> {
+        let f = self.features;
+        self.validate()?;
+        if batch < 2 {
+            return Err(Error::InvalidConfig {
+                reason: "batch norm in train mode needs a batch of at least 2",
+            });
+        }
+        let rows_len = crate::size::checked_mul(batch, f)?;
+        for (expected, got) in [
+            (f, gamma.len()),
+            (f, beta.len()),
+            (rows_len, input.len()),
+            (rows_len, output.len()),
+        ] {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        if saved.len() < self.saved_len(batch) {
+            return Err(Error::BufferTooSmall {
+                needed: self.saved_len(batch),
+                got: saved.len(),
+            });
+        }
+        let (x_hat, rest) = saved.split_at_mut(batch * f);
+        let (inv_std, rest) = rest.split_at_mut(f);
+        let (batch_mean, rest) = rest.split_at_mut(f);
+        let batch_var = &mut rest[..f];
+        for j in 0..f {
+            let mean = (0..batch).map(|b| input[b * f + j] as f64).sum::<f64>() / batch as f64;
+            let var = (0..batch)
+                .map(|b| {
+                    let d = input[b * f + j] as f64 - mean;
+                    d * d
+                })
+                .sum::<f64>()
+                / batch as f64;
+            let istd = 1.0 / libm::sqrt(var + self.eps as f64);
+            inv_std[j] = istd as f32;
+            for b in 0..batch {
+                let xh = ((input[b * f + j] as f64 - mean) * istd) as f32;
+                x_hat[b * f + j] = xh;
+                output[b * f + j] = gamma[j] * xh + beta[j];
+            }
+            batch_mean[j] = mean as f32;
+            batch_var[j] = (var * batch as f64 / (batch - 1) as f64) as f32;
+        }
+        Ok(())
+    }
+
+    /// Moves the running statistics toward the batch's, as saved by
+    /// [`BatchNorm::forward_deferred`]:
+    /// `r = (1 - momentum) r + momentum stat`.
+    pub fn commit_running(
+        &self,
+        batch: usize,
+        saved: &[f32],
+        running_mean: &mut [f32],
+        running_var: &mut [f32],
+    ) -> Result<(), Error> {
+        let f = self.features;
+        if saved.len() < self.saved_len(batch) {
+            return Err(Error::BufferTooSmall {
+                needed: self.saved_len(batch),
+                got: saved.len(),
+            });
+        }
+        for got in [running_mean.len(), running_var.len()] {
+            if got != f {
+                return Err(Error::LengthMismatch { expected: f, got });
+            }
+        }
+        let stats = &saved[(batch + 1) * f..(batch + 3) * f];
+        let (batch_mean, batch_var) = stats.split_at(f);
+        let m = self.momentum;
+        for j in 0..f {
+            running_mean[j] = (1.0 - m) * running_mean[j] + m * batch_mean[j];
+            running_var[j] = (1.0 - m) * running_var[j] + m * batch_var[j];
         }
         Ok(())
     }

@@ -657,8 +657,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let rows = indices.len();
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
-        self.forward(rows, Mode::Train, Mode::Train)?;
-        let (loss, _) = self.loss_and_gradient(rows, None)?;
+        let (loss, _) = self.forward_train_and_loss(rows, None)?;
         let (plan, p) = (self.plan, self.net.params_len());
         self.mem[plan.grads..plan.grads + p].fill(0.0);
         self.backward(rows)?;
@@ -894,14 +893,20 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 Layer::BatchNorm(bn) => {
                     let f = bn.features();
                     let (gamma, beta) = params.split_at(f);
-                    let (running_mean, running_var) = buffers.split_at_mut(f);
-                    let state = BatchNormState {
-                        gamma,
-                        beta,
-                        running_mean,
-                        running_var,
-                    };
-                    bn.forward(norm, rows, state, input, output, saved)?;
+                    if norm == Mode::Train {
+                        // The running statistics move once the loss is known
+                        // to be finite (`commit_batch_norm`).
+                        bn.forward_deferred(rows, gamma, beta, input, output, saved)?;
+                    } else {
+                        let (running_mean, running_var) = buffers.split_at_mut(f);
+                        let state = BatchNormState {
+                            gamma,
+                            beta,
+                            running_mean,
+                            running_var,
+                        };
+                        bn.forward(norm, rows, state, input, output, saved)?;
+                    }
                 }
                 Layer::Conv2d { conv, relu } => {
                     let (w, b) = params.split_at(conv.weights_len());
@@ -1234,9 +1239,49 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.step_loaded(rows, mix)
     }
 
+    /// The train forward and the loss. On an error (a non-finite loss) the
+    /// mask generator goes back to where it was and batch norm's running
+    /// statistics stay as they were: only the activations were written.
+    fn forward_train_and_loss(
+        &mut self,
+        rows: usize,
+        mix: Option<(&[u32], f32)>,
+    ) -> Result<(f32, usize), Error> {
+        let masks = self.masks.clone();
+        let result = self
+            .forward(rows, Mode::Train, Mode::Train)
+            .and_then(|()| self.loss_and_gradient(rows, mix));
+        match result {
+            Ok(loss) => {
+                self.commit_batch_norm(rows)?;
+                Ok(loss)
+            }
+            Err(e) => {
+                self.masks = masks;
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves each batch-norm layer's running statistics by the batch's, as
+    /// the train forward left them in its saved region.
+    fn commit_batch_norm(&mut self, rows: usize) -> Result<(), Error> {
+        for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
+            if let Layer::BatchNorm(bn) = *layer {
+                let f = bn.features();
+                let [saved, buffers] = carve(
+                    self.mem,
+                    [(at.saved, layer.saved_len(rows)), (at.buffers, 2 * f)],
+                );
+                let (running_mean, running_var) = buffers.split_at_mut(f);
+                bn.commit_running(rows, saved, running_mean, running_var)?;
+            }
+        }
+        Ok(())
+    }
+
     fn step_loaded(&mut self, rows: usize, mix: Option<(&[u32], f32)>) -> Result<Metrics, Error> {
-        self.forward(rows, Mode::Train, Mode::Train)?;
-        let (loss, correct) = self.loss_and_gradient(rows, mix)?;
+        let (loss, correct) = self.forward_train_and_loss(rows, mix)?;
         let plan = self.plan;
         let p = self.net.params_len();
         self.mem[plan.grads..plan.grads + p].fill(0.0);
