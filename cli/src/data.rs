@@ -18,6 +18,8 @@ pub struct Data {
     labels: Vec<u8>,
     validation: usize,
     split_seed: u64,
+    /// Training images used (the first ones).
+    limit: usize,
 }
 
 /// The parsed sets, borrowing from [`Data`].
@@ -125,17 +127,19 @@ impl Data {
             test,
             validation: d.validation,
             split_seed: d.split_seed,
+            limit,
         })
     }
 
     /// Parses the sets and carves the validation split.
     pub fn sets(&mut self) -> Result<Sets<'_>, String> {
         let full = Icls::parse(&self.train_full).map_err(|e| format!("training data: {e}"))?;
-        let full = if full.count > 0 {
-            full
-        } else {
+        let full = full
+            .slice(0, full.count.min(self.limit))
+            .map_err(|e| format!("training data: {e}"))?;
+        if full.count == 0 {
             return Err("training data: no images".into());
-        };
+        }
         if self.validation >= full.count {
             return Err(format!(
                 "data.validation: {} of {} training images leaves none to train on",
@@ -145,6 +149,9 @@ impl Data {
         self.images = vec![0u8; full.images.len()];
         self.labels = vec![0u8; full.count];
         let full = Icls::parse(&self.train_full).map_err(|e| e.to_string())?;
+        let full = full
+            .slice(0, full.count.min(self.limit))
+            .map_err(|e| e.to_string())?;
         let (train, val) = validation_split(
             &full,
             self.validation,

@@ -243,7 +243,7 @@ fn say(bar: &ProgressBar, line: String) {
 fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
     let sets = data.sets().map_err(|m| Fail(3, m))?;
-    train::build(&run, &sets, None, 0, 1)?;
+    train::preflight(&run, &sets)?;
     let dir = out_dir(config, out)?;
     let summary = report::recipe_checks(&run, &sets).map_err(Fail::from)?;
     for line in &summary.lines {
@@ -273,7 +273,7 @@ fn train_command(
         .map(|p| std::fs::read(p).map_err(|e| Fail(3, format!("{}: {e}", p.display()))))
         .transpose()?;
     let sets = data.sets().map_err(|m| Fail(3, m))?;
-    train::build(&run, &sets, None, 0, 1)?;
+    train::preflight(&run, &sets)?;
     let dir = out_dir(config, out)?;
     // The schedule spans the config's epochs; --epochs stops earlier (and a
     // resumed run goes on to the end, bit-identical to an unbroken one).
@@ -385,7 +385,7 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         })?
         .clone();
     let sets = data.sets().map_err(|m| Fail(3, m))?;
-    train::build(&run, &sets, None, 0, 1)?;
+    train::preflight(&run, &sets)?;
     let dir = out_dir(config, out)?;
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
@@ -453,7 +453,7 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         use tinyreg::tune::{SuccessiveHalving, TrialRecord};
         let halving = SuccessiveHalving::new(n as u32, spec.eta, spec.min_epochs, epochs)
             .map_err(|e| Fail(2, format!("search: {e}")))?;
-        let mut records = vec![TrialRecord::EMPTY; n as usize];
+        let mut records = train::buffer(TrialRecord::EMPTY, n as usize, "the trials")?;
         halving
             .start(&mut records)
             .map_err(|e| Fail(2, e.to_string()))?;
@@ -716,35 +716,39 @@ fn predict(
     };
     let (layers, config_t) = train::build(&run, &sets, values.as_ref(), 0, 1)?;
     let net = tinyreg::Network::new(&layers);
-    let mut memory = vec![
-        0f32;
-        net.memory_len(
-            config_t.batch,
-            config_t.update.optimizer.state_per_param(),
-            false
-        )
-    ];
+    let floats = net.memory_len(
+        config_t.batch,
+        config_t.update.optimizer.state_per_param(),
+        false,
+    );
+    let mut memory = train::buffer(0f32, floats, "the trainer's memory")?;
     let mut trainer =
         tinyreg::Trainer::new(net, config_t, &mut memory).map_err(|e| Fail(2, e.to_string()))?;
     trainer
         .load_weights(&bytes)
         .map_err(|e| Fail(2, format!("{}: {e}", weights.display())))?;
-    let classes = net.outputs();
-    let features = target.features();
-    let batch = config_t.batch;
-    let scale = 1.0 / target.max_value as f32;
+    let (classes, features, batch) = (net.outputs(), target.features(), config_t.batch);
+    if features != net.inputs() || target.classes != classes {
+        return Err(Fail(
+            2,
+            format!(
+                "the data has {features} features and {} classes, the network takes {} and gives {classes}",
+                target.classes,
+                net.inputs()
+            ),
+        ));
+    }
     let mut input = vec![0f32; batch * features];
     let mut probs = vec![0f32; batch * classes];
+    let mut labels = vec![0u32; batch];
     let mut lines = String::new();
     let mut correct = 0usize;
     for start in (0..target.count).step_by(batch) {
         let rows = batch.min(target.count - start);
-        for (x, &p) in input
-            .iter_mut()
-            .zip(&target.images[start * features..(start + rows) * features])
-        {
-            *x = p as f32 * scale;
-        }
+        let indices: Vec<u32> = (start..start + rows).map(|i| i as u32).collect();
+        target
+            .gather(&indices, &mut input[..rows * features], &mut labels[..rows])
+            .map_err(|e| Fail(3, e.to_string()))?;
         trainer
             .predict_proba(
                 &input[..rows * features],
@@ -756,7 +760,7 @@ fn predict(
         for r in 0..rows {
             let row = &probs[r * classes..(r + 1) * classes];
             let class = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
-            correct += usize::from(class == target.labels[start + r] as usize);
+            correct += usize::from(class == labels[r] as usize);
             lines += &format!("{class}\n");
         }
     }

@@ -10,7 +10,7 @@ use tinyreg::tune::{
     unregularized_config, unregularized_layers, RangePoint, RangeTestConfig, Thresholds,
     INITIAL_LOSS_TOLERANCE,
 };
-use tinyreg::{EpochMetrics, Metrics, Network, Trainer};
+use tinyreg::{EpochMetrics, LearningRate, Metrics, Network, Trainer};
 
 use crate::config::Run;
 use crate::data::Sets;
@@ -33,7 +33,8 @@ pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
     let (layers, config) = build(run, sets, None, run.config.seed, run.config.train.epochs)?;
     let net = Network::new(&layers);
     let state = config.update.optimizer.state_per_param();
-    let mut memory = vec![0f32; net.memory_len(config.batch, state, false)];
+    let floats = net.memory_len(config.batch, state, false);
+    let mut memory = crate::train::buffer(0f32, floats, "the trainer's memory")?;
     let mut lines = Vec::new();
 
     let mut trainer = Trainer::new(net, config, &mut memory).map_err(t)?;
@@ -49,17 +50,16 @@ pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
 
     let mut plain = layers.clone();
     unregularized_layers(&layers, &mut plain).map_err(t)?;
-    let mut trainer = Trainer::new(
-        Network::new(&plain),
-        unregularized_config(config),
-        &mut memory,
-    )
-    .map_err(t)?;
+    // A constant rate: the config's schedule may have decayed long before
+    // the small sample is fit (a short cosine is at its floor).
+    let mut plain_config = unregularized_config(config);
+    plain_config.lr = LearningRate::constant(config.lr.base);
+    let mut trainer = Trainer::new(Network::new(&plain), plain_config, &mut memory).map_err(t)?;
     let mut order = vec![0u32; sets.train.count];
     let sample = (5 * config.batch).min(sets.train.count);
     let r = overfit_small_sample(&mut trainer, &sets.train, sample, 2000, &mut order).map_err(t)?;
     lines.push(format!(
-        "step 2, overfit {sample} images (regularizers off): {:?} (loss {:.3} -> {:.4}, accuracy {:.3})",
+        "step 2, overfit {sample} images (regularizers off, constant rate): {:?} (loss {:.3} -> {:.4}, accuracy {:.3})",
         r.verdict, r.first_loss, r.last_loss, r.accuracy
     ));
 

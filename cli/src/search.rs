@@ -177,16 +177,25 @@ pub fn run_parallel<T: Send>(
         .collect()
 }
 
+/// Most trials of one search (each keeps a record in memory).
+pub const MAX_TRIALS: u64 = 1_000_000;
+
 /// Points of the search, in order: grid without `trials` takes every point.
 pub fn trial_count(run: &Run) -> Result<u64, String> {
     let search = run.search().ok_or("the config has no [search]")?;
     let space = space(&run.params).map_err(|e| e.to_string())?;
     let available = run.sampler().len(&space).map_err(|e| e.to_string())?;
-    Ok(match (search.trials, run.sampler()) {
+    let n = match (search.trials, run.sampler()) {
         (Some(t), Sampler::Grid { .. }) => (t as u64).min(available),
         (Some(t), _) => t as u64,
         (None, _) => available,
-    })
+    };
+    if n == 0 || n > MAX_TRIALS {
+        return Err(format!(
+            "search: {n} trials; give search.trials from 1 to {MAX_TRIALS}"
+        ));
+    }
+    Ok(n)
 }
 
 /// Whether `target` is searched in log space (for the pictures' axes).

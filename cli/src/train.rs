@@ -34,6 +34,19 @@ pub enum TrainError {
     Training(String),
 }
 
+/// `n` copies of `fill`, or an error (not an abort) when the machine cannot
+/// hold them: sizes come from the config.
+pub fn buffer<T: Clone>(fill: T, n: usize, what: &str) -> Result<Vec<T>, TrainError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        TrainError::Config(format!(
+            "{what}: {n} elements do not fit in this machine's memory"
+        ))
+    })?;
+    v.resize(n, fill);
+    Ok(v)
+}
+
 /// The network and settings of `values` on `sets`.
 pub fn build(
     run: &Run,
@@ -56,6 +69,22 @@ pub fn build(
         .train_config(values, seed, steps, epochs)
         .map_err(TrainError::Config)?;
     Ok((layers, config))
+}
+
+/// Builds the config's network and settles that its trainer's memory can
+/// be had, before a command writes anything.
+pub fn preflight(run: &Run, sets: &Sets) -> Result<(), TrainError> {
+    let epochs = run.config.train.epochs;
+    let (layers, config) = build(run, sets, None, 0, epochs)?;
+    let net = Network::new(&layers);
+    let state = config.update.optimizer.state_per_param();
+    buffer(
+        0f32,
+        net.memory_len(config.batch, state, false),
+        "the trainer's memory",
+    )?;
+    buffer(EpochMetrics::default(), epochs as usize, "the epochs")?;
+    Ok(())
 }
 
 /// Options of one training.
@@ -91,12 +120,7 @@ pub fn train(
         config.update.optimizer.state_per_param(),
         false,
     );
-    if floats == usize::MAX {
-        return Err(TrainError::Config(
-            "the network is too large for this machine's address space".into(),
-        ));
-    }
-    let mut memory = vec![0f32; floats];
+    let mut memory = buffer(0f32, floats, "the trainer's memory")?;
     let mut trainer =
         Trainer::new(net, config, &mut memory).map_err(|e| TrainError::Config(e.to_string()))?;
     let first_epoch = match options.resume {
@@ -116,7 +140,7 @@ pub fn train(
     }
     let to_run = until - first_epoch;
     let mut order = vec![0u32; sets.train.count];
-    let mut history = vec![EpochMetrics::default(); to_run as usize];
+    let mut history = buffer(EpochMetrics::default(), to_run as usize, "the epochs")?;
     let mut records = Vec::with_capacity(epochs as usize);
     let mut steps = Vec::new();
     let start = std::time::Instant::now();

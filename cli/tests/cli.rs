@@ -26,7 +26,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// A small digits config (4 epochs, a 4-trial search of 3 epochs) in `dir`.
+/// A small digits config (400 training images, 100 of them for validation;
+/// 4 epochs; a 4-trial search of 3 epochs) in `dir`: `cargo test` runs the
+/// binary unoptimized.
 fn config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data");
     let text = format!(
@@ -35,7 +37,8 @@ fn config(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
 format = "icls"
 train = "{train}"
 test = "{test}"
-validation = 287
+limit = 400
+validation = 100
 [network]
 layers = [
   {{ type = "dense", units = 32, relu = true }},
@@ -70,9 +73,9 @@ params = [
 fn bad_configs_exit_2_name_the_line_and_write_nothing() {
     let dir = scratch("bad_configs");
     let cases: [(&str, &str, &str); 6] = [
-        ("keep = 0.8", "keep = 1.5", ":10: network.layers[1].keep"),
-        ("epochs = 4", "epochs = 0", ":14: must be at least 1"),
-        ("lr = 3e-3", "lr = -1.0", ":17: must be positive"),
+        ("keep = 0.8", "keep = 1.5", ":11: network.layers[1].keep"),
+        ("epochs = 4", "epochs = 0", ":15: must be at least 1"),
+        ("lr = 3e-3", "lr = -1.0", ":18: must be positive"),
         (
             "units = 10",
             "units = 11",
@@ -295,4 +298,68 @@ fn train_resumed_equals_unbroken_and_predict_loads_its_weights() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("another network"), "{}", stderr(&o));
+}
+
+/// Every line of a config deleted, or each number on it replaced by a
+/// hostile value: `tinyreg` never panics (status 101) or hangs, and a
+/// refusal (status 2) writes nothing.
+#[test]
+fn mangled_configs_never_panic() {
+    let dir = scratch("mangled");
+    let base = config(&dir, |t| t.replace("limit = 400", "limit = 200"));
+    let text = std::fs::read_to_string(&base).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut variants = Vec::new();
+    for i in 0..lines.len() {
+        let mut v = lines.clone();
+        v.remove(i);
+        variants.push(v.join("\n"));
+        let numeric = lines[i]
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
+            .find(|w| w.parse::<f64>().is_ok() && !w.is_empty())
+            .map(String::from);
+        if let Some(number) = numeric {
+            for hostile in ["0", "-1", "nan", "1e40", "18446744073709551615", "\"x\""] {
+                let mut v = lines.clone();
+                let line = lines[i].replacen(&number, hostile, 1);
+                v[i] = &line;
+                variants.push(v.join("\n"));
+            }
+        }
+    }
+    let path = dir.join("mangled.toml");
+    let out = dir.join("out");
+    for (k, variant) in variants.iter().enumerate() {
+        std::fs::write(&path, variant).unwrap();
+        let o = tinyreg(&[
+            "trial",
+            path.to_str().unwrap(),
+            "--point",
+            "0",
+            "--epochs",
+            "1",
+        ]);
+        let code = o.status.code();
+        assert!(
+            matches!(code, Some(0 | 2 | 3 | 4)),
+            "variant {k} exited with {code:?}: {}\n{variant}",
+            stderr(&o)
+        );
+        if code == Some(2) {
+            // What `trial` refuses, `check` refuses before writing anything.
+            let o = tinyreg(&[
+                "check",
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ]);
+            assert_eq!(o.status.code(), Some(2), "variant {k}: {}", stderr(&o));
+            assert!(
+                !out.exists(),
+                "variant {k}: refused, but wrote {}",
+                out.display()
+            );
+        }
+    }
+    assert!(variants.len() > 50, "{} variants", variants.len());
 }
