@@ -24,7 +24,7 @@ use serde_json::json;
 
 use config::Run;
 use data::Data;
-use search::{EpochRecord, TrialId};
+use search::{better, EpochRecord, TrialId, TrialSummary};
 use train::{Options, TrainError, Trained};
 
 #[derive(Parser)]
@@ -336,41 +336,6 @@ fn train_command(
         dir.display()
     );
     Ok(())
-}
-
-/// A finished trial of a search, as trials.jsonl keeps it.
-#[derive(serde::Serialize, serde::Deserialize, Clone, Debug)]
-pub struct TrialSummary {
-    pub trial: u64,
-    pub seed: u64,
-    pub params: serde_json::Map<String, serde_json::Value>,
-    pub epochs: u32,
-    pub val_loss: f32,
-    pub val_accuracy: f32,
-    pub seconds: f64,
-    /// Successive halving: the rung it reached.
-    pub rung: Option<u32>,
-}
-
-/// Whether `a` ranks above `b`: higher validation accuracy, ties broken by
-/// the lower validation loss, then the lower trial index; NaN last.
-fn better(a: &TrialSummary, b: &TrialSummary) -> bool {
-    let key = |t: &TrialSummary| {
-        (
-            if t.val_accuracy.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                t.val_accuracy
-            },
-            if t.val_loss.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                -t.val_loss
-            },
-        )
-    };
-    let (ka, kb) = (key(a), key(b));
-    ka.0 > kb.0 || (ka.0 == kb.0 && (ka.1 > kb.1 || (ka.1 == kb.1 && a.trial < b.trial)))
 }
 
 fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -> Result<(), Fail> {

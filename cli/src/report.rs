@@ -16,8 +16,8 @@ use crate::config::Run;
 use crate::data::Sets;
 use crate::plot;
 use crate::search::EpochRecord;
+use crate::search::TrialSummary;
 use crate::train::{build, TrainError};
-use crate::TrialSummary;
 
 /// What steps 1-3 found.
 pub struct Checks {

@@ -143,6 +143,41 @@ pub struct EpochRecord {
     pub update_ratio: f32,
 }
 
+/// A finished trial of a search, as trials.jsonl keeps it.
+#[derive(Serialize, serde::Deserialize, Clone, Debug)]
+pub struct TrialSummary {
+    pub trial: u64,
+    pub seed: u64,
+    pub params: serde_json::Map<String, serde_json::Value>,
+    pub epochs: u32,
+    pub val_loss: f32,
+    pub val_accuracy: f32,
+    pub seconds: f64,
+    /// Successive halving: the rung it reached.
+    pub rung: Option<u32>,
+}
+
+/// Whether `a` ranks above `b`: higher validation accuracy, ties broken by
+/// the lower validation loss, then the lower trial index; NaN last.
+pub fn better(a: &TrialSummary, b: &TrialSummary) -> bool {
+    let key = |t: &TrialSummary| {
+        (
+            if t.val_accuracy.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                t.val_accuracy
+            },
+            if t.val_loss.is_nan() {
+                f32::NEG_INFINITY
+            } else {
+                -t.val_loss
+            },
+        )
+    };
+    let (ka, kb) = (key(a), key(b));
+    ka.0 > kb.0 || (ka.0 == kb.0 && (ka.1 > kb.1 || (ka.1 == kb.1 && a.trial < b.trial)))
+}
+
 /// Runs `job(i)` for `i` in `0..n` on `threads` workers, each taking the next
 /// index, calling `progress` as each ends. Results come back in index order,
 /// so the same jobs give the same vector on any number of threads.
