@@ -200,7 +200,7 @@ fn fit_observed_changes_nothing_and_breaks_where_told() {
     let mut history = vec![EpochMetrics::default(); 3];
     let (mut steps, mut epochs) = (Vec::new(), Vec::new());
     let summary = observed
-        .fit_observed(&train, &val, 3, &mut order, &mut history, |event| {
+        .fit_observed(&train, &val, 3, &mut order, &mut history, &mut |event| {
             match event {
                 FitEvent::Step { step, metrics, .. } => steps.push((step, metrics.loss)),
                 FitEvent::Epoch { metrics, .. } => epochs.push(metrics),
@@ -224,7 +224,7 @@ fn fit_observed_changes_nothing_and_breaks_where_told() {
             3,
             &mut order,
             &mut history,
-            |event| match event {
+            &mut |event| match event {
                 FitEvent::Epoch { epoch: 1, .. } => ControlFlow::Break(()),
                 _ => ControlFlow::Continue(()),
             },

@@ -1,7 +1,7 @@
 //! What the command line costs: one digits trial (configs/digits.toml's
-//! network and settings, 60 epochs) trained by the crate in-process against
-//! the same trial run as `tinyreg trial` (process start, config, data,
-//! JSON lines). Both give the same validation accuracy (checked first).
+//! network and settings, 1 and 60 epochs) trained by the crate in-process
+//! against the same trial run as `tinyreg trial` (process start, config,
+//! data, JSON lines). Both give the same validation accuracy (checked first).
 //!
 //! `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-cli --bench trial`
 
@@ -15,15 +15,15 @@ use tinyreg::{
     TrainConfig, Trainer, Update, WeightDecay,
 };
 
-const EPOCHS: u32 = 60;
 const PARAMS: &str = r#"{"lr": 0.002, "weight_decay": 0.0001, "layers.1.keep": 0.8}"#;
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-/// The crate alone: returns the last validation accuracy.
-fn in_process(full: &Icls) -> f32 {
+/// The crate alone: returns the last validation accuracy; `observed` trains
+/// through `fit_observed`, keeping every step's loss as the command does.
+fn in_process(full: &Icls, epochs: u32, observed: bool) -> f32 {
     let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
     let (train, val) = validation_split(full, 287, 0, &mut images, &mut labels).unwrap();
     let layers = [
@@ -49,7 +49,7 @@ fn in_process(full: &Icls) -> f32 {
         lr: LearningRate {
             base: 2e-3,
             schedule: Schedule::Cosine {
-                total: EPOCHS * steps,
+                total: epochs * steps,
                 min: 2e-3 * 0.05,
             },
             warmup: 0,
@@ -62,15 +62,34 @@ fn in_process(full: &Icls) -> f32 {
     let mut memory = vec![0f32; net.memory_len(32, 2, false)];
     let mut trainer = Trainer::new(net, config, &mut memory).unwrap();
     let mut order = vec![0u32; train.count];
-    let mut history = vec![EpochMetrics::default(); EPOCHS as usize];
-    trainer
-        .fit(&train, &val, EPOCHS, &mut order, &mut history)
-        .unwrap();
-    history[EPOCHS as usize - 1].val.accuracy
+    let mut history = vec![EpochMetrics::default(); epochs as usize];
+    if observed {
+        let mut steps = Vec::new();
+        trainer
+            .fit_observed(
+                &train,
+                &val,
+                epochs,
+                &mut order,
+                &mut history,
+                &mut |event| {
+                    if let tinyreg::FitEvent::Step { metrics, .. } = event {
+                        steps.push(metrics.loss);
+                    }
+                    std::ops::ControlFlow::Continue(())
+                },
+            )
+            .unwrap();
+    } else {
+        trainer
+            .fit(&train, &val, epochs, &mut order, &mut history)
+            .unwrap();
+    }
+    history[epochs as usize - 1].val.accuracy
 }
 
 /// `tinyreg trial`: returns the last line's validation accuracy.
-fn command_line() -> f32 {
+fn command_line(epochs: u32) -> f32 {
     let out = Command::new(env!("CARGO_BIN_EXE_tinyreg"))
         .current_dir(root())
         .args([
@@ -80,6 +99,8 @@ fn command_line() -> f32 {
             PARAMS,
             "--trial",
             "0",
+            "--epochs",
+            &epochs.to_string(),
         ])
         .output()
         .unwrap();
@@ -92,16 +113,26 @@ fn command_line() -> f32 {
 fn trial(c: &mut Criterion) {
     let bytes = std::fs::read(root().join("data/digits-train.bin")).unwrap();
     let full = Icls::parse(&bytes).unwrap();
-    assert_eq!(
-        in_process(&full),
-        command_line(),
-        "the two must train the same trial"
-    );
-    let mut group = c.benchmark_group("trial_digits_60_epochs");
-    group.sample_size(10);
-    group.bench_function("crate_in_process", |b| b.iter(|| in_process(&full)));
-    group.bench_function("tinyreg_trial_command", |b| b.iter(command_line));
-    group.finish();
+    // A one-epoch trial isolates what the command adds (process, config,
+    // data, JSON); the 60-epoch trial is what it is added to.
+    for epochs in [1, 60] {
+        assert_eq!(
+            in_process(&full, epochs, false),
+            command_line(epochs),
+            "the two must train the same trial"
+        );
+        let mut group = c.benchmark_group(format!("trial_digits_{epochs}_epochs"));
+        group.sample_size(40);
+        group.measurement_time(std::time::Duration::from_secs(12));
+        group.bench_function("crate_in_process", |b| {
+            b.iter(|| in_process(&full, epochs, false))
+        });
+        group.bench_function("crate_in_process_observed", |b| {
+            b.iter(|| in_process(&full, epochs, true))
+        });
+        group.bench_function("tinyreg_trial_command", |b| b.iter(|| command_line(epochs)));
+        group.finish();
+    }
 }
 
 criterion_group!(benches, trial);

@@ -369,6 +369,7 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         spec.sampler
     );
     let progress = bar(n, "trials");
+    let trials_started = Instant::now();
     let mut all_epochs: Vec<EpochRecord> = Vec::new();
     // One trial at `budget` epochs, trained from its seed.
     let one = |index: u64, budget: u32| -> Result<(TrialSummary, Trained), Fail> {
@@ -480,6 +481,12 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         }
     }
     progress.finish_and_clear();
+    let trials_seconds = trials_started.elapsed().as_secs_f64();
+    println!(
+        "{} trials in {trials_seconds:.2} s on {threads} threads ({:.2} s of training in all)",
+        summaries.len(),
+        summaries.iter().map(|s| s.seconds).sum::<f64>()
+    );
     let search_seconds = started.elapsed().as_secs_f64();
     // The winner: the best of the longest budget, on validation.
     let top = summaries.iter().map(|s| s.epochs).max().unwrap_or(0);
@@ -564,6 +571,7 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         "choice": names.iter().map(|n| search::is_choice(&run, n)).collect::<Vec<_>>(),
         "threads": threads,
         "seconds": search_seconds,
+        "trials_seconds": trials_seconds,
         "winner": winner,
         "winner_retrained_identical": identical,
         "layer_ratios": again.layer_ratios,

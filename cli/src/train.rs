@@ -151,7 +151,7 @@ pub fn train(
             to_run,
             &mut order,
             &mut history,
-            |event| match event {
+            &mut |event| match event {
                 FitEvent::Step { step, metrics, .. } => {
                     steps.push(metrics.loss);
                     on_step(step, metrics.loss);
