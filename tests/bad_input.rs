@@ -95,6 +95,13 @@ mod trainer_settings {
                 total: 10,
                 min: 1.0,
             },
+            // Found by the `optim` fuzz target: a factor above 1 grew the
+            // rate to infinity (and a zero base times infinity to NaN).
+            Schedule::Exponential { gamma: 1.5 },
+            Schedule::Step {
+                every: 17733,
+                gamma: 8191.876,
+            },
         ] {
             refused(TrainConfig {
                 lr: LearningRate {
@@ -445,4 +452,48 @@ fn non_finite_loss_moves_no_running_statistics_and_no_generator() {
     let m2 = fresh.train_step_batch(&good, &labels, None).unwrap();
     assert_eq!(m1, m2);
     assert!(hit.params() == fresh.params());
+}
+
+/// A NaN or negative clipping norm leaves the gradients as they are instead
+/// of flipping their sign (found by the `optim` fuzz target's check).
+#[test]
+fn clip_grad_norm_never_flips_a_sign() {
+    use tinyreg::trainer::optim::clip_grad_norm;
+    for max_norm in [-1.0, f32::NAN, -0.0] {
+        let mut g = [3.0f32, -4.0];
+        let norm = clip_grad_norm(&mut g, max_norm);
+        assert_eq!(norm, 5.0);
+        assert!(g == [3.0, -4.0] || max_norm == 0.0, "{max_norm}: {g:?}");
+    }
+    let mut g = [3.0f32, -4.0];
+    clip_grad_norm(&mut g, 0.0);
+    assert_eq!(g, [0.0, -0.0]);
+}
+
+/// A valid schedule's rate is finite at every step, even for a base near
+/// `f32::MAX` (found by the `optim` fuzz target: warm-up computed `base * (t
+/// + 1)` and cosine `(base - min) * 2` before dividing, both overflowing).
+#[test]
+fn schedules_of_a_huge_base_stay_finite() {
+    use tinyreg::{LearningRate, Schedule};
+    for (schedule, warmup) in [
+        (Schedule::Constant, 103),
+        (
+            Schedule::Cosine {
+                total: 2_139_062_143,
+                min: 0.0,
+            },
+            287,
+        ),
+    ] {
+        let rate = LearningRate {
+            base: 3.3895314e38,
+            schedule,
+            warmup,
+        };
+        rate.validate().unwrap();
+        for t in [0, 2, 999, u32::MAX] {
+            assert!(rate.at(t).is_finite(), "{rate:?} at {t}");
+        }
+    }
 }

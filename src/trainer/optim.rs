@@ -399,9 +399,11 @@ fn for_each_lanes(
 /// Scales `grads` (all tensors, concatenated) so their global L2 norm is at
 /// most `max_norm`, like `torch.nn.utils.clip_grad_norm_` (factor
 /// `max_norm / (norm + 1e-6)` when the norm exceeds it). Returns the norm.
+/// A `max_norm` that is NaN or negative leaves `grads` as they are (it would
+/// flip their sign); the trainer refuses such a setting up front.
 pub fn clip_grad_norm(grads: &mut [f32], max_norm: f32) -> f32 {
     let norm = libm::sqrt(grads.iter().map(|&g| g as f64 * g as f64).sum::<f64>()) as f32;
-    if norm > max_norm {
+    if max_norm >= 0.0 && norm > max_norm {
         let factor = max_norm / (norm + 1e-6);
         grads.iter_mut().for_each(|g| *g *= factor);
     }
@@ -459,22 +461,25 @@ impl LearningRate {
 
     /// Checks the rate and its schedule: `base` finite and `>= 0` (a NaN rate
     /// left every weight NaN, a negative one trained uphill), decay factors
-    /// finite and `>= 0`, a cosine's `min` finite, `>= 0` and at most `base`,
-    /// a step schedule's period at least 1.
+    /// in `[0, 1]` (a factor above 1 grew the rate to infinity, and a zero
+    /// base times infinity to NaN), a cosine's `min` finite, `>= 0` and at
+    /// most `base`, a step schedule's period at least 1. A valid rate is
+    /// finite and `>= 0` at every step.
     pub fn validate(&self) -> Result<(), Error> {
         let rate = |v: f32| v.is_finite() && v >= 0.0;
+        let factor = |v: f32| (0.0..=1.0).contains(&v);
         let ok = rate(self.base)
             && match self.schedule {
                 Schedule::Constant => true,
-                Schedule::Step { every, gamma } => every >= 1 && rate(gamma),
-                Schedule::Exponential { gamma } => rate(gamma),
+                Schedule::Step { every, gamma } => every >= 1 && factor(gamma),
+                Schedule::Exponential { gamma } => factor(gamma),
                 Schedule::Cosine { min, .. } => rate(min) && min <= self.base,
             };
         if ok {
             Ok(())
         } else {
             Err(Error::InvalidConfig {
-                reason: "learning rates must be finite and >= 0 (decay factors too, a cosine's min at most the base, a step period >= 1)",
+                reason: "learning rates must be finite and >= 0, decay factors in [0, 1], a cosine's min at most the base, a step period >= 1",
             })
         }
     }
@@ -482,7 +487,8 @@ impl LearningRate {
     /// The rate at step `t` (from 0).
     pub fn at(&self, t: u32) -> f32 {
         if t < self.warmup {
-            return self.base * (t + 1) as f32 / self.warmup as f32;
+            // The fraction first: `base * (t + 1)` overflowed for a huge base.
+            return self.base * ((t + 1) as f32 / self.warmup as f32);
         }
         let t = t - self.warmup;
         match self.schedule {
@@ -496,7 +502,9 @@ impl LearningRate {
                     min
                 } else {
                     let phase = core::f32::consts::PI * t as f32 / total as f32;
-                    min + (self.base - min) * (1.0 + libm::cosf(phase)) / 2.0
+                    // Halved before the product (exact either way): `(base
+                    // - min) * 2` overflowed for a base near f32::MAX.
+                    min + (self.base - min) * ((1.0 + libm::cosf(phase)) / 2.0)
                 }
             }
         }
