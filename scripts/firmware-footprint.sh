@@ -13,23 +13,25 @@ data_bytes=$(($(stat -c %s data/digits-train.bin) + $(stat -c %s data/digits-tes
 target=thumbv7em-none-eabihf
 echo "| optimizer | flash without data (text+rodata) | data set in flash | static RAM (data+bss) | peak stack | test acc | instructions / step | instructions / MAC |"
 echo "|---|---|---|---|---|---|---|---|"
-build() { # build VARIANT FEATURES -> path of the ELF
-  local dir="target/footprint-$1"
+# All variants share the firmware's own target folder (CI built the plain
+# variant there already): core and the crate compile once, a feature change
+# rebuilds the firmware crate only. Each ELF is read before the next build.
+build() { # build FEATURES -> path of the ELF
   (cd examples/firmware && cargo build -q --release -Zbuild-std=core --target "$target" \
-    --features "$2" --target-dir "../../$dir")
-  echo "$dir/$target/release/tinyreg-firmware"
+    --features "$1")
+  echo "examples/firmware/target/$target/release/tinyreg-firmware"
 }
 for variant in adam sgd; do
   extra=""
   [ "$variant" = sgd ] && extra="sgd"
   # The footprint of the firmware as shipped; the counts from a build that adds
   # the measurement windows (and their buffers).
-  elf=$(build "$variant" "$extra")
+  elf=$(build "$extra")
   read -r text data bss _ < <(arm-none-eabi-size -A "$elf" | awk '
     $1 == ".text" || $1 == ".rodata" || $1 == ".vector_table" { t += $2 }
     $1 == ".data" { d += $2 } $1 == ".bss" || $1 == ".uninit" { b += $2 }
     END { print t, d, b }')
-  elf=$(build "$variant-insncount" "insncount${extra:+,$extra}")
+  elf=$(build "insncount${extra:+,$extra}")
   begin=$(arm-none-eabi-nm "$elf" | awk '$3 == "bench_begin" { print "0x" $1 }')
   end=$(arm-none-eabi-nm "$elf" | awk '$3 == "bench_end" { print "0x" $1 }')
   out=$(timeout 600 qemu-system-arm -cpu cortex-m4 -machine mps2-an386 -nographic \

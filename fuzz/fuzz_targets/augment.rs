@@ -1,0 +1,162 @@
+//! Fuzz the image augmentations, mixup and the losses with arbitrary shapes,
+//! parameters (any float bits), buffer lengths and labels. Nothing may panic;
+//! an error writes nothing and leaves the generator where it was; a cutout or
+//! CutMix box lies inside the image; the mixed loss equals the soft loss
+//! against the mixed one-hot targets.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
+use tinyreg::layers::mixup::{blend, softmax_cross_entropy_mixed, Mixup};
+use tinyreg::{softmax_cross_entropy, softmax_cross_entropy_soft, ImageShape};
+
+struct Bytes<'a>(&'a [u8]);
+
+impl Bytes<'_> {
+    fn u8(&mut self) -> u8 {
+        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
+        self.0 = rest;
+        b
+    }
+    fn f32(&mut self) -> f32 {
+        f32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
+    }
+    fn size(&mut self, small: u8) -> usize {
+        match self.u8() {
+            0 => usize::MAX / 2 + 1,
+            1 => 1 << 33,
+            b => (b % small) as usize,
+        }
+    }
+    fn len_near(&mut self, n: usize) -> usize {
+        match self.u8() % 8 {
+            0 => n.saturating_sub(1),
+            1 => n.saturating_add(1),
+            _ => n.min(1 << 16),
+        }
+    }
+    /// Ordinary most of the time, any bits sometimes.
+    fn param(&mut self) -> f32 {
+        match self.u8() % 4 {
+            0 => self.f32(),
+            k => k as f32 * 0.3,
+        }
+    }
+}
+
+fn same(a: &[f32], b: &[f32]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut b = Bytes(data);
+    let shape = ImageShape {
+        channels: b.size(4),
+        height: b.size(12),
+        width: b.size(12),
+    };
+    let len = shape
+        .channels
+        .checked_mul(shape.height)
+        .and_then(|n| n.checked_mul(shape.width))
+        .unwrap_or(usize::MAX);
+    let n = b.len_near(len.min(1 << 12));
+    let image: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let seed = b.u8() as u64;
+    let fresh = || Xoshiro128PlusPlus::seed_from_u64(seed);
+
+    // Each augmentation: an error writes nothing and draws nothing.
+    let (side, pad, lambda) = (b.size(14), b.size(5), b.param());
+    let mut rng = fresh();
+    let mut img = image.clone();
+    match cutout(&mut rng, shape, side, &mut img) {
+        Ok(r) => assert!(r.top <= r.bottom && r.bottom <= shape.height && r.right <= shape.width),
+        Err(_) => assert!(same(&img, &image) && rng == fresh()),
+    }
+    let mut rng = fresh();
+    let mut out = vec![-1f32; b.len_near(n)];
+    if random_crop(&mut rng, shape, pad, &image, &mut out).is_err() {
+        assert!(out.iter().all(|&x| x == -1.0) && rng == fresh());
+    }
+    let mut rng = fresh();
+    let mut img = image.clone();
+    if hflip(&mut rng, shape, &mut img).is_err() {
+        assert!(same(&img, &image) && rng == fresh());
+    }
+    let partner: Vec<f32> = (0..b.len_near(n)).map(|i| -(i as f32)).collect();
+    let mut rng = fresh();
+    let mut img = image.clone();
+    match cutmix(&mut rng, shape, lambda, &partner, &mut img) {
+        Ok((r, kept)) => {
+            assert!(r.bottom <= shape.height && r.right <= shape.width);
+            assert!((0.0..=1.0).contains(&kept), "kept fraction {kept}");
+        }
+        Err(_) => assert!(same(&img, &image) && rng == fresh()),
+    }
+
+    // Mixup: blend, sample, mix.
+    let mut out = vec![-1f32; b.len_near(n)];
+    if blend(lambda, &image, &partner, &mut out).is_err() {
+        assert!(out.iter().all(|&x| x == -1.0));
+    }
+    if let Ok(mixup) = Mixup::new(b.param()) {
+        let rows = (b.u8() % 9) as usize;
+        let mut pairs = vec![u32::MAX; rows];
+        let mut rng = fresh();
+        match mixup.sample(&mut rng, &mut pairs) {
+            Ok(l) => {
+                assert!((0.0..=1.0).contains(&l), "lambda {l}");
+                assert!(pairs.iter().all(|&p| (p as usize) < rows));
+            }
+            Err(_) => assert!(pairs.iter().all(|&p| p == u32::MAX) && rng == fresh()),
+        }
+        let features = (b.u8() % 5) as usize;
+        let input: Vec<f32> = (0..b.len_near(rows * features)).map(|i| i as f32).collect();
+        let bad_pairs: Vec<u32> = pairs
+            .iter()
+            .map(|&p| p + (b.u8() % 16 == 0) as u32 * 1000)
+            .collect();
+        let mut out = vec![-1f32; b.len_near(rows * features)];
+        if mixup
+            .mix(lambda, &bad_pairs, features, &input, &mut out)
+            .is_err()
+        {
+            assert!(out.iter().all(|&x| x == -1.0));
+        }
+    }
+
+    // Losses: hard, soft and mixed, against each other.
+    let classes = (b.u8() % 6) as usize;
+    let rows = (b.u8() % 6) as usize;
+    let logits: Vec<f32> = (0..b.len_near(rows * classes))
+        .map(|_| b.param() * 4.0)
+        .collect();
+    let labels: Vec<u32> = (0..rows).map(|_| (b.u8() % 7) as u32).collect();
+    let partners: Vec<u32> = (0..b.len_near(rows)).map(|_| (b.u8() % 7) as u32).collect();
+    let mut g1 = vec![9f32; b.len_near(rows * classes)];
+    if softmax_cross_entropy(classes, &logits, &labels, &mut g1).is_err() {
+        assert!(g1.iter().all(|&g| g == 9.0));
+    }
+    let mut g2 = vec![9f32; g1.len()];
+    let mixed = softmax_cross_entropy_mixed(classes, &logits, &labels, &partners, lambda, &mut g2);
+    match mixed {
+        Ok(loss) => {
+            assert!(loss.is_finite(), "Ok({loss})");
+            // The same against the mixed one-hot targets.
+            let mut targets = vec![0f32; rows * classes];
+            for r in 0..rows {
+                targets[r * classes + labels[r] as usize] += lambda;
+                targets[r * classes + partners[r] as usize] += 1.0 - lambda;
+            }
+            let mut g3 = vec![0f32; g2.len()];
+            let soft = softmax_cross_entropy_soft(classes, &logits, &targets, &mut g3).unwrap();
+            assert!(
+                (soft - loss).abs() <= 1e-4 * (1.0 + soft.abs()),
+                "{soft} vs {loss}"
+            );
+        }
+        Err(_) => assert!(g2.iter().all(|&g| g == 9.0)),
+    }
+});
