@@ -28,7 +28,15 @@ use search::{better, EpochRecord, TrialId, TrialSummary};
 use train::{Options, TrainError, Trained};
 
 #[derive(Parser)]
-#[command(name = "tinyreg", version, about = "Check a network, find a learning rate, search hyperparameters and look at the curves, from a TOML config", long_about = None)]
+#[command(
+    name = "tinyreg",
+    version,
+    about = "Check a network, find a learning rate, search hyperparameters and look at the curves, from a TOML config",
+    after_help = "Exit statuses: 0 done; 2 bad usage, config or --params (nothing written); \
+                  3 data missing or unreadable; 4 training failed (a non-finite loss); \
+                  5 standard output closed (the driver went away).\n\
+                  Example: tinyreg search configs/digits.toml, then open runs/digits/index.html"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
