@@ -576,7 +576,6 @@ fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -
         "sampler": format!("{:?}", spec.sampler),
         "params": names,
         "log": names.iter().map(|n| search::is_log(&run, n)).collect::<Vec<_>>(),
-        "choice": names.iter().map(|n| search::is_choice(&run, n)).collect::<Vec<_>>(),
         "threads": threads,
         "seconds": search_seconds,
         "trials_seconds": trials_seconds,

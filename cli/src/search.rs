@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tinyreg::tune::{Distribution, Param, Point, Sampler, Space, Value};
 
-use crate::config::{Run, Target, Values, MAX_PARAMS, OPTIMIZERS};
+use crate::config::{Run, Values, MAX_PARAMS, OPTIMIZERS};
 
 /// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
 /// padded parameter takes one grid level and is never read, and each
@@ -241,14 +241,6 @@ pub fn is_log(run: &Run, name: &str) -> bool {
 /// The targets' names, in the order of the space.
 pub fn names(run: &Run) -> Vec<&'static str> {
     run.params.iter().map(|p| p.name).collect()
-}
-
-/// Whether a trial's target is the optimizer choice.
-pub fn is_choice(run: &Run, name: &str) -> bool {
-    run.params
-        .iter()
-        .zip(&run.targets)
-        .any(|(p, t)| p.name == name && *t == Target::Optimizer)
 }
 
 #[cfg(test)]

@@ -133,22 +133,13 @@ impl BatchNorm {
             });
         }
         let rows_len = crate::size::checked_mul(batch, f)?;
-        for (expected, got) in [
+        same_lengths([
             (f, gamma.len()),
             (f, beta.len()),
             (rows_len, input.len()),
             (rows_len, output.len()),
-        ] {
-            if expected != got {
-                return Err(Error::LengthMismatch { expected, got });
-            }
-        }
-        if saved.len() < self.saved_len(batch) {
-            return Err(Error::BufferTooSmall {
-                needed: self.saved_len(batch),
-                got: saved.len(),
-            });
-        }
+        ])?;
+        self.saved_fits(batch, saved.len())?;
         let (x_hat, rest) = saved.split_at_mut(batch * f);
         let (inv_std, rest) = rest.split_at_mut(f);
         let (batch_mean, rest) = rest.split_at_mut(f);
@@ -186,17 +177,8 @@ impl BatchNorm {
         running_var: &mut [f32],
     ) -> Result<(), Error> {
         let f = self.features;
-        if saved.len() < self.saved_len(batch) {
-            return Err(Error::BufferTooSmall {
-                needed: self.saved_len(batch),
-                got: saved.len(),
-            });
-        }
-        for got in [running_mean.len(), running_var.len()] {
-            if got != f {
-                return Err(Error::LengthMismatch { expected: f, got });
-            }
-        }
+        self.saved_fits(batch, saved.len())?;
+        same_lengths([(f, running_mean.len()), (f, running_var.len())])?;
         let stats = &saved[(batch + 1) * f..(batch + 3) * f];
         let (batch_mean, batch_var) = stats.split_at(f);
         let m = self.momentum;
@@ -223,23 +205,14 @@ impl BatchNorm {
         let f = self.features;
         let n = crate::size::checked_mul(batch, f)?;
         crate::size::fits(self.saved_len(batch))?;
-        for (expected, got) in [
+        same_lengths([
             (f, gamma.len()),
             (n, grad_output.len()),
             (f, grad_gamma.len()),
             (f, grad_beta.len()),
             (n, grad_input.len()),
-        ] {
-            if expected != got {
-                return Err(Error::LengthMismatch { expected, got });
-            }
-        }
-        if saved.len() < self.saved_len(batch) {
-            return Err(Error::BufferTooSmall {
-                needed: self.saved_len(batch),
-                got: saved.len(),
-            });
-        }
+        ])?;
+        self.saved_fits(batch, saved.len())?;
         let (x_hat, inv_std) = saved.split_at(n);
         for j in 0..f {
             let sum_dy: f64 = (0..batch).map(|b| grad_output[b * f + j] as f64).sum();
@@ -268,18 +241,30 @@ impl BatchNorm {
     ) -> Result<(), Error> {
         let f = self.features;
         let n = batch.checked_mul(f).ok_or(Error::ShapeOverflow)?;
-        for (expected, got) in [
+        same_lengths([
             (n, input),
             (n, output),
             (f, state.gamma.len()),
             (f, state.beta.len()),
             (f, state.running_mean.len()),
             (f, state.running_var.len()),
-        ] {
-            if expected != got {
-                return Err(Error::LengthMismatch { expected, got });
-            }
+        ])
+    }
+
+    /// `saved` holds at least [`BatchNorm::saved_len`] floats.
+    fn saved_fits(&self, batch: usize, got: usize) -> Result<(), Error> {
+        let needed = self.saved_len(batch);
+        if got < needed {
+            return Err(Error::BufferTooSmall { needed, got });
         }
         Ok(())
+    }
+}
+
+/// The first `(expected, got)` pair that differs, as a `LengthMismatch`.
+fn same_lengths<const N: usize>(pairs: [(usize, usize); N]) -> Result<(), Error> {
+    match pairs.into_iter().find(|(expected, got)| expected != got) {
+        Some((expected, got)) => Err(Error::LengthMismatch { expected, got }),
+        None => Ok(()),
     }
 }
