@@ -455,7 +455,7 @@ fn non_finite_loss_moves_no_running_statistics_and_no_generator() {
 }
 
 /// A NaN or negative clipping norm leaves the gradients as they are instead
-/// of flipping their sign (found by the `optim` fuzz target's check).
+/// of flipping their sign (a property the `optim` fuzz target checks).
 #[test]
 fn clip_grad_norm_never_flips_a_sign() {
     use tinyreg::trainer::optim::clip_grad_norm;
