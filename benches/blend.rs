@@ -2,7 +2,7 @@
 //! baseline (`copy_from_slice` of one input) and a naive scalar loop, in
 //! elements per second.
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench blend`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench blend`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! small sizes. Throughput is in FLOP (2 * batch * in * out per multiply), so
 //! criterion's "elem/s" reads as FLOP/s.
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench dense`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench dense`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! baseline (a scalar loop drawing one `rand_xoshiro` value per element, which
 //! is what framework dropout costs). Read the results as ratios to those.
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench dropout`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench dropout`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! in its group. Throughput is in input elements per second (for `conv`, in
 //! multiply-adds).
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench pool`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench pool`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! fixed batches already in memory. `benches/pytorch_train_step.py` times the
 //! same steps in PyTorch eager for the ratio.
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench train_step`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench train_step`
 
 use std::hint::black_box;
 use std::time::Duration;

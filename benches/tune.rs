@@ -6,7 +6,7 @@
 //! whole bookkeeping is shared by its 27 trials (`halving_27`), and the curves
 //! are read once (`diagnose_60_epochs`).
 //!
-//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench --bench tune`
+//! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench tune`
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -3,9 +3,11 @@
 //! against the same trial run as `tinyreg trial` (process start, config,
 //! data, JSON lines). Both give the same validation accuracy (checked first).
 //!
-//! `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-cli --bench trial`
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench cli_trial`
+//! (it builds the `tinyreg` binary first, in the bench profile's target
+//! directory and with the same flags).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -88,9 +90,36 @@ fn in_process(full: &Icls, epochs: u32, observed: bool) -> f32 {
     history[epochs as usize - 1].val.accuracy
 }
 
+/// Builds `tinyreg` (release, this bench's target directory) and returns its
+/// path. A binary of another package is not a dependency cargo can hand a
+/// bench, so the bench asks cargo for it.
+fn build_command_line() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args([
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "tinyreg-cli",
+            "--bin",
+            "tinyreg",
+        ])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building tinyreg failed");
+    // This bench runs from <target>/release/deps/; the binary sits in <target>/release/.
+    let exe = std::env::current_exe().expect("the bench knows its path");
+    let release = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the bench runs from <target>/release/deps");
+    release.join(format!("tinyreg{}", std::env::consts::EXE_SUFFIX))
+}
+
 /// `tinyreg trial`: returns the last line's validation accuracy.
-fn command_line(epochs: u32) -> f32 {
-    let out = Command::new(env!("CARGO_BIN_EXE_tinyreg"))
+fn command_line(exe: &Path, epochs: u32) -> f32 {
+    let out = Command::new(exe)
         .current_dir(root())
         .args([
             "trial",
@@ -113,12 +142,13 @@ fn command_line(epochs: u32) -> f32 {
 fn trial(c: &mut Criterion) {
     let bytes = std::fs::read(root().join("data/digits-train.bin")).unwrap();
     let full = Icls::parse(&bytes).unwrap();
+    let exe = build_command_line();
     // A one-epoch trial isolates what the command adds (process, config,
     // data, JSON); the 60-epoch trial is what it is added to.
     for epochs in [1, 60] {
         assert_eq!(
             in_process(&full, epochs, false),
-            command_line(epochs),
+            command_line(&exe, epochs),
             "the two must train the same trial"
         );
         let mut group = c.benchmark_group(format!("trial_digits_{epochs}_epochs"));
@@ -130,7 +160,9 @@ fn trial(c: &mut Criterion) {
         group.bench_function("crate_in_process_observed", |b| {
             b.iter(|| in_process(&full, epochs, true))
         });
-        group.bench_function("tinyreg_trial_command", |b| b.iter(|| command_line(epochs)));
+        group.bench_function("tinyreg_trial_command", |b| {
+            b.iter(|| command_line(&exe, epochs))
+        });
         group.finish();
     }
 }
