@@ -85,26 +85,19 @@ pub use layers::batch_norm::{BatchNorm, BatchNormState};
 pub use layers::conv::Conv2d;
 pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
 pub use layers::dropout::{Dropout, DropoutKind};
+pub use layers::layer::{
+    linear_survival, DepthScaling, FmpEval, FmpIncrements, Layer, MAX_EXACT_FMP_SAMPLINGS,
+};
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
+pub use layers::mode::Mode;
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
 pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
-pub use trainer::network::{
-    linear_survival, DepthScaling, FmpEval, FmpIncrements, Layer, Network, MAX_EXACT_FMP_SAMPLINGS,
-};
+pub use trainer::network::Network;
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 pub use trainer::{
     ensemble_proba, EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer,
 };
-
-/// Training or evaluation: every stochastic layer takes it explicitly.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// Inject noise (draw masks) and save what backward needs.
-    Train,
-    /// Deterministic: return the expectation of train mode where it exists.
-    Eval,
-}
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

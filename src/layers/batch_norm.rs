@@ -10,7 +10,9 @@
 //! Statistics accumulate in `f64` (a few hundred rows at most), so the result is
 //! within a few `f32` roundings of exact.
 
-use crate::{Error, Mode};
+use crate::error::Error;
+use crate::layers::mode::Mode;
+use crate::layers::pass::{BackwardIo, ForwardIo};
 
 /// A batch-norm layer's shape and constants.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -258,6 +260,43 @@ impl BatchNorm {
             return Err(Error::BufferTooSmall { needed, got });
         }
         Ok(())
+    }
+}
+
+/// Batch norm in a network: parameters `gamma` then `beta`, buffers the
+/// running mean then variance.
+impl BatchNorm {
+    pub(crate) fn forward_pass(&self, io: ForwardIo<'_>, norm: Mode) -> Result<(), Error> {
+        let f = self.features();
+        let (gamma, beta) = io.params.split_at(f);
+        if norm == Mode::Train {
+            // The running statistics move once the loss is known to be
+            // finite (the trainer calls `commit_running`).
+            return self.forward_deferred(io.rows, gamma, beta, io.input, io.output, io.saved);
+        }
+        let (running_mean, running_var) = io.buffers.split_at_mut(f);
+        let state = BatchNormState {
+            gamma,
+            beta,
+            running_mean,
+            running_var,
+        };
+        self.forward(norm, io.rows, state, io.input, io.output, io.saved)
+    }
+
+    pub(crate) fn backward_pass(&self, io: BackwardIo<'_>) -> Result<(), Error> {
+        let f = self.features();
+        let (dgamma, dbeta) = io.grads.split_at_mut(f);
+        let gamma = &io.params[..f];
+        self.backward(
+            io.rows,
+            gamma,
+            io.saved,
+            io.grad_out,
+            dgamma,
+            dbeta,
+            io.grad_in,
+        )
     }
 }
 

@@ -9,6 +9,7 @@
 //! [`crate::Layer::Conv2d`].
 
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
+use crate::layers::pass::{BackwardIo, ForwardIo};
 use crate::simd::{load_f32s, store_lanes, F32s, HAS_SIMD, LANES};
 use crate::{size, Error};
 
@@ -533,5 +534,24 @@ impl Conv2d {
             self.col2im(cols, dx);
         }
         Ok(())
+    }
+}
+
+/// A convolution in a network: parameters the weights, then the bias.
+impl Conv2d {
+    pub(crate) fn forward_pass(&self, relu: bool, io: ForwardIo<'_>) -> Result<(), Error> {
+        let (weights, bias) = io.params.split_at(self.weights_len());
+        self.forward(
+            io.rows, weights, bias, relu, io.input, io.output, io.scratch,
+        )
+    }
+
+    pub(crate) fn backward_pass(&self, relu: bool, io: BackwardIo<'_>) -> Result<(), Error> {
+        let (dw, db) = io.grads.split_at_mut(self.weights_len());
+        let weights = &io.params[..self.weights_len()];
+        let (input, output, grad_out) = (io.input, io.output, io.grad_out);
+        self.backward(
+            io.rows, weights, relu, input, output, grad_out, dw, db, io.grad_in, io.scratch,
+        )
     }
 }

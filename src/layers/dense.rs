@@ -28,7 +28,11 @@ use crate::kernels::gemm::{gemm, gemv, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 
 /// Largest batch the forward computes as matrix-vector products (no packing).
 const GEMV_MAX_BATCH: usize = 1;
-use crate::{Dropout, Error, MaskRng, Mode};
+use crate::error::Error;
+use crate::layers::dropout::Dropout;
+use crate::layers::mode::Mode;
+use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::rng::MaskRng;
 
 /// A dense layer's shape; it owns no memory.
 ///
@@ -444,6 +448,77 @@ impl Dense {
             check_len(input.len(), dx.len())?;
         }
         Ok(())
+    }
+}
+
+/// Dense and DropConnect layers in a network: the parameter region is the
+/// weights, then the bias; DropConnect's mask bits sit in the saved region.
+impl Dense {
+    pub(crate) fn forward_pass(&self, io: ForwardIo<'_>) -> Result<(), Error> {
+        let (weights, bias) = io.params.split_at(self.weights_len());
+        let params = DenseParams { weights, bias };
+        self.forward(io.rows, params, io.input, io.output, io.scratch)
+    }
+
+    pub(crate) fn forward_pass_dropconnect(
+        &self,
+        dropconnect: &DropConnect,
+        io: ForwardIo<'_>,
+        draws: &mut Draws<'_>,
+    ) -> Result<(), Error> {
+        let (weights, bias) = io.params.split_at(self.weights_len());
+        let params = DenseParams { weights, bias };
+        let mask = bytes_mut(io.saved);
+        let (input, output, scratch) = (io.input, io.output, io.scratch);
+        self.forward_dropconnect(
+            dropconnect,
+            draws.stochastic,
+            draws.masks,
+            io.rows,
+            params,
+            input,
+            output,
+            mask,
+            scratch,
+        )
+    }
+
+    pub(crate) fn backward_pass(
+        &self,
+        dropconnect: Option<&DropConnect>,
+        io: BackwardIo<'_>,
+    ) -> Result<(), Error> {
+        let (weights, bias) = io.params.split_at(self.weights_len());
+        let params = DenseParams { weights, bias };
+        let (dw, db) = io.grads.split_at_mut(self.weights_len());
+        let grads = DenseGrads {
+            weights: dw,
+            bias: db,
+        };
+        let grad_input = if io.need_input_grad {
+            Some(io.grad_in)
+        } else {
+            None
+        };
+        let (rows, input, output, grad_out) = (io.rows, io.input, io.output, io.grad_out);
+        match dropconnect {
+            None => self.backward(
+                rows, params, input, output, grad_out, grads, grad_input, io.scratch,
+            ),
+            Some(dc) => self.backward_dropconnect(
+                dc,
+                Mode::Train,
+                bytes(io.saved),
+                rows,
+                params,
+                input,
+                output,
+                grad_out,
+                grads,
+                grad_input,
+                io.scratch,
+            ),
+        }
     }
 }
 

@@ -11,11 +11,13 @@
 //! returns the generator state (256 bytes) and [`Dropout::backward_regenerate`]
 //! redraws the same mask from it.
 
+use crate::error::Error;
 use crate::kernels::bernoulli::{mask_bytes, Keep};
 use crate::kernels::blocks::Source;
 use crate::kernels::dropout as kernel;
+use crate::layers::mode::Mode;
+use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
 use crate::rng::{MaskRng, MaskRngState};
-use crate::{Error, Mode};
 
 /// Which dropout: they differ in where the `q` goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,6 +317,22 @@ impl Dropout {
             (DropoutKind::Inverted, Source::InPlace) => {}
             (DropoutKind::Vanilla, src) => kernel::scale(self.eval_scale(), src, dst),
         }
+    }
+}
+
+/// Dropout in a network: the mask bits sit in the saved region.
+impl Dropout {
+    pub(crate) fn forward_pass(
+        &self,
+        io: ForwardIo<'_>,
+        draws: &mut Draws<'_>,
+    ) -> Result<(), Error> {
+        let mask = bytes_mut(io.saved);
+        self.forward(draws.stochastic, draws.masks, io.input, io.output, mask)
+    }
+
+    pub(crate) fn backward_pass(&self, io: BackwardIo<'_>) -> Result<(), Error> {
+        self.backward(Mode::Train, bytes(io.saved), io.grad_out, io.grad_in)
     }
 }
 

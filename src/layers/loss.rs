@@ -166,3 +166,30 @@ fn mean(total: f64, batch: usize) -> f32 {
         (total / batch as f64) as f32
     }
 }
+
+/// Softmax of each row of `logits` into `probs`.
+pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
+    for (z, p) in logits
+        .chunks_exact(classes.max(1))
+        .zip(probs.chunks_exact_mut(classes.max(1)))
+    {
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0;
+        for (pk, &zk) in p.iter_mut().zip(z) {
+            *pk = libm::expf(zk - max);
+            sum += *pk;
+        }
+        p.iter_mut().for_each(|pk| *pk /= sum);
+    }
+}
+
+/// Index of the largest value (the first on ties).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (k, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = k;
+        }
+    }
+    best
+}

@@ -1,10 +1,15 @@
 //! Layers: shapes, modes and validation over the kernels.
 
+pub(crate) mod activation;
 pub mod augment;
 pub mod batch_norm;
 pub mod conv;
 pub mod dense;
 pub mod dropout;
+pub mod layer;
 pub mod loss;
 pub mod mixup;
+pub mod mode;
+pub(crate) mod pass;
 pub mod pool;
+pub(crate) mod residual;

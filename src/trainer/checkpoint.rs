@@ -27,8 +27,9 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use super::Trainer;
+use crate::layers::layer::Layer;
 use crate::size::{add, fits, mul};
-use crate::trainer::network::{Layer, Network};
+use crate::trainer::network::Network;
 use crate::{Error, MaskRng, MaskRngState, STATE_BYTES};
 
 /// The first eight bytes of every checkpoint.

@@ -18,15 +18,17 @@ use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 use wide::bytemuck;
 
-use crate::layers::augment::ImageShape;
-use crate::layers::batch_norm::BatchNormState;
-use crate::layers::pool::{self, Region};
-use crate::{
-    bernoulli_mask, softmax_cross_entropy, DenseGrads, DenseParams, Error, Keep, MaskRng, Mode,
-};
+use crate::error::Error;
+use crate::kernels::bernoulli::Keep;
+use crate::layers::layer::{Layer, MAX_POOL_SIDE};
+use crate::layers::loss::{argmax, softmax_cross_entropy, softmax_rows};
+use crate::layers::mode::Mode;
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
+use crate::layers::pool::{self, network_layer::fmp_eval_samplings};
+use crate::rng::MaskRng;
 use data::{shuffled_indices, Icls};
 use early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
-use network::{DepthScaling, FmpEval, FmpIncrements, Layer, Network, Plan, MAX_POOL_SIDE};
+use network::{Network, Plan};
 use optim::{clip_grad_norm, LearningRate, Update, WeightDecay};
 
 /// Mixed into the seed of the shuffling generator.
@@ -182,305 +184,22 @@ fn carve<'a, const N: usize>(
     out.map(|s| s.unwrap_or_default())
 }
 
-fn relu_forward(input: &[f32], output: &mut [f32]) {
-    for (y, &x) in output.iter_mut().zip(input) {
-        *y = if x < 0.0 { 0.0 } else { x };
-    }
-}
-
-/// Index of the largest value (the first on ties).
-fn argmax(row: &[f32]) -> usize {
-    let mut best = 0;
-    for (k, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = k;
-        }
-    }
-    best
-}
-
-/// Regions of k x k pooling with `stride` over both axes of `shape`.
-type WindowRegions = (
-    [Region; MAX_POOL_SIDE],
-    usize,
-    [Region; MAX_POOL_SIDE],
-    usize,
-);
-
-fn window_regions(shape: ImageShape, k: usize, stride: usize) -> Result<WindowRegions, Error> {
-    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
-    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
-    let nr = pool::max_pool_regions(shape.height, k, stride, &mut rows)?;
-    let nc = pool::max_pool_regions(shape.width, k, stride, &mut cols)?;
-    Ok((rows, nr, cols, nc))
-}
-
-/// The random draws behind one fractional pooling: a train pass's two words,
-/// sampling `s` of `of` averaged in eval, or distinct sampling `s` of an exact eval.
-#[derive(Clone, Copy)]
-enum FmpDraw {
-    Train([u32; 2]),
-    Average { s: usize, of: usize },
-    Exact { s: usize },
-}
-
-/// Distinct boundary sequences of one axis, if fractional pooling accepts it.
-fn fmp_axis_count(increments: FmpIncrements, input: usize, output: usize) -> Option<usize> {
-    match increments {
-        FmpIncrements::Pseudorandom => Some(pool::fmp_pseudorandom_pieces(input, output)),
-        FmpIncrements::Random => pool::fmp_random_count(input, output)?.try_into().ok(),
-    }
-}
-
-/// How many samplings eval of a fractional pooling layer runs, if allowed.
-fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
-    let Layer::FractionalMaxPool {
-        shape,
-        out_height,
-        out_width,
-        increments,
-        eval,
-        ..
-    } = layer
-    else {
-        return None;
+/// Where each layer's regions start, in layer order.
+fn offsets(net: Network<'_>, plan: Plan, batch: usize) -> impl Iterator<Item = At> + '_ {
+    let mut at = At {
+        params: plan.params,
+        buffers: plan.buffers,
+        act: plan.acts,
+        saved: plan.saved,
     };
-    match eval {
-        FmpEval::Average(0) => None,
-        FmpEval::Average(n) => Some(n as usize),
-        FmpEval::Exact => {
-            let rows = fmp_axis_count(increments, shape.height, out_height)?;
-            let cols = fmp_axis_count(increments, shape.width, out_width)?;
-            rows.checked_mul(cols)
-                .filter(|&n| n <= network::MAX_EXACT_FMP_SAMPLINGS)
-        }
-    }
-}
-
-/// Forward of a pooling layer over `outputs` values: max or average pooling,
-/// or fractional max pooling with the train draw (or, without one, the
-/// average of the layer's eval samplings, through `tmp`). Out of line so its
-/// region tables occupy the stack only while it runs.
-#[inline(never)]
-fn pool_forward(
-    layer: Layer,
-    outputs: usize,
-    train: Option<[u32; 2]>,
-    input: &[f32],
-    output: &mut [f32],
-    saved: &mut [f32],
-    tmp: &mut [f32],
-) -> Result<(), Error> {
-    match layer {
-        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
-            let (rows, nr, cols, nc) = window_regions(shape, k, stride)?;
-            let planes = input.len() / shape.height / shape.width;
-            let (rr, cr) = (&rows[..nr], &cols[..nc]);
-            let (h, w) = (shape.height, shape.width);
-            if let Layer::AvgPool { .. } = layer {
-                return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
-            }
-            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(saved)[..outputs];
-            pool::region_max_pool_forward(planes, h, w, rr, cr, input, output, argmax)
-        }
-        Layer::FractionalMaxPool {
-            shape,
-            out_height,
-            out_width,
-            eval,
-            ..
-        } => {
-            let planes = input.len() / shape.height / shape.width;
-            let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
-            let argmax = &mut bytemuck::cast_slice_mut::<f32, u8>(argmax_words)[..outputs];
-            let samplings = match train {
-                Some(_) => 1,
-                None => fmp_eval_samplings(layer).ok_or(Error::InvalidConfig {
-                    reason: "fractional pooling's eval samplings are out of range",
-                })?,
-            };
-            for s in 0..samplings {
-                let draw = match (train, eval) {
-                    (Some(words), _) => FmpDraw::Train(words),
-                    (None, FmpEval::Average(_)) => FmpDraw::Average { s, of: samplings },
-                    (None, FmpEval::Exact) => FmpDraw::Exact { s },
-                };
-                fmp_regions_into(layer, draw, regions)?;
-                let (rr, cr) = regions_of(regions, out_height, out_width);
-                let dst = if s == 0 { &mut *output } else { &mut *tmp };
-                let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
-                pool::region_max_pool_forward(
-                    planes,
-                    shape.height,
-                    shape.width,
-                    rr,
-                    cr,
-                    input,
-                    dst,
-                    argmax,
-                )?;
-                if s > 0 {
-                    for (y, &t) in output.iter_mut().zip(tmp.iter()) {
-                        *y += t;
-                    }
-                }
-            }
-            if samplings > 1 {
-                let inv = 1.0 / samplings as f32;
-                output.iter_mut().for_each(|y| *y *= inv);
-            }
-            Ok(())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Backward of a pooling layer: routes `grad_out` to the recorded argmaxes,
-/// or spreads it over the windows of average pooling.
-#[inline(never)]
-fn pool_backward(
-    layer: Layer,
-    rows: usize,
-    saved: &[f32],
-    grad_out: &[f32],
-    grad_in: &mut [f32],
-) -> Result<(), Error> {
-    let o = layer.outputs();
-    match layer {
-        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
-            let (row_regions, nr, col_regions, nc) = window_regions(shape, k, stride)?;
-            let planes = rows * shape.channels;
-            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-            let (h, w) = (shape.height, shape.width);
-            if let Layer::AvgPool { .. } = layer {
-                return pool::region_avg_pool_backward(planes, h, w, rr, cr, grad_out, grad_in);
-            }
-            let argmax = &bytemuck::cast_slice::<f32, u8>(saved)[..rows * o];
-            pool::region_max_pool_backward(planes, h, w, rr, cr, argmax, grad_out, grad_in)
-        }
-        Layer::FractionalMaxPool {
-            shape,
-            out_height,
-            out_width,
-            ..
-        } => {
-            let (argmax_words, regions) = saved.split_at(saved.len() - out_height - out_width);
-            let argmax = &bytemuck::cast_slice::<f32, u8>(argmax_words)[..rows * o];
-            let (rr, cr) = regions_of(regions, out_height, out_width);
-            let planes = rows * shape.channels;
-            let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
-            pool::region_max_pool_backward(
-                planes,
-                shape.height,
-                shape.width,
-                rr,
-                cr,
-                argmax,
-                grad_out,
-                grad_in,
-            )
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Draws a fractional pooling layer's row and column regions into `words`
-/// (`out_height + out_width` of them, each `start | len << 16`).
-fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<(), Error> {
-    let Layer::FractionalMaxPool {
-        shape,
-        out_height,
-        out_width,
-        overlapping,
-        increments,
-        ..
-    } = layer
-    else {
-        return Ok(());
-    };
-    let unit = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
-    // Per axis: the pseudorandom u, and for random boundaries either a
-    // generator seed or the rank of an exact eval's arrangement.
-    let (us, seed, ranks) = match draw {
-        FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64, None),
-        FmpDraw::Average { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64, None),
-        FmpDraw::Exact { s } => {
-            // Validation bounded both counts (fmp_eval_samplings).
-            let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
-            let col_count = fmp_axis_count(increments, shape.width, out_width).unwrap_or(1);
-            let (r, c) = (s % row_count, s / row_count);
-            let mid = |j: usize, n: usize| (j as f32 + 0.5) / n as f32;
-            let ranks = [r as u64, c as u64];
-            ([mid(r, row_count), mid(c, col_count)], 0, Some(ranks))
-        }
-    };
-    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
-    let words = bytemuck::cast_slice_mut::<f32, u32>(words);
-    let (row_words, col_words) = words.split_at_mut(out_height);
-    for (axis, (size, out, u, dst)) in [
-        (shape.height, out_height, us[0], row_words),
-        (shape.width, out_width, us[1], col_words),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut bounds = [0u16; MAX_POOL_SIDE + 1];
-        let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
-        match (increments, ranks) {
-            (FmpIncrements::Pseudorandom, _) => {
-                pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?
-            }
-            (FmpIncrements::Random, Some(ranks)) => {
-                pool::fmp_ranked_bounds(ranks[axis], size, out, &mut bounds)?
-            }
-            (FmpIncrements::Random, None) => {
-                pool::fmp_random_bounds(&mut rng, size, out, &mut bounds)?
-            }
-        }
-        pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
-        for (w, r) in dst.iter_mut().zip(&regions[..out]) {
-            *w = r.0 as u32 | (r.1 as u32) << 16;
-        }
-    }
-    Ok(())
-}
-
-/// The regions [`fmp_regions_into`] stored.
-fn regions_of(
-    words: &[f32],
-    out_height: usize,
-    out_width: usize,
-) -> ([Region; MAX_POOL_SIDE], [Region; MAX_POOL_SIDE]) {
-    let words = bytemuck::cast_slice::<f32, u32>(words);
-    let unpack = |w: u32| (w as u16, (w >> 16) as u16);
-    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
-    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
-    for (r, &w) in rows.iter_mut().zip(&words[..out_height]) {
-        *r = unpack(w);
-    }
-    for (c, &w) in cols
-        .iter_mut()
-        .zip(&words[out_height..out_height + out_width])
-    {
-        *c = unpack(w);
-    }
-    (rows, cols)
-}
-
-/// Softmax of each row of `logits` into `probs`.
-pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
-    for (z, p) in logits
-        .chunks_exact(classes.max(1))
-        .zip(probs.chunks_exact_mut(classes.max(1)))
-    {
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
-        for (pk, &zk) in p.iter_mut().zip(z) {
-            *pk = libm::expf(zk - max);
-            sum += *pk;
-        }
-        p.iter_mut().for_each(|pk| *pk /= sum);
-    }
+    net.layers().iter().map(move |layer| {
+        let here = at;
+        at.params += layer.params_len();
+        at.buffers += layer.buffers_len();
+        at.act += batch * layer.outputs();
+        at.saved += layer.saved_len(batch);
+        here
+    })
 }
 
 impl<'n, 'm> Trainer<'n, 'm> {
@@ -812,22 +531,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     }
 
     fn offsets(&self) -> impl Iterator<Item = At> + 'n {
-        let plan = self.plan;
-        let batch = self.config.batch;
-        let mut at = At {
-            params: plan.params,
-            buffers: plan.buffers,
-            act: plan.acts,
-            saved: plan.saved,
-        };
-        self.net.layers().iter().map(move |layer| {
-            let here = at;
-            at.params += layer.params_len();
-            at.buffers += layer.buffers_len();
-            at.act += batch * layer.outputs();
-            at.saved += layer.saved_len(batch);
-            here
-        })
+        offsets(self.net, self.plan, self.config.batch)
     }
 
     /// Forward of `rows` samples already in the input region. `stochastic`
@@ -836,7 +540,17 @@ impl<'n, 'm> Trainer<'n, 'm> {
     fn forward(&mut self, rows: usize, stochastic: Mode, norm: Mode) -> Result<(), Error> {
         let plan = self.plan;
         let mut input_at = plan.input;
-        for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
+        let mut draws = Draws {
+            stochastic,
+            norm,
+            masks: &mut self.masks,
+        };
+        let net = self.net;
+        for (layer, at) in net
+            .layers()
+            .iter()
+            .zip(offsets(net, plan, self.config.batch))
+        {
             let (i, o) = (layer.inputs(), layer.outputs());
             let is_fmp = matches!(layer, Layer::FractionalMaxPool { .. });
             let [input, output, params, saved, scratch, buffers, tmp] = carve(
@@ -852,139 +566,17 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (plan.grad_b, if is_fmp { rows * o } else { 0 }),
                 ],
             );
-            match *layer {
-                Layer::Dense(d) => {
-                    let (w, b) = params.split_at(d.weights_len());
-                    d.forward(
-                        rows,
-                        DenseParams {
-                            weights: w,
-                            bias: b,
-                        },
-                        input,
-                        output,
-                        scratch,
-                    )?;
-                }
-                Layer::DenseDropConnect(d, dc) => {
-                    let (w, b) = params.split_at(d.weights_len());
-                    let mask = bytemuck::cast_slice_mut::<f32, u8>(saved);
-                    let p = DenseParams {
-                        weights: w,
-                        bias: b,
-                    };
-                    d.forward_dropconnect(
-                        &dc,
-                        stochastic,
-                        &mut self.masks,
-                        rows,
-                        p,
-                        input,
-                        output,
-                        mask,
-                        scratch,
-                    )?;
-                }
-                Layer::Relu { .. } => relu_forward(input, output),
-                Layer::Dropout { dropout, .. } => {
-                    let mask = bytemuck::cast_slice_mut::<f32, u8>(saved);
-                    dropout.forward(stochastic, &mut self.masks, input, output, mask)?;
-                }
-                Layer::BatchNorm(bn) => {
-                    let f = bn.features();
-                    let (gamma, beta) = params.split_at(f);
-                    if norm == Mode::Train {
-                        // The running statistics move once the loss is known
-                        // to be finite (`commit_batch_norm`).
-                        bn.forward_deferred(rows, gamma, beta, input, output, saved)?;
-                    } else {
-                        let (running_mean, running_var) = buffers.split_at_mut(f);
-                        let state = BatchNormState {
-                            gamma,
-                            beta,
-                            running_mean,
-                            running_var,
-                        };
-                        bn.forward(norm, rows, state, input, output, saved)?;
-                    }
-                }
-                Layer::Conv2d { conv, relu } => {
-                    let (w, b) = params.split_at(conv.weights_len());
-                    conv.forward(rows, w, b, relu, input, output, scratch)?;
-                }
-                Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
-                    let train = match (layer, stochastic) {
-                        (Layer::FractionalMaxPool { .. }, Mode::Train) => {
-                            let block = self.masks.next_block();
-                            Some([block[0], block[1]])
-                        }
-                        _ => None,
-                    };
-                    pool_forward(*layer, rows * o, train, input, output, saved, tmp)?;
-                }
-                Layer::Residual {
-                    features: f,
-                    hidden: h,
-                    survival,
-                    scaling,
-                } => {
-                    let keep = Keep::new(survival)?;
-                    let q = keep.probability() as f32;
-                    let (kept, scale) = match stochastic {
-                        Mode::Train => {
-                            let mut bit = [0u8; 1];
-                            bernoulli_mask(keep, &mut self.masks, 1, &mut bit)?;
-                            let scale = match scaling {
-                                DepthScaling::Paper => 1.0,
-                                DepthScaling::Inverted => 1.0 / q,
-                            };
-                            (bit[0] & 1 == 1, scale)
-                        }
-                        Mode::Eval => (
-                            true,
-                            if scaling == DepthScaling::Paper {
-                                q
-                            } else {
-                                1.0
-                            },
-                        ),
-                    };
-                    let (flag, hidden) = saved.split_at_mut(1);
-                    flag[0] = if kept { 1.0 } else { 0.0 };
-                    if kept {
-                        let (w1, rest) = params.split_at(h * f);
-                        let (b1, rest) = rest.split_at(h);
-                        let (w2, b2) = rest.split_at(f * h);
-                        let dense1 = crate::Dense::new(f, h).with_relu();
-                        let dense2 = crate::Dense::new(h, f);
-                        dense1.forward(
-                            rows,
-                            DenseParams {
-                                weights: w1,
-                                bias: b1,
-                            },
-                            input,
-                            hidden,
-                            scratch,
-                        )?;
-                        dense2.forward(
-                            rows,
-                            DenseParams {
-                                weights: w2,
-                                bias: b2,
-                            },
-                            hidden,
-                            output,
-                            scratch,
-                        )?;
-                        for (y, &x) in output.iter_mut().zip(input.iter()) {
-                            *y = x + scale * *y;
-                        }
-                    } else {
-                        output.copy_from_slice(input);
-                    }
-                }
-            }
+            let io = ForwardIo {
+                rows,
+                input,
+                output,
+                params,
+                buffers,
+                saved,
+                scratch,
+                tmp,
+            };
+            layer.forward_pass(io, &mut draws)?;
             input_at = at.act;
         }
         Ok(())
@@ -1038,153 +630,20 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (plan.grad_c, widest),
                 ],
             );
-            let need_input_grad = l > 0;
-            match layer {
-                Layer::Dense(d) => {
-                    let (w, b) = params.split_at(d.weights_len());
-                    let (dw, db) = grads.split_at_mut(d.weights_len());
-                    let g = DenseGrads {
-                        weights: dw,
-                        bias: db,
-                    };
-                    let dx = if need_input_grad { Some(grad_in) } else { None };
-                    d.backward(
-                        rows,
-                        DenseParams {
-                            weights: w,
-                            bias: b,
-                        },
-                        input,
-                        output,
-                        grad_out,
-                        g,
-                        dx,
-                        scratch,
-                    )?;
-                }
-                Layer::DenseDropConnect(d, dc) => {
-                    let (w, b) = params.split_at(d.weights_len());
-                    let (dw, db) = grads.split_at_mut(d.weights_len());
-                    let g = DenseGrads {
-                        weights: dw,
-                        bias: db,
-                    };
-                    let dx = if need_input_grad { Some(grad_in) } else { None };
-                    let mask = bytemuck::cast_slice::<f32, u8>(saved);
-                    let p = DenseParams {
-                        weights: w,
-                        bias: b,
-                    };
-                    d.backward_dropconnect(
-                        &dc,
-                        Mode::Train,
-                        mask,
-                        rows,
-                        p,
-                        input,
-                        output,
-                        grad_out,
-                        g,
-                        dx,
-                        scratch,
-                    )?;
-                }
-                Layer::Relu { .. } => {
-                    for ((gi, &go), &y) in
-                        grad_in.iter_mut().zip(grad_out.iter()).zip(output.iter())
-                    {
-                        *gi = if y > 0.0 { go } else { 0.0 };
-                    }
-                }
-                Layer::Dropout { dropout, .. } => {
-                    let mask = bytemuck::cast_slice::<f32, u8>(saved);
-                    dropout.backward(Mode::Train, mask, grad_out, grad_in)?;
-                }
-                Layer::BatchNorm(bn) => {
-                    let f = bn.features();
-                    let (dgamma, dbeta) = grads.split_at_mut(f);
-                    bn.backward(rows, &params[..f], saved, grad_out, dgamma, dbeta, grad_in)?;
-                }
-                Layer::Conv2d { conv, relu } => {
-                    let (dw, db) = grads.split_at_mut(conv.weights_len());
-                    let w = &params[..conv.weights_len()];
-                    conv.backward(
-                        rows, w, relu, input, output, grad_out, dw, db, grad_in, scratch,
-                    )?;
-                }
-                Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
-                    pool_backward(layer, rows, saved, grad_out, grad_in)?;
-                }
-                Layer::Residual {
-                    features: f,
-                    hidden: h,
-                    survival,
-                    scaling,
-                } => {
-                    let (flag, hidden) = saved.split_at(1);
-                    if flag[0] == 1.0 {
-                        let q = Keep::new(survival)?.probability() as f32;
-                        let scale = if scaling == DepthScaling::Inverted {
-                            1.0 / q
-                        } else {
-                            1.0
-                        };
-                        let (w1, rest) = params.split_at(h * f);
-                        let (b1, rest) = rest.split_at(h);
-                        let (w2, b2) = rest.split_at(f * h);
-                        let (dw1, rest) = grads.split_at_mut(h * f);
-                        let (db1, rest) = rest.split_at_mut(h);
-                        let (dw2, db2) = rest.split_at_mut(f * h);
-                        // g2 = scale * dy into grad_in; dh into grad_c; dx_branch into grad_in.
-                        for (g, &d) in grad_in.iter_mut().zip(grad_out.iter()) {
-                            *g = scale * d;
-                        }
-                        let dh = &mut grad_c[..rows * h];
-                        let dense2 = crate::Dense::new(h, f);
-                        let g2 = DenseGrads {
-                            weights: dw2,
-                            bias: db2,
-                        };
-                        dense2.backward(
-                            rows,
-                            DenseParams {
-                                weights: w2,
-                                bias: b2,
-                            },
-                            hidden,
-                            output,
-                            grad_in,
-                            g2,
-                            Some(dh),
-                            scratch,
-                        )?;
-                        let dense1 = crate::Dense::new(f, h).with_relu();
-                        let g1 = DenseGrads {
-                            weights: dw1,
-                            bias: db1,
-                        };
-                        let dh = &mut grad_c[..rows * h];
-                        dense1.backward(
-                            rows,
-                            DenseParams {
-                                weights: w1,
-                                bias: b1,
-                            },
-                            input,
-                            hidden,
-                            dh,
-                            g1,
-                            Some(grad_in),
-                            scratch,
-                        )?;
-                        for (g, &d) in grad_in.iter_mut().zip(grad_out.iter()) {
-                            *g += d;
-                        }
-                    } else {
-                        grad_in.copy_from_slice(grad_out);
-                    }
-                }
-            }
+            let io = BackwardIo {
+                rows,
+                input,
+                output,
+                params,
+                saved,
+                scratch,
+                grads,
+                grad_out,
+                grad_in,
+                need_input_grad: l > 0,
+                spare: grad_c,
+            };
+            layer.backward_pass(io)?;
             core::mem::swap(&mut grad_out_at, &mut grad_in_at);
         }
         Ok(())

@@ -2,8 +2,9 @@
 //! sample with every regularizer switched off.
 
 use crate::layers::dropout::{Dropout, DropoutKind};
+use crate::layers::layer::Layer;
 use crate::trainer::data::Icls;
-use crate::trainer::network::{Layer, Network};
+use crate::trainer::network::Network;
 use crate::trainer::optim::{Update, WeightDecay};
 use crate::trainer::{TrainConfig, Trainer};
 use crate::Error;

@@ -10,6 +10,8 @@
 //! regions are at most 16 x 16), and the backward pass routes each output
 //! gradient to that element. Average pooling uses the same regions.
 
+pub(crate) mod network_layer;
+
 use core::num::NonZeroU32;
 
 use rand_xoshiro::Xoshiro128PlusPlus;

@@ -1,0 +1,359 @@
+//! [`Layer`]: one layer of a network, its shape and its memory, and the
+//! forward and backward the trainer dispatches to (each kind's own code sits in
+//! its module: `layers/dense.rs`, `layers/pool/network_layer.rs`,
+//! `layers/residual.rs`, ...).
+
+use crate::error::Error;
+use crate::kernels::bernoulli::mask_bytes;
+use crate::layers::activation;
+use crate::layers::augment::ImageShape;
+use crate::layers::batch_norm::BatchNorm;
+use crate::layers::conv::Conv2d;
+use crate::layers::dense::Dense;
+use crate::layers::dropout::Dropout;
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
+use crate::layers::pool;
+use crate::layers::residual::Residual;
+use crate::size::{add, mul};
+
+/// How a residual block with stochastic depth scales its branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthScaling {
+    /// Huang et al. 2016: train `x + b f(x)`, eval `x + q f(x)`.
+    Paper,
+    /// torchvision `StochasticDepth`: train `x + b f(x) / q`, eval `x + f(x)`.
+    Inverted,
+}
+
+/// One layer of a [`crate::Network`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Layer {
+    /// Fully connected, optionally with a fused ReLU ([`Dense::with_relu`]).
+    Dense(Dense),
+    /// Fully connected with DropConnect on its weights.
+    DenseDropConnect(Dense, Dropout),
+    /// `max(x, 0)` over `features`.
+    Relu {
+        /// Features.
+        features: usize,
+    },
+    /// Vanilla or inverted dropout over `features`.
+    Dropout {
+        /// Features.
+        features: usize,
+        /// Kind and keep probability.
+        dropout: Dropout,
+    },
+    /// Batch normalization over `features`.
+    BatchNorm(BatchNorm),
+    /// `y = x + b * s * f(x)` with `f = Dense(features -> hidden) + ReLU ->
+    /// Dense(hidden -> features)`, `b ~ Bernoulli(survival)` drawn once per batch
+    /// (torchvision's `batch` mode). A dropped branch is not computed at all.
+    Residual {
+        /// Features in and out.
+        features: usize,
+        /// Width of the branch.
+        hidden: usize,
+        /// Probability the branch survives, in `(0, 1]`.
+        survival: f32,
+        /// Which scaling convention.
+        scaling: DepthScaling,
+    },
+    /// 2-D convolution over `(channels, height, width)` images, optionally with
+    /// a ReLU.
+    Conv2d {
+        /// The shape.
+        conv: Conv2d,
+        /// Apply `max(., 0)` to the output.
+        relu: bool,
+    },
+    /// `k x k` max pooling with `stride`, per channel.
+    MaxPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Window side (at most 16).
+        k: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// `k x k` average pooling with `stride`, per channel (no padding).
+    AvgPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Window side (at most 16).
+        k: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// Fractional max pooling (Graham 2014) to `out_height x out_width`, with
+    /// random or pseudorandom boundaries drawn once per batch and axis (the
+    /// paper draws per plane), disjoint or overlapping regions; eval as
+    /// [`FmpEval`] says.
+    FractionalMaxPool {
+        /// Input image shape.
+        shape: ImageShape,
+        /// Output height (`out < in <= 2 out`).
+        out_height: usize,
+        /// Output width.
+        out_width: usize,
+        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
+        overlapping: bool,
+        /// How the boundaries are drawn.
+        increments: FmpIncrements,
+        /// What eval computes.
+        eval: FmpEval,
+    },
+}
+
+/// How [`Layer::FractionalMaxPool`] draws its region boundaries (Graham 2014).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpIncrements {
+    /// `a_i = ceil(alpha (i + u)) - ceil(alpha u)` for one uniform `u` per axis.
+    Pseudorandom,
+    /// A uniformly random arrangement of the increments 1 and 2.
+    Random,
+}
+
+/// What [`Layer::FractionalMaxPool`] computes in eval mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpEval {
+    /// The mean output of `n >= 1` fixed samplings, the paper's test-time
+    /// averaging (`n = 1`: one fixed sampling). Sampling `s` of `n` takes
+    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries, and the
+    /// arrangements drawn from seed `s` (rows, then columns) for random ones.
+    Average(u8),
+    /// The mean over every distinct pair of row and column boundaries, each
+    /// weighted as train draws it: the expectation of the train output
+    /// (exact up to train's `u` having 24 bits). Pseudorandom boundaries take
+    /// `in / gcd(in, out)` equally likely pieces per axis
+    /// ([`crate::layers::pool::fmp_pseudorandom_pieces`]), random ones
+    /// `C(out, in - out)` arrangements
+    /// ([`crate::layers::pool::fmp_random_count`]); the product of the two
+    /// axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
+    Exact,
+}
+
+/// Most samplings [`FmpEval::Exact`] runs (each is one pooling pass in eval).
+pub const MAX_EXACT_FMP_SAMPLINGS: usize = 4096;
+
+/// Largest output side of a pooling layer (its regions sit on the stack).
+pub const MAX_POOL_SIDE: usize = 256;
+
+/// Survival probability of block `l` of `total` (from 1) under linear decay to
+/// `last` (Huang et al. use `last = 0.5`): `1 - (l / total)(1 - last)`.
+pub fn linear_survival(l: usize, total: usize, last: f32) -> f32 {
+    1.0 - (l as f32 / total.max(1) as f32) * (1.0 - last)
+}
+
+const fn ceil_words(bytes: usize) -> usize {
+    bytes.div_ceil(4)
+}
+
+impl Layer {
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.inputs(),
+            Layer::Relu { features }
+            | Layer::Dropout { features, .. }
+            | Layer::Residual { features, .. } => features,
+            Layer::BatchNorm(bn) => bn.features(),
+            Layer::Conv2d { conv, .. } => mul(mul(conv.in_channels, conv.height), conv.width),
+            Layer::MaxPool { shape, .. }
+            | Layer::AvgPool { shape, .. }
+            | Layer::FractionalMaxPool { shape, .. } => shape.len(),
+        }
+    }
+
+    /// Output features.
+    pub const fn outputs(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
+            Layer::Conv2d { conv, .. } => {
+                mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
+            }
+            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+                let oh = if stride == 0 || shape.height < k {
+                    0
+                } else {
+                    (shape.height - k) / stride + 1
+                };
+                let ow = if stride == 0 || shape.width < k {
+                    0
+                } else {
+                    (shape.width - k) / stride + 1
+                };
+                mul(mul(shape.channels, oh), ow)
+            }
+            Layer::FractionalMaxPool {
+                shape,
+                out_height,
+                out_width,
+                ..
+            } => mul(mul(shape.channels, out_height), out_width),
+            _ => self.inputs(),
+        }
+    }
+
+    /// Trainable floats.
+    pub const fn params_len(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => add(d.weights_len(), d.outputs()),
+            Layer::BatchNorm(bn) => mul(2, bn.features()),
+            Layer::Residual {
+                features, hidden, ..
+            } => add(mul(mul(2, features), hidden), add(hidden, features)),
+            Layer::Conv2d { conv, .. } => add(conv.weights_len(), conv.out_channels),
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => 0,
+        }
+    }
+
+    /// Non-trainable state saved with the weights (batch norm's running stats).
+    pub const fn buffers_len(&self) -> usize {
+        match *self {
+            Layer::BatchNorm(bn) => mul(2, bn.features()),
+            _ => 0,
+        }
+    }
+
+    /// Floats a train forward saves for backward, besides the output.
+    pub const fn saved_len(&self, batch: usize) -> usize {
+        match *self {
+            Layer::DenseDropConnect(d, _) => ceil_words(d.dropconnect_mask_bytes()),
+            Layer::Dropout { features, .. } => ceil_words(mask_bytes(mul(batch, features))),
+            Layer::BatchNorm(bn) => bn.saved_len(batch),
+            Layer::Residual { hidden, .. } => add(mul(batch, hidden), 1),
+            Layer::MaxPool { .. } => ceil_words(mul(batch, self.outputs())),
+            // Argmax bytes, then the row and column regions as (u16, u16) words.
+            Layer::FractionalMaxPool {
+                out_height,
+                out_width,
+                ..
+            } => add(
+                ceil_words(mul(batch, self.outputs())),
+                add(out_height, out_width),
+            ),
+            Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } | Layer::AvgPool { .. } => {
+                0
+            }
+        }
+    }
+
+    /// Floats of scratch besides the GEMM panel (a convolution's columns).
+    pub const fn scratch_len(&self) -> usize {
+        match *self {
+            Layer::Conv2d { conv, .. } => {
+                conv.scratch_len() - crate::kernels::gemm::GEMM_SCRATCH_LEN
+            }
+            _ => 0,
+        }
+    }
+
+    /// Whether the layer has weight matrices (dense, convolution, residual):
+    /// the tensors weight decay applies to and update ratios are measured on.
+    pub const fn has_weights(&self) -> bool {
+        matches!(
+            self,
+            Layer::Dense(_)
+                | Layer::DenseDropConnect(..)
+                | Layer::Conv2d { .. }
+                | Layer::Residual { .. }
+        )
+    }
+
+    /// Widest activation the layer touches as the network's first layer: a
+    /// first dense layer's input gradient is never computed (nothing needs
+    /// it), so its inputs take no gradient buffer (4 KB of the firmware's RAM).
+    pub const fn widest_as_first(&self) -> usize {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
+            _ => self.widest(),
+        }
+    }
+
+    /// Widest activation the layer touches (for the gradient buffers).
+    pub const fn widest(&self) -> usize {
+        let io = if self.inputs() > self.outputs() {
+            self.inputs()
+        } else {
+            self.outputs()
+        };
+        match *self {
+            Layer::Residual { hidden, .. } if hidden > io => hidden,
+            _ => io,
+        }
+    }
+}
+
+/// The forward and backward each kind's module implements; adding a layer
+/// kind adds one arm to each.
+impl Layer {
+    /// Forward of `io.rows` samples: `io.output` from `io.input`.
+    pub(crate) fn forward_pass(
+        &self,
+        io: ForwardIo<'_>,
+        draws: &mut Draws<'_>,
+    ) -> Result<(), Error> {
+        match *self {
+            Layer::Dense(d) => d.forward_pass(io),
+            Layer::DenseDropConnect(d, dc) => d.forward_pass_dropconnect(&dc, io, draws),
+            Layer::Relu { .. } => {
+                activation::relu_forward_pass(io);
+                Ok(())
+            }
+            Layer::Dropout { dropout, .. } => dropout.forward_pass(io, draws),
+            Layer::BatchNorm(bn) => bn.forward_pass(io, draws.norm),
+            Layer::Conv2d { conv, relu } => conv.forward_pass(relu, io),
+            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
+                pool::network_layer::forward_pass(*self, io, draws)
+            }
+            Layer::Residual {
+                features,
+                hidden,
+                survival,
+                scaling,
+            } => Residual {
+                features,
+                hidden,
+                survival,
+                scaling,
+            }
+            .forward_pass(io, draws),
+        }
+    }
+
+    /// Backward after a train forward: parameter gradients accumulated,
+    /// `io.grad_in` from `io.grad_out`.
+    pub(crate) fn backward_pass(&self, io: BackwardIo<'_>) -> Result<(), Error> {
+        match *self {
+            Layer::Dense(d) => d.backward_pass(None, io),
+            Layer::DenseDropConnect(d, dc) => d.backward_pass(Some(&dc), io),
+            Layer::Relu { .. } => {
+                activation::relu_backward_pass(io);
+                Ok(())
+            }
+            Layer::Dropout { dropout, .. } => dropout.backward_pass(io),
+            Layer::BatchNorm(bn) => bn.backward_pass(io),
+            Layer::Conv2d { conv, relu } => conv.backward_pass(relu, io),
+            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
+                pool::network_layer::backward_pass(*self, io)
+            }
+            Layer::Residual {
+                features,
+                hidden,
+                survival,
+                scaling,
+            } => Residual {
+                features,
+                hidden,
+                survival,
+                scaling,
+            }
+            .backward_pass(io),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! What a layer gets for one pass through a network: its share of the
+//! trainer's memory, and for forward the modes and the mask generator.
+//!
+//! Every layer kind's `forward_pass`/`backward_pass` takes these, so the
+//! trainer carves the regions once and dispatches; lengths are the ones the
+//! layer's `*_len` methods gave the plan, for `rows` samples.
+
+use crate::layers::mode::Mode;
+use crate::rng::MaskRng;
+
+/// A layer's regions for a forward pass of `rows` samples.
+pub(crate) struct ForwardIo<'a> {
+    pub rows: usize,
+    /// `rows * inputs`.
+    pub input: &'a [f32],
+    /// `rows * outputs`.
+    pub output: &'a mut [f32],
+    /// Trainable parameters (`params_len`).
+    pub params: &'a [f32],
+    /// Non-trainable state (`buffers_len`: batch norm's running statistics).
+    pub buffers: &'a mut [f32],
+    /// What backward needs (`saved_len(rows)`).
+    pub saved: &'a mut [f32],
+    /// The shared scratch (GEMM panel, a convolution's columns).
+    pub scratch: &'a mut [f32],
+    /// `rows * outputs` of room for eval-mode fractional pooling's samplings
+    /// (empty for every other layer).
+    pub tmp: &'a mut [f32],
+}
+
+/// The modes and the generator of one forward pass.
+pub(crate) struct Draws<'r> {
+    /// Mode of dropout, DropConnect, stochastic depth and fractional pooling.
+    pub stochastic: Mode,
+    /// Mode of batch norm (Monte Carlo dropout runs the two apart).
+    pub norm: Mode,
+    /// Every mask and random region comes from here, in layer order.
+    pub masks: &'r mut MaskRng,
+}
+
+/// A layer's regions for the backward pass of a train forward.
+pub(crate) struct BackwardIo<'a> {
+    pub rows: usize,
+    pub input: &'a [f32],
+    pub output: &'a [f32],
+    pub params: &'a [f32],
+    pub saved: &'a [f32],
+    pub scratch: &'a mut [f32],
+    /// Gradients of the parameters, accumulated into.
+    pub grads: &'a mut [f32],
+    /// Gradient of the loss with respect to the output (a fused ReLU masks
+    /// it in place).
+    pub grad_out: &'a mut [f32],
+    /// Gradient with respect to the input (empty for a first dense layer).
+    pub grad_in: &'a mut [f32],
+    /// False for the network's first layer: nothing reads its input gradient.
+    pub need_input_grad: bool,
+    /// A third gradient buffer, `rows * widest` for residual blocks (else empty).
+    pub spare: &'a mut [f32],
+}
+
+/// The bytes of a saved region (masks and argmaxes are stored as bytes in
+/// the float arena).
+pub(crate) fn bytes(words: &[f32]) -> &[u8] {
+    wide::bytemuck::cast_slice(words)
+}
+
+/// [`bytes`], writable.
+pub(crate) fn bytes_mut(words: &mut [f32]) -> &mut [u8] {
+    wide::bytemuck::cast_slice_mut(words)
+}

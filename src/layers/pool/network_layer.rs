@@ -1,0 +1,306 @@
+//! Pooling layers in a network: max and average pooling over fixed windows,
+//! and fractional max pooling with its boundaries drawn per batch in train and
+//! fixed (one, several averaged, or every one) in eval. The region tables
+//! live on the stack for the call; a train pass stores its regions and
+//! argmaxes in the layer's saved region for backward.
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro128PlusPlus;
+use wide::bytemuck;
+
+use crate::error::Error;
+use crate::layers::augment::ImageShape;
+use crate::layers::layer::{self, FmpEval, FmpIncrements, Layer, MAX_POOL_SIDE};
+use crate::layers::mode::Mode;
+use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::layers::pool::{self as pool, Region};
+
+/// Forward of a pooling layer (`layer` is one of the three pooling kinds).
+pub(crate) fn forward_pass(
+    layer: Layer,
+    io: ForwardIo<'_>,
+    draws: &mut Draws<'_>,
+) -> Result<(), Error> {
+    let train = match (layer, draws.stochastic) {
+        (Layer::FractionalMaxPool { .. }, Mode::Train) => {
+            let block = draws.masks.next_block();
+            Some([block[0], block[1]])
+        }
+        _ => None,
+    };
+    let outputs = io.output.len();
+    pool_forward(layer, outputs, train, io.input, io.output, io.saved, io.tmp)
+}
+
+/// Backward of a pooling layer.
+pub(crate) fn backward_pass(layer: Layer, io: BackwardIo<'_>) -> Result<(), Error> {
+    pool_backward(layer, io.rows, io.saved, io.grad_out, io.grad_in)
+}
+
+/// Regions of k x k pooling with `stride` over both axes of `shape`.
+type WindowRegions = (
+    [Region; MAX_POOL_SIDE],
+    usize,
+    [Region; MAX_POOL_SIDE],
+    usize,
+);
+
+fn window_regions(shape: ImageShape, k: usize, stride: usize) -> Result<WindowRegions, Error> {
+    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
+    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
+    let nr = pool::max_pool_regions(shape.height, k, stride, &mut rows)?;
+    let nc = pool::max_pool_regions(shape.width, k, stride, &mut cols)?;
+    Ok((rows, nr, cols, nc))
+}
+
+/// The random draws behind one fractional pooling: a train pass's two words,
+/// sampling `s` of `of` averaged in eval, or distinct sampling `s` of an exact eval.
+#[derive(Clone, Copy)]
+enum FmpDraw {
+    Train([u32; 2]),
+    Average { s: usize, of: usize },
+    Exact { s: usize },
+}
+
+/// Distinct boundary sequences of one axis, if fractional pooling accepts it.
+fn fmp_axis_count(increments: FmpIncrements, input: usize, output: usize) -> Option<usize> {
+    match increments {
+        FmpIncrements::Pseudorandom => Some(pool::fmp_pseudorandom_pieces(input, output)),
+        FmpIncrements::Random => pool::fmp_random_count(input, output)?.try_into().ok(),
+    }
+}
+
+/// How many samplings eval of a fractional pooling layer runs, if allowed.
+pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
+    let Layer::FractionalMaxPool {
+        shape,
+        out_height,
+        out_width,
+        increments,
+        eval,
+        ..
+    } = layer
+    else {
+        return None;
+    };
+    match eval {
+        FmpEval::Average(0) => None,
+        FmpEval::Average(n) => Some(n as usize),
+        FmpEval::Exact => {
+            let rows = fmp_axis_count(increments, shape.height, out_height)?;
+            let cols = fmp_axis_count(increments, shape.width, out_width)?;
+            rows.checked_mul(cols)
+                .filter(|&n| n <= layer::MAX_EXACT_FMP_SAMPLINGS)
+        }
+    }
+}
+
+/// Forward of a pooling layer over `outputs` values: max or average pooling,
+/// or fractional max pooling with the train draw (or, without one, the
+/// average of the layer's eval samplings, through `tmp`). Out of line so its
+/// region tables occupy the stack only while it runs.
+#[inline(never)]
+fn pool_forward(
+    layer: Layer,
+    outputs: usize,
+    train: Option<[u32; 2]>,
+    input: &[f32],
+    output: &mut [f32],
+    saved: &mut [f32],
+    tmp: &mut [f32],
+) -> Result<(), Error> {
+    match layer {
+        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+            let (rows, nr, cols, nc) = window_regions(shape, k, stride)?;
+            let planes = input.len() / shape.height / shape.width;
+            let (rr, cr) = (&rows[..nr], &cols[..nc]);
+            let (h, w) = (shape.height, shape.width);
+            if let Layer::AvgPool { .. } = layer {
+                return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
+            }
+            let argmax = &mut bytes_mut(saved)[..outputs];
+            pool::region_max_pool_forward(planes, h, w, rr, cr, input, output, argmax)
+        }
+        Layer::FractionalMaxPool {
+            shape,
+            out_height,
+            out_width,
+            eval,
+            ..
+        } => {
+            let planes = input.len() / shape.height / shape.width;
+            let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
+            let argmax = &mut bytes_mut(argmax_words)[..outputs];
+            let samplings = match train {
+                Some(_) => 1,
+                None => fmp_eval_samplings(layer).ok_or(Error::InvalidConfig {
+                    reason: "fractional pooling's eval samplings are out of range",
+                })?,
+            };
+            for s in 0..samplings {
+                let draw = match (train, eval) {
+                    (Some(words), _) => FmpDraw::Train(words),
+                    (None, FmpEval::Average(_)) => FmpDraw::Average { s, of: samplings },
+                    (None, FmpEval::Exact) => FmpDraw::Exact { s },
+                };
+                fmp_regions_into(layer, draw, regions)?;
+                let (rr, cr) = regions_of(regions, out_height, out_width);
+                let dst = if s == 0 { &mut *output } else { &mut *tmp };
+                let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
+                pool::region_max_pool_forward(
+                    planes,
+                    shape.height,
+                    shape.width,
+                    rr,
+                    cr,
+                    input,
+                    dst,
+                    argmax,
+                )?;
+                if s > 0 {
+                    for (y, &t) in output.iter_mut().zip(tmp.iter()) {
+                        *y += t;
+                    }
+                }
+            }
+            if samplings > 1 {
+                let inv = 1.0 / samplings as f32;
+                output.iter_mut().for_each(|y| *y *= inv);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Backward of a pooling layer: routes `grad_out` to the recorded argmaxes,
+/// or spreads it over the windows of average pooling.
+#[inline(never)]
+fn pool_backward(
+    layer: Layer,
+    rows: usize,
+    saved: &[f32],
+    grad_out: &mut [f32],
+    grad_in: &mut [f32],
+) -> Result<(), Error> {
+    let o = layer.outputs();
+    match layer {
+        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+            let (row_regions, nr, col_regions, nc) = window_regions(shape, k, stride)?;
+            let planes = rows * shape.channels;
+            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
+            let (h, w) = (shape.height, shape.width);
+            if let Layer::AvgPool { .. } = layer {
+                return pool::region_avg_pool_backward(planes, h, w, rr, cr, grad_out, grad_in);
+            }
+            let argmax = &bytes(saved)[..rows * o];
+            pool::region_max_pool_backward(planes, h, w, rr, cr, argmax, grad_out, grad_in)
+        }
+        Layer::FractionalMaxPool {
+            shape,
+            out_height,
+            out_width,
+            ..
+        } => {
+            let (argmax_words, regions) = saved.split_at(saved.len() - out_height - out_width);
+            let argmax = &bytes(argmax_words)[..rows * o];
+            let (rr, cr) = regions_of(regions, out_height, out_width);
+            let planes = rows * shape.channels;
+            let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
+            pool::region_max_pool_backward(
+                planes,
+                shape.height,
+                shape.width,
+                rr,
+                cr,
+                argmax,
+                grad_out,
+                grad_in,
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Draws a fractional pooling layer's row and column regions into `words`
+/// (`out_height + out_width` of them, each `start | len << 16`).
+fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<(), Error> {
+    let Layer::FractionalMaxPool {
+        shape,
+        out_height,
+        out_width,
+        overlapping,
+        increments,
+        ..
+    } = layer
+    else {
+        return Ok(());
+    };
+    let unit = |x: u32| (x >> 8) as f32 / (1u32 << 24) as f32;
+    // Per axis: the pseudorandom u, and for random boundaries either a
+    // generator seed or the rank of an exact eval's arrangement.
+    let (us, seed, ranks) = match draw {
+        FmpDraw::Train([a, b]) => ([unit(a), unit(b)], (a as u64) << 32 | b as u64, None),
+        FmpDraw::Average { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64, None),
+        FmpDraw::Exact { s } => {
+            // Validation bounded both counts (fmp_eval_samplings).
+            let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
+            let col_count = fmp_axis_count(increments, shape.width, out_width).unwrap_or(1);
+            let (r, c) = (s % row_count, s / row_count);
+            let mid = |j: usize, n: usize| (j as f32 + 0.5) / n as f32;
+            let ranks = [r as u64, c as u64];
+            ([mid(r, row_count), mid(c, col_count)], 0, Some(ranks))
+        }
+    };
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
+    let words = bytemuck::cast_slice_mut::<f32, u32>(words);
+    let (row_words, col_words) = words.split_at_mut(out_height);
+    for (axis, (size, out, u, dst)) in [
+        (shape.height, out_height, us[0], row_words),
+        (shape.width, out_width, us[1], col_words),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut bounds = [0u16; MAX_POOL_SIDE + 1];
+        let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
+        match (increments, ranks) {
+            (FmpIncrements::Pseudorandom, _) => {
+                pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?
+            }
+            (FmpIncrements::Random, Some(ranks)) => {
+                pool::fmp_ranked_bounds(ranks[axis], size, out, &mut bounds)?
+            }
+            (FmpIncrements::Random, None) => {
+                pool::fmp_random_bounds(&mut rng, size, out, &mut bounds)?
+            }
+        }
+        pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
+        for (w, r) in dst.iter_mut().zip(&regions[..out]) {
+            *w = r.0 as u32 | (r.1 as u32) << 16;
+        }
+    }
+    Ok(())
+}
+
+/// The regions [`fmp_regions_into`] stored.
+fn regions_of(
+    words: &[f32],
+    out_height: usize,
+    out_width: usize,
+) -> ([Region; MAX_POOL_SIDE], [Region; MAX_POOL_SIDE]) {
+    let words = bytemuck::cast_slice::<f32, u32>(words);
+    let unpack = |w: u32| (w as u16, (w >> 16) as u16);
+    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
+    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
+    for (r, &w) in rows.iter_mut().zip(&words[..out_height]) {
+        *r = unpack(w);
+    }
+    for (c, &w) in cols
+        .iter_mut()
+        .zip(&words[out_height..out_height + out_width])
+    {
+        *c = unpack(w);
+    }
+    (rows, cols)
+}
