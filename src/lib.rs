@@ -95,9 +95,8 @@ pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
 pub use trainer::network::Network;
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
-pub use trainer::{
-    ensemble_proba, EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer,
-};
+pub use trainer::predict::ensemble_proba;
+pub use trainer::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer};
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

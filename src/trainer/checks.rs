@@ -1,0 +1,100 @@
+//! What a trainer refuses before it touches memory: bad settings and
+//! networks whose shapes do not chain or whose layers are out of range.
+
+use super::network::Network;
+use super::TrainConfig;
+use crate::error::Error;
+use crate::kernels::bernoulli::Keep;
+use crate::layers::layer::{Layer, MAX_POOL_SIDE};
+use crate::layers::pool::{self, network_layer::fmp_eval_samplings};
+
+/// The settings a trainer refuses: a zero batch, a learning rate or
+/// schedule that is not finite and non-negative, a clipping norm that is not
+/// positive and finite (a negative one flipped the gradient), an early
+/// stopping `min_delta` that is not finite and non-negative (NaN stopped
+/// after `patience` and restored epoch 0).
+pub(super) fn check_config(config: &TrainConfig) -> Result<(), Error> {
+    let bad = |reason| Err(Error::InvalidConfig { reason });
+    if config.batch == 0 {
+        return bad("batch must be at least 1");
+    }
+    config.lr.validate()?;
+    if let Some(norm) = config.clip_norm {
+        if !(norm > 0.0 && norm.is_finite()) {
+            return bad("clip_norm must be positive and finite");
+        }
+    }
+    if let Some((_, es)) = config.early_stopping {
+        if !(es.min_delta >= 0.0 && es.min_delta.is_finite()) {
+            return bad("early stopping's min_delta must be finite and >= 0");
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
+    let layers = net.layers();
+    if layers.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: "a network needs at least one layer",
+        });
+    }
+    for pair in layers.windows(2) {
+        if pair[0].outputs() != pair[1].inputs() {
+            return Err(Error::LengthMismatch {
+                expected: pair[0].outputs(),
+                got: pair[1].inputs(),
+            });
+        }
+    }
+    for layer in layers {
+        let bad_pool = |reason| Err(Error::InvalidConfig { reason });
+        match *layer {
+            Layer::Conv2d { conv, .. } => conv.validate()?,
+            Layer::BatchNorm(bn) => bn.validate()?,
+            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+                if k == 0
+                    || k > pool::MAX_REGION
+                    || stride == 0
+                    || shape.height < k
+                    || shape.width < k
+                {
+                    return bad_pool("pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
+                }
+                if (shape.height - k) / stride + 1 > MAX_POOL_SIDE
+                    || (shape.width - k) / stride + 1 > MAX_POOL_SIDE
+                {
+                    return bad_pool("pooling output sides are limited to 256");
+                }
+            }
+            Layer::FractionalMaxPool {
+                shape,
+                out_height,
+                out_width,
+                ..
+            } => {
+                let fits = |i: usize, o: usize| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
+                if !fits(shape.height, out_height) || !fits(shape.width, out_width) {
+                    return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256");
+                }
+                if fmp_eval_samplings(*layer).is_none() {
+                    return bad_pool(
+                        "fractional pooling's eval needs Average(n >= 1), or Exact with at most MAX_EXACT_FMP_SAMPLINGS samplings",
+                    );
+                }
+            }
+            _ => {}
+        }
+        if let Layer::Residual { survival, .. } = layer {
+            if !(*survival > 0.0 && *survival <= 1.0) || Keep::new(*survival)?.threshold() == 0 {
+                return Err(Error::InvalidKeep { keep: *survival });
+            }
+        }
+    }
+    if net.outputs() == 0 {
+        return Err(Error::InvalidConfig {
+            reason: "the last layer must have outputs",
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,208 @@
+//! Evaluation and training for epochs: shuffled batches, validation after
+//! each epoch, an observer that sees every step and epoch, early stopping and
+//! its best-weights snapshot.
+
+use core::ops::ControlFlow;
+
+use wide::bytemuck;
+
+use super::data::{shuffled_indices, Icls};
+use super::early_stopping::{EarlyStopping, Verdict};
+use super::{carve, EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
+use crate::error::Error;
+use crate::layers::mode::Mode;
+
+impl<'n, 'm> Trainer<'n, 'm> {
+    /// Loss and accuracy on all of `data` in eval mode, `batch` samples at a time.
+    pub fn evaluate(&mut self, data: &Icls<'_>) -> Result<Metrics, Error> {
+        let batch = self.config.batch;
+        let (mut loss, mut correct) = (0.0f64, 0usize);
+        let mut start = 0;
+        while start < data.count {
+            let rows = batch.min(data.count - start);
+            self.check_rows(rows, data)?;
+            let mut idx = [0u32; 64];
+            // Gather in runs of at most 64 indices (no heap for an index list).
+            let plan = self.plan;
+            for chunk_start in (0..rows).step_by(64) {
+                let n = 64.min(rows - chunk_start);
+                for (k, slot) in idx[..n].iter_mut().enumerate() {
+                    *slot = (start + chunk_start + k) as u32;
+                }
+                let f = self.net.inputs();
+                let [input, labels] = carve(
+                    self.mem,
+                    [
+                        (plan.input + chunk_start * f, n * f),
+                        (plan.labels + chunk_start, n),
+                    ],
+                );
+                data.gather(
+                    &idx[..n],
+                    input,
+                    bytemuck::cast_slice_mut::<f32, u32>(labels),
+                )?;
+            }
+            self.forward(rows, Mode::Eval, Mode::Eval)?;
+            let (l, c) = self.loss_and_gradient(rows, None)?;
+            loss += l as f64 * rows as f64;
+            correct += c;
+            start += rows;
+        }
+        let n = data.count.max(1) as f64;
+        Ok(Metrics {
+            loss: (loss / n) as f32,
+            accuracy: (correct as f64 / n) as f32,
+        })
+    }
+
+    /// Trains for up to `epochs` epochs over `train` in an order reshuffled
+    /// each epoch (Fisher-Yates into `order`, `train.count` entries), evaluating
+    /// on `val` after each epoch into `history` (at least `epochs` entries).
+    /// The last batch of an epoch is dropped if it has a single sample.
+    pub fn fit(
+        &mut self,
+        train: &Icls<'_>,
+        val: &Icls<'_>,
+        epochs: u32,
+        order: &mut [u32],
+        history: &mut [EpochMetrics],
+    ) -> Result<FitSummary, Error> {
+        self.fit_observed(train, val, epochs, order, history, &mut |_| {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`Trainer::fit`], telling `observe` of every step and every epoch as
+    /// it ends (a progress bar, a step-loss curve, a pruner reading each
+    /// epoch); `ControlFlow::Break` ends training after that step or epoch
+    /// ([`FitSummary::interrupted`]). Observing changes nothing: the weights
+    /// are those of [`Trainer::fit`] bit for bit. The observer is a trait
+    /// object so that the loop is compiled once, in this crate, whoever
+    /// calls it (instantiated in a caller's crate it ran 15% slower).
+    pub fn fit_observed(
+        &mut self,
+        train: &Icls<'_>,
+        val: &Icls<'_>,
+        epochs: u32,
+        order: &mut [u32],
+        history: &mut [EpochMetrics],
+        observe: &mut dyn FnMut(FitEvent) -> ControlFlow<()>,
+    ) -> Result<FitSummary, Error> {
+        if order.len() != train.count {
+            return Err(Error::LengthMismatch {
+                expected: train.count,
+                got: order.len(),
+            });
+        }
+        if history.len() < epochs as usize {
+            return Err(Error::BufferTooSmall {
+                needed: epochs as usize,
+                got: history.len(),
+            });
+        }
+        let mut stopper = self
+            .config
+            .early_stopping
+            .map(|(metric, es)| (metric, EarlyStopping::new(es)));
+        let mut summary = FitSummary {
+            epochs: 0,
+            stopped_early: false,
+            best: None,
+            restored: false,
+            interrupted: false,
+        };
+        'epochs: for epoch in 0..epochs {
+            shuffled_indices(&mut self.shuffle_rng, order);
+            let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
+            let last = order.chunks(self.config.batch).rposition(|c| c.len() >= 2);
+            for (k, chunk) in order.chunks(self.config.batch).enumerate() {
+                if chunk.len() < 2 {
+                    continue;
+                }
+                // The update ratio is reported for the epoch's last step only,
+                // so only that step pays for measuring it.
+                let own = self.measure_update;
+                self.measure_update = Some(k) == last;
+                let m = self.train_step(train, chunk);
+                self.measure_update = own;
+                let m = m?;
+                loss += m.loss as f64;
+                acc += m.accuracy as f64;
+                steps += 1;
+                let step = FitEvent::Step {
+                    epoch,
+                    step: self.step,
+                    metrics: m,
+                };
+                if observe(step).is_break() {
+                    summary.interrupted = true;
+                    break 'epochs;
+                }
+            }
+            let steps_f = steps.max(1) as f64;
+            let train_metrics = Metrics {
+                loss: (loss / steps_f) as f32,
+                accuracy: (acc / steps_f) as f32,
+            };
+            let val_metrics = self.evaluate(val)?;
+            history[epoch as usize] = EpochMetrics {
+                train: train_metrics,
+                val: val_metrics,
+                lr: self.config.lr.at(self.step.saturating_sub(1)),
+                update_ratio: self.update_ratio,
+            };
+            summary.epochs = epoch as usize + 1;
+            let ended = FitEvent::Epoch {
+                epoch,
+                metrics: history[epoch as usize],
+            };
+            if observe(ended).is_break() {
+                summary.interrupted = true;
+                break;
+            }
+            if let Some((metric, es)) = stopper.as_mut() {
+                let value = match metric {
+                    Metric::ValLoss => val_metrics.loss,
+                    Metric::ValAccuracy => val_metrics.accuracy,
+                };
+                match es.update(epoch, value) {
+                    Verdict::Improved => {
+                        if es.config().restore_best_weights {
+                            self.snapshot_best();
+                        }
+                    }
+                    Verdict::Continue => {}
+                    Verdict::Stop => {
+                        summary.stopped_early = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some((_, es)) = stopper {
+            summary.best = es.best();
+            // Restore whether or not patience ran out (Keras issue 12511).
+            if es.config().restore_best_weights && es.best().is_some() {
+                self.restore_best();
+                summary.restored = true;
+            }
+        }
+        Ok(summary)
+    }
+
+    fn snapshot_best(&mut self) {
+        let (p, b, plan) = (self.net.params_len(), self.net.buffers_len(), self.plan);
+        self.mem
+            .copy_within(plan.params..plan.params + p, plan.best);
+        self.mem
+            .copy_within(plan.buffers..plan.buffers + b, plan.best_buffers);
+    }
+
+    fn restore_best(&mut self) {
+        let (p, b, plan) = (self.net.params_len(), self.net.buffers_len(), self.plan);
+        self.mem.copy_within(plan.best..plan.best + p, plan.params);
+        self.mem
+            .copy_within(plan.best_buffers..plan.best_buffers + b, plan.buffers);
+    }
+}

@@ -1,0 +1,274 @@
+//! One optimizer step: load a batch (or a mixed one), forward in train mode,
+//! loss and its gradient, backward, clip, update; nothing moves (weights,
+//! batch-norm statistics, generators) unless the loss is finite.
+
+use wide::bytemuck;
+
+use super::data::Icls;
+use super::optim::{self, clip_grad_norm, Update, WeightDecay};
+use super::{carve, Metrics, Trainer};
+use crate::error::Error;
+use crate::layers::layer::Layer;
+use crate::layers::loss::{argmax, softmax_cross_entropy};
+use crate::layers::mode::Mode;
+
+impl<'n, 'm> Trainer<'n, 'm> {
+    /// One optimizer step on the samples `indices` of `data` (at most `batch`
+    /// of them; at least 2 if the network has batch norm). Returns the batch's
+    /// loss and accuracy, measured in train mode before the update.
+    pub fn train_step(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<Metrics, Error> {
+        let rows = indices.len();
+        self.check_rows(rows, data)?;
+        self.load_batch(data, indices)?;
+        self.step_loaded(rows, None)
+    }
+
+    /// One optimizer step on a batch the caller prepared (e.g. augmented):
+    /// `input` is `rows x inputs`, `labels` the classes. With `mix = Some((partner_labels,
+    /// lambda))` the loss is mixup's `lambda CE(labels) + (1 - lambda) CE(partner)`
+    /// (use it for CutMix with the pasted fraction as `1 - lambda`).
+    pub fn train_step_batch(
+        &mut self,
+        input: &[f32],
+        labels: &[u32],
+        mix: Option<(&[u32], f32)>,
+    ) -> Result<Metrics, Error> {
+        let rows = labels.len();
+        let classes = self.net.outputs();
+        // Everything checked before the forward pass draws masks or moves
+        // batch norm's running statistics.
+        let partner = mix.map_or(&[][..], |(p, _)| p);
+        if let Some((partner, lambda)) = mix {
+            crate::layers::mixup::check_lambda(lambda)?;
+            if partner.len() != rows {
+                return Err(Error::LengthMismatch {
+                    expected: rows,
+                    got: partner.len(),
+                });
+            }
+        }
+        for labels in [labels, partner] {
+            if let Some(row) = labels.iter().position(|&l| l as usize >= classes) {
+                return Err(Error::LabelOutOfRange {
+                    row,
+                    label: labels[row],
+                    classes,
+                });
+            }
+        }
+        self.load_input(input, rows, rows * classes)?;
+        let at = self.plan.labels;
+        bytemuck::cast_slice_mut::<f32, u32>(&mut self.mem[at..at + rows]).copy_from_slice(labels);
+        self.step_loaded(rows, mix)
+    }
+
+    /// The train forward and the loss. On an error (a non-finite loss) the
+    /// mask generator goes back to where it was and batch norm's running
+    /// statistics stay as they were: only the activations were written.
+    pub(super) fn forward_train_and_loss(
+        &mut self,
+        rows: usize,
+        mix: Option<(&[u32], f32)>,
+    ) -> Result<(f32, usize), Error> {
+        let masks = self.masks.clone();
+        let result = self
+            .forward(rows, Mode::Train, Mode::Train)
+            .and_then(|()| self.loss_and_gradient(rows, mix));
+        match result {
+            Ok(loss) => {
+                self.commit_batch_norm(rows)?;
+                Ok(loss)
+            }
+            Err(e) => {
+                self.masks = masks;
+                Err(e)
+            }
+        }
+    }
+
+    /// Moves each batch-norm layer's running statistics by the batch's, as
+    /// the train forward left them in its saved region.
+    fn commit_batch_norm(&mut self, rows: usize) -> Result<(), Error> {
+        for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
+            if let Layer::BatchNorm(bn) = *layer {
+                let f = bn.features();
+                let [saved, buffers] = carve(
+                    self.mem,
+                    [(at.saved, layer.saved_len(rows)), (at.buffers, 2 * f)],
+                );
+                let (running_mean, running_var) = buffers.split_at_mut(f);
+                bn.commit_running(rows, saved, running_mean, running_var)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn step_loaded(&mut self, rows: usize, mix: Option<(&[u32], f32)>) -> Result<Metrics, Error> {
+        let (loss, correct) = self.forward_train_and_loss(rows, mix)?;
+        let plan = self.plan;
+        let p = self.net.params_len();
+        self.mem[plan.grads..plan.grads + p].fill(0.0);
+        self.backward(rows)?;
+        if let Some(max_norm) = self.config.clip_norm {
+            clip_grad_norm(&mut self.mem[plan.grads..plan.grads + p], max_norm);
+        }
+        self.apply_update()?;
+        Ok(Metrics {
+            loss,
+            accuracy: correct as f32 / rows as f32,
+        })
+    }
+
+    pub(super) fn check_rows(&self, rows: usize, data: &Icls<'_>) -> Result<(), Error> {
+        if rows == 0 || rows > self.config.batch {
+            return Err(Error::LengthMismatch {
+                expected: self.config.batch,
+                got: rows,
+            });
+        }
+        if data.features() != self.net.inputs() {
+            return Err(Error::LengthMismatch {
+                expected: self.net.inputs(),
+                got: data.features(),
+            });
+        }
+        if data.classes > self.net.outputs() {
+            return Err(Error::LengthMismatch {
+                expected: self.net.outputs(),
+                got: data.classes,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn load_batch(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<(), Error> {
+        let rows = indices.len();
+        let plan = self.plan;
+        let [input, labels] = carve(
+            self.mem,
+            [(plan.input, rows * self.net.inputs()), (plan.labels, rows)],
+        );
+        data.gather(indices, input, bytemuck::cast_slice_mut::<f32, u32>(labels))
+    }
+
+    /// Mean loss of the batch and its gradient into `grad_a`; the count correct.
+    /// With `mix = Some((partner_labels, lambda))`, mixup's mixed loss.
+    pub(super) fn loss_and_gradient(
+        &mut self,
+        rows: usize,
+        mix: Option<(&[u32], f32)>,
+    ) -> Result<(f32, usize), Error> {
+        let classes = self.net.outputs();
+        let plan = self.plan;
+        let logits_at = self.logits_at();
+        let [logits, labels, grad] = carve(
+            self.mem,
+            [
+                (logits_at, rows * classes),
+                (plan.labels, rows),
+                (plan.grad_a, rows * classes),
+            ],
+        );
+        let labels = bytemuck::cast_slice::<f32, u32>(labels);
+        let loss = match mix {
+            None => softmax_cross_entropy(classes, logits, labels, grad)?,
+            Some((partner, lambda)) => crate::layers::mixup::softmax_cross_entropy_mixed(
+                classes, logits, labels, partner, lambda, grad,
+            )?,
+        };
+        let correct = logits
+            .chunks_exact(classes)
+            .zip(labels)
+            .filter(|(z, &y)| argmax(z) == y as usize)
+            .count();
+        Ok((loss, correct))
+    }
+
+    fn apply_update(&mut self) -> Result<(), Error> {
+        // Adam's bias correction needs the count; it saturates rather than
+        // wrapping to 0 (a resumed trainer at u32::MAX steps).
+        self.step = self.step.saturating_add(1);
+        let lr = self.config.lr.at(self.step - 1);
+        let plan = self.plan;
+        let s = self.config.update.optimizer.state_per_param();
+        let no_decay = Update {
+            decay: WeightDecay::NONE,
+            ..self.config.update
+        };
+        let mut p = 0;
+        let mut total = optim::UpdateNorms::default();
+        for (l, layer) in self.net.layers().iter().enumerate() {
+            let mut norms = optim::UpdateNorms::default();
+            // (length, decayed) of each tensor of the layer, in storage order.
+            let tensors: [(usize, bool); 4] = match *layer {
+                Layer::Dense(d) | Layer::DenseDropConnect(d, _) => [
+                    (d.weights_len(), true),
+                    (d.outputs(), false),
+                    (0, false),
+                    (0, false),
+                ],
+                Layer::BatchNorm(bn) => [
+                    (bn.features(), false),
+                    (bn.features(), false),
+                    (0, false),
+                    (0, false),
+                ],
+                Layer::Conv2d { conv, .. } => [
+                    (conv.weights_len(), true),
+                    (conv.out_channels, false),
+                    (0, false),
+                    (0, false),
+                ],
+                Layer::Residual {
+                    features: f,
+                    hidden: h,
+                    ..
+                } => [(h * f, true), (h, false), (f * h, true), (f, false)],
+                Layer::Relu { .. }
+                | Layer::Dropout { .. }
+                | Layer::MaxPool { .. }
+                | Layer::AvgPool { .. }
+                | Layer::FractionalMaxPool { .. } => [(0, false); 4],
+            };
+            for (len, decayed) in tensors {
+                if len == 0 {
+                    continue;
+                }
+                let [params, grads, state] = carve(
+                    self.mem,
+                    [
+                        (plan.params + p, len),
+                        (plan.grads + p, len),
+                        (plan.opt_state + s * p, s * len),
+                    ],
+                );
+                let update = if decayed {
+                    &self.config.update
+                } else {
+                    &no_decay
+                };
+                // Only weight matrices are measured (and only when asked).
+                let n = if decayed && self.measure_update {
+                    update.apply_measured(lr, self.step, params, grads, state)?
+                } else {
+                    update.apply(lr, self.step, params, grads, state)?;
+                    optim::UpdateNorms::default()
+                };
+                if decayed {
+                    norms.delta_sq += n.delta_sq;
+                    norms.weight_sq += n.weight_sq;
+                }
+                p += len;
+            }
+            if self.measure_update {
+                self.mem[plan.ratios + l] = norms.ratio();
+            }
+            total.delta_sq += norms.delta_sq;
+            total.weight_sq += norms.weight_sq;
+        }
+        if self.measure_update {
+            self.update_ratio = total.ratio();
+        }
+        Ok(())
+    }
+}
