@@ -434,3 +434,28 @@ fn fmp_pseudorandom_pieces_are_equal_constant_intervals() {
         assert_eq!(changes > 0, varies, "{input} -> {output}");
     }
 }
+
+/// Global average pooling: each plane's mean, and backward spreads each
+/// gradient evenly over its plane (`AdaptiveAvgPool2d(1)`'s definition).
+#[test]
+fn global_avg_pool_worked_numbers() {
+    use tinyreg::layers::pool::global_avg::{global_avg_pool_backward, global_avg_pool_forward};
+    use tinyreg::ImageShape;
+    let shape = ImageShape {
+        channels: 2,
+        height: 2,
+        width: 2,
+    };
+    let x = [
+        1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 10.0, 0.0, 0.0, 0.0, -8.0, 1.0, 1.0, 1.0, 1.0,
+    ];
+    let mut y = [0f32; 4];
+    global_avg_pool_forward(shape, 2, &x, &mut y).unwrap();
+    assert_eq!(y, [2.5, 7.0, -2.0, 1.0]);
+    let mut dx = [0f32; 16];
+    global_avg_pool_backward(shape, 2, &[1.0, 2.0, -4.0, 0.5], &mut dx).unwrap();
+    let want = [[0.25f32; 4], [0.5; 4], [-1.0; 4], [0.125; 4]].concat();
+    assert_eq!(dx.to_vec(), want);
+    let err = global_avg_pool_forward(shape, 3, &x, &mut y);
+    assert!(matches!(err, Err(tinyreg::Error::LengthMismatch { .. })));
+}

@@ -736,3 +736,44 @@ fn trainer_fractional_max_pool_exact_eval_is_the_expectation_of_train() {
         ));
     }
 }
+
+/// A convolution, `BatchNorm2d`, ReLU, spatial dropout (keep 1, so the loss is
+/// a function of the parameters alone) and global average pooling: the
+/// trainer's gradients against central differences of its loss.
+#[test]
+fn trainer_batch_norm_2d_and_global_avg_pool_gradients_match_finite_differences() {
+    use tinyreg::layers::spatial_dropout::SpatialDropout;
+    use tinyreg::{Conv2d, ImageShape};
+    let conv = Conv2d {
+        in_channels: 1,
+        out_channels: 4,
+        height: 8,
+        width: 8,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let shape = ImageShape {
+        channels: 4,
+        height: 8,
+        width: 8,
+    };
+    let layers = [
+        Layer::Conv2d { conv, relu: false },
+        Layer::BatchNorm(BatchNorm::over_channels(4, 64)),
+        Layer::Relu { features: 256 },
+        Layer::SpatialDropout(SpatialDropout {
+            shape,
+            dropout: Dropout::inverted(1.0).unwrap(),
+        }),
+        Layer::GlobalAvgPool { shape },
+        Layer::Dense(Dense::new(4, 10)),
+    ];
+    let data = Icls::parse(TRAIN).unwrap();
+    let idx: Vec<u32> = (0..4).collect();
+    let net = Network::new(&layers);
+    let mut mem = vec![0f32; net.memory_len(4, 0, false)];
+    let mut trainer = Trainer::new(net, config(4, 8, Optimizer::Sgd), &mut mem).unwrap();
+    let checked = check_gradients(&mut trainer, &data, &idx, 1, "bn2d");
+    assert_eq!(checked, net.params_len());
+}

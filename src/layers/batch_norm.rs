@@ -1,4 +1,7 @@
-//! Batch normalization over features (`BatchNorm1d`), PyTorch's semantics.
+//! Batch normalization, PyTorch's semantics: over features (`BatchNorm1d`,
+//! [`BatchNorm::new`]) or per channel over the batch and the plane of each
+//! image (`BatchNorm2d`, [`BatchNorm::over_channels`]). A feature's (or
+//! channel's) statistics are taken over its `n = batch x plane` values.
 //!
 //! Train: each feature is normalized with the batch mean and the *biased* batch
 //! variance, `x_hat = (x - mean) / sqrt(var + eps)`, then `y = gamma x_hat +
@@ -18,6 +21,9 @@ use crate::layers::pass::{BackwardIo, ForwardIo};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNorm {
     features: usize,
+    /// Values per feature and sample: 1 for `BatchNorm1d`, `height x width`
+    /// for `BatchNorm2d`.
+    plane: usize,
     momentum: f32,
     eps: f32,
 }
@@ -40,8 +46,30 @@ impl BatchNorm {
     pub const fn new(features: usize) -> Self {
         BatchNorm {
             features,
+            plane: 1,
             momentum: 0.1,
             eps: 1e-5,
+        }
+    }
+
+    /// `BatchNorm2d` over `(channels, height, width)` images with PyTorch's
+    /// defaults: one `gamma`, `beta` and pair of running statistics per
+    /// channel, taken over the batch and the `plane = height x width` values.
+    pub const fn over_channels(channels: usize, plane: usize) -> Self {
+        BatchNorm {
+            features: channels,
+            plane,
+            momentum: 0.1,
+            eps: 1e-5,
+        }
+    }
+
+    /// Other constants for the same shape.
+    pub const fn with_constants(self, momentum: f32, eps: f32) -> Self {
+        BatchNorm {
+            momentum,
+            eps,
+            ..self
         }
     }
 
@@ -49,6 +77,7 @@ impl BatchNorm {
     pub const fn with(features: usize, momentum: f32, eps: f32) -> Self {
         BatchNorm {
             features,
+            plane: 1,
             momentum,
             eps,
         }
@@ -59,6 +88,11 @@ impl BatchNorm {
     /// made every output and statistic NaN).
     pub fn validate(&self) -> Result<(), Error> {
         let momentum_ok = (0.0..=1.0).contains(&self.momentum);
+        if self.plane == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "batch norm over channels needs a plane of at least 1 value",
+            });
+        }
         if momentum_ok && self.eps > 0.0 && self.eps.is_finite() {
             Ok(())
         } else {
@@ -68,16 +102,36 @@ impl BatchNorm {
         }
     }
 
-    /// Features normalized.
+    /// Features (channels) normalized: the length of `gamma`, `beta` and
+    /// each running statistic.
     pub const fn features(&self) -> usize {
         self.features
     }
 
-    /// Floats saved by a train forward: `x_hat` (`batch x features`) and
+    /// Values per feature and sample (1, or a channel's `height x width`).
+    pub const fn plane(&self) -> usize {
+        self.plane
+    }
+
+    /// Floats of one sample: `features x plane`.
+    pub const fn sample_len(&self) -> usize {
+        crate::size::mul(self.features, self.plane)
+    }
+
+    /// Floats saved by a train forward: `x_hat` (`batch x sample_len`) and
     /// `inv_std` (`features`) for backward, then the batch mean and unbiased
     /// variance (`features` each) for [`BatchNorm::commit_running`].
     pub const fn saved_len(&self, batch: usize) -> usize {
-        crate::size::mul(crate::size::add(batch, 3), self.features)
+        crate::size::add(
+            crate::size::mul(batch, self.sample_len()),
+            crate::size::mul(3, self.features),
+        )
+    }
+
+    /// Offsets of feature `j`'s values in a batch: sample-major, then the plane.
+    fn positions(&self, batch: usize, j: usize) -> impl Iterator<Item = usize> {
+        let (len, plane) = (self.features * self.plane, self.plane);
+        (0..batch).flat_map(move |b| (0..plane).map(move |p| b * len + j * plane + p))
     }
 
     /// Forward. In train mode `batch` must be at least 2 (the unbiased variance
@@ -105,8 +159,8 @@ impl BatchNorm {
                 for j in 0..f {
                     let istd = 1.0 / libm::sqrtf(state.running_var[j] + self.eps);
                     let (scale, mean) = (state.gamma[j] * istd, state.running_mean[j]);
-                    for b in 0..batch {
-                        output[b * f + j] = scale * (input[b * f + j] - mean) + state.beta[j];
+                    for i in self.positions(batch, j) {
+                        output[i] = scale * (input[i] - mean) + state.beta[j];
                     }
                 }
             }
@@ -129,12 +183,14 @@ impl BatchNorm {
     ) -> Result<(), Error> {
         let f = self.features;
         self.validate()?;
-        if batch < 2 {
+        let n = crate::size::checked_mul(batch, self.plane)?;
+        if n < 2 {
             return Err(Error::InvalidConfig {
-                reason: "batch norm in train mode needs a batch of at least 2",
+                reason:
+                    "batch norm in train mode needs at least 2 values per feature (batch x plane)",
             });
         }
-        let rows_len = crate::size::checked_mul(batch, f)?;
+        let rows_len = crate::size::checked_mul(batch, crate::size::checked_mul(f, self.plane)?)?;
         same_lengths([
             (f, gamma.len()),
             (f, beta.len()),
@@ -142,28 +198,33 @@ impl BatchNorm {
             (rows_len, output.len()),
         ])?;
         self.saved_fits(batch, saved.len())?;
-        let (x_hat, rest) = saved.split_at_mut(batch * f);
+        let (x_hat, rest) = saved.split_at_mut(rows_len);
         let (inv_std, rest) = rest.split_at_mut(f);
         let (batch_mean, rest) = rest.split_at_mut(f);
         let batch_var = &mut rest[..f];
         for j in 0..f {
-            let mean = (0..batch).map(|b| input[b * f + j] as f64).sum::<f64>() / batch as f64;
-            let var = (0..batch)
-                .map(|b| {
-                    let d = input[b * f + j] as f64 - mean;
+            let mean = self
+                .positions(batch, j)
+                .map(|i| input[i] as f64)
+                .sum::<f64>()
+                / n as f64;
+            let var = self
+                .positions(batch, j)
+                .map(|i| {
+                    let d = input[i] as f64 - mean;
                     d * d
                 })
                 .sum::<f64>()
-                / batch as f64;
+                / n as f64;
             let istd = 1.0 / libm::sqrt(var + self.eps as f64);
             inv_std[j] = istd as f32;
-            for b in 0..batch {
-                let xh = ((input[b * f + j] as f64 - mean) * istd) as f32;
-                x_hat[b * f + j] = xh;
-                output[b * f + j] = gamma[j] * xh + beta[j];
+            for i in self.positions(batch, j) {
+                let xh = ((input[i] as f64 - mean) * istd) as f32;
+                x_hat[i] = xh;
+                output[i] = gamma[j] * xh + beta[j];
             }
             batch_mean[j] = mean as f32;
-            batch_var[j] = (var * batch as f64 / (batch - 1) as f64) as f32;
+            batch_var[j] = (var * n as f64 / (n - 1) as f64) as f32;
         }
         Ok(())
     }
@@ -181,7 +242,8 @@ impl BatchNorm {
         let f = self.features;
         self.saved_fits(batch, saved.len())?;
         same_lengths([(f, running_mean.len()), (f, running_var.len())])?;
-        let stats = &saved[(batch + 1) * f..(batch + 3) * f];
+        let rows_len = batch * self.sample_len();
+        let stats = &saved[rows_len + f..rows_len + 3 * f];
         let (batch_mean, batch_var) = stats.split_at(f);
         let m = self.momentum;
         for j in 0..f {
@@ -205,7 +267,7 @@ impl BatchNorm {
         grad_input: &mut [f32],
     ) -> Result<(), Error> {
         let f = self.features;
-        let n = crate::size::checked_mul(batch, f)?;
+        let n = crate::size::checked_mul(batch, self.sample_len())?;
         crate::size::fits(self.saved_len(batch))?;
         same_lengths([
             (f, gamma.len()),
@@ -216,18 +278,22 @@ impl BatchNorm {
         ])?;
         self.saved_fits(batch, saved.len())?;
         let (x_hat, inv_std) = saved.split_at(n);
+        let count = (batch * self.plane) as f64;
         for j in 0..f {
-            let sum_dy: f64 = (0..batch).map(|b| grad_output[b * f + j] as f64).sum();
-            let sum_dy_xh: f64 = (0..batch)
-                .map(|b| grad_output[b * f + j] as f64 * x_hat[b * f + j] as f64)
+            let sum_dy: f64 = self
+                .positions(batch, j)
+                .map(|i| grad_output[i] as f64)
+                .sum();
+            let sum_dy_xh: f64 = self
+                .positions(batch, j)
+                .map(|i| grad_output[i] as f64 * x_hat[i] as f64)
                 .sum();
             grad_gamma[j] += sum_dy_xh as f32;
             grad_beta[j] += sum_dy as f32;
-            let k = gamma[j] as f64 * inv_std[j] as f64 / batch as f64;
-            for b in 0..batch {
-                let i = b * f + j;
+            let k = gamma[j] as f64 * inv_std[j] as f64 / count;
+            for i in self.positions(batch, j) {
                 grad_input[i] = (k
-                    * (batch as f64 * grad_output[i] as f64 - sum_dy - x_hat[i] as f64 * sum_dy_xh))
+                    * (count * grad_output[i] as f64 - sum_dy - x_hat[i] as f64 * sum_dy_xh))
                     as f32;
             }
         }
@@ -242,7 +308,7 @@ impl BatchNorm {
         output: usize,
     ) -> Result<(), Error> {
         let f = self.features;
-        let n = batch.checked_mul(f).ok_or(Error::ShapeOverflow)?;
+        let n = crate::size::checked_mul(batch, self.sample_len())?;
         same_lengths([
             (n, input),
             (n, output),

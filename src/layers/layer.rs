@@ -14,6 +14,7 @@ use crate::layers::dropout::Dropout;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool;
 use crate::layers::residual::Residual;
+use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::{add, mul};
 
 /// How a residual block with stochastic depth scales its branch.
@@ -44,8 +45,16 @@ pub enum Layer {
         /// Kind and keep probability.
         dropout: Dropout,
     },
-    /// Batch normalization over `features`.
+    /// Batch normalization over features, or per channel over the batch and
+    /// each image's plane ([`BatchNorm::over_channels`], `BatchNorm2d`).
     BatchNorm(BatchNorm),
+    /// Spatial dropout (`Dropout2d`): whole channels of each image.
+    SpatialDropout(SpatialDropout),
+    /// Each channel's plane to its mean: `(c, h, w)` to `c`.
+    GlobalAvgPool {
+        /// Input image shape.
+        shape: ImageShape,
+    },
     /// `y = x + b * s * f(x)` with `f = Dense(features -> hidden) + ReLU ->
     /// Dense(hidden -> features)`, `b ~ Bernoulli(survival)` drawn once per batch
     /// (torchvision's `batch` mode). A dropped branch is not computed at all.
@@ -157,7 +166,9 @@ impl Layer {
             Layer::Relu { features }
             | Layer::Dropout { features, .. }
             | Layer::Residual { features, .. } => features,
-            Layer::BatchNorm(bn) => bn.features(),
+            Layer::BatchNorm(bn) => bn.sample_len(),
+            Layer::SpatialDropout(sd) => sd.shape.len(),
+            Layer::GlobalAvgPool { shape } => shape.len(),
             Layer::Conv2d { conv, .. } => mul(mul(conv.in_channels, conv.height), conv.width),
             Layer::MaxPool { shape, .. }
             | Layer::AvgPool { shape, .. }
@@ -191,6 +202,7 @@ impl Layer {
                 out_width,
                 ..
             } => mul(mul(shape.channels, out_height), out_width),
+            Layer::GlobalAvgPool { shape } => shape.channels,
             _ => self.inputs(),
         }
     }
@@ -206,6 +218,8 @@ impl Layer {
             Layer::Conv2d { conv, .. } => add(conv.weights_len(), conv.out_channels),
             Layer::Relu { .. }
             | Layer::Dropout { .. }
+            | Layer::SpatialDropout(_)
+            | Layer::GlobalAvgPool { .. }
             | Layer::MaxPool { .. }
             | Layer::AvgPool { .. }
             | Layer::FractionalMaxPool { .. } => 0,
@@ -225,6 +239,7 @@ impl Layer {
         match *self {
             Layer::DenseDropConnect(d, _) => ceil_words(d.dropconnect_mask_bytes()),
             Layer::Dropout { features, .. } => ceil_words(mask_bytes(mul(batch, features))),
+            Layer::SpatialDropout(sd) => ceil_words(sd.mask_bytes(batch)),
             Layer::BatchNorm(bn) => bn.saved_len(batch),
             Layer::Residual { hidden, .. } => add(mul(batch, hidden), 1),
             Layer::MaxPool { .. } => ceil_words(mul(batch, self.outputs())),
@@ -237,9 +252,11 @@ impl Layer {
                 ceil_words(mul(batch, self.outputs())),
                 add(out_height, out_width),
             ),
-            Layer::Dense(_) | Layer::Relu { .. } | Layer::Conv2d { .. } | Layer::AvgPool { .. } => {
-                0
-            }
+            Layer::Dense(_)
+            | Layer::Relu { .. }
+            | Layer::Conv2d { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. } => 0,
         }
     }
 
@@ -289,6 +306,104 @@ impl Layer {
     }
 }
 
+/// What the trainer's memory holds for each kind: its parameter tensors and
+/// their first values.
+impl Layer {
+    /// `(length, decayed)` of each parameter tensor in storage order (weight
+    /// decay and update ratios apply to weight matrices, not to biases or
+    /// batch norm's scale and shift); unused entries are `(0, false)`.
+    pub(crate) fn param_tensors(&self) -> [(usize, bool); 4] {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => [
+                (d.weights_len(), true),
+                (d.outputs(), false),
+                (0, false),
+                (0, false),
+            ],
+            Layer::BatchNorm(bn) => [
+                (bn.features(), false),
+                (bn.features(), false),
+                (0, false),
+                (0, false),
+            ],
+            Layer::Conv2d { conv, .. } => [
+                (conv.weights_len(), true),
+                (conv.out_channels, false),
+                (0, false),
+                (0, false),
+            ],
+            Layer::Residual {
+                features: f,
+                hidden: h,
+                ..
+            } => [(h * f, true), (h, false), (f * h, true), (f, false)],
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::SpatialDropout(_)
+            | Layer::GlobalAvgPool { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => [(0, false); 4],
+        }
+    }
+
+    /// First values of the zeroed `params` and `buffers`: weights uniform
+    /// in `±bound` from `uniform(bound)` (He for layers before a ReLU, Glorot
+    /// for the logits layer `last` and a residual branch's output), biases 0,
+    /// batch norm's scale and running variance 1.
+    pub(crate) fn initialize(
+        &self,
+        params: &mut [f32],
+        buffers: &mut [f32],
+        last: bool,
+        uniform: &mut dyn FnMut(f32) -> f32,
+    ) {
+        match *self {
+            Layer::Dense(d) | Layer::DenseDropConnect(d, _) => {
+                let (i, o) = (d.inputs(), d.outputs());
+                let bound = if last {
+                    libm::sqrtf(6.0 / (i + o) as f32)
+                } else {
+                    libm::sqrtf(6.0 / i.max(1) as f32)
+                };
+                params[..i * o].iter_mut().for_each(|w| *w = uniform(bound));
+            }
+            Layer::Residual {
+                features: f,
+                hidden: h,
+                ..
+            } => {
+                let he = libm::sqrtf(6.0 / f.max(1) as f32);
+                params[..h * f].iter_mut().for_each(|w| *w = uniform(he));
+                let xavier = libm::sqrtf(6.0 / (f + h) as f32);
+                let w2 = h * f + h;
+                params[w2..w2 + f * h]
+                    .iter_mut()
+                    .for_each(|w| *w = uniform(xavier));
+            }
+            Layer::BatchNorm(bn) => {
+                let f = bn.features();
+                params[..f].fill(1.0);
+                buffers[f..2 * f].fill(1.0);
+            }
+            Layer::Conv2d { conv, .. } => {
+                let fan_in = conv.in_channels * conv.k * conv.k;
+                let he = libm::sqrtf(6.0 / fan_in.max(1) as f32);
+                params[..conv.weights_len()]
+                    .iter_mut()
+                    .for_each(|w| *w = uniform(he));
+            }
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::SpatialDropout(_)
+            | Layer::GlobalAvgPool { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => {}
+        }
+    }
+}
+
 /// The forward and backward each kind's module implements; adding a layer
 /// kind adds one arm to each.
 impl Layer {
@@ -306,6 +421,8 @@ impl Layer {
                 Ok(())
             }
             Layer::Dropout { dropout, .. } => dropout.forward_pass(io, draws),
+            Layer::SpatialDropout(sd) => sd.forward_pass(io, draws),
+            Layer::GlobalAvgPool { shape } => pool::global_avg::forward_pass(shape, io),
             Layer::BatchNorm(bn) => bn.forward_pass(io, draws.norm),
             Layer::Conv2d { conv, relu } => conv.forward_pass(relu, io),
             Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
@@ -337,6 +454,8 @@ impl Layer {
                 Ok(())
             }
             Layer::Dropout { dropout, .. } => dropout.backward_pass(io),
+            Layer::SpatialDropout(sd) => sd.backward_pass(io),
+            Layer::GlobalAvgPool { shape } => pool::global_avg::backward_pass(shape, io),
             Layer::BatchNorm(bn) => bn.backward_pass(io),
             Layer::Conv2d { conv, relu } => conv.backward_pass(relu, io),
             Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {

@@ -13,3 +13,4 @@ pub mod mode;
 pub(crate) mod pass;
 pub mod pool;
 pub(crate) mod residual;
+pub mod spatial_dropout;

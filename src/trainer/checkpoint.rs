@@ -83,6 +83,8 @@ const fn kind_code(layer: &Layer) -> u8 {
         Layer::MaxPool { .. } => 8,
         Layer::AvgPool { .. } => 9,
         Layer::FractionalMaxPool { .. } => 10,
+        Layer::SpatialDropout(_) => 11,
+        Layer::GlobalAvgPool { .. } => 12,
     }
 }
 

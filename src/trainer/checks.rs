@@ -52,6 +52,12 @@ pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
         match *layer {
             Layer::Conv2d { conv, .. } => conv.validate()?,
             Layer::BatchNorm(bn) => bn.validate()?,
+            Layer::SpatialDropout(sd) if sd.shape.is_empty() => {
+                return bad_pool("spatial dropout needs images of at least one value")
+            }
+            Layer::GlobalAvgPool { shape } if shape.is_empty() => {
+                return bad_pool("global average pooling needs images of at least one value")
+            }
             Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
                 if k == 0
                     || k > pool::MAX_REGION

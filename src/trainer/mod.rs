@@ -294,51 +294,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let mut p = self.plan.params;
         let mut buf = self.plan.buffers;
         for (l, layer) in self.net.layers().iter().enumerate() {
-            match *layer {
-                Layer::Dense(d) | Layer::DenseDropConnect(d, _) => {
-                    let (i, o) = (d.inputs(), d.outputs());
-                    let bound = if l == last {
-                        libm::sqrtf(6.0 / (i + o) as f32)
-                    } else {
-                        libm::sqrtf(6.0 / i.max(1) as f32)
-                    };
-                    self.mem[p..p + i * o]
-                        .iter_mut()
-                        .for_each(|w| *w = uniform(bound));
-                }
-                Layer::Residual {
-                    features: f,
-                    hidden: h,
-                    ..
-                } => {
-                    let he = libm::sqrtf(6.0 / f.max(1) as f32);
-                    self.mem[p..p + h * f]
-                        .iter_mut()
-                        .for_each(|w| *w = uniform(he));
-                    let xavier = libm::sqrtf(6.0 / (f + h) as f32);
-                    let w2 = p + h * f + h;
-                    self.mem[w2..w2 + f * h]
-                        .iter_mut()
-                        .for_each(|w| *w = uniform(xavier));
-                }
-                Layer::BatchNorm(bn) => {
-                    let f = bn.features();
-                    self.mem[p..p + f].fill(1.0);
-                    self.mem[buf + f..buf + 2 * f].fill(1.0);
-                }
-                Layer::Conv2d { conv, .. } => {
-                    let fan_in = conv.in_channels * conv.k * conv.k;
-                    let he = libm::sqrtf(6.0 / fan_in.max(1) as f32);
-                    self.mem[p..p + conv.weights_len()]
-                        .iter_mut()
-                        .for_each(|w| *w = uniform(he));
-                }
-                Layer::Relu { .. }
-                | Layer::Dropout { .. }
-                | Layer::MaxPool { .. }
-                | Layer::AvgPool { .. }
-                | Layer::FractionalMaxPool { .. } => {}
-            }
+            let [params, buffers] = carve(
+                self.mem,
+                [(p, layer.params_len()), (buf, layer.buffers_len())],
+            );
+            layer.initialize(params, buffers, l == last, &mut uniform);
             p += layer.params_len();
             buf += layer.buffers_len();
         }

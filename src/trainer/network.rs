@@ -11,7 +11,9 @@
 //! | `Dense` | `o i + o` | `B o` |
 //! | `DenseDropConnect` | `o i + o` | `B o` + `ceil(o i / 32)` (bit mask) |
 //! | `Relu`, `Dropout` | 0 | `B o` (+ `ceil(B o / 32)` mask for dropout) |
-//! | `BatchNorm` | `2 o` (+ `2 o` running stats) | `B o` + `(B + 3) o` saved (`x_hat`, `inv_std`, the batch mean and variance until the loss is known finite) |
+//! | `BatchNorm` (`c` features or channels) | `2 c` (+ `2 c` running stats) | `B o` + `B o + 3 c` saved (`x_hat`, `inv_std`, the batch mean and variance until the loss is known finite) |
+//! | `SpatialDropout` (`c` channels) | 0 | `B o` + `ceil(B c / 32)` (one mask bit per channel) |
+//! | `GlobalAvgPool` | 0 | `B c` |
 //! | `Residual` (hidden `h`) | `2 h o + h + o` | `B o` + `B h` + 1 |
 //!
 //! Every parameter float costs `2 + s` floats (itself, its gradient, `s` floats

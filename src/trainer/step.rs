@@ -200,36 +200,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         for (l, layer) in self.net.layers().iter().enumerate() {
             let mut norms = optim::UpdateNorms::default();
             // (length, decayed) of each tensor of the layer, in storage order.
-            let tensors: [(usize, bool); 4] = match *layer {
-                Layer::Dense(d) | Layer::DenseDropConnect(d, _) => [
-                    (d.weights_len(), true),
-                    (d.outputs(), false),
-                    (0, false),
-                    (0, false),
-                ],
-                Layer::BatchNorm(bn) => [
-                    (bn.features(), false),
-                    (bn.features(), false),
-                    (0, false),
-                    (0, false),
-                ],
-                Layer::Conv2d { conv, .. } => [
-                    (conv.weights_len(), true),
-                    (conv.out_channels, false),
-                    (0, false),
-                    (0, false),
-                ],
-                Layer::Residual {
-                    features: f,
-                    hidden: h,
-                    ..
-                } => [(h * f, true), (h, false), (f * h, true), (f, false)],
-                Layer::Relu { .. }
-                | Layer::Dropout { .. }
-                | Layer::MaxPool { .. }
-                | Layer::AvgPool { .. }
-                | Layer::FractionalMaxPool { .. } => [(0, false); 4],
-            };
+            let tensors = layer.param_tensors();
             for (len, decayed) in tensors {
                 if len == 0 {
                     continue;

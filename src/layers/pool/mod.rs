@@ -10,6 +10,7 @@
 //! regions are at most 16 x 16), and the backward pass routes each output
 //! gradient to that element. Average pooling uses the same regions.
 
+pub mod global_avg;
 pub(crate) mod network_layer;
 
 use core::num::NonZeroU32;
