@@ -181,6 +181,8 @@ typedef struct TinyregDataset {
 
 
 
+
+
 #if defined(TINYREG_CAPI)
 /*
  Bytes of memory (4-byte aligned) a model with `config` needs; 0 if the
@@ -253,4 +255,4 @@ int32_t tinyreg_mlp_predict(struct TinyregMlp *mlp,
                             float *probs);
 #endif
 
-#endif  /* TINYREG_H */
+#endif /* TINYREG_H */

@@ -6,14 +6,16 @@
 use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{
     check_initial_loss, diagnose, lr_range_test, max_findings, validation_split, Finding, Param,
     RangePoint, RangeTestConfig, Sampler, Space, SuccessiveHalving, Thresholds, TrialRecord,
     INITIAL_LOSS_TOLERANCE,
 };
 use tinyreg::{
-    BatchNorm, Dense, DepthScaling, Dropout, EarlyStoppingConfig, EpochMetrics, Icls, Layer,
-    LearningRate, Metric, Monitor, Network, Optimizer, TrainConfig, Trainer, Update, WeightDecay,
+    BatchNorm, Conv2d, Dense, DepthScaling, Dropout, EarlyStoppingConfig, EpochMetrics, Icls,
+    ImageShape, Layer, LearningRate, Metric, Monitor, Network, Optimizer, Projection,
+    StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 struct Counting;
@@ -74,6 +76,89 @@ const LAYERS: [Layer; 7] = [
     ),
     Layer::Dense(Dense::new(16, 10)),
 ];
+/// A residual CNN: convolution, `BatchNorm2d`, spatial dropout, blocks with
+/// per-batch and per-sample stochastic depth (one with a projection), global
+/// average pooling.
+const CONV: Conv2d = Conv2d {
+    in_channels: 2,
+    out_channels: 2,
+    height: 8,
+    width: 8,
+    k: 3,
+    stride: 1,
+    padding: 1,
+};
+const IMAGES: ImageShape = ImageShape {
+    channels: 2,
+    height: 8,
+    width: 8,
+};
+const CNN: [Layer; 12] = [
+    Layer::Conv2d {
+        conv: Conv2d {
+            in_channels: 1,
+            ..CONV
+        },
+        relu: true,
+    },
+    Layer::ResidualStart {
+        features: 128,
+        depth: StochasticDepth {
+            survival: 0.5,
+            scaling: DepthScaling::Inverted,
+            per_row: false,
+        },
+    },
+    Layer::Conv2d {
+        conv: CONV,
+        relu: false,
+    },
+    Layer::BatchNorm(BatchNorm::over_channels(2, 64)),
+    Layer::Relu { features: 128 },
+    Layer::ResidualEnd {
+        features: 128,
+        projection: None,
+    },
+    Layer::SpatialDropout(SpatialDropout {
+        shape: IMAGES,
+        dropout: match Dropout::inverted(0.8) {
+            Ok(d) => d,
+            Err(_) => panic!(),
+        },
+    }),
+    Layer::ResidualStart {
+        features: 128,
+        depth: StochasticDepth {
+            survival: 0.8,
+            scaling: DepthScaling::Paper,
+            per_row: true,
+        },
+    },
+    Layer::Conv2d {
+        conv: Conv2d {
+            out_channels: 4,
+            ..CONV
+        },
+        relu: true,
+    },
+    Layer::ResidualEnd {
+        features: 256,
+        projection: Some(Projection::Conv(Conv2d {
+            out_channels: 4,
+            k: 1,
+            padding: 0,
+            ..CONV
+        })),
+    },
+    Layer::GlobalAvgPool {
+        shape: ImageShape {
+            channels: 4,
+            ..IMAGES
+        },
+    },
+    Layer::Dense(Dense::new(4, 10)),
+];
+const CNN_FLOATS: usize = Network::new(&CNN).memory_len(BATCH, 2, false);
 const BATCH: usize = 16;
 const FLOATS: usize = Network::new(&LAYERS).memory_len(BATCH, 2, true);
 
@@ -124,6 +209,11 @@ fn trainer_never_allocates() {
 
     let config_copy = config;
     let mut mem2 = vec![0f32; FLOATS];
+    let mut cnn_mem = vec![0f32; CNN_FLOATS];
+    let cnn_config = TrainConfig {
+        early_stopping: None,
+        ..config
+    };
     COUNTING.store(true, Ordering::SeqCst);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
     trainer
@@ -169,6 +259,11 @@ fn trainer_never_allocates() {
     validation_split(&full, 287, 0, &mut images, &mut labels).unwrap();
     let mut fresh = Trainer::new(Network::new(&LAYERS), config_copy, &mut mem2).unwrap();
     check_initial_loss(&mut fresh, &test, INITIAL_LOSS_TOLERANCE).unwrap();
+    let mut cnn = Trainer::new(Network::new(&CNN), cnn_config, &mut cnn_mem).unwrap();
+    let small = train.slice(0, 64).unwrap();
+    cnn.fit(&small, &test, 1, &mut order[..64], &mut history[..1])
+        .unwrap();
+    cnn.predict_proba(&x, 3, 2, &mut probs).unwrap();
     COUNTING.store(false, Ordering::SeqCst);
 
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);

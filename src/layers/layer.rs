@@ -13,7 +13,7 @@ use crate::layers::dense::Dense;
 use crate::layers::dropout::Dropout;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool;
-use crate::layers::residual::Residual;
+use crate::layers::residual::{self, Residual};
 use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::{add, mul};
 
@@ -24,6 +24,82 @@ pub enum DepthScaling {
     Paper,
     /// torchvision `StochasticDepth`: train `x + b f(x) / q`, eval `x + f(x)`.
     Inverted,
+}
+
+/// Stochastic depth for a residual block (Huang et al. 2016): the branch
+/// survives with probability `survival`, once per batch (a dropped branch is
+/// not computed at all, forward or backward) or per sample (torchvision's
+/// `StochasticDepth(mode="row")`: the branch runs for the whole batch and each
+/// row keeps or drops it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StochasticDepth {
+    /// Probability the branch survives, in `(0, 1]`; 1 is a plain residual
+    /// block ([`linear_survival`] gives the paper's decay over depth).
+    pub survival: f32,
+    /// Which scaling convention.
+    pub scaling: DepthScaling,
+    /// One draw per sample instead of one per batch.
+    pub per_row: bool,
+}
+
+impl StochasticDepth {
+    /// A block that always runs: `y = skip(x) + f(x)`.
+    pub const ALWAYS: StochasticDepth = StochasticDepth {
+        survival: 1.0,
+        scaling: DepthScaling::Inverted,
+        per_row: false,
+    };
+}
+
+/// How a residual block's input reaches its output when the branch changes
+/// the shape (ResNet's "option B" projection shortcut).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Projection {
+    /// A convolution of the input images (usually 1x1, with the branch's stride).
+    Conv(Conv2d),
+    /// A dense layer of the input features (no ReLU).
+    Dense(Dense),
+}
+
+impl Projection {
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => mul(mul(conv.in_channels, conv.height), conv.width),
+            Projection::Dense(d) => d.inputs(),
+        }
+    }
+
+    /// Output features.
+    pub const fn outputs(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => {
+                mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
+            }
+            Projection::Dense(d) => d.outputs(),
+        }
+    }
+
+    /// Trainable floats: weights then bias.
+    pub const fn params_len(&self) -> usize {
+        add(self.weights_len(), self.bias_len())
+    }
+
+    /// Weight floats (the parameters start with them).
+    pub const fn weights_len(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => conv.weights_len(),
+            Projection::Dense(d) => d.weights_len(),
+        }
+    }
+
+    /// Bias floats: one per output channel or feature.
+    pub const fn bias_len(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => conv.out_channels,
+            Projection::Dense(d) => d.outputs(),
+        }
+    }
 }
 
 /// One layer of a [`crate::Network`].
@@ -67,6 +143,24 @@ pub enum Layer {
         survival: f32,
         /// Which scaling convention.
         scaling: DepthScaling,
+    },
+    /// Opens a residual block around the layers up to the matching
+    /// [`Layer::ResidualEnd`]: `y = skip(x) + m f(x)`, `f` those layers, `m`
+    /// the stochastic depth's draw and scale. Blocks do not nest, hold at
+    /// least one layer, and may not hold a [`Layer::Residual`].
+    ResidualStart {
+        /// Features of the block's input.
+        features: usize,
+        /// Survival, scaling, per batch or per sample.
+        depth: StochasticDepth,
+    },
+    /// Closes a residual block: adds the block's input (or its projection)
+    /// to the branch's output.
+    ResidualEnd {
+        /// Features of the branch's output, and the block's.
+        features: usize,
+        /// Maps the block's input to `features` when they differ.
+        projection: Option<Projection>,
     },
     /// 2-D convolution over `(channels, height, width)` images, optionally with
     /// a ReLU.
@@ -165,7 +259,9 @@ impl Layer {
             Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.inputs(),
             Layer::Relu { features }
             | Layer::Dropout { features, .. }
-            | Layer::Residual { features, .. } => features,
+            | Layer::Residual { features, .. }
+            | Layer::ResidualStart { features, .. }
+            | Layer::ResidualEnd { features, .. } => features,
             Layer::BatchNorm(bn) => bn.sample_len(),
             Layer::SpatialDropout(sd) => sd.shape.len(),
             Layer::GlobalAvgPool { shape } => shape.len(),
@@ -216,6 +312,11 @@ impl Layer {
                 features, hidden, ..
             } => add(mul(mul(2, features), hidden), add(hidden, features)),
             Layer::Conv2d { conv, .. } => add(conv.weights_len(), conv.out_channels),
+            Layer::ResidualEnd {
+                projection: Some(p),
+                ..
+            } => p.params_len(),
+            Layer::ResidualStart { .. } | Layer::ResidualEnd { .. } => 0,
             Layer::Relu { .. }
             | Layer::Dropout { .. }
             | Layer::SpatialDropout(_)
@@ -242,6 +343,14 @@ impl Layer {
             Layer::SpatialDropout(sd) => ceil_words(sd.mask_bytes(batch)),
             Layer::BatchNorm(bn) => bn.saved_len(batch),
             Layer::Residual { hidden, .. } => add(mul(batch, hidden), 1),
+            // The branch's multiplier: one, or one per sample.
+            Layer::ResidualStart { depth, .. } => {
+                if depth.per_row {
+                    batch
+                } else {
+                    1
+                }
+            }
             Layer::MaxPool { .. } => ceil_words(mul(batch, self.outputs())),
             // Argmax bytes, then the row and column regions as (u16, u16) words.
             Layer::FractionalMaxPool {
@@ -256,16 +365,19 @@ impl Layer {
             | Layer::Relu { .. }
             | Layer::Conv2d { .. }
             | Layer::AvgPool { .. }
-            | Layer::GlobalAvgPool { .. } => 0,
+            | Layer::GlobalAvgPool { .. }
+            | Layer::ResidualEnd { .. } => 0,
         }
     }
 
     /// Floats of scratch besides the GEMM panel (a convolution's columns).
     pub const fn scratch_len(&self) -> usize {
         match *self {
-            Layer::Conv2d { conv, .. } => {
-                conv.scratch_len() - crate::kernels::gemm::GEMM_SCRATCH_LEN
-            }
+            Layer::Conv2d { conv, .. }
+            | Layer::ResidualEnd {
+                projection: Some(Projection::Conv(conv)),
+                ..
+            } => conv.scratch_len() - crate::kernels::gemm::GEMM_SCRATCH_LEN,
             _ => 0,
         }
     }
@@ -279,6 +391,10 @@ impl Layer {
                 | Layer::DenseDropConnect(..)
                 | Layer::Conv2d { .. }
                 | Layer::Residual { .. }
+                | Layer::ResidualEnd {
+                    projection: Some(_),
+                    ..
+                }
         )
     }
 
@@ -292,6 +408,21 @@ impl Layer {
         }
     }
 
+    /// Floats per sample of the third gradient buffer the layer uses: the
+    /// fixed residual branch's hidden gradient, or a block's skip gradient.
+    pub const fn spare_len(&self) -> usize {
+        match *self {
+            Layer::Residual { .. } => self.widest(),
+            Layer::ResidualStart { features, .. } => features,
+            Layer::ResidualEnd {
+                projection: Some(p),
+                ..
+            } => p.inputs(),
+            Layer::ResidualEnd { features, .. } => features,
+            _ => 0,
+        }
+    }
+
     /// Widest activation the layer touches (for the gradient buffers).
     pub const fn widest(&self) -> usize {
         let io = if self.inputs() > self.outputs() {
@@ -301,6 +432,10 @@ impl Layer {
         };
         match *self {
             Layer::Residual { hidden, .. } if hidden > io => hidden,
+            Layer::ResidualEnd {
+                projection: Some(p),
+                ..
+            } if p.inputs() > io => p.inputs(),
             _ => io,
         }
     }
@@ -337,6 +472,16 @@ impl Layer {
                 hidden: h,
                 ..
             } => [(h * f, true), (h, false), (f * h, true), (f, false)],
+            Layer::ResidualEnd {
+                projection: Some(p),
+                ..
+            } => [
+                (p.weights_len(), true),
+                (p.bias_len(), false),
+                (0, false),
+                (0, false),
+            ],
+            Layer::ResidualStart { .. } | Layer::ResidualEnd { .. } => [(0, false); 4],
             Layer::Relu { .. }
             | Layer::Dropout { .. }
             | Layer::SpatialDropout(_)
@@ -386,12 +531,25 @@ impl Layer {
                 params[..f].fill(1.0);
                 buffers[f..2 * f].fill(1.0);
             }
-            Layer::Conv2d { conv, .. } => {
+            Layer::Conv2d { conv, .. }
+            | Layer::ResidualEnd {
+                projection: Some(Projection::Conv(conv)),
+                ..
+            } => {
                 let fan_in = conv.in_channels * conv.k * conv.k;
                 let he = libm::sqrtf(6.0 / fan_in.max(1) as f32);
                 params[..conv.weights_len()]
                     .iter_mut()
                     .for_each(|w| *w = uniform(he));
+            }
+            Layer::ResidualEnd {
+                projection: Some(Projection::Dense(d)),
+                ..
+            } => {
+                let xavier = libm::sqrtf(6.0 / (d.inputs() + d.outputs()).max(1) as f32);
+                params[..d.weights_len()]
+                    .iter_mut()
+                    .for_each(|w| *w = uniform(xavier));
             }
             Layer::Relu { .. }
             | Layer::Dropout { .. }
@@ -399,7 +557,9 @@ impl Layer {
             | Layer::GlobalAvgPool { .. }
             | Layer::MaxPool { .. }
             | Layer::AvgPool { .. }
-            | Layer::FractionalMaxPool { .. } => {}
+            | Layer::FractionalMaxPool { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. } => {}
         }
     }
 }
@@ -440,6 +600,8 @@ impl Layer {
                 scaling,
             }
             .forward_pass(io, draws),
+            Layer::ResidualStart { depth, .. } => residual::start_forward_pass(depth, io, draws),
+            Layer::ResidualEnd { projection, .. } => residual::end_forward_pass(projection, io),
         }
     }
 
@@ -473,6 +635,11 @@ impl Layer {
                 scaling,
             }
             .backward_pass(io),
+            Layer::ResidualStart { .. } => {
+                residual::start_backward_pass(io);
+                Ok(())
+            }
+            Layer::ResidualEnd { projection, .. } => residual::end_backward_pass(projection, io),
         }
     }
 }

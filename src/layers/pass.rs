@@ -26,6 +26,10 @@ pub(crate) struct ForwardIo<'a> {
     /// `rows * outputs` of room for eval-mode fractional pooling's samplings
     /// (empty for every other layer).
     pub tmp: &'a mut [f32],
+    /// A residual block's end: the block's input (its start's output).
+    pub skip: &'a [f32],
+    /// A residual block's end: the branch's multipliers its start saved.
+    pub block_scales: &'a [f32],
 }
 
 /// The modes and the generator of one forward pass.
@@ -55,8 +59,14 @@ pub(crate) struct BackwardIo<'a> {
     pub grad_in: &'a mut [f32],
     /// False for the network's first layer: nothing reads its input gradient.
     pub need_input_grad: bool,
-    /// A third gradient buffer, `rows * widest` for residual blocks (else empty).
+    /// A third gradient buffer for residual blocks (else empty): the
+    /// [`crate::Layer::Residual`] branch's hidden gradient, or the gradient
+    /// of a block's input through its skip path, from the end to the start.
     pub spare: &'a mut [f32],
+    /// A residual block's end: the block's input.
+    pub skip: &'a [f32],
+    /// A residual block's end: the branch's multipliers its start saved.
+    pub block_scales: &'a [f32],
 }
 
 /// The bytes of a saved region (masks and argmaxes are stored as bytes in

@@ -1,15 +1,22 @@
-//! A residual block with stochastic depth (Huang et al. 2016):
-//! `y = x + b * s * f(x)`, `f = Dense(features -> hidden) + ReLU ->
-//! Dense(hidden -> features)`, `b ~ Bernoulli(survival)` drawn once per batch.
-//! A dropped branch is neither computed forward nor backward.
+//! Residual blocks with stochastic depth (Huang et al. 2016).
 //!
-//! Memory: parameters `W1, b1, W2, b2`; saved one flag (did the branch run)
-//! then the hidden activations (`rows * hidden`).
+//! - Around any layers: [`crate::Layer::ResidualStart`] ... `ResidualEnd`,
+//!   `y = skip(x) + m f(x)` with `skip` the identity or a projection and `m`
+//!   the branch's multiplier: in train `b s` with `b ~ Bernoulli(survival)`
+//!   per batch or per sample and `s` the scaling's train scale (1 for the
+//!   paper's, `1/q` for torchvision's); in eval the scaling's eval scale (`q`
+//!   or 1). The start saves `m` (one, or one per sample) for its end and for
+//!   backward; a batch whose branch is dropped skips the branch's layers
+//!   forward and backward (the trainer reads the saved `m = 0`).
+//! - The original fixed block [`crate::Layer::Residual`]: `f = Dense(features
+//!   -> hidden) + ReLU -> Dense(hidden -> features)`, one draw per batch.
+//!   Memory: parameters `W1, b1, W2, b2`; saved one flag (did the branch
+//!   run) then the hidden activations (`rows * hidden`).
 
 use crate::error::Error;
 use crate::kernels::bernoulli::{bernoulli_mask, Keep};
 use crate::layers::dense::{Dense, DenseGrads, DenseParams};
-use crate::layers::layer::DepthScaling;
+use crate::layers::layer::{DepthScaling, Projection, StochasticDepth};
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 
@@ -148,5 +155,165 @@ impl Residual {
             *g += d;
         }
         Ok(())
+    }
+}
+
+/// The branch multiplier's train (when kept) and eval values.
+fn depth_scales(depth: StochasticDepth) -> Result<(f32, f32), Error> {
+    let q = Keep::new(depth.survival)?.probability() as f32;
+    Ok(match depth.scaling {
+        DepthScaling::Paper => (1.0, q),
+        DepthScaling::Inverted => (1.0 / q, 1.0),
+    })
+}
+
+/// Mask bits drawn at a time for per-sample stochastic depth (a stack buffer).
+const DRAW_CHUNK: usize = 512;
+
+/// A block's start: passes its input on (the branch reads it, the end adds it
+/// back) and saves the branch's multiplier(s) `m` in `saved`.
+pub(crate) fn start_forward_pass(
+    depth: StochasticDepth,
+    io: ForwardIo<'_>,
+    draws: &mut Draws<'_>,
+) -> Result<(), Error> {
+    let keep = Keep::new(depth.survival)?;
+    let (train_scale, eval_scale) = depth_scales(depth)?;
+    match draws.stochastic {
+        Mode::Train => {
+            for chunk in io.saved.chunks_mut(DRAW_CHUNK) {
+                let mut bits = [0u8; DRAW_CHUNK / 8];
+                let bytes = chunk.len().div_ceil(8);
+                bernoulli_mask(keep, draws.masks, chunk.len(), &mut bits[..bytes])?;
+                for (i, m) in chunk.iter_mut().enumerate() {
+                    *m = if bits[i / 8] >> (i % 8) & 1 == 1 {
+                        train_scale
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        Mode::Eval => io.saved.fill(eval_scale),
+    }
+    io.output.copy_from_slice(io.input);
+    Ok(())
+}
+
+/// Multiplier of sample `row`: the one saved value, or the row's own.
+fn multiplier(block_scales: &[f32], row: usize) -> f32 {
+    match block_scales {
+        [m] => *m,
+        per_row => per_row[row],
+    }
+}
+
+/// A block's end: `output = skip(block input) + m * branch output`; a
+/// sample with `m = 0` never reads the branch (it did not run, or its value
+/// may be anything).
+pub(crate) fn end_forward_pass(
+    projection: Option<Projection>,
+    io: ForwardIo<'_>,
+) -> Result<(), Error> {
+    match projection {
+        None => io.output.copy_from_slice(io.skip),
+        Some(Projection::Dense(d)) => {
+            let (weights, bias) = io.params.split_at(d.weights_len());
+            let params = DenseParams { weights, bias };
+            d.forward(io.rows, params, io.skip, io.output, io.scratch)?;
+        }
+        Some(Projection::Conv(conv)) => {
+            let (weights, bias) = io.params.split_at(conv.weights_len());
+            conv.forward(
+                io.rows, weights, bias, false, io.skip, io.output, io.scratch,
+            )?;
+        }
+    }
+    let width = io.output.len() / io.rows.max(1);
+    for (row, (y, f)) in io
+        .output
+        .chunks_exact_mut(width.max(1))
+        .zip(io.input.chunks_exact(width.max(1)))
+        .enumerate()
+    {
+        let m = multiplier(io.block_scales, row);
+        if m != 0.0 {
+            for (y, &f) in y.iter_mut().zip(f) {
+                *y += m * f;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A block's end backward: the branch's output gradient `m dy` into
+/// `grad_in` (where the branch ran), and the skip path's gradient of the
+/// block's input into `spare` for the start (through the projection, whose
+/// parameter gradients accumulate).
+pub(crate) fn end_backward_pass(
+    projection: Option<Projection>,
+    io: BackwardIo<'_>,
+) -> Result<(), Error> {
+    let width = io.grad_out.len() / io.rows.max(1);
+    for (row, (g, d)) in io
+        .grad_in
+        .chunks_exact_mut(width.max(1))
+        .zip(io.grad_out.chunks_exact(width.max(1)))
+        .enumerate()
+    {
+        let m = multiplier(io.block_scales, row);
+        for (g, &d) in g.iter_mut().zip(d) {
+            *g = m * d;
+        }
+    }
+    match projection {
+        None => io.spare.copy_from_slice(io.grad_out),
+        Some(Projection::Dense(d)) => {
+            let (weights, bias) = io.params.split_at(d.weights_len());
+            let (dw, db) = io.grads.split_at_mut(d.weights_len());
+            let grads = DenseGrads {
+                weights: dw,
+                bias: db,
+            };
+            let params = DenseParams { weights, bias };
+            let (skip, output, grad_out) = (io.skip, io.output, io.grad_out);
+            d.backward(
+                io.rows,
+                params,
+                skip,
+                output,
+                grad_out,
+                grads,
+                Some(io.spare),
+                io.scratch,
+            )?;
+        }
+        Some(Projection::Conv(conv)) => {
+            let weights = &io.params[..conv.weights_len()];
+            let (dw, db) = io.grads.split_at_mut(conv.weights_len());
+            let (skip, output, grad_out) = (io.skip, io.output, io.grad_out);
+            conv.backward(
+                io.rows, weights, false, skip, output, grad_out, dw, db, io.spare, io.scratch,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A block's start backward: the gradient of its input is the branch's
+/// (`grad_out`, unless the batch dropped the branch) plus the skip path's
+/// (`spare`).
+pub(crate) fn start_backward_pass(io: BackwardIo<'_>) {
+    if io.saved == [0.0] {
+        io.grad_in.copy_from_slice(io.spare);
+        return;
+    }
+    for ((g, &d), &s) in io
+        .grad_in
+        .iter_mut()
+        .zip(io.grad_out.iter())
+        .zip(io.spare.iter())
+    {
+        *g = d + s;
     }
 }

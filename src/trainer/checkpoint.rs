@@ -85,6 +85,8 @@ const fn kind_code(layer: &Layer) -> u8 {
         Layer::FractionalMaxPool { .. } => 10,
         Layer::SpatialDropout(_) => 11,
         Layer::GlobalAvgPool { .. } => 12,
+        Layer::ResidualStart { .. } => 13,
+        Layer::ResidualEnd { .. } => 14,
     }
 }
 

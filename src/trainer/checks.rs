@@ -5,7 +5,7 @@ use super::network::Network;
 use super::TrainConfig;
 use crate::error::Error;
 use crate::kernels::bernoulli::Keep;
-use crate::layers::layer::{Layer, MAX_POOL_SIDE};
+use crate::layers::layer::{Layer, Projection, MAX_POOL_SIDE};
 use crate::layers::pool::{self, network_layer::fmp_eval_samplings};
 
 /// The settings a trainer refuses: a zero batch, a learning rate or
@@ -91,16 +91,75 @@ pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
             }
             _ => {}
         }
-        if let Layer::Residual { survival, .. } = layer {
-            if !(*survival > 0.0 && *survival <= 1.0) || Keep::new(*survival)?.threshold() == 0 {
-                return Err(Error::InvalidKeep { keep: *survival });
+        let survival = match *layer {
+            Layer::Residual { survival, .. } => Some(survival),
+            Layer::ResidualStart { depth, .. } => Some(depth.survival),
+            _ => None,
+        };
+        if let Some(survival) = survival {
+            if !(survival > 0.0 && survival <= 1.0) || Keep::new(survival)?.threshold() == 0 {
+                return Err(Error::InvalidKeep { keep: survival });
             }
         }
     }
+    check_blocks(layers)?;
     if net.outputs() == 0 {
         return Err(Error::InvalidConfig {
             reason: "the last layer must have outputs",
         });
     }
     Ok(())
+}
+
+/// Residual blocks: every start closed by a later end, ends only after a
+/// start, no nesting, at least one layer inside and no fixed
+/// [`Layer::Residual`] (both use the third gradient buffer), and the skip
+/// path's shape: the identity where the block keeps its shape, else a
+/// projection from the block's input to its output.
+fn check_blocks(layers: &[Layer]) -> Result<(), Error> {
+    let bad = |reason| Err(Error::InvalidConfig { reason });
+    let mut open: Option<(usize, usize)> = None; // (index, features) of the start
+    for (l, layer) in layers.iter().enumerate() {
+        match (*layer, open) {
+            (Layer::ResidualStart { .. }, Some(_)) => {
+                return bad("residual blocks do not nest: a block starts before the last one ended")
+            }
+            (Layer::ResidualStart { features, .. }, None) => open = Some((l, features)),
+            (Layer::ResidualEnd { .. }, None) => {
+                return bad("a residual block ends without a start")
+            }
+            (Layer::ResidualEnd { .. }, Some((start, _))) if l == start + 1 => {
+                return bad("a residual block needs at least one layer between its start and end")
+            }
+            (
+                Layer::ResidualEnd {
+                    features,
+                    projection,
+                },
+                Some((_, skip)),
+            ) => {
+                match projection {
+                    None if skip != features => {
+                        return bad(
+                            "a residual block that changes its shape needs a projection on its skip path",
+                        )
+                    }
+                    Some(p) if p.inputs() != skip || p.outputs() != features => {
+                        return bad("a residual block's projection must map its input to its output")
+                    }
+                    Some(Projection::Conv(conv)) => conv.validate()?,
+                    _ => {}
+                }
+                open = None;
+            }
+            (Layer::Residual { .. }, Some(_)) => {
+                return bad("a fixed residual block cannot sit inside a residual block")
+            }
+            _ => {}
+        }
+    }
+    match open {
+        Some(_) => bad("a residual block is never closed"),
+        None => Ok(()),
+    }
 }

@@ -201,6 +201,29 @@ fn offsets(net: Network<'_>, plan: Plan, batch: usize) -> impl Iterator<Item = A
     })
 }
 
+/// A residual block end's `(skip, block_scales)` ranges: its start's output
+/// and saved multipliers (empty for every other layer).
+fn block_regions(
+    layer: &Layer,
+    open: Option<(At, Layer)>,
+    rows: usize,
+) -> ((usize, usize), (usize, usize)) {
+    match (layer, open) {
+        (Layer::ResidualEnd { .. }, Some((at, start))) => (
+            (at.act, rows * start.outputs()),
+            (at.saved, start.saved_len(rows)),
+        ),
+        _ => ((0, 0), (0, 0)),
+    }
+}
+
+/// Whether a block's start (whose saved region begins `saved`) dropped its
+/// branch for the whole batch: then the branch's layers did not run.
+fn branch_dropped(start: &Layer, saved: &[f32]) -> bool {
+    matches!(start, Layer::ResidualStart { depth, .. } if !depth.per_row)
+        && saved.first() == Some(&0.0)
+}
+
 impl<'n, 'm> Trainer<'n, 'm> {
     /// Checks the network and settings, lays out `mem` and initializes the
     /// weights from the seed: He-uniform for every dense layer but the last,
@@ -489,17 +512,28 @@ impl<'n, 'm> Trainer<'n, 'm> {
             masks: &mut self.masks,
         };
         let net = self.net;
-        for (layer, at) in net
+        // The open residual block's start (its offsets and layer), and the
+        // index of its end while its branch is dropped for this batch.
+        let mut open: Option<(At, Layer)> = None;
+        let mut skip_to = None;
+        for (l, (layer, at)) in net
             .layers()
             .iter()
             .zip(offsets(net, plan, self.config.batch))
+            .enumerate()
         {
+            if skip_to.is_some_and(|end| l < end) {
+                continue;
+            }
             let (i, o) = (layer.inputs(), layer.outputs());
             let is_fmp = matches!(layer, Layer::FractionalMaxPool { .. });
-            let [input, output, params, saved, scratch, buffers, tmp] = carve(
+            let (skip, block_scales) = block_regions(layer, open, rows);
+            // A dropped branch left nothing to read.
+            let input_len = if skip_to == Some(l) { 0 } else { rows * i };
+            let [input, output, params, saved, scratch, buffers, tmp, skip, block_scales] = carve(
                 self.mem,
                 [
-                    (input_at, rows * i),
+                    (input_at, input_len),
                     (at.act, rows * o),
                     (at.params, layer.params_len()),
                     (at.saved, layer.saved_len(rows)),
@@ -507,6 +541,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     (at.buffers, layer.buffers_len()),
                     // Eval-mode fractional pooling averages samplings through here.
                     (plan.grad_b, if is_fmp { rows * o } else { 0 }),
+                    skip,
+                    block_scales,
                 ],
             );
             let io = ForwardIo {
@@ -518,8 +554,20 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 saved,
                 scratch,
                 tmp,
+                skip,
+                block_scales,
             };
             layer.forward_pass(io, &mut draws)?;
+            match layer {
+                Layer::ResidualStart { .. } => {
+                    open = Some((at, *layer));
+                    if branch_dropped(layer, &self.mem[at.saved..]) {
+                        skip_to = net.block_end(l);
+                    }
+                }
+                Layer::ResidualEnd { .. } => (open, skip_to) = (None, None),
+                _ => {}
+            }
             input_at = at.act;
         }
         Ok(())
@@ -533,12 +581,15 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// accumulating into the (zeroed) gradient region.
     fn backward(&mut self, rows: usize) -> Result<(), Error> {
         let plan = self.plan;
-        let layers = self.net.layers();
+        let net = self.net;
+        let layers = net.layers();
         let mut grad_out_at = plan.grad_a;
         let mut grad_in_at = plan.grad_b;
         // Layers backwards; offsets are recomputed per layer (a handful of
         // additions) rather than stored, so depth is not bounded by a buffer.
-        for l in (0..layers.len()).rev() {
+        let mut l = layers.len();
+        while l > 0 {
+            l -= 1;
             let layer = layers[l];
             let Some(at) = self.offsets().nth(l) else {
                 break;
@@ -551,28 +602,32 @@ impl<'n, 'm> Trainer<'n, 'm> {
             let grads_at = plan.grads + (at.params - plan.params);
             let (i, o) = (layer.inputs(), layer.outputs());
             let is_dense = matches!(layer, Layer::Dense(_) | Layer::DenseDropConnect(..));
-            // The third gradient buffer exists (and is used) only for residual blocks.
-            let widest = if matches!(layer, Layer::Residual { .. }) {
-                rows * layer.widest()
-            } else {
-                0
+            let start = match layer {
+                Layer::ResidualEnd { .. } => net.block_start(l),
+                _ => None,
             };
-            let [input, output, params, saved, scratch, grads, grad_out, grad_in, grad_c] = carve(
-                self.mem,
-                [
-                    (input_at, rows * i),
-                    (at.act, rows * o),
-                    (at.params, layer.params_len()),
-                    (at.saved, layer.saved_len(rows)),
-                    (plan.scratch, plan.end - plan.scratch),
-                    (grads_at, layer.params_len()),
-                    (grad_out_at, rows * o),
-                    // A first dense layer computes no input gradient, and the
-                    // plan has no room for one (`Layer::widest_as_first`).
-                    (grad_in_at, if l == 0 && is_dense { 0 } else { rows * i }),
-                    (plan.grad_c, widest),
-                ],
-            );
+            let open = start.and_then(|s| Some((self.offsets().nth(s)?, layers[s])));
+            let (skip, block_scales) = block_regions(&layer, open, rows);
+            let [input, output, params, saved, scratch, grads, grad_out, grad_in, spare, skip, block_scales] =
+                carve(
+                    self.mem,
+                    [
+                        (input_at, rows * i),
+                        (at.act, rows * o),
+                        (at.params, layer.params_len()),
+                        (at.saved, layer.saved_len(rows)),
+                        (plan.scratch, plan.end - plan.scratch),
+                        (grads_at, layer.params_len()),
+                        (grad_out_at, rows * o),
+                        // A first dense layer computes no input gradient, and the
+                        // plan has no room for one (`Layer::widest_as_first`).
+                        (grad_in_at, if l == 0 && is_dense { 0 } else { rows * i }),
+                        // The third gradient buffer serves residual blocks only.
+                        (plan.grad_c, rows * layer.spare_len()),
+                        skip,
+                        block_scales,
+                    ],
+                );
             let io = BackwardIo {
                 rows,
                 input,
@@ -584,10 +639,18 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 grad_out,
                 grad_in,
                 need_input_grad: l > 0,
-                spare: grad_c,
+                spare,
+                skip,
+                block_scales,
             };
             layer.backward_pass(io)?;
             core::mem::swap(&mut grad_out_at, &mut grad_in_at);
+            // A dropped branch did not run: straight on to its start.
+            if let Some((s, (start_at, start_layer))) = start.zip(open) {
+                if branch_dropped(&start_layer, &self.mem[start_at.saved..]) {
+                    l = s + 1;
+                }
+            }
         }
         Ok(())
     }

@@ -127,10 +127,30 @@ impl<'a> Network<'a> {
         total
     }
 
+    /// Index of the `ResidualEnd` that closes the block opened at `start`.
+    pub(crate) fn block_end(&self, start: usize) -> Option<usize> {
+        let rest = self.layers.get(start + 1..)?;
+        let at = rest
+            .iter()
+            .position(|l| matches!(l, Layer::ResidualEnd { .. }))?;
+        Some(start + 1 + at)
+    }
+
+    /// Index of the `ResidualStart` that opened the block closed at `end`.
+    pub(crate) fn block_start(&self, end: usize) -> Option<usize> {
+        self.layers
+            .get(..end)?
+            .iter()
+            .rposition(|l| matches!(l, Layer::ResidualStart { .. }))
+    }
+
     const fn has_residual(&self) -> bool {
         let mut l = 0;
         while l < self.layers.len() {
-            if matches!(self.layers[l], Layer::Residual { .. }) {
+            if matches!(
+                self.layers[l],
+                Layer::Residual { .. } | Layer::ResidualStart { .. } | Layer::ResidualEnd { .. }
+            ) {
                 return true;
             }
             l += 1;

@@ -6,7 +6,7 @@ use wide::bytemuck;
 
 use super::data::Icls;
 use super::optim::{self, clip_grad_norm, Update, WeightDecay};
-use super::{carve, Metrics, Trainer};
+use super::{branch_dropped, carve, Metrics, Trainer};
 use crate::error::Error;
 use crate::layers::layer::Layer;
 use crate::layers::loss::{argmax, softmax_cross_entropy};
@@ -89,15 +89,27 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// Moves each batch-norm layer's running statistics by the batch's, as
     /// the train forward left them in its saved region.
     fn commit_batch_norm(&mut self, rows: usize) -> Result<(), Error> {
-        for (layer, at) in self.net.layers().iter().zip(self.offsets()) {
-            if let Layer::BatchNorm(bn) = *layer {
-                let f = bn.features();
-                let [saved, buffers] = carve(
-                    self.mem,
-                    [(at.saved, layer.saved_len(rows)), (at.buffers, 2 * f)],
-                );
-                let (running_mean, running_var) = buffers.split_at_mut(f);
-                bn.commit_running(rows, saved, running_mean, running_var)?;
+        let net = self.net;
+        // Batch norm inside a dropped branch saw no batch: its statistics stay.
+        let mut skip_to = None;
+        for (l, (layer, at)) in net.layers().iter().zip(self.offsets()).enumerate() {
+            if skip_to.is_some_and(|end| l < end) {
+                continue;
+            }
+            match *layer {
+                Layer::ResidualStart { .. } if branch_dropped(layer, &self.mem[at.saved..]) => {
+                    skip_to = net.block_end(l);
+                }
+                Layer::BatchNorm(bn) => {
+                    let f = bn.features();
+                    let [saved, buffers] = carve(
+                        self.mem,
+                        [(at.saved, layer.saved_len(rows)), (at.buffers, 2 * f)],
+                    );
+                    let (running_mean, running_var) = buffers.split_at_mut(f);
+                    bn.commit_running(rows, saved, running_mean, running_var)?;
+                }
+                _ => {}
             }
         }
         Ok(())
