@@ -2,7 +2,8 @@
 //! images, the other 5,000 a seeded validation split; the official 10,000 for
 //! test) with each image regularizer: baseline, cutout, random crop + flip,
 //! mixup, CutMix, fractional max pooling instead of max pooling, and
-//! combinations. Prints train, validation and test accuracy and time (each
+//! combinations; then a small residual CNN with `BatchNorm2d`, with and
+//! without stochastic depth and spatial dropout. Prints train, validation and test accuracy and time (each
 //! row single-threaded; rows run in parallel, one per core). Rows are
 //! compared on validation; test is printed for reference, not to choose.
 //!
@@ -20,11 +21,13 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::distributions::beta;
 use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
 use tinyreg::layers::mixup::Mixup;
+use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::trainer::data::shuffled_indices;
 use tinyreg::tune::validation_split;
 use tinyreg::{
-    Conv2d, Dense, Dropout, DropoutKind, Error, FmpEval, FmpIncrements, Icls, ImageShape, Layer,
-    LearningRate, Network, Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
+    linear_survival, BatchNorm, Conv2d, Dense, Dropout, DropoutKind, Error, FmpEval, FmpIncrements,
+    Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Projection, Schedule,
+    StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 const TRAIN_COUNT: usize = 20_000;
@@ -78,21 +81,121 @@ fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
     }
 }
 
+/// Which network a row trains.
+#[derive(Clone, Copy, PartialEq)]
+enum Model {
+    /// The small CNN with this pooling, and dropout before the last layer or not.
+    Small(Pooling, bool),
+    /// The residual CNN, with stochastic depth (linear decay to 0.5 over its
+    /// three blocks, per batch) or not, and spatial dropout (keep 0.9) after
+    /// each of its first two stages or not.
+    Residual { depth: bool, spatial: bool },
+}
+
+fn conv(in_channels: usize, out_channels: usize, side: usize, k: usize) -> Conv2d {
+    Conv2d {
+        in_channels,
+        out_channels,
+        height: side,
+        width: side,
+        k,
+        stride: 1,
+        padding: k / 2,
+    }
+}
+
+/// A small ResNet (He et al. 2016, "basic" blocks): conv3x3(16)-BN-ReLU, then
+/// three stages of one residual block each (16 channels at 28x28, 32 at 14x14
+/// with a 1x1 projection, 32 at 7x7; each block conv-BN-ReLU-conv-BN added
+/// to its input, then ReLU), 2x2 max pooling between stages, global average
+/// pooling, dense(10).
+fn residual_layers(depth: bool, spatial: bool) -> Result<Vec<Layer>, Error> {
+    let image = |channels, side| ImageShape {
+        channels,
+        height: side,
+        width: side,
+    };
+    let bn =
+        |channels, side: usize| Layer::BatchNorm(BatchNorm::over_channels(channels, side * side));
+    let survival = |block| {
+        if depth {
+            linear_survival(block, 3, 0.5)
+        } else {
+            1.0
+        }
+    };
+    let block = |layers: &mut Vec<Layer>, block, c_in: usize, c_out: usize, side: usize| {
+        layers.push(Layer::ResidualStart {
+            features: c_in * side * side,
+            depth: StochasticDepth {
+                survival: survival(block),
+                ..StochasticDepth::ALWAYS
+            },
+        });
+        layers.extend([
+            Layer::Conv2d {
+                conv: conv(c_in, c_out, side, 3),
+                relu: false,
+            },
+            bn(c_out, side),
+            Layer::Relu {
+                features: c_out * side * side,
+            },
+            Layer::Conv2d {
+                conv: conv(c_out, c_out, side, 3),
+                relu: false,
+            },
+            bn(c_out, side),
+            Layer::ResidualEnd {
+                features: c_out * side * side,
+                projection: (c_in != c_out).then(|| Projection::Conv(conv(c_in, c_out, side, 1))),
+            },
+            Layer::Relu {
+                features: c_out * side * side,
+            },
+        ]);
+    };
+    let stage_end = |layers: &mut Vec<Layer>, channels, side| -> Result<(), Error> {
+        if spatial {
+            layers.push(Layer::SpatialDropout(SpatialDropout {
+                shape: image(channels, side),
+                dropout: Dropout::new(DropoutKind::Inverted, 0.9)?,
+            }));
+        }
+        layers.push(Layer::MaxPool {
+            shape: image(channels, side),
+            k: 2,
+            stride: 2,
+        });
+        Ok(())
+    };
+    let mut layers = vec![
+        Layer::Conv2d {
+            conv: conv(1, 16, 28, 3),
+            relu: false,
+        },
+        bn(16, 28),
+        Layer::Relu { features: 16 * 784 },
+    ];
+    block(&mut layers, 1, 16, 16, 28);
+    stage_end(&mut layers, 16, 28)?;
+    block(&mut layers, 2, 16, 32, 14);
+    stage_end(&mut layers, 32, 14)?;
+    block(&mut layers, 3, 32, 32, 7);
+    layers.push(Layer::GlobalAvgPool {
+        shape: image(32, 7),
+    });
+    layers.push(Layer::Dense(Dense::new(32, 10)));
+    Ok(layers)
+}
+
 /// conv-relu-pool-conv-relu-pool-dense(128)-[dropout]-dense(10).
 fn layers(pooling: Pooling, dropout: bool) -> Result<[Layer; 7], Error> {
     let (side1, side2) = match pooling {
         Pooling::Max => (14, 7),
         Pooling::Fractional(..) => (20, 14),
     };
-    let conv = |in_channels, out_channels, side| Conv2d {
-        in_channels,
-        out_channels,
-        height: side,
-        width: side,
-        k: 3,
-        stride: 1,
-        padding: 1,
-    };
+    let conv = |in_channels, out_channels, side| conv(in_channels, out_channels, side, 3);
     // Without dropout, a ReLU after the ReLU of the dense layer: an identity
     // that keeps the layer count fixed and draws nothing.
     let regularizer = if dropout {
@@ -122,11 +225,14 @@ fn layers(pooling: Pooling, dropout: bool) -> Result<[Layer; 7], Error> {
 
 fn run(
     name: &str,
-    (pooling, dropout, augment): (Pooling, bool, Augment),
+    (model, augment): (Model, Augment),
     epochs: u32,
     (train, val, test): (&Icls, &Icls, &Icls),
 ) -> Result<String, Error> {
-    let layers = layers(pooling, dropout)?;
+    let layers = match model {
+        Model::Small(pooling, dropout) => layers(pooling, dropout)?.to_vec(),
+        Model::Residual { depth, spatial } => residual_layers(depth, spatial)?,
+    };
     let net = Network::new(&layers);
     let steps = epochs * (train.count / BATCH) as u32;
     let config = TrainConfig {
@@ -217,7 +323,7 @@ fn run(
     ))
 }
 
-const USAGE: &str = "usage: fashion_cnn [data dir] [epochs >= 1] [rows, e.g. 1,7 (1 to 12)]";
+const USAGE: &str = "usage: fashion_cnn [data dir] [epochs >= 1] [rows, e.g. 1,7 (1 to 16)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -260,7 +366,7 @@ fn usage() -> ExitCode {
 }
 
 /// Rows of the table.
-const ROWS: usize = 12;
+const ROWS: usize = 16;
 /// The validation split carved (seeded) from the 20,000 training images.
 const VAL_COUNT: usize = 5_000;
 
@@ -287,42 +393,91 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
     let rows = [
         (
             "max pooling, no augmentation",
-            (Pooling::Max, false, Augment::None),
+            (Model::Small(Pooling::Max, false), Augment::None),
         ),
-        ("+ cutout 10x10", (Pooling::Max, false, Augment::Cutout)),
+        (
+            "+ cutout 10x10",
+            (Model::Small(Pooling::Max, false), Augment::Cutout),
+        ),
         (
             "+ crop (pad 2) and flip",
-            (Pooling::Max, false, Augment::CropFlip),
+            (Model::Small(Pooling::Max, false), Augment::CropFlip),
         ),
-        ("+ mixup (alpha 0.2)", (Pooling::Max, false, Augment::Mixup)),
-        ("+ CutMix (alpha 1)", (Pooling::Max, false, Augment::CutMix)),
+        (
+            "+ mixup (alpha 0.2)",
+            (Model::Small(Pooling::Max, false), Augment::Mixup),
+        ),
+        (
+            "+ CutMix (alpha 1)",
+            (Model::Small(Pooling::Max, false), Augment::CutMix),
+        ),
         (
             "+ dropout 0.5 before the last layer",
-            (Pooling::Max, true, Augment::None),
+            (Model::Small(Pooling::Max, true), Augment::None),
         ),
         (
             "FMP 28-20-14, pseudorandom, overlapping",
-            (pseudo, false, Augment::None),
+            (Model::Small(pseudo, false), Augment::None),
         ),
         (
             "FMP 28-20-14, random, disjoint",
-            (random, false, Augment::None),
+            (Model::Small(random, false), Augment::None),
         ),
         (
             "crop, flip and cutout",
-            (Pooling::Max, false, Augment::CropFlipCutout),
+            (Model::Small(Pooling::Max, false), Augment::CropFlipCutout),
         ),
         (
             "FMP (pseudorandom, overlapping) + dropout",
-            (pseudo, true, Augment::None),
+            (Model::Small(pseudo, true), Augment::None),
         ),
         (
             "FMP (pseudorandom, overlapping) + crop and flip",
-            (pseudo, false, Augment::CropFlip),
+            (Model::Small(pseudo, false), Augment::CropFlip),
         ),
         (
             "FMP (pseudorandom, overlapping) + mixup",
-            (pseudo, false, Augment::Mixup),
+            (Model::Small(pseudo, false), Augment::Mixup),
+        ),
+        (
+            "residual CNN (BatchNorm2d, 3 blocks, global average pooling)",
+            (
+                Model::Residual {
+                    depth: false,
+                    spatial: false,
+                },
+                Augment::None,
+            ),
+        ),
+        (
+            "residual CNN + stochastic depth (linear decay to 0.5)",
+            (
+                Model::Residual {
+                    depth: true,
+                    spatial: false,
+                },
+                Augment::None,
+            ),
+        ),
+        (
+            "residual CNN + spatial dropout 0.9",
+            (
+                Model::Residual {
+                    depth: false,
+                    spatial: true,
+                },
+                Augment::None,
+            ),
+        ),
+        (
+            "residual CNN + stochastic depth + spatial dropout",
+            (
+                Model::Residual {
+                    depth: true,
+                    spatial: true,
+                },
+                Augment::None,
+            ),
         ),
     ];
     debug_assert_eq!(rows.len(), ROWS);

@@ -8,10 +8,12 @@ use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use toml::Spanned;
 
+use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{Param, Sampler};
 use tinyreg::{
     BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
-    ImageShape, Layer, LearningRate, Optimizer, Schedule, TrainConfig, Update, WeightDecay,
+    ImageShape, Layer, LearningRate, Optimizer, Projection, Schedule, StochasticDepth, TrainConfig,
+    Update, WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -136,6 +138,31 @@ pub enum LayerSpec {
         #[serde(default = "two")]
         stride: usize,
     },
+    /// `BatchNorm2d`: per channel over the batch and each image's plane.
+    #[serde(rename = "batch_norm_2d")]
+    BatchNorm2d {
+        #[serde(default = "bn_momentum")]
+        momentum: f32,
+    },
+    /// `Dropout2d`: whole channels.
+    SpatialDropout {
+        keep: f32,
+        #[serde(default)]
+        vanilla: bool,
+    },
+    /// Each channel's mean: `(c, h, w)` to `c`.
+    GlobalAvgPool,
+    /// Opens a residual block around the layers up to the next `block_end`.
+    BlockStart {
+        #[serde(default = "one")]
+        survival: f32,
+        /// One draw per sample (torchvision's row mode) instead of per batch.
+        #[serde(default)]
+        per_row: bool,
+    },
+    /// Closes a residual block: adds its input, through a 1x1 convolution
+    /// (images) or a dense layer (features) where the shape changed.
+    BlockEnd,
     FractionalMaxPool {
         /// Output side (`out < in <= 2 out`).
         out: usize,
@@ -446,8 +473,16 @@ impl Run {
                 } if !probability(k) => {
                     return fail("dropconnect", "a keep probability must be in (0, 1]")
                 }
-                LayerSpec::Dropout { keep, .. } if !probability(keep) => {
+                LayerSpec::Dropout { keep, .. } | LayerSpec::SpatialDropout { keep, .. }
+                    if !probability(keep) =>
+                {
                     return fail("keep", "a keep probability must be in (0, 1]")
+                }
+                LayerSpec::BatchNorm2d { momentum } if !(momentum > 0.0 && momentum < 1.0) => {
+                    return fail("momentum", "must be in (0, 1)")
+                }
+                LayerSpec::BlockStart { survival, .. } if !probability(survival) => {
+                    return fail("survival", "a survival probability must be in (0, 1]")
                 }
                 LayerSpec::BatchNorm { momentum } if !(momentum > 0.0 && momentum < 1.0) => {
                     return fail("momentum", "must be in (0, 1)")
@@ -513,6 +548,8 @@ impl Run {
             return Err((None, "network.layers: the network has no layers".into()));
         }
         let mut layers = Vec::new();
+        // The open residual block's input: its features and image shape.
+        let mut block: Option<(usize, Option<ImageShape>)> = None;
         let mut image = Some(shape);
         let mut features = shape.channels * shape.height * shape.width;
         for (i, spanned) in specs.iter().enumerate() {
@@ -625,6 +662,78 @@ impl Run {
                         }
                     }
                 }
+                LayerSpec::BatchNorm2d { momentum } => {
+                    let s = need_image(image)?;
+                    Layer::BatchNorm(
+                        BatchNorm::over_channels(s.channels, s.height * s.width)
+                            .with_constants(momentum, 1e-5),
+                    )
+                }
+                LayerSpec::SpatialDropout { keep, vanilla } => {
+                    let kind = if vanilla {
+                        DropoutKind::Vanilla
+                    } else {
+                        DropoutKind::Inverted
+                    };
+                    Layer::SpatialDropout(SpatialDropout {
+                        shape: need_image(image)?,
+                        dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
+                    })
+                }
+                LayerSpec::GlobalAvgPool => {
+                    let s = need_image(image)?;
+                    image = None;
+                    Layer::GlobalAvgPool { shape: s }
+                }
+                LayerSpec::BlockStart { survival, per_row } => {
+                    if block.is_some() {
+                        return Err(fail(
+                            "blocks do not nest: the last block_start has no block_end yet".into(),
+                        ));
+                    }
+                    block = Some((features, image));
+                    Layer::ResidualStart {
+                        features,
+                        depth: StochasticDepth {
+                            survival,
+                            scaling: DepthScaling::Inverted,
+                            per_row,
+                        },
+                    }
+                }
+                LayerSpec::BlockEnd => {
+                    let Some((skip, skip_image)) = block.take() else {
+                        return Err(fail("block_end without a block_start".into()));
+                    };
+                    let projection = match (skip == features, skip_image, image) {
+                        (true, _, _) => None,
+                        (false, Some(from), Some(to)) => {
+                            if from.height % to.height != 0
+                                || from.width % to.width != 0
+                                || from.height / to.height != from.width / to.width
+                            {
+                                return Err(fail(format!(
+                                    "the block maps {}x{} images to {}x{}: no 1x1 strided projection fits",
+                                    from.height, from.width, to.height, to.width
+                                )));
+                            }
+                            Some(Projection::Conv(Conv2d {
+                                in_channels: from.channels,
+                                out_channels: to.channels,
+                                height: from.height,
+                                width: from.width,
+                                k: 1,
+                                stride: from.height / to.height,
+                                padding: 0,
+                            }))
+                        }
+                        (false, _, _) => Some(Projection::Dense(Dense::new(skip, features))),
+                    };
+                    Layer::ResidualEnd {
+                        features,
+                        projection,
+                    }
+                }
                 LayerSpec::FractionalMaxPool {
                     out,
                     overlapping,
@@ -667,6 +776,13 @@ impl Run {
             };
             features = layer.outputs();
             layers.push(layer);
+        }
+        if block.is_some() {
+            let line = specs.last().map(|s| line_of(&self.text, s.span().start));
+            return Err((
+                line,
+                "network.layers: a block_start has no block_end".into(),
+            ));
         }
         if features != classes {
             let line = specs.last().map(|s| line_of(&self.text, s.span().start));
@@ -877,8 +993,12 @@ impl Run {
             .ok_or_else(|| format!("the network has {} layers", layers.len()))?
             .get_ref();
         match (field, layer) {
-            ("keep", LayerSpec::Dropout { .. }) => Ok(Target::Keep(index)),
-            ("survival", LayerSpec::Residual { .. }) => Ok(Target::Survival(index)),
+            ("keep", LayerSpec::Dropout { .. } | LayerSpec::SpatialDropout { .. }) => {
+                Ok(Target::Keep(index))
+            }
+            ("survival", LayerSpec::Residual { .. } | LayerSpec::BlockStart { .. }) => {
+                Ok(Target::Survival(index))
+            }
             ("units", LayerSpec::Dense { .. }) if index + 1 < layers.len() => {
                 Ok(Target::Units(index))
             }
@@ -914,10 +1034,14 @@ impl Values {
     fn apply_layer(&self, i: usize, spec: &mut LayerSpec) {
         for &(target, v) in &self.0 {
             match (target, &mut *spec) {
-                (Target::Keep(l), LayerSpec::Dropout { keep, .. }) if l == i => *keep = v as f32,
-                (Target::Survival(l), LayerSpec::Residual { survival, .. }) if l == i => {
-                    *survival = v as f32
-                }
+                (
+                    Target::Keep(l),
+                    LayerSpec::Dropout { keep, .. } | LayerSpec::SpatialDropout { keep, .. },
+                ) if l == i => *keep = v as f32,
+                (
+                    Target::Survival(l),
+                    LayerSpec::Residual { survival, .. } | LayerSpec::BlockStart { survival, .. },
+                ) if l == i => *survival = v as f32,
                 (Target::Units(l), LayerSpec::Dense { units, .. }) if l == i => *units = v as usize,
                 (Target::DropConnect(l), LayerSpec::Dense { dropconnect, .. }) if l == i => {
                     *dropconnect = Some(v as f32)

@@ -363,3 +363,59 @@ fn mangled_configs_never_panic() {
     }
     assert!(variants.len() > 50, "{} variants", variants.len());
 }
+
+/// A residual CNN from the config: `batch_norm_2d`, blocks (one that widens
+/// the channels and halves the image, so `block_end` adds a 1x1 strided
+/// projection), `spatial_dropout`, `global_avg_pool`; it trains, the search
+/// can set a block's survival, and a block left open is a config error on
+/// its line.
+#[test]
+fn residual_cnn_config_trains_and_open_blocks_are_refused() {
+    let dir = scratch("resnet");
+    let cnn = |t: String| {
+        t.replace(
+            r#"  { type = "dense", units = 32, relu = true },
+  { type = "dropout", keep = 0.8 },
+  { type = "dense", units = 10 },"#,
+            r#"  { type = "conv", filters = 4, kernel = 3, padding = 1 },
+  { type = "batch_norm_2d" },
+  { type = "relu" },
+  { type = "block_start", survival = 0.8 },
+  { type = "conv", filters = 8, kernel = 3, padding = 1, stride = 2 },
+  { type = "batch_norm_2d" },
+  { type = "block_end" },
+  { type = "spatial_dropout", keep = 0.9 },
+  { type = "block_start", per_row = true },
+  { type = "conv", filters = 8, kernel = 3, padding = 1, relu = true },
+  { type = "block_end" },
+  { type = "global_avg_pool" },
+  { type = "dense", units = 10 },"#,
+        )
+        .replace("layers.1.keep", "layers.3.survival")
+    };
+    let path = config(&dir, cnn);
+    let path = path.to_str().unwrap();
+    let o = tinyreg(&[
+        "trial",
+        path,
+        "--params",
+        r#"{"lr": 0.01, "layers.3.survival": 0.7}"#,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(last["val_loss"].as_f64().unwrap().is_finite(), "{last}");
+    let open = config(&dir, |t| {
+        cnn(t).replace(
+            "  { type = \"block_end\" },\n  { type = \"global",
+            "  { type = \"global",
+        )
+    });
+    let o = tinyreg(&["check", open.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("block_start has no block_end"),
+        "{}",
+        stderr(&o)
+    );
+}
