@@ -35,14 +35,9 @@ fn synthetic(count: usize, side: usize) -> Vec<u8> {
 
 fn bench_net(c: &mut Criterion, name: &str, layers: &[Layer], batch: usize, data: &Icls) {
     let net = Network::new(layers);
-    let cfg = TrainConfig {
-        batch,
-        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(1e-3),
-        clip_norm: None,
-        seed: 1,
-        early_stopping: None,
-    };
+    let cfg = TrainConfig::new(batch, LearningRate::constant(1e-3))
+        .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap())
+        .with_seed(1);
     let mut mem = vec![0f32; net.memory_len(batch, 2, false)];
     let mut trainer = Trainer::new(net, cfg, &mut mem).unwrap();
     let idx: Vec<u32> = (0..batch as u32).collect();

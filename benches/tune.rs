@@ -41,14 +41,8 @@ fn tune(c: &mut Criterion) {
         Layer::Dense(Dense::new(128, 10)),
     ];
     let net = Network::new(&layers);
-    let config = TrainConfig {
-        batch: 32,
-        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(2e-3),
-        clip_norm: None,
-        seed: 0,
-        early_stopping: None,
-    };
+    let config = TrainConfig::new(32, LearningRate::constant(2e-3))
+        .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap());
     let mut memory = vec![0f32; net.memory_len(32, 2, false)];
     let mut trainer = Trainer::new(net, config, &mut memory).unwrap();
     let mut order = vec![0u32; train.count];

@@ -4,6 +4,7 @@ use core::fmt;
 
 /// Why an operation refused its input. Nothing is written when one is returned.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Error {
     /// Two slices that must have the same length do not.
     LengthMismatch {

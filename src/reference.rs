@@ -9,8 +9,12 @@
 use rand_core::Rng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
+use crate::error::Error;
+use crate::kernels::bernoulli::{mask_bit, mask_bytes, Keep};
+use crate::layers::dropout::{Dropout, DropoutKind};
+use crate::layers::mode::Mode;
 use crate::layers::pool::Region;
-use crate::{mask_bytes, Dropout, DropoutKind, Error, Keep, MaskRng, Mode, STREAMS};
+use crate::rng::{MaskRng, STREAMS};
 
 /// The 16 scalar streams that mirror a [`MaskRng`].
 pub type Streams = [Xoshiro128PlusPlus; STREAMS];
@@ -52,10 +56,6 @@ fn set_bit(mask: &mut [u8], i: usize, on: bool) {
     } else {
         mask[i / 8] &= !(1 << (i % 8));
     }
-}
-
-fn bit(mask: &[u8], i: usize) -> bool {
-    mask[i / 8] >> (i % 8) & 1 == 1
 }
 
 /// Clears the padding bits of the last mask byte, as the SIMD kernels do.
@@ -134,7 +134,7 @@ pub fn dropout_forward_with_mask(
     check(input.len(), output.len(), Some(mask.len()))?;
     let scale = dropout.train_scale();
     for (i, (y, &x)) in output.iter_mut().zip(input).enumerate() {
-        *y = x * if bit(mask, i) { scale } else { 0.0 };
+        *y = x * if mask_bit(mask, i) { scale } else { 0.0 };
     }
     Ok(())
 }
@@ -185,7 +185,7 @@ pub fn dense_forward(
         for o in 0..no {
             let mut sum = 0f64;
             for i in 0..ni {
-                let m = mask.is_none_or(|mask| bit(mask, o * ni + i));
+                let m = mask.is_none_or(|mask| mask_bit(mask, o * ni + i));
                 let w = if m { params.weights[o * ni + i] } else { 0.0 };
                 sum += input[b * ni + i] as f64 * w as f64;
             }
@@ -219,7 +219,7 @@ pub fn dense_backward(
             }
         }
     }
-    let keep = |o: usize, i: usize| mask.is_none_or(|mask| bit(mask, o * ni + i));
+    let keep = |o: usize, i: usize| mask.is_none_or(|mask| mask_bit(mask, o * ni + i));
     for o in 0..no {
         grads.bias[o] = (grads.bias[o] as f64
             + (0..batch)

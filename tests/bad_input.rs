@@ -48,14 +48,8 @@ mod trainer_settings {
     const LAYERS: [Layer; 1] = [Layer::Dense(Dense::new(4, 3))];
 
     fn config() -> TrainConfig {
-        TrainConfig {
-            batch: 2,
-            update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
-            lr: LearningRate::constant(1e-3),
-            clip_norm: None,
-            seed: 0,
-            early_stopping: None,
-        }
+        TrainConfig::new(2, LearningRate::constant(1e-3))
+            .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap())
     }
 
     fn refused(cfg: TrainConfig) {
@@ -285,14 +279,9 @@ mod trainer_side_effects {
     ];
 
     fn config() -> TrainConfig {
-        TrainConfig {
-            batch: 4,
-            update: Update::new(Optimizer::Sgd, WeightDecay::NONE).unwrap(),
-            lr: LearningRate::constant(0.1),
-            clip_norm: None,
-            seed: 5,
-            early_stopping: None,
-        }
+        TrainConfig::new(4, LearningRate::constant(0.1))
+            .with_update(Update::new(Optimizer::Sgd, WeightDecay::NONE).unwrap())
+            .with_seed(5)
     }
 
     #[test]
@@ -419,14 +408,9 @@ fn non_finite_loss_moves_no_running_statistics_and_no_generator() {
         },
         Layer::Dense(Dense::new(8, 3)),
     ];
-    let config = TrainConfig {
-        batch: 4,
-        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(1e-2),
-        clip_norm: None,
-        seed: 3,
-        early_stopping: None,
-    };
+    let config = TrainConfig::new(4, LearningRate::constant(1e-2))
+        .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap())
+        .with_seed(3);
     let net = Network::new(&layers);
     let len = net.memory_len(4, 2, false);
     let (mut a, mut b) = (vec![0f32; len], vec![0f32; len]);

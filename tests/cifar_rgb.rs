@@ -143,14 +143,9 @@ fn small_cnn_overfits_twenty_rgb_images() {
         Layer::Dense(Dense::new(8 * 11 * 11, 10)),
     ];
     let net = Network::new(&layers);
-    let config = TrainConfig {
-        batch: 20,
-        update: Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(3e-3),
-        clip_norm: None,
-        seed: 1,
-        early_stopping: None,
-    };
+    let config = TrainConfig::new(20, LearningRate::constant(3e-3))
+        .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap())
+        .with_seed(1);
     let mut mem = vec![0f32; net.memory_len(20, Optimizer::ADAM.state_per_param(), false)];
     let mut trainer = Trainer::new(net, config, &mut mem).unwrap();
     let mut losses = Vec::new();

@@ -12,14 +12,9 @@ use tinyreg::{
 const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
 
 fn config(batch: usize, seed: u64) -> TrainConfig {
-    TrainConfig {
-        batch,
-        update: Update::new(Optimizer::Sgd, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(1e-2),
-        clip_norm: None,
-        seed,
-        early_stopping: None,
-    }
+    TrainConfig::new(batch, LearningRate::constant(1e-2))
+        .with_update(Update::new(Optimizer::Sgd, WeightDecay::NONE).unwrap())
+        .with_seed(seed)
 }
 
 fn depth(survival: f32, scaling: DepthScaling, per_row: bool) -> StochasticDepth {

@@ -11,14 +11,9 @@ const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
 const TEST: &[u8] = include_bytes!("../data/digits-test.bin");
 
 fn config(batch: usize, seed: u64, optimizer: Optimizer) -> TrainConfig {
-    TrainConfig {
-        batch,
-        update: Update::new(optimizer, WeightDecay::NONE).unwrap(),
-        lr: LearningRate::constant(2e-3),
-        clip_norm: None,
-        seed,
-        early_stopping: None,
-    }
+    TrainConfig::new(batch, LearningRate::constant(2e-3))
+        .with_update(Update::new(optimizer, WeightDecay::NONE).unwrap())
+        .with_seed(seed)
 }
 
 fn mlp() -> [Layer; 3] {

@@ -16,14 +16,9 @@ use tinyreg::{
 const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
 
 fn config(optimizer: Optimizer, lr: f32, decay: WeightDecay) -> TrainConfig {
-    TrainConfig {
-        batch: 32,
-        update: Update::new(optimizer, decay).unwrap(),
-        lr: LearningRate::constant(lr),
-        clip_norm: None,
-        seed: 3,
-        early_stopping: None,
-    }
+    TrainConfig::new(32, LearningRate::constant(lr))
+        .with_update(Update::new(optimizer, decay).unwrap())
+        .with_seed(3)
 }
 
 fn regularized() -> [Layer; 3] {

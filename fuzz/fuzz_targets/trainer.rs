@@ -1,4 +1,5 @@
-//! Fuzz the trainer: arbitrary layer lists (consistent or not), settings
+//! Fuzz the trainer: arbitrary layer lists (consistent or not, residual
+//! blocks well formed or not), settings
 //! (any float bits for the rates, clipping and batch norm's constants) and
 //! batches. Nothing may panic or hang; `Trainer::new` either refuses or
 //! accepts a buffer of exactly `memory_len` floats; a refused step leaves the
@@ -7,10 +8,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::trainer::optim::Schedule;
 use tinyreg::{
-    BatchNorm, Dense, DepthScaling, Dropout, Layer, LearningRate, Network, Optimizer, TrainConfig,
-    Trainer, Update, WeightDecay,
+    BatchNorm, Conv2d, Dense, DepthScaling, Dropout, ImageShape, Layer, LearningRate, Network,
+    Optimizer, Projection, StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 struct Bytes<'a>(&'a [u8]);
@@ -36,7 +38,12 @@ impl Bytes<'_> {
 
 fn layer(b: &mut Bytes, features: usize) -> Option<Layer> {
     let keep = b.f32();
-    Some(match b.u8() % 6 {
+    let image = |b: &mut Bytes| ImageShape {
+        channels: b.size(),
+        height: b.size(),
+        width: b.size(),
+    };
+    Some(match b.u8() % 12 {
         0 => Layer::Dense(Dense::new(features, b.size())),
         1 => Layer::Dense(Dense::new(features, b.size()).with_relu()),
         2 => Layer::Relu { features },
@@ -45,6 +52,38 @@ fn layer(b: &mut Bytes, features: usize) -> Option<Layer> {
             dropout: Dropout::inverted(keep).ok()?,
         },
         4 => Layer::BatchNorm(BatchNorm::with(features, b.f32(), b.f32())),
+        5 => Layer::BatchNorm(
+            BatchNorm::over_channels(b.size(), b.size()).with_constants(b.f32(), b.f32()),
+        ),
+        6 => Layer::SpatialDropout(SpatialDropout {
+            shape: image(b),
+            dropout: Dropout::inverted(keep).ok()?,
+        }),
+        7 => Layer::GlobalAvgPool { shape: image(b) },
+        8 | 9 => Layer::ResidualStart {
+            features,
+            depth: StochasticDepth {
+                survival: keep,
+                scaling: DepthScaling::Paper,
+                per_row: b.u8() & 1 == 1,
+            },
+        },
+        10 => Layer::ResidualEnd {
+            features,
+            projection: match b.u8() % 3 {
+                0 => None,
+                1 => Some(Projection::Dense(Dense::new(b.size(), features))),
+                _ => Some(Projection::Conv(Conv2d {
+                    in_channels: b.size(),
+                    out_channels: b.size(),
+                    height: b.size(),
+                    width: b.size(),
+                    k: 1,
+                    stride: b.size(),
+                    padding: 0,
+                })),
+            },
+        },
         _ => Layer::Residual {
             features,
             hidden: b.size(),
@@ -59,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
     let mut layers = Vec::new();
     let mut features = b.size();
     let inputs = features;
-    for _ in 0..(b.u8() % 4) + 1 {
+    for _ in 0..(b.u8() % 6) + 1 {
         let Some(l) = layer(&mut b, features) else {
             return;
         };

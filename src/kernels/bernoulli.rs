@@ -164,10 +164,11 @@ pub(crate) fn bits_to_lanes(bits: u16) -> U32s {
     (U32s::splat(bits as u32) & U32s::new(BIT)).simd_ne(U32s::ZERO)
 }
 
-/// Bit `i` of a mask: whether unit `i` is kept.
+/// Bit `i` of a mask: whether unit `i` is kept (bits past the mask read as
+/// dropped). The one reader of the mask format, for every layer and kernel.
 #[inline(always)]
 pub fn mask_bit(mask: &[u8], i: usize) -> bool {
-    mask[i / 8] >> (i % 8) & 1 == 1
+    mask.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1)
 }
 
 /// Bytes of a bit-packed mask of `units` units: bit `i % 8` of byte `i / 8`.

@@ -17,7 +17,8 @@ use crate::simd::{
     HAS_SIMD, LANES,
 };
 
-use super::bernoulli::bits_to_lanes;
+use super::bernoulli::{bits_to_lanes, mask_bit};
+pub(crate) use super::matrix::{AMat, BMat, Epilogue};
 
 pub(crate) const MR: usize = GEMM_MR;
 pub(crate) const NV: usize = GEMM_NV;
@@ -27,40 +28,6 @@ pub(crate) const KC: usize = GEMM_KC;
 /// Floats of packing scratch every GEMM here needs, whatever the shapes (none
 /// on targets without SIMD, whose scalar kernels read the operands in place).
 pub const GEMM_SCRATCH_LEN: usize = if HAS_SIMD { KC * NR } else { 0 };
-
-/// A read in place: element `(r, k)` of an `m x k` matrix.
-#[derive(Clone, Copy)]
-pub(crate) enum AMat<'a> {
-    /// At `data[r * ld + k]`.
-    RowMajor { data: &'a [f32], ld: usize },
-    /// At `data[k * ld + r]`.
-    ColMajor { data: &'a [f32], ld: usize },
-}
-
-/// B, packed by panels: element `(k, n)` of a `k x n` matrix, optionally
-/// multiplied by mask bit `index(k, n)` (the element's index in `data`).
-#[derive(Clone, Copy)]
-pub(crate) struct BMat<'a> {
-    pub data: &'a [f32],
-    pub ld: usize,
-    /// Element `(k, n)` at `data[n * ld + k]` instead of `data[k * ld + n]`.
-    pub transposed: bool,
-    pub mask: Option<&'a [u8]>,
-}
-
-/// What happens to C after the product.
-#[derive(Clone, Copy)]
-pub(crate) struct Epilogue<'a> {
-    /// Multiplies the product.
-    pub alpha: f32,
-    /// `Some(bias)` sets C to `bias + alpha*A·B` (bias per column, or zeros for
-    /// an empty slice); `None` accumulates into C.
-    pub overwrite_with_bias: Option<&'a [f32]>,
-    /// Multiplies the product elementwise by mask bit `r * ldc + col`.
-    pub mask: Option<&'a [u8]>,
-    /// `max(., 0)` once the sum is complete (NaN stays NaN).
-    pub relu: bool,
-}
 
 /// 16 bits of a bit-packed mask starting at any bit offset (past the end: 0).
 #[inline(always)]
@@ -78,13 +45,6 @@ pub(crate) fn bits_at(mask: &[u8], offset: usize) -> u16 {
 #[inline(always)]
 fn mask_factor(mask: &[u8], offset: usize) -> F32s {
     f32s_from_bits(bits_to_lanes(bits_at(mask, offset)) & U32s::splat(1.0f32.to_bits()))
-}
-
-#[inline(always)]
-fn bit(mask: &[u8], index: usize) -> f32 {
-    (mask
-        .get(index / 8)
-        .is_some_and(|b| b >> (index % 8) & 1 == 1)) as u32 as f32
 }
 
 /// `c[m x n] (ldc) = epilogue(alpha * A[m x k] · B[k x n])`. Shapes were checked by
@@ -436,7 +396,7 @@ fn pack_b(b: BMat<'_>, k0: usize, kc: usize, n0: usize, n: usize, panel: &mut [f
                 None => dst[..width].copy_from_slice(src),
                 Some(mask) => {
                     for (j, (d, &x)) in dst[..width].iter_mut().zip(src).enumerate() {
-                        *d = x * bit(mask, start + j);
+                        *d = x * mask_bit(mask, start + j) as u32 as f32;
                     }
                 }
             }

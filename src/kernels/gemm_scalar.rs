@@ -5,13 +5,8 @@
 //! Cortex-M4F). Same contract as [`super::gemm::gemm`]; compiled on every
 //! target so the host tests check it against the reference.
 
-use super::gemm::{AMat, BMat, Epilogue};
-
-#[inline(always)]
-fn bit(mask: &[u8], index: usize) -> bool {
-    mask.get(index / 8)
-        .is_some_and(|b| b >> (index % 8) & 1 == 1)
-}
+use super::bernoulli::mask_bit;
+use super::matrix::{AMat, BMat, Epilogue};
 
 /// Applies the epilogue to one output element: `c = prev + alpha * sum (* mask)`,
 /// then ReLU.
@@ -19,7 +14,7 @@ fn bit(mask: &[u8], index: usize) -> bool {
 fn finish(sum: f32, c: &mut f32, col: usize, index: usize, epi: &Epilogue<'_>) {
     let mut product = sum * epi.alpha;
     if let Some(mask) = epi.mask {
-        product *= bit(mask, index) as u32 as f32;
+        product *= mask_bit(mask, index) as u32 as f32;
     }
     let prev = match epi.overwrite_with_bias {
         Some([]) => 0.0,
@@ -53,7 +48,7 @@ pub(crate) fn gemm(
                         None => dot(x, w),
                         Some(mask) => {
                             x.iter().zip(w).enumerate().fold(0.0, |s, (i, (&xi, &wi))| {
-                                s + xi * (wi * bit(mask, j * b.ld + i) as u32 as f32)
+                                s + xi * (wi * mask_bit(mask, j * b.ld + i) as u32 as f32)
                             })
                         }
                     };
@@ -78,8 +73,8 @@ pub(crate) fn gemm(
                         if b.transposed {
                             for (j, s) in acc.iter_mut().enumerate() {
                                 let at = (n0 + j) * b.ld + kk;
-                                let w =
-                                    b.data[at] * b.mask.map_or(1.0, |m| bit(m, at) as u32 as f32);
+                                let w = b.data[at]
+                                    * b.mask.map_or(1.0, |m| mask_bit(m, at) as u32 as f32);
                                 *s += coef * w;
                             }
                         } else {
@@ -89,7 +84,7 @@ pub(crate) fn gemm(
                                 None => axpy(coef, row, acc),
                                 Some(mask) => {
                                     for (j, (s, &w)) in acc.iter_mut().zip(row).enumerate() {
-                                        *s += coef * (w * bit(mask, start + j) as u32 as f32);
+                                        *s += coef * (w * mask_bit(mask, start + j) as u32 as f32);
                                     }
                                 }
                             }

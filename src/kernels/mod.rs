@@ -11,3 +11,4 @@ pub(crate) mod blocks;
 pub(crate) mod dropout;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
+pub(crate) mod matrix;

@@ -14,7 +14,7 @@
 //!   run) then the hidden activations (`rows * hidden`).
 
 use crate::error::Error;
-use crate::kernels::bernoulli::{bernoulli_mask, Keep};
+use crate::kernels::bernoulli::{bernoulli_mask, mask_bit, Keep};
 use crate::layers::dense::{Dense, DenseGrads, DenseParams};
 use crate::layers::layer::{DepthScaling, Projection, StochasticDepth};
 use crate::layers::mode::Mode;
@@ -186,11 +186,7 @@ pub(crate) fn start_forward_pass(
                 let bytes = chunk.len().div_ceil(8);
                 bernoulli_mask(keep, draws.masks, chunk.len(), &mut bits[..bytes])?;
                 for (i, m) in chunk.iter_mut().enumerate() {
-                    *m = if bits[i / 8] >> (i % 8) & 1 == 1 {
-                        train_scale
-                    } else {
-                        0.0
-                    };
+                    *m = if mask_bit(&bits, i) { train_scale } else { 0.0 };
                 }
             }
         }
