@@ -8,9 +8,11 @@
 
 pub mod checkpoint;
 mod checks;
+mod config;
 pub mod data;
 pub mod early_stopping;
 mod fit;
+mod metrics;
 pub mod network;
 pub mod optim;
 pub mod predict;
@@ -26,158 +28,14 @@ use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::rng::MaskRng;
 use checks::{check_config, check_network};
 use data::Icls;
-use early_stopping::EarlyStoppingConfig;
 use network::{Network, Plan};
-use optim::{LearningRate, Update};
+
+pub use config::{Metric, TrainConfig};
+pub use metrics::{EpochMetrics, FitEvent, FitSummary, Metrics};
+use optim::LearningRate;
 
 /// Mixed into the seed of the shuffling generator.
 const SHUFFLE_SEED: u64 = 0x5eed_5eed_5eed_5eed;
-
-/// The metric early stopping watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    /// Validation loss (mode min).
-    ValLoss,
-    /// Validation accuracy (mode max).
-    ValAccuracy,
-}
-
-/// Training settings.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct TrainConfig {
-    /// Mini-batch size (the memory is sized for it).
-    pub batch: usize,
-    /// Optimizer and weight decay; decay applies to weight matrices only, not
-    /// to biases or batch-norm parameters (like Keras's kernel regularizers).
-    pub update: Update,
-    /// Learning rate per optimizer step.
-    pub lr: LearningRate,
-    /// Clip the global gradient norm to this, if set.
-    pub clip_norm: Option<f32>,
-    /// Seeds initialization, shuffling and every mask.
-    pub seed: u64,
-    /// Early stopping on a validation metric, if set.
-    pub early_stopping: Option<(Metric, EarlyStoppingConfig)>,
-}
-
-impl TrainConfig {
-    /// Plain SGD (no weight decay) at a constant `lr` on batches of
-    /// `batch`, seed 0, no clipping, no early stopping; the `with_*` methods
-    /// set the rest, in a `const` if need be:
-    ///
-    /// ```
-    /// use tinyreg::{LearningRate, Metric, Optimizer, TrainConfig, Update, WeightDecay};
-    /// let config = TrainConfig::new(32, LearningRate::constant(2e-3))
-    ///     .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap())
-    ///     .with_seed(7)
-    ///     .with_clip_norm(5.0);
-    /// assert_eq!(config.batch, 32);
-    /// assert_eq!(config.clip_norm, Some(5.0));
-    /// ```
-    pub const fn new(batch: usize, lr: LearningRate) -> Self {
-        TrainConfig {
-            batch,
-            update: Update {
-                optimizer: optim::Optimizer::Sgd,
-                decay: optim::WeightDecay::NONE,
-            },
-            lr,
-            clip_norm: None,
-            seed: 0,
-            early_stopping: None,
-        }
-    }
-
-    /// The optimizer and weight decay (checked by [`Update::new`]).
-    pub const fn with_update(self, update: Update) -> Self {
-        TrainConfig { update, ..self }
-    }
-
-    /// The learning rate and its schedule.
-    pub const fn with_lr(self, lr: LearningRate) -> Self {
-        TrainConfig { lr, ..self }
-    }
-
-    /// Clips the global gradient norm to `max_norm`.
-    pub const fn with_clip_norm(self, max_norm: f32) -> Self {
-        TrainConfig {
-            clip_norm: Some(max_norm),
-            ..self
-        }
-    }
-
-    /// Seeds initialization, shuffling and every mask.
-    pub const fn with_seed(self, seed: u64) -> Self {
-        TrainConfig { seed, ..self }
-    }
-
-    /// Early stopping on `metric`.
-    pub const fn with_early_stopping(self, metric: Metric, config: EarlyStoppingConfig) -> Self {
-        TrainConfig {
-            early_stopping: Some((metric, config)),
-            ..self
-        }
-    }
-}
-
-/// Loss and accuracy over some samples.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Metrics {
-    /// Mean cross-entropy.
-    pub loss: f32,
-    /// Fraction classified correctly.
-    pub accuracy: f32,
-}
-
-/// One epoch's curve point.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct EpochMetrics {
-    /// Mean over the epoch's steps (train mode, as Keras reports it).
-    pub train: Metrics,
-    /// On the validation set, eval mode, after the epoch.
-    pub val: Metrics,
-    /// Learning rate of the epoch's last step.
-    pub lr: f32,
-    /// `||update|| / ||weights||` over all weight matrices at the epoch's
-    /// last step (healthy near 1e-3; per layer: [`Trainer::update_ratios`]).
-    pub update_ratio: f32,
-}
-
-/// How [`Trainer::fit`] ended.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FitSummary {
-    /// Epochs run (entries written to the history).
-    pub epochs: usize,
-    /// Whether early stopping ended training.
-    pub stopped_early: bool,
-    /// The best epoch and value of the monitored metric, if monitored.
-    pub best: Option<(u32, f32)>,
-    /// Whether the best weights were restored.
-    pub restored: bool,
-    /// Whether the observer of [`Trainer::fit_observed`] ended training.
-    pub interrupted: bool,
-}
-
-/// What [`Trainer::fit_observed`] reports as training goes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum FitEvent {
-    /// An optimizer step ended.
-    Step {
-        /// The epoch it belongs to (from 0).
-        epoch: u32,
-        /// Steps taken so far, this one included.
-        step: u32,
-        /// The batch's loss and accuracy (train mode, before the update).
-        metrics: Metrics,
-    },
-    /// An epoch ended; its entry of the history.
-    Epoch {
-        /// The epoch (from 0).
-        epoch: u32,
-        /// What [`Trainer::fit`] writes into the history.
-        metrics: EpochMetrics,
-    },
-}
 
 /// What a [`Trainer`] keeps outside its memory buffer: the generator positions
 /// and the step count. Save it with [`Trainer::state`] and continue later with
