@@ -86,6 +86,127 @@
 
 #if defined(TINYREG_CAPI)
 /*
+ Most layers a network may describe (they are decoded on the stack).
+ */
+#define TINYREG_MAX_LAYERS 32
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Fully connected to `size` units (flags: `TINYREG_RELU`, `TINYREG_DROPCONNECT`
+ with keep probability `p`).
+ */
+#define TINYREG_LAYER_DENSE 1
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ `max(x, 0)`.
+ */
+#define TINYREG_LAYER_RELU 2
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Dropout with keep probability `p` (inverted; `TINYREG_VANILLA` for vanilla).
+ */
+#define TINYREG_LAYER_DROPOUT 3
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Batch norm over every value as a feature.
+ */
+#define TINYREG_LAYER_BATCH_NORM 4
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Batch norm per channel of images (`BatchNorm2d`).
+ */
+#define TINYREG_LAYER_BATCH_NORM_2D 5
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Convolution to `size` channels, `kernel`, `stride`, `padding` (flag `TINYREG_RELU`).
+ */
+#define TINYREG_LAYER_CONV 6
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ `kernel x kernel` max pooling with `stride`.
+ */
+#define TINYREG_LAYER_MAX_POOL 7
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ `kernel x kernel` average pooling with `stride`.
+ */
+#define TINYREG_LAYER_AVG_POOL 8
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Dropout of whole channels, keep probability `p` (`TINYREG_VANILLA` for vanilla).
+ */
+#define TINYREG_LAYER_SPATIAL_DROPOUT 9
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Each channel's mean.
+ */
+#define TINYREG_LAYER_GLOBAL_AVG_POOL 10
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Opens a residual block; its branch survives with probability `p`
+ (stochastic depth; `TINYREG_PER_ROW` draws per sample).
+ */
+#define TINYREG_LAYER_BLOCK_START 11
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Closes a residual block (a projection is added where the shape changed).
+ */
+#define TINYREG_LAYER_BLOCK_END 12
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: a ReLU on the output (dense, convolution).
+ */
+#define TINYREG_RELU 1
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: vanilla dropout (scaled in eval) instead of inverted.
+ */
+#define TINYREG_VANILLA 2
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: one stochastic-depth draw per sample.
+ */
+#define TINYREG_PER_ROW 4
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: DropConnect on a dense layer's weights with keep probability `p`.
+ */
+#define TINYREG_DROPCONNECT 8
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
  The model: `inputs -> hidden (ReLU, inverted dropout) -> classes`.
  */
 typedef struct TinyregMlpConfig {
@@ -167,6 +288,107 @@ typedef struct TinyregDataset {
    */
   uint32_t max_value;
 } TinyregDataset;
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ One layer, its sizes left to the input (0 where a field does not apply).
+ */
+typedef struct TinyregLayer {
+  /*
+   `TINYREG_LAYER_*`.
+   */
+  uint32_t kind;
+  /*
+   Units of a dense layer, channels of a convolution.
+   */
+  uint32_t size;
+  /*
+   Window side of a convolution or pooling.
+   */
+  uint32_t kernel;
+  /*
+   Step of a convolution or pooling.
+   */
+  uint32_t stride;
+  /*
+   Zeros around a convolution's input.
+   */
+  uint32_t padding;
+  /*
+   `TINYREG_RELU | TINYREG_VANILLA | TINYREG_PER_ROW | TINYREG_DROPCONNECT`.
+   */
+  uint32_t flags;
+  /*
+   Keep probability (dropout, DropConnect) or survival (a block).
+   */
+  float p;
+} TinyregLayer;
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ A network and how to train it.
+ */
+typedef struct TinyregNetConfig {
+  /*
+   `count` descriptors; must outlive the model (it is read at every call).
+   */
+  const struct TinyregLayer *layers;
+  /*
+   At most `TINYREG_MAX_LAYERS`.
+   */
+  uint32_t count;
+  /*
+   Input image: channels (1 and 1 x features for plain features).
+   */
+  uint32_t channels;
+  /*
+   Input image height.
+   */
+  uint32_t height;
+  /*
+   Input image width.
+   */
+  uint32_t width;
+  /*
+   Classes (the last layer's outputs).
+   */
+  uint32_t classes;
+  /*
+   Mini-batch size.
+   */
+  uint32_t batch;
+  /*
+   `TINYREG_SGD_MOMENTUM` or `TINYREG_ADAM`.
+   */
+  uint32_t optimizer;
+  /*
+   Learning rate.
+   */
+  float learning_rate;
+  /*
+   Seeds initialization, shuffling and masks.
+   */
+  uint64_t seed;
+} TinyregNetConfig;
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ A network's state between calls; allocate it anywhere and let
+ `tinyreg_net_init` fill it. Its fields are private to the library.
+ */
+typedef struct TinyregNet {
+  struct TinyregNetConfig config;
+  float *memory;
+  uintptr_t floats;
+  uintptr_t params;
+  uint8_t masks[TINYREG_STATE_BYTES];
+  uint8_t shuffle[16];
+  uint32_t step;
+  uint32_t magic;
+} TinyregNet;
 #endif
 
 
@@ -253,6 +475,115 @@ int32_t tinyreg_mlp_predict(struct TinyregMlp *mlp,
                             const float *input,
                             uint32_t rows,
                             float *probs);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Bytes of memory (4-byte aligned) the network `config` describes needs; 0
+ if the description is invalid or `config` is null.
+
+ # Safety
+ `config` is null or valid, its `layers` null or `count` descriptors.
+ */
+uintptr_t tinyreg_net_memory_bytes(const struct TinyregNetConfig *config);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Initializes `net` over `memory` (`bytes` long, 4-byte aligned, at least
+ `tinyreg_net_memory_bytes(config)`): weights from the seed. A description
+ the Rust side would refuse (shapes that do not chain, a bad probability,
+ a block left open) returns `TINYREG_ERR_CONFIG` or `TINYREG_ERR_LENGTH`
+ and leaves `net` untouched.
+
+ # Safety
+ `net` and `config` are null or valid; `config->layers` points to
+ `config->count` descriptors that outlive `net`; `memory` is null or
+ points to `bytes` writable bytes, 4-byte aligned, for `net` alone.
+ */
+int32_t tinyreg_net_init(struct TinyregNet *net,
+                         const struct TinyregNetConfig *config,
+                         float *memory,
+                         uintptr_t bytes);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ One epoch over `data` (`features` = channels x height x width bytes a
+ sample) in a fresh order (`order`: `order_len` entries of scratch, which
+ must be `data->count`); the epoch's mean train loss and accuracy into the
+ non-null `loss`, `accuracy`.
+
+ # Safety
+ `net` was initialized; `data` describes valid arrays; `order` points to
+ `order_len` writable entries; `loss`, `accuracy` null or writable.
+ */
+int32_t tinyreg_net_train_epoch(struct TinyregNet *net,
+                                const struct TinyregDataset *data,
+                                uint32_t *order,
+                                uint32_t order_len,
+                                float *loss,
+                                float *accuracy);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Mean loss and accuracy on `data` in eval mode.
+
+ # Safety
+ As for `tinyreg_net_train_epoch`.
+ */
+int32_t tinyreg_net_evaluate(struct TinyregNet *net,
+                             const struct TinyregDataset *data,
+                             float *loss,
+                             float *accuracy);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Class probabilities of `rows <= batch` samples (`input`: `rows` times
+ channels x height x width floats) into `probs` (`rows * classes`).
+
+ # Safety
+ `net` was initialized; `input` and `probs` point to that many floats.
+ */
+int32_t tinyreg_net_predict(struct TinyregNet *net,
+                            const float *input,
+                            uint32_t rows,
+                            float *probs);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Trainable floats of an initialized network (0 for null or uninitialized).
+
+ # Safety
+ `net` is null or valid.
+ */
+uintptr_t tinyreg_net_params_len(const struct TinyregNet *net);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Copies the parameters (layer after layer, weights then biases) into
+ `out`, `len` floats (exactly `tinyreg_net_params_len`).
+
+ # Safety
+ `net` was initialized; `out` points to `len` writable floats.
+ */
+int32_t tinyreg_net_get_params(struct TinyregNet *net, float *out, uintptr_t len);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Replaces the parameters with `len` floats from `from` (as
+ `tinyreg_net_get_params` wrote them), e.g. trained weights for a
+ device that only predicts. Nothing changes on error.
+
+ # Safety
+ `net` was initialized; `from` points to `len` floats.
+ */
+int32_t tinyreg_net_set_params(struct TinyregNet *net, const float *from, uintptr_t len);
 #endif
 
 #endif /* TINYREG_H */

@@ -481,3 +481,39 @@ fn schedules_of_a_huge_base_stay_finite() {
         }
     }
 }
+
+/// `fit` on data of the wrong width (train or validation) is refused before
+/// it shuffles `order` or moves the shuffling generator (it failed at the
+/// first step once, with the order already rewritten; through the C ABI,
+/// whose order buffer is sized by the data's count, that wrote past it).
+#[test]
+fn fit_on_mismatched_data_writes_nothing_and_draws_nothing() {
+    use tinyreg::{Dense, EpochMetrics, Icls, Layer, LearningRate, Network, TrainConfig, Trainer};
+    let train_bytes = include_bytes!("../data/digits-train.bin");
+    let digits = Icls::parse(train_bytes).unwrap();
+    let layers = [Layer::Dense(Dense::new(63, 10))];
+    let net = Network::new(&layers);
+    let mut mem = vec![0f32; net.memory_len(8, 0, false)];
+    let mut trainer = Trainer::new(
+        net,
+        TrainConfig::new(8, LearningRate::constant(1e-2)),
+        &mut mem,
+    )
+    .unwrap();
+    let state = trainer.state();
+    let mut order = vec![7u32; digits.count];
+    let mut history = [EpochMetrics::default(); 1];
+    let err = trainer.fit(&digits, &digits, 1, &mut order, &mut history);
+    assert!(
+        matches!(
+            err,
+            Err(Error::LengthMismatch {
+                expected: 63,
+                got: 64
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(order.iter().all(|&i| i == 7));
+    assert_eq!(trainer.state(), state);
+}

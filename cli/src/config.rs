@@ -8,12 +8,13 @@ use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use toml::Spanned;
 
+use tinyreg::layers::describe::projection;
 use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{Param, Sampler};
 use tinyreg::{
     BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
-    ImageShape, Layer, LearningRate, Optimizer, Projection, Schedule, StochasticDepth, TrainConfig,
-    Update, WeightDecay,
+    ImageShape, Layer, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig, Update,
+    WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -705,30 +706,8 @@ impl Run {
                     let Some((skip, skip_image)) = block.take() else {
                         return Err(fail("block_end without a block_start".into()));
                     };
-                    let projection = match (skip == features, skip_image, image) {
-                        (true, _, _) => None,
-                        (false, Some(from), Some(to)) => {
-                            if from.height % to.height != 0
-                                || from.width % to.width != 0
-                                || from.height / to.height != from.width / to.width
-                            {
-                                return Err(fail(format!(
-                                    "the block maps {}x{} images to {}x{}: no 1x1 strided projection fits",
-                                    from.height, from.width, to.height, to.width
-                                )));
-                            }
-                            Some(Projection::Conv(Conv2d {
-                                in_channels: from.channels,
-                                out_channels: to.channels,
-                                height: from.height,
-                                width: from.width,
-                                k: 1,
-                                stride: from.height / to.height,
-                                padding: 0,
-                            }))
-                        }
-                        (false, _, _) => Some(Projection::Dense(Dense::new(skip, features))),
-                    };
+                    let projection = projection(skip, skip_image, features, image)
+                        .map_err(|e| fail(e.to_string()))?;
                     Layer::ResidualEnd {
                         features,
                         projection,

@@ -5,6 +5,7 @@ pub mod augment;
 pub mod batch_norm;
 pub mod conv;
 pub mod dense;
+pub mod describe;
 pub mod dropout;
 pub mod layer;
 pub mod loss;

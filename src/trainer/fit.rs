@@ -89,6 +89,10 @@ impl<'n, 'm> Trainer<'n, 'm> {
         history: &mut [EpochMetrics],
         observe: &mut dyn FnMut(FitEvent) -> ControlFlow<()>,
     ) -> Result<FitSummary, Error> {
+        // Both data sets checked before `order` is shuffled or the shuffling
+        // generator moves (a mismatched set used to fail at its first step).
+        self.check_data(train)?;
+        self.check_data(val)?;
         if order.len() != train.count {
             return Err(Error::LengthMismatch {
                 expected: train.count,

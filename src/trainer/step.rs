@@ -138,6 +138,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 got: rows,
             });
         }
+        self.check_data(data)
+    }
+
+    /// `data`'s samples fit the network: as many features as its inputs, no
+    /// more classes than its outputs.
+    pub(super) fn check_data(&self, data: &Icls<'_>) -> Result<(), Error> {
         if data.features() != self.net.inputs() {
             return Err(Error::LengthMismatch {
                 expected: self.net.inputs(),

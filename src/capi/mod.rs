@@ -1,12 +1,16 @@
-//! C ABI (feature `capi`): train and run a one-hidden-layer MLP with inverted
-//! dropout from C, in the style of CMSIS-NN and AIfES: ask for the memory size,
-//! hand in the buffer, train, predict. Every function returns a status code
+//! C ABI (feature `capi`): train and run networks from C, in the style of
+//! CMSIS-NN and AIfES: ask for the memory size, hand in the buffer, train,
+//! predict. Two kinds of model: any network the Rust side can build, from an
+//! array of layer descriptors (`net.rs`, `tinyreg_net_*`), and the original
+//! one-hidden-layer MLP with inverted dropout (`tinyreg_mlp_*`). Every function returns a status code
 //! ([`TINYREG_OK`] or a negative error) and never panics across the boundary;
 //! nothing is allocated. The header is `include/tinyreg.h` (cbindgen).
 //!
 //! This is the crate's only `unsafe` code: C hands in raw pointers. Each
 //! function checks them for null and turns them into slices of the lengths the
 //! caller states; the rest is the safe Rust API.
+
+pub mod net;
 
 use crate::trainer::data::Icls;
 use crate::trainer::{Trainer, TrainerState};
@@ -248,26 +252,56 @@ fn with_trainer(
     if mlp.magic != MAGIC || mlp.memory.is_null() {
         return TINYREG_ERR_STATE;
     }
+    let (layers, config) = match (layers(&mlp.config), train_config(&mlp.config)) {
+        (Ok(l), Ok(c)) => (l, c),
+        (Err(e), _) | (_, Err(e)) => return status(e),
+    };
+    let saved = SavedState {
+        memory: mlp.memory,
+        floats: mlp.floats,
+        masks: &mut mlp.masks,
+        shuffle: &mut mlp.shuffle,
+        step: &mut mlp.step,
+    };
+    resume_and_run(&layers, config, saved, f)
+}
+
+/// Where a C model keeps its trainer between calls: the buffer it checked at
+/// init and the generator positions and step count.
+struct SavedState<'s> {
+    memory: *mut f32,
+    floats: usize,
+    masks: &'s mut [u8; TINYREG_STATE_BYTES],
+    shuffle: &'s mut [u8; 16],
+    step: &'s mut u32,
+}
+
+/// Resumes the trainer of `layers` over the saved buffer and state, runs
+/// `f`, and saves the state back when it succeeds.
+fn resume_and_run(
+    layers: &[Layer],
+    config: TrainConfig,
+    saved: SavedState<'_>,
+    f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>,
+) -> i32 {
     let run = || -> Result<TrainerState, Error> {
-        let layers = layers(&mlp.config)?;
-        let config = train_config(&mlp.config)?;
         let state = TrainerState {
-            masks: MaskRngState::from_bytes(&mlp.masks)?,
-            shuffle: mlp.shuffle,
-            step: mlp.step,
+            masks: MaskRngState::from_bytes(saved.masks)?,
+            shuffle: *saved.shuffle,
+            step: *saved.step,
         };
-        // SAFETY: `tinyreg_mlp_init` checked this pointer and length, and the
+        // SAFETY: the model's init checked this pointer and length, and the
         // caller keeps the memory for the model alone.
-        let mem = unsafe { core::slice::from_raw_parts_mut(mlp.memory, mlp.floats) };
-        let mut trainer = Trainer::resume(Network::new(&layers), config, mem, &state)?;
+        let mem = unsafe { core::slice::from_raw_parts_mut(saved.memory, saved.floats) };
+        let mut trainer = Trainer::resume(Network::new(layers), config, mem, &state)?;
         f(&mut trainer)?;
         Ok(trainer.state())
     };
     match run() {
         Ok(state) => {
-            mlp.masks = state.masks.to_bytes();
-            mlp.shuffle = state.shuffle;
-            mlp.step = state.step;
+            *saved.masks = state.masks.to_bytes();
+            *saved.shuffle = state.shuffle;
+            *saved.step = state.step;
             TINYREG_OK
         }
         Err(e) => status(e),
@@ -362,14 +396,7 @@ pub unsafe extern "C" fn tinyreg_mlp_train_epoch(
     let mut result = crate::Metrics::default();
     let code = with_trainer(mlp, |trainer| {
         // SAFETY: as documented above.
-        let set = unsafe { dataset(d, classes)? };
-        // SAFETY: `order` holds `count` entries.
-        let order = unsafe { core::slice::from_raw_parts_mut(order, set.count) };
-        let mut history = [crate::EpochMetrics::default()];
-        // The epoch's "validation" is its own first sample: cheap, unused here.
-        let probe = set.slice(0, set.count.min(1))?;
-        trainer.fit(&set, &probe, 1, order, &mut history)?;
-        result = history[0].train;
+        result = unsafe { train_epoch(trainer, d, classes, order)? };
         Ok(())
     });
     if code == TINYREG_OK {
@@ -377,6 +404,27 @@ pub unsafe extern "C" fn tinyreg_mlp_train_epoch(
         unsafe { write_metrics(result, loss, accuracy) };
     }
     code
+}
+
+/// One epoch of `trainer` over `d` in a fresh order; the epoch's train metrics.
+///
+/// # Safety
+/// `d` describes valid arrays; `order` points to `d.count` writable entries.
+unsafe fn train_epoch(
+    trainer: &mut Trainer<'_, '_>,
+    d: &TinyregDataset,
+    classes: u32,
+    order: *mut u32,
+) -> Result<crate::Metrics, Error> {
+    // SAFETY: per the contract.
+    let set = unsafe { dataset(d, classes)? };
+    // SAFETY: `order` holds `count` entries.
+    let order = unsafe { core::slice::from_raw_parts_mut(order, set.count) };
+    let mut history = [crate::EpochMetrics::default()];
+    // The epoch's "validation" is its own first sample: cheap, unused here.
+    let probe = set.slice(0, set.count.min(1))?;
+    trainer.fit(&set, &probe, 1, order, &mut history)?;
+    Ok(history[0].train)
 }
 
 /// Mean loss and accuracy on `data` in eval mode (dropout off).
@@ -428,19 +476,37 @@ pub unsafe extern "C" fn tinyreg_mlp_predict(
     if input.is_null() || probs.is_null() {
         return TINYREG_ERR_NULL;
     }
-    let (rows, f, c) = (
-        rows as usize,
-        mlp.config.inputs as usize,
-        mlp.config.classes as usize,
-    );
-    with_trainer(mlp, |trainer| {
-        // SAFETY: the caller guarantees the lengths.
-        let (x, p) = unsafe {
-            (
-                core::slice::from_raw_parts(input, rows * f),
-                core::slice::from_raw_parts_mut(probs, rows * c),
-            )
-        };
-        trainer.predict_proba(x, rows, 0, p)
+    let (f, c) = (mlp.config.inputs as usize, mlp.config.classes as usize);
+    // SAFETY: as documented above.
+    with_trainer(mlp, |trainer| unsafe {
+        predict(trainer, input, rows, f, c, probs)
     })
+}
+
+/// Eval-mode probabilities of `rows` samples of `features` floats into
+/// `rows * classes` floats at `probs`.
+///
+/// # Safety
+/// `input` and `probs` point to that many floats.
+unsafe fn predict(
+    trainer: &mut Trainer<'_, '_>,
+    input: *const f32,
+    rows: u32,
+    features: usize,
+    classes: usize,
+    probs: *mut f32,
+) -> Result<(), Error> {
+    let rows = rows as usize;
+    let (n_in, n_out) = (
+        crate::size::checked_mul(rows, features)?,
+        crate::size::checked_mul(rows, classes)?,
+    );
+    // SAFETY: the caller guarantees the lengths.
+    let (x, p) = unsafe {
+        (
+            core::slice::from_raw_parts(input, n_in),
+            core::slice::from_raw_parts_mut(probs, n_out),
+        )
+    };
+    trainer.predict_proba(x, rows, 0, p)
 }

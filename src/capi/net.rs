@@ -1,0 +1,531 @@
+//! Any network from C: an array of [`TinyregLayer`] descriptors (kind, size,
+//! window, flags, probability) that [`crate::layers::describe::build_layers`]
+//! turns into the same layer list a Rust caller builds, checked the same way.
+//! Ask `tinyreg_net_memory_bytes` first, hand in the buffer, then train,
+//! evaluate, predict, and read or write the parameters.
+
+use super::{
+    dataset, predict, resume_and_run, status, train_epoch, write_metrics, SavedState,
+    TinyregDataset, TINYREG_ADAM, TINYREG_ERR_CONFIG, TINYREG_ERR_LENGTH, TINYREG_ERR_NULL,
+    TINYREG_ERR_STATE, TINYREG_OK, TINYREG_SGD_MOMENTUM, TINYREG_STATE_BYTES,
+};
+use crate::error::Error;
+use crate::layers::augment::ImageShape;
+use crate::layers::describe::{build_layers, LayerDesc};
+use crate::layers::dropout::{Dropout, DropoutKind};
+use crate::layers::layer::{DepthScaling, Layer, StochasticDepth};
+use crate::trainer::network::Network;
+use crate::trainer::optim::{LearningRate, Optimizer, Update, WeightDecay};
+use crate::trainer::{TrainConfig, Trainer};
+
+/// Most layers a network may describe (they are decoded on the stack).
+pub const TINYREG_MAX_LAYERS: usize = 32;
+
+/// Fully connected to `size` units (flags: `TINYREG_RELU`, `TINYREG_DROPCONNECT`
+/// with keep probability `p`).
+pub const TINYREG_LAYER_DENSE: u32 = 1;
+/// `max(x, 0)`.
+pub const TINYREG_LAYER_RELU: u32 = 2;
+/// Dropout with keep probability `p` (inverted; `TINYREG_VANILLA` for vanilla).
+pub const TINYREG_LAYER_DROPOUT: u32 = 3;
+/// Batch norm over every value as a feature.
+pub const TINYREG_LAYER_BATCH_NORM: u32 = 4;
+/// Batch norm per channel of images (`BatchNorm2d`).
+pub const TINYREG_LAYER_BATCH_NORM_2D: u32 = 5;
+/// Convolution to `size` channels, `kernel`, `stride`, `padding` (flag `TINYREG_RELU`).
+pub const TINYREG_LAYER_CONV: u32 = 6;
+/// `kernel x kernel` max pooling with `stride`.
+pub const TINYREG_LAYER_MAX_POOL: u32 = 7;
+/// `kernel x kernel` average pooling with `stride`.
+pub const TINYREG_LAYER_AVG_POOL: u32 = 8;
+/// Dropout of whole channels, keep probability `p` (`TINYREG_VANILLA` for vanilla).
+pub const TINYREG_LAYER_SPATIAL_DROPOUT: u32 = 9;
+/// Each channel's mean.
+pub const TINYREG_LAYER_GLOBAL_AVG_POOL: u32 = 10;
+/// Opens a residual block; its branch survives with probability `p`
+/// (stochastic depth; `TINYREG_PER_ROW` draws per sample).
+pub const TINYREG_LAYER_BLOCK_START: u32 = 11;
+/// Closes a residual block (a projection is added where the shape changed).
+pub const TINYREG_LAYER_BLOCK_END: u32 = 12;
+
+/// Flag: a ReLU on the output (dense, convolution).
+pub const TINYREG_RELU: u32 = 1;
+/// Flag: vanilla dropout (scaled in eval) instead of inverted.
+pub const TINYREG_VANILLA: u32 = 2;
+/// Flag: one stochastic-depth draw per sample.
+pub const TINYREG_PER_ROW: u32 = 4;
+/// Flag: DropConnect on a dense layer's weights with keep probability `p`.
+pub const TINYREG_DROPCONNECT: u32 = 8;
+
+/// One layer, its sizes left to the input (0 where a field does not apply).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregLayer {
+    /// `TINYREG_LAYER_*`.
+    pub kind: u32,
+    /// Units of a dense layer, channels of a convolution.
+    pub size: u32,
+    /// Window side of a convolution or pooling.
+    pub kernel: u32,
+    /// Step of a convolution or pooling.
+    pub stride: u32,
+    /// Zeros around a convolution's input.
+    pub padding: u32,
+    /// `TINYREG_RELU | TINYREG_VANILLA | TINYREG_PER_ROW | TINYREG_DROPCONNECT`.
+    pub flags: u32,
+    /// Keep probability (dropout, DropConnect) or survival (a block).
+    pub p: f32,
+}
+
+/// A network and how to train it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregNetConfig {
+    /// `count` descriptors; must outlive the model (it is read at every call).
+    pub layers: *const TinyregLayer,
+    /// At most `TINYREG_MAX_LAYERS`.
+    pub count: u32,
+    /// Input image: channels (1 and 1 x features for plain features).
+    pub channels: u32,
+    /// Input image height.
+    pub height: u32,
+    /// Input image width.
+    pub width: u32,
+    /// Classes (the last layer's outputs).
+    pub classes: u32,
+    /// Mini-batch size.
+    pub batch: u32,
+    /// `TINYREG_SGD_MOMENTUM` or `TINYREG_ADAM`.
+    pub optimizer: u32,
+    /// Learning rate.
+    pub learning_rate: f32,
+    /// Seeds initialization, shuffling and masks.
+    pub seed: u64,
+}
+
+/// A network's state between calls; allocate it anywhere and let
+/// `tinyreg_net_init` fill it. Its fields are private to the library.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TinyregNet {
+    config: TinyregNetConfig,
+    memory: *mut f32,
+    floats: usize,
+    params: usize,
+    masks: [u8; TINYREG_STATE_BYTES],
+    shuffle: [u8; 16],
+    step: u32,
+    magic: u32,
+}
+
+const MAGIC: u32 = 0x7452_6e31;
+
+fn invalid(reason: &'static str) -> Error {
+    Error::InvalidConfig { reason }
+}
+
+/// The descriptor as a [`LayerDesc`].
+fn describe(l: &TinyregLayer) -> Result<LayerDesc, Error> {
+    let kind = if l.flags & TINYREG_VANILLA != 0 {
+        DropoutKind::Vanilla
+    } else {
+        DropoutKind::Inverted
+    };
+    let relu = l.flags & TINYREG_RELU != 0;
+    let (size, kernel, stride, padding) = (
+        l.size as usize,
+        l.kernel as usize,
+        l.stride as usize,
+        l.padding as usize,
+    );
+    Ok(match l.kind {
+        TINYREG_LAYER_DENSE => LayerDesc::Dense {
+            units: size,
+            relu,
+            dropconnect: if l.flags & TINYREG_DROPCONNECT != 0 {
+                Some(Dropout::inverted(l.p)?)
+            } else {
+                None
+            },
+        },
+        TINYREG_LAYER_RELU => LayerDesc::Relu,
+        TINYREG_LAYER_DROPOUT => LayerDesc::Dropout(Dropout::new(kind, l.p)?),
+        TINYREG_LAYER_BATCH_NORM => LayerDesc::BatchNorm,
+        TINYREG_LAYER_BATCH_NORM_2D => LayerDesc::BatchNorm2d,
+        TINYREG_LAYER_CONV => LayerDesc::Conv {
+            filters: size,
+            kernel,
+            stride,
+            padding,
+            relu,
+        },
+        TINYREG_LAYER_MAX_POOL => LayerDesc::MaxPool { kernel, stride },
+        TINYREG_LAYER_AVG_POOL => LayerDesc::AvgPool { kernel, stride },
+        TINYREG_LAYER_SPATIAL_DROPOUT => LayerDesc::SpatialDropout(Dropout::new(kind, l.p)?),
+        TINYREG_LAYER_GLOBAL_AVG_POOL => LayerDesc::GlobalAvgPool,
+        TINYREG_LAYER_BLOCK_START => LayerDesc::BlockStart(StochasticDepth {
+            survival: l.p,
+            scaling: DepthScaling::Inverted,
+            per_row: l.flags & TINYREG_PER_ROW != 0,
+        }),
+        TINYREG_LAYER_BLOCK_END => LayerDesc::BlockEnd,
+        _ => return Err(invalid("unknown layer kind")),
+    })
+}
+
+/// Decodes `c`'s descriptors into `out`.
+///
+/// # Safety
+/// `c.layers` is null or points to `c.count` descriptors.
+unsafe fn layers<'o>(
+    c: &TinyregNetConfig,
+    out: &'o mut [Layer; TINYREG_MAX_LAYERS],
+) -> Result<&'o [Layer], Error> {
+    let count = c.count as usize;
+    if c.layers.is_null() || count == 0 || count > TINYREG_MAX_LAYERS {
+        return Err(invalid(
+            "a network needs 1 to TINYREG_MAX_LAYERS layer descriptors",
+        ));
+    }
+    if c.batch == 0 || c.classes == 0 {
+        return Err(invalid("batch and classes must be non-zero"));
+    }
+    // SAFETY: per the contract.
+    let raw = unsafe { core::slice::from_raw_parts(c.layers, count) };
+    let mut descs = [LayerDesc::Relu; TINYREG_MAX_LAYERS];
+    for (d, l) in descs.iter_mut().zip(raw) {
+        *d = describe(l)?;
+    }
+    let input = ImageShape {
+        channels: c.channels as usize,
+        height: c.height as usize,
+        width: c.width as usize,
+    };
+    build_layers(input, c.classes as usize, &descs[..count], out).map_err(|(_, e)| e)
+}
+
+fn train_config(c: &TinyregNetConfig) -> Result<TrainConfig, Error> {
+    let optimizer = match c.optimizer {
+        TINYREG_SGD_MOMENTUM => Optimizer::Momentum { momentum: 0.9 },
+        TINYREG_ADAM => Optimizer::ADAM,
+        _ => return Err(invalid("unknown optimizer")),
+    };
+    if !(c.learning_rate > 0.0 && c.learning_rate.is_finite()) {
+        return Err(invalid("learning rate must be positive"));
+    }
+    Ok(
+        TrainConfig::new(c.batch as usize, LearningRate::constant(c.learning_rate))
+            .with_update(Update::new(optimizer, WeightDecay::NONE)?)
+            .with_seed(c.seed),
+    )
+}
+
+/// Floats of memory and of parameters of the network `c` describes.
+///
+/// # Safety
+/// As for [`layers`].
+unsafe fn sizes(c: &TinyregNetConfig) -> Result<(usize, usize), Error> {
+    let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
+    // SAFETY: per the contract.
+    let net = Network::new(unsafe { layers(c, &mut storage)? });
+    let config = train_config(c)?;
+    let floats = net.memory_len(
+        c.batch as usize,
+        config.update.optimizer.state_per_param(),
+        false,
+    );
+    let floats = crate::size::fits(floats)?;
+    floats.checked_mul(4).ok_or(Error::ShapeOverflow)?;
+    Ok((floats, net.params_len()))
+}
+
+/// Bytes of memory (4-byte aligned) the network `config` describes needs; 0
+/// if the description is invalid or `config` is null.
+///
+/// # Safety
+/// `config` is null or valid, its `layers` null or `count` descriptors.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_memory_bytes(config: *const TinyregNetConfig) -> usize {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(c) = (unsafe { config.as_ref() }) else {
+        return 0;
+    };
+    // SAFETY: per the contract.
+    unsafe { sizes(c) }.map_or(0, |(floats, _)| floats.saturating_mul(4))
+}
+
+/// Initializes `net` over `memory` (`bytes` long, 4-byte aligned, at least
+/// `tinyreg_net_memory_bytes(config)`): weights from the seed. A description
+/// the Rust side would refuse (shapes that do not chain, a bad probability,
+/// a block left open) returns `TINYREG_ERR_CONFIG` or `TINYREG_ERR_LENGTH`
+/// and leaves `net` untouched.
+///
+/// # Safety
+/// `net` and `config` are null or valid; `config->layers` points to
+/// `config->count` descriptors that outlive `net`; `memory` is null or
+/// points to `bytes` writable bytes, 4-byte aligned, for `net` alone.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_init(
+    net: *mut TinyregNet,
+    config: *const TinyregNetConfig,
+    memory: *mut f32,
+    bytes: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(out), Some(c)) = (unsafe { net.as_mut() }, unsafe { config.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if memory.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    if (memory as usize) % 4 != 0 {
+        return TINYREG_ERR_CONFIG;
+    }
+    let run = || -> Result<TinyregNet, Error> {
+        // SAFETY: per the contract.
+        let (floats, params) = unsafe { sizes(c)? };
+        if bytes / 4 < floats {
+            return Err(Error::BufferTooSmall {
+                needed: floats.saturating_mul(4),
+                got: bytes,
+            });
+        }
+        // SAFETY: `memory` is aligned, non-null and `bytes >= floats * 4` long.
+        let mem = unsafe { core::slice::from_raw_parts_mut(memory, floats) };
+        let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
+        // SAFETY: per the contract.
+        let layers = unsafe { layers(c, &mut storage)? };
+        let trainer = Trainer::new(Network::new(layers), train_config(c)?, mem)?;
+        let state = trainer.state();
+        Ok(TinyregNet {
+            config: *c,
+            memory,
+            floats,
+            params,
+            masks: state.masks.to_bytes(),
+            shuffle: state.shuffle,
+            step: state.step,
+            magic: MAGIC,
+        })
+    };
+    match run() {
+        Ok(model) => {
+            *out = model;
+            TINYREG_OK
+        }
+        Err(e) => status(e),
+    }
+}
+
+/// Runs `f` with the network's trainer and saves its state afterwards.
+fn with_trainer(
+    net: &mut TinyregNet,
+    f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>,
+) -> i32 {
+    if net.magic != MAGIC || net.memory.is_null() {
+        return TINYREG_ERR_STATE;
+    }
+    let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
+    // SAFETY: init checked the descriptors, which the caller keeps alive.
+    let layers = match unsafe { layers(&net.config, &mut storage) } {
+        Ok(l) => l,
+        Err(e) => return status(e),
+    };
+    let config = match train_config(&net.config) {
+        Ok(c) => c,
+        Err(e) => return status(e),
+    };
+    let saved = SavedState {
+        memory: net.memory,
+        floats: net.floats,
+        masks: &mut net.masks,
+        shuffle: &mut net.shuffle,
+        step: &mut net.step,
+    };
+    resume_and_run(layers, config, saved, f)
+}
+
+/// Features of one sample of the network's input.
+fn features(c: &TinyregNetConfig) -> usize {
+    (c.channels as usize)
+        .saturating_mul(c.height as usize)
+        .saturating_mul(c.width as usize)
+}
+
+/// One epoch over `data` (`features` = channels x height x width bytes a
+/// sample) in a fresh order (`order`: `order_len` entries of scratch, which
+/// must be `data->count`); the epoch's mean train loss and accuracy into the
+/// non-null `loss`, `accuracy`.
+///
+/// # Safety
+/// `net` was initialized; `data` describes valid arrays; `order` points to
+/// `order_len` writable entries; `loss`, `accuracy` null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_train_epoch(
+    net: *mut TinyregNet,
+    data: *const TinyregDataset,
+    order: *mut u32,
+    order_len: u32,
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(net), Some(d)) = (unsafe { net.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if order.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    if d.features as usize != features(&net.config) || order_len != d.count {
+        return TINYREG_ERR_LENGTH;
+    }
+    let classes = net.config.classes;
+    let mut result = crate::Metrics::default();
+    let code = with_trainer(net, |trainer| {
+        // SAFETY: as documented above; `order` holds `d.count` entries.
+        result = unsafe { train_epoch(trainer, d, classes, order)? };
+        Ok(())
+    });
+    if code == TINYREG_OK {
+        // SAFETY: null or writable, per the contract.
+        unsafe { write_metrics(result, loss, accuracy) };
+    }
+    code
+}
+
+/// Mean loss and accuracy on `data` in eval mode.
+///
+/// # Safety
+/// As for `tinyreg_net_train_epoch`.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_evaluate(
+    net: *mut TinyregNet,
+    data: *const TinyregDataset,
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(net), Some(d)) = (unsafe { net.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if d.features as usize != features(&net.config) {
+        return TINYREG_ERR_LENGTH;
+    }
+    let classes = net.config.classes;
+    let mut result = crate::Metrics::default();
+    let code = with_trainer(net, |trainer| {
+        // SAFETY: as documented above.
+        let set = unsafe { dataset(d, classes)? };
+        result = trainer.evaluate(&set)?;
+        Ok(())
+    });
+    if code == TINYREG_OK {
+        // SAFETY: null or writable, per the contract.
+        unsafe { write_metrics(result, loss, accuracy) };
+    }
+    code
+}
+
+/// Class probabilities of `rows <= batch` samples (`input`: `rows` times
+/// channels x height x width floats) into `probs` (`rows * classes`).
+///
+/// # Safety
+/// `net` was initialized; `input` and `probs` point to that many floats.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_predict(
+    net: *mut TinyregNet,
+    input: *const f32,
+    rows: u32,
+    probs: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if input.is_null() || probs.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    let (f, c) = (features(&net.config), net.config.classes as usize);
+    // SAFETY: as documented above.
+    with_trainer(net, |trainer| unsafe {
+        predict(trainer, input, rows, f, c, probs)
+    })
+}
+
+/// Trainable floats of an initialized network (0 for null or uninitialized).
+///
+/// # Safety
+/// `net` is null or valid.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_params_len(net: *const TinyregNet) -> usize {
+    // SAFETY: the caller passes null or a valid pointer.
+    match unsafe { net.as_ref() } {
+        Some(n) if n.magic == MAGIC => n.params,
+        _ => 0,
+    }
+}
+
+/// Copies the parameters (layer after layer, weights then biases) into
+/// `out`, `len` floats (exactly `tinyreg_net_params_len`).
+///
+/// # Safety
+/// `net` was initialized; `out` points to `len` writable floats.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_get_params(
+    net: *mut TinyregNet,
+    out: *mut f32,
+    len: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if out.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    if net.magic != MAGIC {
+        return TINYREG_ERR_STATE;
+    }
+    if len != net.params {
+        return TINYREG_ERR_LENGTH;
+    }
+    with_trainer(net, |trainer| {
+        // SAFETY: `out` holds `len` floats, per the contract.
+        let out = unsafe { core::slice::from_raw_parts_mut(out, len) };
+        out.copy_from_slice(trainer.params());
+        Ok(())
+    })
+}
+
+/// Replaces the parameters with `len` floats from `from` (as
+/// `tinyreg_net_get_params` wrote them), e.g. trained weights for a
+/// device that only predicts. Nothing changes on error.
+///
+/// # Safety
+/// `net` was initialized; `from` points to `len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_set_params(
+    net: *mut TinyregNet,
+    from: *const f32,
+    len: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if from.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    if net.magic != MAGIC {
+        return TINYREG_ERR_STATE;
+    }
+    if len != net.params {
+        return TINYREG_ERR_LENGTH;
+    }
+    with_trainer(net, |trainer| {
+        // SAFETY: `from` holds `len` floats, per the contract.
+        let from = unsafe { core::slice::from_raw_parts(from, len) };
+        trainer.params_mut().copy_from_slice(from);
+        Ok(())
+    })
+}
