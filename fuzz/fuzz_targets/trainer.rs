@@ -97,14 +97,13 @@ fuzz_target!(|data: &[u8]| {
     let mut b = Bytes(data);
     let mut layers = Vec::new();
     let mut features = b.size();
-    let inputs = features;
     for _ in 0..(b.u8() % 6) + 1 {
         let Some(l) = layer(&mut b, features) else {
             return;
         };
         // Now and then a layer that does not fit the previous one.
         features = if b.u8() == 7 {
-            l.outputs() + 1
+            l.outputs().saturating_add(1)
         } else {
             l.outputs()
         };
@@ -161,7 +160,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let classes = net.outputs();
     let rows = batch;
-    let input: Vec<f32> = (0..rows * inputs).map(|_| b.f32()).collect();
+    // The network's own input width: an image layer first sets its own shape.
+    let input: Vec<f32> = (0..rows * net.inputs()).map(|_| b.f32()).collect();
     let labels: Vec<u32> = (0..rows)
         .map(|_| (b.u8() as u32) % (classes as u32 + 1))
         .collect();

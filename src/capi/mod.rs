@@ -162,6 +162,8 @@ fn train_config(c: &TinyregMlpConfig) -> Result<TrainConfig, Error> {
 fn memory_floats(c: &TinyregMlpConfig) -> Result<usize, Error> {
     let layers = layers(c)?;
     let config = train_config(c)?;
+    Network::new(&layers).validate()?;
+    config.validate()?;
     let floats = Network::new(&layers).memory_len(
         c.batch as usize,
         config.update.optimizer.state_per_param(),

@@ -229,6 +229,9 @@ unsafe fn sizes(c: &TinyregNetConfig) -> Result<(usize, usize), Error> {
     // SAFETY: per the contract.
     let net = Network::new(unsafe { layers(c, &mut storage)? });
     let config = train_config(c)?;
+    // What init would refuse gets no size either.
+    net.validate()?;
+    config.validate()?;
     let floats = net.memory_len(
         c.batch as usize,
         config.update.optimizer.state_per_param(),

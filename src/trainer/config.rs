@@ -58,6 +58,13 @@ impl TrainConfig {
         }
     }
 
+    /// What [`crate::Trainer::new`] checks of the settings: a batch of at
+    /// least 1, a finite non-negative learning rate and schedule, a positive
+    /// finite clipping norm, a finite non-negative early-stopping delta.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        super::checks::check_config(self)
+    }
+
     /// The optimizer and weight decay (checked by [`Update::new`]).
     pub const fn with_update(self, update: Update) -> Self {
         TrainConfig { update, ..self }

@@ -63,6 +63,13 @@ impl<'a> Network<'a> {
         Network { layers }
     }
 
+    /// What [`crate::Trainer::new`] checks of the network alone (shapes
+    /// that chain, layer constants in range, residual blocks well formed),
+    /// to ask before allocating anything.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        super::checks::check_network(self)
+    }
+
     /// The layers.
     pub const fn layers(&self) -> &'a [Layer] {
         self.layers
