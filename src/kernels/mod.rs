@@ -8,7 +8,9 @@
 pub mod bernoulli;
 pub(crate) mod blend;
 pub(crate) mod blocks;
+pub(crate) mod direct_conv;
 pub(crate) mod dropout;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
 pub(crate) mod matrix;
+pub(crate) mod update;

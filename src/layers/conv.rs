@@ -8,18 +8,12 @@
 //! panel ([`Conv2d::scratch_len`]). The trainer's layer is
 //! [`crate::Layer::Conv2d`].
 
+use crate::kernels::direct_conv::{
+    direct_conv_sample, DirectOperands, DirectShape, DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
+};
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::layers::pass::{BackwardIo, ForwardIo};
-use crate::simd::{load_f32s, store_lanes, F32s, HAS_SIMD, LANES};
 use crate::{size, Error};
-
-/// Output channels the direct forward accumulates at once: 8 x 16 floats fill
-/// 8 of AVX-512's 32 registers (two or four times that on narrower SIMD).
-const DIRECT_OC: usize = if cfg!(target_feature = "avx512f") {
-    8
-} else {
-    4
-};
 
 const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize {
     let padded = size::add(size, size::mul(2, padding));
@@ -81,7 +75,7 @@ impl Conv2d {
     pub const fn scratch_len(&self) -> usize {
         let im2col = size::add(size::mul(self.patch(), self.positions()), GEMM_SCRATCH_LEN);
         let direct = size::add(
-            size::add(size::mul(self.in_channels, self.padded_plane()), LANES),
+            size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
             self.weights_len(),
         );
         if im2col > direct {
@@ -190,9 +184,9 @@ impl Conv2d {
     ) {
         let (h, w, p) = (self.height, self.width, self.padding);
         let (pw, plane, patch) = (w + 2 * p, self.padded_plane(), self.patch());
-        // Loads run up to LANES - 1 floats past a row; the slack keeps the
+        // Loads run up to a vector past a row; the slack keeps the
         // last row's in bounds (those lanes are never stored).
-        let (padded, packed) = scratch.split_at_mut(self.in_channels * plane + LANES);
+        let (padded, packed) = scratch.split_at_mut(self.in_channels * plane + LOAD_SLACK);
         // Each block of DIRECT_OC channels tap by tap, its channels side by
         // side; the channels after the last block stay as they are.
         let packed = &mut packed[..self.weights_len()];
@@ -209,6 +203,15 @@ impl Conv2d {
         }
         packed[full * patch..].copy_from_slice(&weights[full * patch..]);
         let packed = &*packed;
+        let shape = DirectShape {
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            k: self.k,
+            out_height: self.out_height(),
+            out_width: self.out_width(),
+            padded_width: pw,
+            padded_plane: plane,
+        };
         // Samples write only inside the padding, so it stays zero.
         padded.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
@@ -217,75 +220,13 @@ impl Conv2d {
                     padded[c * plane + (r + p) * pw + p..][..w].copy_from_slice(row);
                 }
             }
-            // Common kernel sides as constants, so the tap loops unroll.
-            match self.k {
-                1 => self.direct_blocks(1, padded, packed, bias, relu, y),
-                3 => self.direct_blocks(3, padded, packed, bias, relu, y),
-                5 => self.direct_blocks(5, padded, packed, bias, relu, y),
-                k => self.direct_blocks(k, padded, packed, bias, relu, y),
-            }
-        }
-    }
-
-    /// Every output channel of [`Self::direct_forward`], [`DIRECT_OC`] at a time.
-    #[inline(always)]
-    fn direct_blocks(
-        &self,
-        k: usize,
-        padded: &[f32],
-        packed: &[f32],
-        bias: &[f32],
-        relu: bool,
-        y: &mut [f32],
-    ) {
-        let (full, patch) = (self.out_channels / DIRECT_OC * DIRECT_OC, self.patch());
-        for oc in (0..full).step_by(DIRECT_OC) {
-            let block = &packed[oc * patch..][..DIRECT_OC * patch];
-            self.direct_block::<DIRECT_OC>(k, oc, padded, block, bias, relu, y);
-        }
-        for oc in full..self.out_channels {
-            let block = &packed[oc * patch..][..patch];
-            self.direct_block::<1>(k, oc, padded, block, bias, relu, y);
-        }
-    }
-
-    /// Output channels `oc..oc + N` of [`Self::direct_forward`], from their
-    /// packed weights.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn direct_block<const N: usize>(
-        &self,
-        k: usize,
-        oc: usize,
-        padded: &[f32],
-        packed: &[f32],
-        bias: &[f32],
-        relu: bool,
-        y: &mut [f32],
-    ) {
-        let (oh, ow) = (self.out_height(), self.out_width());
-        let (pw, plane) = (self.width + 2 * self.padding, self.padded_plane());
-        for oy in 0..oh {
-            for ox in (0..ow).step_by(LANES) {
-                let mut acc: [F32s; N] = core::array::from_fn(|o| F32s::splat(bias[oc + o]));
-                for c in 0..self.in_channels {
-                    for ky in 0..k {
-                        let row = &padded[c * plane + (oy + ky) * pw + ox..];
-                        let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
-                        for (kx, w) in taps.chunks_exact(N).enumerate() {
-                            let v = load_f32s(&row[kx..]);
-                            for (a, &wv) in acc.iter_mut().zip(w) {
-                                *a = v.mul_add(F32s::splat(wv), *a);
-                            }
-                        }
-                    }
-                }
-                let n = (ow - ox).min(LANES);
-                for (o, a) in acc.iter().enumerate() {
-                    let a = if relu { a.max(F32s::ZERO) } else { *a };
-                    store_lanes(&mut y[((oc + o) * oh + oy) * ow + ox..], a, n);
-                }
-            }
+            let operands = DirectOperands {
+                padded,
+                packed,
+                bias,
+                relu,
+            };
+            direct_conv_sample(&shape, operands, y);
         }
     }
 
@@ -358,7 +299,7 @@ impl Conv2d {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
-        if HAS_SIMD && self.stride == 1 {
+        if DIRECT_AVAILABLE && self.stride == 1 {
             self.direct_forward(sizes, weights, bias, relu, input, output, scratch);
         } else {
             self.im2col_forward(sizes, weights, bias, relu, input, output, scratch);

@@ -2,7 +2,9 @@
 //! PyTorch's conventions (`torch.optim`): every update is a pass over caller
 //! slices of parameters, gradients and optimizer state.
 
-use crate::simd::{load_f32s, store_f32s, F32s, HAS_SIMD, LANES};
+use crate::kernels::update::{
+    measured, update_vectors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
+};
 use crate::Error;
 
 /// The update rule.
@@ -168,60 +170,43 @@ impl Update {
                 got: state.len(),
             });
         }
-        if !HAS_SIMD {
+        if !VECTORS_AVAILABLE {
             return Ok(self.apply_scalar(measure, lr, step, params, grads, state));
         }
         let WeightDecay { l2, decoupled, l1 } = self.decay;
-        let coupled_l2 = if decoupled { 0.0 } else { l2 };
-        // Decoupled decay shrinks each weight before its update (AdamW).
-        let shrink = (decoupled && l2 != 0.0).then(|| F32s::splat(1.0 - lr * l2));
-        // The effective gradient: g + l2 p + l1 sign(p) (sign(0) = 0).
-        let (l2v, l1v) = (F32s::splat(coupled_l2), F32s::splat(l1));
-        let grad = move |p: F32s, g: F32s| {
-            let sign = p.simd_gt(F32s::ZERO).select(F32s::ONE, F32s::ZERO)
-                - p.simd_lt(F32s::ZERO).select(F32s::ONE, F32s::ZERO);
-            g + l2v * p + l1v * sign
+        let decay = VectorDecay {
+            coupled_l2: if decoupled { 0.0 } else { l2 },
+            l1,
+            // Decoupled decay shrinks each weight before its update (AdamW).
+            shrink: (decoupled && l2 != 0.0).then_some(1.0 - lr * l2),
         };
-        let mut acc = (F32s::ZERO, F32s::ZERO);
-        let lr_v = F32s::splat(lr);
-        match self.optimizer {
-            Optimizer::Sgd => for_each_lanes(params, grads, &mut [], &mut [], |p, g, _, _| {
-                measured(measure, p, shrink, &mut acc, |p| *p -= lr_v * grad(*p, g));
-            }),
-            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
-                let nesterov = matches!(self.optimizer, Optimizer::Nesterov { .. });
-                let mu = F32s::splat(momentum);
-                for_each_lanes(params, grads, state, &mut [], |p, g, v, _| {
-                    measured(measure, p, shrink, &mut acc, |p| {
-                        let g = grad(*p, g);
-                        *v = mu * *v + g;
-                        *p -= lr_v * if nesterov { g + mu * *v } else { *v };
-                    });
-                });
-            }
+        let rule = match self.optimizer {
+            Optimizer::Sgd => VectorRule::Sgd,
+            Optimizer::Momentum { momentum } => VectorRule::Momentum {
+                mu: momentum,
+                nesterov: false,
+            },
+            Optimizer::Nesterov { momentum } => VectorRule::Momentum {
+                mu: momentum,
+                nesterov: true,
+            },
             Optimizer::Adam { beta1, beta2, eps } => {
-                let (m, v) = state.split_at_mut(n);
                 let t = step.max(1) as f32;
                 let c1 = 1.0 - libm::powf(beta1, t);
                 let c2 = 1.0 - libm::powf(beta2, t);
-                let step_size = F32s::splat(lr / c1);
-                let c2_root = F32s::splat(libm::sqrtf(c2));
-                let (b1, b2, eps) = (F32s::splat(beta1), F32s::splat(beta2), F32s::splat(eps));
-                let (one_b1, one_b2) = (F32s::splat(1.0 - beta1), F32s::splat(1.0 - beta2));
-                for_each_lanes(params, grads, m, v, |p, g, m, v| {
-                    measured(measure, p, shrink, &mut acc, |p| {
-                        let g = grad(*p, g);
-                        *m = b1 * *m + one_b1 * g;
-                        *v = b2 * *v + one_b2 * g * g;
-                        *p -= step_size * *m / (crate::simd::sqrt(*v) / c2_root + eps);
-                    });
-                });
+                VectorRule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    step_size: lr / c1,
+                    c2_root: libm::sqrtf(c2),
+                }
             }
-        }
-        let sum = |v: F32s| v.as_array().iter().map(|&x| x as f64).sum::<f64>();
+        };
+        let (delta_sq, weight_sq) = update_vectors(rule, decay, lr, measure, params, grads, state);
         Ok(UpdateNorms {
-            delta_sq: sum(acc.0),
-            weight_sq: sum(acc.1),
+            delta_sq,
+            weight_sq,
         })
     }
 }
@@ -294,32 +279,6 @@ impl Update {
     }
 }
 
-/// Shrinks `p` (decoupled decay), runs `step` on it and, if `measure`, adds
-/// the squared change and the squared old weights to `acc`.
-/// One function for vectors and (targets without SIMD) single floats.
-#[inline(always)]
-fn measured<T>(
-    measure: bool,
-    p: &mut T,
-    shrink: Option<T>,
-    acc: &mut (T, T),
-    step: impl FnOnce(&mut T),
-) where
-    T: Copy + core::ops::MulAssign + core::ops::AddAssign + core::ops::Sub<Output = T>,
-    T: core::ops::Mul<Output = T>,
-{
-    let old = *p;
-    if let Some(s) = shrink {
-        *p *= s;
-    }
-    step(p);
-    if measure {
-        let d = *p - old;
-        acc.0 += d * d;
-        acc.1 += old * old;
-    }
-}
-
 /// Squared norms of one update, from [`Update::apply_measured`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct UpdateNorms {
@@ -337,62 +296,6 @@ impl UpdateNorms {
         } else {
             0.0
         }
-    }
-}
-
-/// Runs `f(p, g, a, b)` over vectors of `params`, `grads` and up to two state
-/// slices (empty ones read as zeros and are not written). The tail goes through
-/// zero-padded vectors, so every element takes the same arithmetic.
-fn for_each_lanes(
-    params: &mut [f32],
-    grads: &[f32],
-    a: &mut [f32],
-    b: &mut [f32],
-    mut f: impl FnMut(&mut F32s, F32s, &mut F32s, &mut F32s),
-) {
-    let n = params.len();
-    let full = n / LANES * LANES;
-    let (has_a, has_b) = (a.len() == n, b.len() == n);
-    // Whole vectors: fixed-size loads and stores.
-    for i in (0..full).step_by(LANES) {
-        let load = |s: &[f32], present: bool| {
-            if present {
-                load_f32s(&s[i..])
-            } else {
-                F32s::ZERO
-            }
-        };
-        let (mut p, g) = (load_f32s(&params[i..]), load_f32s(&grads[i..]));
-        let (mut va, mut vb) = (load(a, has_a), load(b, has_b));
-        f(&mut p, g, &mut va, &mut vb);
-        store_f32s(&mut params[i..], p);
-        if has_a {
-            store_f32s(&mut a[i..], va);
-        }
-        if has_b {
-            store_f32s(&mut b[i..], vb);
-        }
-    }
-    if full == n {
-        return;
-    }
-    // The tail through zero-padded vectors.
-    let len = n - full;
-    let load = |s: &[f32]| {
-        let mut lanes = [0.0f32; LANES];
-        if let Some(src) = s.get(full..n) {
-            lanes[..len].copy_from_slice(src);
-        }
-        F32s::new(lanes)
-    };
-    let (mut p, g, mut va, mut vb) = (load(params), load(grads), load(a), load(b));
-    f(&mut p, g, &mut va, &mut vb);
-    params[full..].copy_from_slice(&p.as_array()[..len]);
-    if has_a {
-        a[full..].copy_from_slice(&va.as_array()[..len]);
-    }
-    if has_b {
-        b[full..].copy_from_slice(&vb.as_array()[..len]);
     }
 }
 

@@ -1,0 +1,183 @@
+//! The optimizer updates over whole vectors: the effective gradient
+//! `g + l2 p + l1 sign(p)`, then SGD, momentum or Nesterov, or Adam, with
+//! decoupled decay's shrink first, and the update's squared norms measured
+//! on request. `trainer/optim.rs` holds the rules' parameters and the scalar
+//! path for targets without SIMD (the same operations in the same order).
+
+use crate::simd::{load_f32s, sqrt, store_f32s, F32s, HAS_SIMD, LANES};
+
+/// Whether the vector path runs here.
+pub(crate) const VECTORS_AVAILABLE: bool = HAS_SIMD;
+
+/// The rule, with Adam's bias corrections for this step folded in.
+#[derive(Clone, Copy)]
+pub(crate) enum VectorRule {
+    Sgd,
+    Momentum {
+        mu: f32,
+        nesterov: bool,
+    },
+    Adam {
+        beta1: f32,
+        beta2: f32,
+        eps: f32,
+        /// `lr / (1 - beta1^t)`.
+        step_size: f32,
+        /// `sqrt(1 - beta2^t)`.
+        c2_root: f32,
+    },
+}
+
+/// Weight decay as the update applies it.
+#[derive(Clone, Copy)]
+pub(crate) struct VectorDecay {
+    /// L2 added to the gradient (0 when decoupled).
+    pub coupled_l2: f32,
+    pub l1: f32,
+    /// `1 - lr l2` for decoupled decay (AdamW).
+    pub shrink: Option<f32>,
+}
+
+/// One update of `params` from `grads` and the rule's `state` (momentum's
+/// velocity, or Adam's `m` then `v`); returns `(sum delta^2, sum p_old^2)`
+/// when `measure`, else zeros.
+pub(crate) fn update_vectors(
+    rule: VectorRule,
+    decay: VectorDecay,
+    lr: f32,
+    measure: bool,
+    params: &mut [f32],
+    grads: &[f32],
+    state: &mut [f32],
+) -> (f64, f64) {
+    let n = params.len();
+    let shrink = decay.shrink.map(F32s::splat);
+    let (l2v, l1v) = (F32s::splat(decay.coupled_l2), F32s::splat(decay.l1));
+    let grad = move |p: F32s, g: F32s| {
+        let sign = p.simd_gt(F32s::ZERO).select(F32s::ONE, F32s::ZERO)
+            - p.simd_lt(F32s::ZERO).select(F32s::ONE, F32s::ZERO);
+        g + l2v * p + l1v * sign
+    };
+    let mut acc = (F32s::ZERO, F32s::ZERO);
+    let lr_v = F32s::splat(lr);
+    match rule {
+        VectorRule::Sgd => for_each_lanes(params, grads, &mut [], &mut [], |p, g, _, _| {
+            measured(measure, p, shrink, &mut acc, |p| *p -= lr_v * grad(*p, g));
+        }),
+        VectorRule::Momentum { mu, nesterov } => {
+            let mu = F32s::splat(mu);
+            for_each_lanes(params, grads, state, &mut [], |p, g, v, _| {
+                measured(measure, p, shrink, &mut acc, |p| {
+                    let g = grad(*p, g);
+                    *v = mu * *v + g;
+                    *p -= lr_v * if nesterov { g + mu * *v } else { *v };
+                });
+            });
+        }
+        VectorRule::Adam {
+            beta1,
+            beta2,
+            eps,
+            step_size,
+            c2_root,
+        } => {
+            let (m, v) = state.split_at_mut(n);
+            let step_size = F32s::splat(step_size);
+            let c2_root = F32s::splat(c2_root);
+            let (b1, b2, eps) = (F32s::splat(beta1), F32s::splat(beta2), F32s::splat(eps));
+            let (one_b1, one_b2) = (F32s::splat(1.0 - beta1), F32s::splat(1.0 - beta2));
+            for_each_lanes(params, grads, m, v, |p, g, m, v| {
+                measured(measure, p, shrink, &mut acc, |p| {
+                    let g = grad(*p, g);
+                    *m = b1 * *m + one_b1 * g;
+                    *v = b2 * *v + one_b2 * g * g;
+                    *p -= step_size * *m / (sqrt(*v) / c2_root + eps);
+                });
+            });
+        }
+    }
+    let sum = |v: F32s| v.as_array().iter().map(|&x| x as f64).sum::<f64>();
+    (sum(acc.0), sum(acc.1))
+}
+
+/// Shrinks `p` (decoupled decay), runs `step` on it and, if `measure`, adds
+/// the squared change and the squared old weights to `acc`.
+/// One function for vectors and (targets without SIMD) single floats.
+#[inline(always)]
+pub(crate) fn measured<T>(
+    measure: bool,
+    p: &mut T,
+    shrink: Option<T>,
+    acc: &mut (T, T),
+    step: impl FnOnce(&mut T),
+) where
+    T: Copy + core::ops::MulAssign + core::ops::AddAssign + core::ops::Sub<Output = T>,
+    T: core::ops::Mul<Output = T>,
+{
+    let old = *p;
+    if let Some(s) = shrink {
+        *p *= s;
+    }
+    step(p);
+    if measure {
+        let d = *p - old;
+        acc.0 += d * d;
+        acc.1 += old * old;
+    }
+}
+
+/// Runs `f(p, g, a, b)` over vectors of `params`, `grads` and up to two state
+/// slices (empty ones read as zeros and are not written). The tail goes through
+/// zero-padded vectors, so every element takes the same arithmetic.
+fn for_each_lanes(
+    params: &mut [f32],
+    grads: &[f32],
+    a: &mut [f32],
+    b: &mut [f32],
+    mut f: impl FnMut(&mut F32s, F32s, &mut F32s, &mut F32s),
+) {
+    let n = params.len();
+    let full = n / LANES * LANES;
+    let (has_a, has_b) = (a.len() == n, b.len() == n);
+    // Whole vectors: fixed-size loads and stores.
+    for i in (0..full).step_by(LANES) {
+        let load = |s: &[f32], present: bool| {
+            if present {
+                load_f32s(&s[i..])
+            } else {
+                F32s::ZERO
+            }
+        };
+        let (mut p, g) = (load_f32s(&params[i..]), load_f32s(&grads[i..]));
+        let (mut va, mut vb) = (load(a, has_a), load(b, has_b));
+        f(&mut p, g, &mut va, &mut vb);
+        store_f32s(&mut params[i..], p);
+        if has_a {
+            store_f32s(&mut a[i..], va);
+        }
+        if has_b {
+            store_f32s(&mut b[i..], vb);
+        }
+    }
+    if full == n {
+        return;
+    }
+    // The tail through zero-padded vectors.
+    let len = n - full;
+    let load = |s: &[f32]| {
+        let mut lanes = [0.0f32; LANES];
+        if let Some(src) = s.get(full..n) {
+            lanes[..len].copy_from_slice(src);
+        }
+        F32s::new(lanes)
+    };
+    let (mut p, g, mut va, mut vb) = (load(params), load(grads), load(a), load(b));
+    f(&mut p, g, &mut va, &mut vb);
+    params[full..].copy_from_slice(&p.as_array()[..len]);
+    if has_a {
+        a[full..].copy_from_slice(&va.as_array()[..len]);
+    }
+    if has_b {
+        b[full..].copy_from_slice(&vb.as_array()[..len]);
+    }
+}
