@@ -277,6 +277,42 @@ pub fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The pooling contract, written out again for the oracle (not the layer's
+/// own check): every region non-empty, at most `MAX_REGION` long and inside
+/// its axis; a non-empty plane and at least one region per axis; sizes that
+/// do not overflow. Returns `(height * width, rows * cols)`.
+fn pool_sizes(
+    planes: usize,
+    (height, width): (usize, usize),
+    (rows, cols): (&[Region], &[Region]),
+) -> Result<(usize, usize), Error> {
+    let fits = |regions: &[Region], size: usize| {
+        regions.iter().all(|&(start, len)| {
+            len > 0
+                && len as usize <= crate::layers::pool::MAX_REGION
+                && start as usize + len as usize <= size
+        })
+    };
+    if !fits(rows, height) || !fits(cols, width) {
+        return Err(Error::InvalidConfig {
+            reason: "a pooling region is empty, too large or outside the plane",
+        });
+    }
+    if rows.is_empty() || cols.is_empty() || height == 0 || width == 0 {
+        return Err(Error::InvalidConfig {
+            reason: "pooling needs a non-empty plane and at least one region per axis",
+        });
+    }
+    let plane_in = height.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+    let plane_out = rows
+        .len()
+        .checked_mul(cols.len())
+        .ok_or(Error::ShapeOverflow)?;
+    planes.checked_mul(plane_in).ok_or(Error::ShapeOverflow)?;
+    planes.checked_mul(plane_out).ok_or(Error::ShapeOverflow)?;
+    Ok((plane_in, plane_out))
+}
+
 /// Reference of [`crate::layers::pool::region_max_pool_forward`]: per region,
 /// the position of its first NaN in row-major order if it has one, else of the
 /// first element equal to its maximum.
@@ -291,15 +327,21 @@ pub fn region_max_pool(
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
-    let (plane_in, plane_out) = crate::layers::pool::check_pool(
-        planes,
-        height,
-        width,
-        rows,
-        cols,
-        input.len(),
-        &[output.len(), argmax.len()],
-    )?;
+    let (plane_in, plane_out) = pool_sizes(planes, (height, width), (rows, cols))?;
+    if input.len() != planes * plane_in {
+        return Err(Error::LengthMismatch {
+            expected: planes * plane_in,
+            got: input.len(),
+        });
+    }
+    for got in [output.len(), argmax.len()] {
+        if got != planes * plane_out {
+            return Err(Error::LengthMismatch {
+                expected: planes * plane_out,
+                got,
+            });
+        }
+    }
     let mut o = 0;
     for p in 0..planes {
         for &(r0, rl) in rows {
