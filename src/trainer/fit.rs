@@ -8,7 +8,8 @@ use wide::bytemuck;
 
 use super::data::{shuffled_indices, Icls};
 use super::early_stopping::{EarlyStopping, Verdict};
-use super::{carve, EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
+use super::regions::carve;
+use super::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
 use crate::error::Error;
 use crate::layers::mode::Mode;
 
@@ -116,39 +117,13 @@ impl<'n, 'm> Trainer<'n, 'm> {
             restored: false,
             interrupted: false,
         };
-        'epochs: for epoch in 0..epochs {
+        for epoch in 0..epochs {
             shuffled_indices(&mut self.shuffle_rng, order);
-            let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
-            let last = order.chunks(self.config.batch).rposition(|c| c.len() >= 2);
-            for (k, chunk) in order.chunks(self.config.batch).enumerate() {
-                if chunk.len() < 2 {
-                    continue;
-                }
-                // The update ratio is reported for the epoch's last step only,
-                // so only that step pays for measuring it.
-                let own = self.measure_update;
-                self.measure_update = Some(k) == last;
-                let m = self.train_step(train, chunk);
-                self.measure_update = own;
-                let m = m?;
-                loss += m.loss as f64;
-                acc += m.accuracy as f64;
-                steps += 1;
-                let step = FitEvent::Step {
-                    epoch,
-                    step: self.step,
-                    metrics: m,
-                };
-                if observe(step).is_break() {
-                    summary.interrupted = true;
-                    break 'epochs;
-                }
+            let (train_metrics, interrupted) = self.epoch_steps(train, order, epoch, observe)?;
+            if interrupted {
+                summary.interrupted = true;
+                break;
             }
-            let steps_f = steps.max(1) as f64;
-            let train_metrics = Metrics {
-                loss: (loss / steps_f) as f32,
-                accuracy: (acc / steps_f) as f32,
-            };
             let val_metrics = self.evaluate(val)?;
             history[epoch as usize] = EpochMetrics {
                 train: train_metrics,
@@ -166,21 +141,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 break;
             }
             if let Some((metric, es)) = stopper.as_mut() {
-                let value = match metric {
-                    Metric::ValLoss => val_metrics.loss,
-                    Metric::ValAccuracy => val_metrics.accuracy,
-                };
-                match es.update(epoch, value) {
-                    Verdict::Improved => {
-                        if es.config().restore_best_weights {
-                            self.snapshot_best();
-                        }
-                    }
-                    Verdict::Continue => {}
-                    Verdict::Stop => {
-                        summary.stopped_early = true;
-                        break;
-                    }
+                if self.early_stopping_says_stop(*metric, es, epoch, val_metrics) {
+                    summary.stopped_early = true;
+                    break;
                 }
             }
         }
@@ -193,6 +156,74 @@ impl<'n, 'm> Trainer<'n, 'm> {
             }
         }
         Ok(summary)
+    }
+
+    /// One epoch's steps over the shuffled `order`: the mean train metrics,
+    /// and whether the observer ended training.
+    fn epoch_steps(
+        &mut self,
+        train: &Icls<'_>,
+        order: &[u32],
+        epoch: u32,
+        observe: &mut dyn FnMut(FitEvent) -> ControlFlow<()>,
+    ) -> Result<(Metrics, bool), Error> {
+        let (mut loss, mut acc, mut steps) = (0.0f64, 0.0f64, 0usize);
+        let last = order.chunks(self.config.batch).rposition(|c| c.len() >= 2);
+        for (k, chunk) in order.chunks(self.config.batch).enumerate() {
+            if chunk.len() < 2 {
+                continue;
+            }
+            // The update ratio is reported for the epoch's last step only,
+            // so only that step pays for measuring it.
+            let own = self.measure_update;
+            self.measure_update = Some(k) == last;
+            let m = self.train_step(train, chunk);
+            self.measure_update = own;
+            let m = m?;
+            loss += m.loss as f64;
+            acc += m.accuracy as f64;
+            steps += 1;
+            let step = FitEvent::Step {
+                epoch,
+                step: self.step,
+                metrics: m,
+            };
+            if observe(step).is_break() {
+                return Ok((Metrics::default(), true));
+            }
+        }
+        let steps = steps.max(1) as f64;
+        let metrics = Metrics {
+            loss: (loss / steps) as f32,
+            accuracy: (acc / steps) as f32,
+        };
+        Ok((metrics, false))
+    }
+
+    /// Feeds the epoch's validation metric to early stopping; snapshots the
+    /// weights on an improvement (when they are to be restored); true when
+    /// patience has run out.
+    fn early_stopping_says_stop(
+        &mut self,
+        metric: Metric,
+        es: &mut EarlyStopping,
+        epoch: u32,
+        val: Metrics,
+    ) -> bool {
+        let value = match metric {
+            Metric::ValLoss => val.loss,
+            Metric::ValAccuracy => val.accuracy,
+        };
+        match es.update(epoch, value) {
+            Verdict::Improved => {
+                if es.config().restore_best_weights {
+                    self.snapshot_best();
+                }
+                false
+            }
+            Verdict::Continue => false,
+            Verdict::Stop => true,
+        }
     }
 
     fn snapshot_best(&mut self) {

@@ -16,6 +16,7 @@ mod metrics;
 pub mod network;
 pub mod optim;
 pub mod predict;
+mod regions;
 mod step;
 
 use rand_core::{Rng, SeedableRng};
@@ -24,11 +25,12 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use crate::error::Error;
 use crate::layers::layer::Layer;
 use crate::layers::mode::Mode;
-use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
+use crate::layers::pass::{BackwardIo, Draws};
 use crate::rng::MaskRng;
 use checks::{check_config, check_network};
 use data::Icls;
 use network::{Network, Plan};
+use regions::{backward_io, branch_dropped, carve, forward_io, offsets, At, Site};
 
 pub use config::{Metric, TrainConfig};
 pub use metrics::{EpochMetrics, FitEvent, FitSummary, Metrics};
@@ -65,81 +67,6 @@ pub struct Trainer<'n, 'm> {
     /// Whether the next update measures its ratio ([`Trainer::fit`] measures
     /// the last step of each epoch; single steps always measure).
     measure_update: bool,
-}
-
-/// Offsets of one layer's regions.
-#[derive(Clone, Copy)]
-struct At {
-    params: usize,
-    buffers: usize,
-    act: usize,
-    saved: usize,
-}
-
-/// Disjoint mutable slices of `mem` at `(start, len)` ranges, which the plan
-/// guarantees do not overlap (empty ranges may sit anywhere).
-fn carve<'a, const N: usize>(
-    mem: &'a mut [f32],
-    ranges: [(usize, usize); N],
-) -> [&'a mut [f32]; N] {
-    let mut order: [usize; N] = core::array::from_fn(|i| i);
-    order.sort_unstable_by_key(|&i| ranges[i].0);
-    let mut out: [Option<&'a mut [f32]>; N] = core::array::from_fn(|_| None);
-    let mut rest = mem;
-    let mut offset = 0;
-    for &i in &order {
-        let (start, len) = ranges[i];
-        if len == 0 {
-            continue; // stays None: an empty slice, wherever it would start
-        }
-        let (_, tail) = core::mem::take(&mut rest).split_at_mut(start - offset);
-        let (mine, tail) = tail.split_at_mut(len);
-        out[i] = Some(mine);
-        rest = tail;
-        offset = start + len;
-    }
-    out.map(|s| s.unwrap_or_default())
-}
-
-/// Where each layer's regions start, in layer order.
-fn offsets(net: Network<'_>, plan: Plan, batch: usize) -> impl Iterator<Item = At> + '_ {
-    let mut at = At {
-        params: plan.params,
-        buffers: plan.buffers,
-        act: plan.acts,
-        saved: plan.saved,
-    };
-    net.layers().iter().map(move |layer| {
-        let here = at;
-        at.params += layer.params_len();
-        at.buffers += layer.buffers_len();
-        at.act += batch * layer.outputs();
-        at.saved += layer.saved_len(batch);
-        here
-    })
-}
-
-/// A residual block end's `(skip, block_scales)` ranges: its start's output
-/// and saved multipliers (empty for every other layer).
-fn block_regions(
-    layer: &Layer,
-    open: Option<(At, Layer)>,
-    rows: usize,
-) -> ((usize, usize), (usize, usize)) {
-    match (layer, open) {
-        (Layer::ResidualEnd { .. }, Some((at, start))) => (
-            (at.act, rows * start.outputs()),
-            (at.saved, start.saved_len(rows)),
-        ),
-        _ => ((0, 0), (0, 0)),
-    }
-}
-
-/// Whether a block's start (whose saved region begins `saved`) dropped its
-/// branch for the whole batch: then the branch's layers did not run.
-fn branch_dropped(start: &Layer, saved: &[f32]) -> bool {
-    matches!(start, Layer::ResidualStart { depth, .. } if !depth.per_row)
-        && saved.first() == Some(&0.0)
 }
 
 impl<'n, 'm> Trainer<'n, 'm> {
@@ -443,38 +370,19 @@ impl<'n, 'm> Trainer<'n, 'm> {
             if skip_to.is_some_and(|end| l < end) {
                 continue;
             }
-            let (i, o) = (layer.inputs(), layer.outputs());
-            let is_fmp = matches!(layer, Layer::FractionalMaxPool { .. });
-            let (skip, block_scales) = block_regions(layer, open, rows);
-            // A dropped branch left nothing to read.
-            let input_len = if skip_to == Some(l) { 0 } else { rows * i };
-            let [input, output, params, saved, scratch, buffers, tmp, skip, block_scales] = carve(
-                self.mem,
-                [
-                    (input_at, input_len),
-                    (at.act, rows * o),
-                    (at.params, layer.params_len()),
-                    (at.saved, layer.saved_len(rows)),
-                    (plan.scratch, plan.end - plan.scratch),
-                    (at.buffers, layer.buffers_len()),
-                    // Eval-mode fractional pooling averages samplings through here.
-                    (plan.grad_b, if is_fmp { rows * o } else { 0 }),
-                    skip,
-                    block_scales,
-                ],
-            );
-            let io = ForwardIo {
+            let site = Site {
+                layer: *layer,
+                at,
+                input_at,
+                // A dropped branch left nothing to read.
+                input_len: if skip_to == Some(l) {
+                    0
+                } else {
+                    rows * layer.inputs()
+                },
                 rows,
-                input,
-                output,
-                params,
-                buffers,
-                saved,
-                scratch,
-                tmp,
-                skip,
-                block_scales,
             };
+            let io = forward_io(self.mem, plan, site, open);
             layer.forward_pass(io, &mut draws)?;
             match layer {
                 Layer::ResidualStart { .. } => {
@@ -517,49 +425,31 @@ impl<'n, 'm> Trainer<'n, 'm> {
             } else {
                 self.offsets().nth(l - 1).map_or(plan.input, |a| a.act)
             };
-            let grads_at = plan.grads + (at.params - plan.params);
-            let (i, o) = (layer.inputs(), layer.outputs());
-            let is_dense = matches!(layer, Layer::Dense(_) | Layer::DenseDropConnect(..));
             let start = match layer {
                 Layer::ResidualEnd { .. } => net.block_start(l),
                 _ => None,
             };
             let open = start.and_then(|s| Some((self.offsets().nth(s)?, layers[s])));
-            let (skip, block_scales) = block_regions(&layer, open, rows);
-            let [input, output, params, saved, scratch, grads, grad_out, grad_in, spare, skip, block_scales] =
-                carve(
-                    self.mem,
-                    [
-                        (input_at, rows * i),
-                        (at.act, rows * o),
-                        (at.params, layer.params_len()),
-                        (at.saved, layer.saved_len(rows)),
-                        (plan.scratch, plan.end - plan.scratch),
-                        (grads_at, layer.params_len()),
-                        (grad_out_at, rows * o),
-                        // A first dense layer computes no input gradient, and the
-                        // plan has no room for one (`Layer::widest_as_first`).
-                        (grad_in_at, if l == 0 && is_dense { 0 } else { rows * i }),
-                        // The third gradient buffer serves residual blocks only.
-                        (plan.grad_c, rows * layer.spare_len()),
-                        skip,
-                        block_scales,
-                    ],
-                );
-            let io = BackwardIo {
+            // A first dense layer computes no input gradient, and the plan
+            // has no room for one (`Layer::widest_as_first`).
+            let first_dense =
+                l == 0 && matches!(layer, Layer::Dense(_) | Layer::DenseDropConnect(..));
+            let site = Site {
+                layer,
+                at,
+                input_at,
+                input_len: rows * layer.inputs(),
                 rows,
-                input,
-                output,
-                params,
-                saved,
-                scratch,
-                grads,
-                grad_out,
-                grad_in,
+            };
+            let grad_in_len = if first_dense {
+                0
+            } else {
+                rows * layer.inputs()
+            };
+            let gradients = (grad_out_at, (grad_in_at, grad_in_len));
+            let io = BackwardIo {
                 need_input_grad: l > 0,
-                spare,
-                skip,
-                block_scales,
+                ..backward_io(self.mem, plan, site, gradients, open)
             };
             layer.backward_pass(io)?;
             core::mem::swap(&mut grad_out_at, &mut grad_in_at);

@@ -1,7 +1,8 @@
 //! Prediction: class probabilities from one model (deterministic or Monte
 //! Carlo dropout) and from an ensemble of trainers.
 
-use super::{carve, Trainer};
+use super::regions::carve;
+use super::Trainer;
 use crate::error::Error;
 use crate::layers::loss::softmax_rows;
 use crate::layers::mode::Mode;

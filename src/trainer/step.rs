@@ -6,7 +6,8 @@ use wide::bytemuck;
 
 use super::data::Icls;
 use super::optim::{self, clip_grad_norm, Update, WeightDecay};
-use super::{branch_dropped, carve, Metrics, Trainer};
+use super::regions::{branch_dropped, carve};
+use super::{Metrics, Trainer};
 use crate::error::Error;
 use crate::layers::layer::Layer;
 use crate::layers::loss::{argmax, softmax_cross_entropy};
