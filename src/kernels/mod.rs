@@ -13,4 +13,5 @@ pub(crate) mod dropout;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
 pub(crate) mod matrix;
+pub(crate) mod region_pool;
 pub(crate) mod update;
