@@ -310,22 +310,6 @@ fn resume_and_run(
     }
 }
 
-/// Writes `m` to the non-null ones of `loss` and `accuracy`.
-///
-/// # Safety
-/// Each pointer is null or writable.
-unsafe fn write_metrics(m: crate::Metrics, loss: *mut f32, accuracy: *mut f32) {
-    // SAFETY: per the contract.
-    unsafe {
-        if let Some(l) = loss.as_mut() {
-            *l = m.loss;
-        }
-        if let Some(a) = accuracy.as_mut() {
-            *a = m.accuracy;
-        }
-    }
-}
-
 /// The data set as an [`Icls`], checked against the model.
 ///
 /// # Safety
@@ -371,6 +355,173 @@ unsafe fn dataset<'a>(d: &TinyregDataset, classes: u32) -> Result<Icls<'a>, Erro
     })
 }
 
+/// What the C calls of both kinds of model share: the shape of a sample and
+/// the trainer behind the model.
+trait Model {
+    /// Classes of the last layer.
+    fn classes(&self) -> u32;
+    /// Features of one input sample.
+    fn features(&self) -> usize;
+    /// Runs `f` with the model's trainer and saves its state afterwards
+    /// (`TINYREG_ERR_STATE` for a model never initialized).
+    fn with_trainer(&mut self, f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>) -> i32;
+}
+
+impl Model for TinyregMlp {
+    fn classes(&self) -> u32 {
+        self.config.classes
+    }
+    fn features(&self) -> usize {
+        self.config.inputs as usize
+    }
+    fn with_trainer(&mut self, f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>) -> i32 {
+        with_trainer(self, f)
+    }
+}
+
+/// Runs `f` on the model's trainer and writes the metrics it returns to the
+/// non-null `loss` and `accuracy` when it succeeds.
+///
+/// # Safety
+/// `loss` and `accuracy` are null or writable.
+unsafe fn with_metrics<M: Model>(
+    model: &mut M,
+    loss: *mut f32,
+    accuracy: *mut f32,
+    f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<crate::Metrics, Error>,
+) -> i32 {
+    let mut result = crate::Metrics::default();
+    let code = model.with_trainer(|trainer| {
+        result = f(trainer)?;
+        Ok(())
+    });
+    if code == TINYREG_OK {
+        // SAFETY: null or writable, per the contract.
+        unsafe {
+            if let Some(l) = loss.as_mut() {
+                *l = result.loss;
+            }
+            if let Some(a) = accuracy.as_mut() {
+                *a = result.accuracy;
+            }
+        }
+    }
+    code
+}
+
+/// One epoch over `data` in a fresh order; `order_len`, when the caller
+/// states it, must be `data->count`. Checked after the model's state.
+///
+/// # Safety
+/// `model` and `data` are null or valid; `order` is null or points to
+/// `data->count` writable entries; `loss`, `accuracy` null or writable.
+unsafe fn train_epoch_call<M: Model>(
+    model: *mut M,
+    data: *const TinyregDataset,
+    (order, order_len): (*mut u32, Option<u32>),
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(model), Some(d)) = (unsafe { model.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if order.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    let (classes, features) = (model.classes(), model.features());
+    // SAFETY: per the contract.
+    unsafe {
+        with_metrics(model, loss, accuracy, |trainer| {
+            check_lengths(d, features, order_len)?;
+            let set = dataset(d, classes)?;
+            // `order` holds `count` entries (stated, or by the contract).
+            let order = core::slice::from_raw_parts_mut(order, set.count);
+            let mut history = [crate::EpochMetrics::default()];
+            // The epoch's "validation" is its own first sample: cheap, unused here.
+            let probe = set.slice(0, set.count.min(1))?;
+            trainer.fit(&set, &probe, 1, order, &mut history)?;
+            Ok(history[0].train)
+        })
+    }
+}
+
+/// The data set's width against the model's, and the order buffer's
+/// stated length against the data's count.
+fn check_lengths(d: &TinyregDataset, features: usize, order_len: Option<u32>) -> Result<(), Error> {
+    if d.features as usize != features {
+        return Err(Error::LengthMismatch {
+            expected: features,
+            got: d.features as usize,
+        });
+    }
+    match order_len {
+        Some(got) if got != d.count => Err(Error::LengthMismatch {
+            expected: d.count as usize,
+            got: got as usize,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Eval-mode loss and accuracy on `data`.
+///
+/// # Safety
+/// `model` and `data` are null or valid; `loss`, `accuracy` null or writable.
+unsafe fn evaluate_call<M: Model>(
+    model: *mut M,
+    data: *const TinyregDataset,
+    loss: *mut f32,
+    accuracy: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let (Some(model), Some(d)) = (unsafe { model.as_mut() }, unsafe { data.as_ref() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    let (classes, features) = (model.classes(), model.features());
+    // SAFETY: per the contract.
+    unsafe {
+        with_metrics(model, loss, accuracy, |trainer| {
+            check_lengths(d, features, None)?;
+            trainer.evaluate(&dataset(d, classes)?)
+        })
+    }
+}
+
+/// Eval-mode probabilities of `rows` samples into `rows * classes` floats.
+///
+/// # Safety
+/// `model` is null or valid; `input` and `probs` are null or point to that
+/// many floats.
+unsafe fn predict_call<M: Model>(
+    model: *mut M,
+    input: *const f32,
+    rows: u32,
+    probs: *mut f32,
+) -> i32 {
+    // SAFETY: the caller passes null or valid pointers.
+    let Some(model) = (unsafe { model.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if input.is_null() || probs.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    let (features, classes) = (model.features(), model.classes() as usize);
+    model.with_trainer(|trainer| {
+        let rows = rows as usize;
+        let n_in = crate::size::checked_mul(rows, features)?;
+        let n_out = crate::size::checked_mul(rows, classes)?;
+        // SAFETY: the caller guarantees the lengths.
+        let (x, p) = unsafe {
+            (
+                core::slice::from_raw_parts(input, n_in),
+                core::slice::from_raw_parts_mut(probs, n_out),
+            )
+        };
+        trainer.predict_proba(x, rows, 0, p)
+    })
+}
+
 /// One epoch over `data` in a fresh random order (`order`: `data.count`
 /// entries of scratch). Writes the epoch's mean train loss and accuracy to
 /// `loss` and `accuracy` when they are not null.
@@ -387,46 +538,8 @@ pub unsafe extern "C" fn tinyreg_mlp_train_epoch(
     loss: *mut f32,
     accuracy: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let (Some(mlp), Some(d)) = (unsafe { mlp.as_mut() }, unsafe { data.as_ref() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if order.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    let classes = mlp.config.classes;
-    let mut result = crate::Metrics::default();
-    let code = with_trainer(mlp, |trainer| {
-        // SAFETY: as documented above.
-        result = unsafe { train_epoch(trainer, d, classes, order)? };
-        Ok(())
-    });
-    if code == TINYREG_OK {
-        // SAFETY: null or writable, per the contract.
-        unsafe { write_metrics(result, loss, accuracy) };
-    }
-    code
-}
-
-/// One epoch of `trainer` over `d` in a fresh order; the epoch's train metrics.
-///
-/// # Safety
-/// `d` describes valid arrays; `order` points to `d.count` writable entries.
-unsafe fn train_epoch(
-    trainer: &mut Trainer<'_, '_>,
-    d: &TinyregDataset,
-    classes: u32,
-    order: *mut u32,
-) -> Result<crate::Metrics, Error> {
     // SAFETY: per the contract.
-    let set = unsafe { dataset(d, classes)? };
-    // SAFETY: `order` holds `count` entries.
-    let order = unsafe { core::slice::from_raw_parts_mut(order, set.count) };
-    let mut history = [crate::EpochMetrics::default()];
-    // The epoch's "validation" is its own first sample: cheap, unused here.
-    let probe = set.slice(0, set.count.min(1))?;
-    trainer.fit(&set, &probe, 1, order, &mut history)?;
-    Ok(history[0].train)
+    unsafe { train_epoch_call(mlp, data, (order, None), loss, accuracy) }
 }
 
 /// Mean loss and accuracy on `data` in eval mode (dropout off).
@@ -440,23 +553,8 @@ pub unsafe extern "C" fn tinyreg_mlp_evaluate(
     loss: *mut f32,
     accuracy: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let (Some(mlp), Some(d)) = (unsafe { mlp.as_mut() }, unsafe { data.as_ref() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    let classes = mlp.config.classes;
-    let mut result = crate::Metrics::default();
-    let code = with_trainer(mlp, |trainer| {
-        // SAFETY: as documented above.
-        let set = unsafe { dataset(d, classes)? };
-        result = trainer.evaluate(&set)?;
-        Ok(())
-    });
-    if code == TINYREG_OK {
-        // SAFETY: null or writable, per the contract.
-        unsafe { write_metrics(result, loss, accuracy) };
-    }
-    code
+    // SAFETY: per the contract.
+    unsafe { evaluate_call(mlp, data, loss, accuracy) }
 }
 
 /// Class probabilities of `rows` samples (`input`: `rows * inputs` floats,
@@ -471,44 +569,6 @@ pub unsafe extern "C" fn tinyreg_mlp_predict(
     rows: u32,
     probs: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let Some(mlp) = (unsafe { mlp.as_mut() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if input.is_null() || probs.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    let (f, c) = (mlp.config.inputs as usize, mlp.config.classes as usize);
-    // SAFETY: as documented above.
-    with_trainer(mlp, |trainer| unsafe {
-        predict(trainer, input, rows, f, c, probs)
-    })
-}
-
-/// Eval-mode probabilities of `rows` samples of `features` floats into
-/// `rows * classes` floats at `probs`.
-///
-/// # Safety
-/// `input` and `probs` point to that many floats.
-unsafe fn predict(
-    trainer: &mut Trainer<'_, '_>,
-    input: *const f32,
-    rows: u32,
-    features: usize,
-    classes: usize,
-    probs: *mut f32,
-) -> Result<(), Error> {
-    let rows = rows as usize;
-    let (n_in, n_out) = (
-        crate::size::checked_mul(rows, features)?,
-        crate::size::checked_mul(rows, classes)?,
-    );
-    // SAFETY: the caller guarantees the lengths.
-    let (x, p) = unsafe {
-        (
-            core::slice::from_raw_parts(input, n_in),
-            core::slice::from_raw_parts_mut(probs, n_out),
-        )
-    };
-    trainer.predict_proba(x, rows, 0, p)
+    // SAFETY: per the contract.
+    unsafe { predict_call(mlp, input, rows, probs) }
 }

@@ -5,7 +5,7 @@
 //! evaluate, predict, and read or write the parameters.
 
 use super::{
-    dataset, predict, resume_and_run, status, train_epoch, write_metrics, SavedState,
+    evaluate_call, predict_call, resume_and_run, status, train_epoch_call, Model, SavedState,
     TinyregDataset, TINYREG_ADAM, TINYREG_ERR_CONFIG, TINYREG_ERR_LENGTH, TINYREG_ERR_NULL,
     TINYREG_ERR_STATE, TINYREG_OK, TINYREG_SGD_MOMENTUM, TINYREG_STATE_BYTES,
 };
@@ -348,11 +348,20 @@ fn with_trainer(
     resume_and_run(layers, config, saved, f)
 }
 
-/// Features of one sample of the network's input.
-fn features(c: &TinyregNetConfig) -> usize {
-    (c.channels as usize)
-        .saturating_mul(c.height as usize)
-        .saturating_mul(c.width as usize)
+impl Model for TinyregNet {
+    fn classes(&self) -> u32 {
+        self.config.classes
+    }
+    /// Channels x height x width.
+    fn features(&self) -> usize {
+        let c = &self.config;
+        (c.channels as usize)
+            .saturating_mul(c.height as usize)
+            .saturating_mul(c.width as usize)
+    }
+    fn with_trainer(&mut self, f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>) -> i32 {
+        with_trainer(self, f)
+    }
 }
 
 /// One epoch over `data` (`features` = channels x height x width bytes a
@@ -372,28 +381,8 @@ pub unsafe extern "C" fn tinyreg_net_train_epoch(
     loss: *mut f32,
     accuracy: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let (Some(net), Some(d)) = (unsafe { net.as_mut() }, unsafe { data.as_ref() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if order.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    if d.features as usize != features(&net.config) || order_len != d.count {
-        return TINYREG_ERR_LENGTH;
-    }
-    let classes = net.config.classes;
-    let mut result = crate::Metrics::default();
-    let code = with_trainer(net, |trainer| {
-        // SAFETY: as documented above; `order` holds `d.count` entries.
-        result = unsafe { train_epoch(trainer, d, classes, order)? };
-        Ok(())
-    });
-    if code == TINYREG_OK {
-        // SAFETY: null or writable, per the contract.
-        unsafe { write_metrics(result, loss, accuracy) };
-    }
-    code
+    // SAFETY: per the contract.
+    unsafe { train_epoch_call(net, data, (order, Some(order_len)), loss, accuracy) }
 }
 
 /// Mean loss and accuracy on `data` in eval mode.
@@ -407,26 +396,8 @@ pub unsafe extern "C" fn tinyreg_net_evaluate(
     loss: *mut f32,
     accuracy: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let (Some(net), Some(d)) = (unsafe { net.as_mut() }, unsafe { data.as_ref() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if d.features as usize != features(&net.config) {
-        return TINYREG_ERR_LENGTH;
-    }
-    let classes = net.config.classes;
-    let mut result = crate::Metrics::default();
-    let code = with_trainer(net, |trainer| {
-        // SAFETY: as documented above.
-        let set = unsafe { dataset(d, classes)? };
-        result = trainer.evaluate(&set)?;
-        Ok(())
-    });
-    if code == TINYREG_OK {
-        // SAFETY: null or writable, per the contract.
-        unsafe { write_metrics(result, loss, accuracy) };
-    }
-    code
+    // SAFETY: per the contract.
+    unsafe { evaluate_call(net, data, loss, accuracy) }
 }
 
 /// Class probabilities of `rows <= batch` samples (`input`: `rows` times
@@ -441,18 +412,8 @@ pub unsafe extern "C" fn tinyreg_net_predict(
     rows: u32,
     probs: *mut f32,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let Some(net) = (unsafe { net.as_mut() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if input.is_null() || probs.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    let (f, c) = (features(&net.config), net.config.classes as usize);
-    // SAFETY: as documented above.
-    with_trainer(net, |trainer| unsafe {
-        predict(trainer, input, rows, f, c, probs)
-    })
+    // SAFETY: per the contract.
+    unsafe { predict_call(net, input, rows, probs) }
 }
 
 /// Trainable floats of an initialized network (0 for null or uninitialized).
@@ -468,6 +429,30 @@ pub unsafe extern "C" fn tinyreg_net_params_len(net: *const TinyregNet) -> usize
     }
 }
 
+/// Runs `f` on the trainer of an initialized `net` whose parameters are
+/// `len` floats, after the null, state and length checks.
+fn with_params(
+    net: *mut TinyregNet,
+    buffer_is_null: bool,
+    len: usize,
+    f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>,
+) -> i32 {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if buffer_is_null {
+        return TINYREG_ERR_NULL;
+    }
+    if net.magic != MAGIC {
+        return TINYREG_ERR_STATE;
+    }
+    if len != net.params {
+        return TINYREG_ERR_LENGTH;
+    }
+    with_trainer(net, f)
+}
+
 /// Copies the parameters (layer after layer, weights then biases) into
 /// `out`, `len` floats (exactly `tinyreg_net_params_len`).
 ///
@@ -479,20 +464,7 @@ pub unsafe extern "C" fn tinyreg_net_get_params(
     out: *mut f32,
     len: usize,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let Some(net) = (unsafe { net.as_mut() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if out.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    if net.magic != MAGIC {
-        return TINYREG_ERR_STATE;
-    }
-    if len != net.params {
-        return TINYREG_ERR_LENGTH;
-    }
-    with_trainer(net, |trainer| {
+    with_params(net, out.is_null(), len, |trainer| {
         // SAFETY: `out` holds `len` floats, per the contract.
         let out = unsafe { core::slice::from_raw_parts_mut(out, len) };
         out.copy_from_slice(trainer.params());
@@ -512,20 +484,7 @@ pub unsafe extern "C" fn tinyreg_net_set_params(
     from: *const f32,
     len: usize,
 ) -> i32 {
-    // SAFETY: the caller passes null or valid pointers.
-    let Some(net) = (unsafe { net.as_mut() }) else {
-        return TINYREG_ERR_NULL;
-    };
-    if from.is_null() {
-        return TINYREG_ERR_NULL;
-    }
-    if net.magic != MAGIC {
-        return TINYREG_ERR_STATE;
-    }
-    if len != net.params {
-        return TINYREG_ERR_LENGTH;
-    }
-    with_trainer(net, |trainer| {
+    with_params(net, from.is_null(), len, |trainer| {
         // SAFETY: `from` holds `len` floats, per the contract.
         let from = unsafe { core::slice::from_raw_parts(from, len) };
         trainer.params_mut().copy_from_slice(from);

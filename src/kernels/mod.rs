@@ -15,3 +15,4 @@ pub(crate) mod gemm_scalar;
 pub(crate) mod matrix;
 pub(crate) mod region_pool;
 pub(crate) mod update;
+pub(crate) mod words;

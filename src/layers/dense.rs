@@ -29,9 +29,10 @@ use crate::kernels::gemm::{gemm, gemv, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 /// Largest batch the forward computes as matrix-vector products (no packing).
 const GEMV_MAX_BATCH: usize = 1;
 use crate::error::Error;
+use crate::kernels::words::{bytes, bytes_mut};
 use crate::layers::dropout::Dropout;
 use crate::layers::mode::Mode;
-use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::rng::MaskRng;
 
 /// A dense layer's shape; it owns no memory.

@@ -15,8 +15,9 @@ use crate::error::Error;
 use crate::kernels::bernoulli::{mask_bytes, Keep};
 use crate::kernels::blocks::Source;
 use crate::kernels::dropout as kernel;
+use crate::kernels::words::{bytes, bytes_mut};
 use crate::layers::mode::Mode;
-use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::rng::{MaskRng, MaskRngState};
 
 /// Which dropout: they differ in where the `q` goes.

@@ -68,14 +68,3 @@ pub(crate) struct BackwardIo<'a> {
     /// A residual block's end: the branch's multipliers its start saved.
     pub block_scales: &'a [f32],
 }
-
-/// The bytes of a saved region (masks and argmaxes are stored as bytes in
-/// the float arena).
-pub(crate) fn bytes(words: &[f32]) -> &[u8] {
-    wide::bytemuck::cast_slice(words)
-}
-
-/// [`bytes`], writable.
-pub(crate) fn bytes_mut(words: &mut [f32]) -> &mut [u8] {
-    wide::bytemuck::cast_slice_mut(words)
-}

@@ -61,10 +61,10 @@ impl Residual {
 
     /// The branch's scale in a train pass that keeps it, and in eval.
     fn scales(&self) -> Result<(f32, f32), Error> {
-        let q = Keep::new(self.survival)?.probability() as f32;
-        Ok(match self.scaling {
-            DepthScaling::Paper => (1.0, q),
-            DepthScaling::Inverted => (1.0 / q, 1.0),
+        depth_scales(StochasticDepth {
+            survival: self.survival,
+            scaling: self.scaling,
+            per_row: false,
         })
     }
 

@@ -12,10 +12,11 @@
 
 use crate::error::Error;
 use crate::kernels::bernoulli::{bernoulli_mask, mask_bit, mask_bytes};
+use crate::kernels::words::{bytes, bytes_mut};
 use crate::layers::augment::ImageShape;
 use crate::layers::dropout::Dropout;
 use crate::layers::mode::Mode;
-use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::rng::MaskRng;
 use crate::size::{checked_mul, mul};
 

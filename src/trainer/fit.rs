@@ -4,13 +4,12 @@
 
 use core::ops::ControlFlow;
 
-use wide::bytemuck;
-
 use super::data::{shuffled_indices, Icls};
 use super::early_stopping::{EarlyStopping, Verdict};
 use super::regions::carve;
 use super::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
 use crate::error::Error;
+use crate::kernels::words::u32s_mut;
 use crate::layers::mode::Mode;
 
 impl<'n, 'm> Trainer<'n, 'm> {
@@ -38,11 +37,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                         (plan.labels + chunk_start, n),
                     ],
                 );
-                data.gather(
-                    &idx[..n],
-                    input,
-                    bytemuck::cast_slice_mut::<f32, u32>(labels),
-                )?;
+                data.gather(&idx[..n], input, u32s_mut(labels))?;
             }
             self.forward(rows, Mode::Eval, Mode::Eval)?;
             let (l, c) = self.loss_and_gradient(rows, None)?;

@@ -2,13 +2,12 @@
 //! loss and its gradient, backward, clip, update; nothing moves (weights,
 //! batch-norm statistics, generators) unless the loss is finite.
 
-use wide::bytemuck;
-
 use super::data::Icls;
 use super::optim::{self, clip_grad_norm, Update, WeightDecay};
 use super::regions::{branch_dropped, carve};
 use super::{Metrics, Trainer};
 use crate::error::Error;
+use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::layer::Layer;
 use crate::layers::loss::{argmax, softmax_cross_entropy};
 use crate::layers::mode::Mode;
@@ -59,7 +58,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         }
         self.load_input(input, rows, rows * classes)?;
         let at = self.plan.labels;
-        bytemuck::cast_slice_mut::<f32, u32>(&mut self.mem[at..at + rows]).copy_from_slice(labels);
+        u32s_mut(&mut self.mem[at..at + rows]).copy_from_slice(labels);
         self.step_loaded(rows, mix)
     }
 
@@ -167,7 +166,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             self.mem,
             [(plan.input, rows * self.net.inputs()), (plan.labels, rows)],
         );
-        data.gather(indices, input, bytemuck::cast_slice_mut::<f32, u32>(labels))
+        data.gather(indices, input, u32s_mut(labels))
     }
 
     /// Mean loss of the batch and its gradient into `grad_a`; the count correct.
@@ -188,7 +187,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 (plan.grad_a, rows * classes),
             ],
         );
-        let labels = bytemuck::cast_slice::<f32, u32>(labels);
+        let labels = u32s(labels);
         let loss = match mix {
             None => softmax_cross_entropy(classes, logits, labels, grad)?,
             Some((partner, lambda)) => crate::layers::mixup::softmax_cross_entropy_mixed(

@@ -6,13 +6,14 @@
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
-use wide::bytemuck;
 
 use crate::error::Error;
+use crate::kernels::words::{bytes, bytes_mut};
+use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::augment::ImageShape;
 use crate::layers::layer::{self, FmpEval, FmpIncrements, Layer, MAX_POOL_SIDE};
 use crate::layers::mode::Mode;
-use crate::layers::pass::{bytes, bytes_mut, BackwardIo, Draws, ForwardIo};
+use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self as pool, Region};
 
 /// Forward of a pooling layer (`layer` is one of the three pooling kinds).
@@ -253,7 +254,7 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
         }
     };
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(seed);
-    let words = bytemuck::cast_slice_mut::<f32, u32>(words);
+    let words = u32s_mut(words);
     let (row_words, col_words) = words.split_at_mut(out_height);
     for (axis, (size, out, u, dst)) in [
         (shape.height, out_height, us[0], row_words),
@@ -289,7 +290,7 @@ fn regions_of(
     out_height: usize,
     out_width: usize,
 ) -> ([Region; MAX_POOL_SIDE], [Region; MAX_POOL_SIDE]) {
-    let words = bytemuck::cast_slice::<f32, u32>(words);
+    let words = u32s(words);
     let unpack = |w: u32| (w as u16, (w >> 16) as u16);
     let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
     let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
