@@ -7,6 +7,9 @@ use tinyreg::{
     Update, WeightDecay,
 };
 
+mod common;
+use common::check_gradients;
+
 const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
 const TEST: &[u8] = include_bytes!("../data/digits-test.bin");
 
@@ -40,38 +43,6 @@ fn train_params(layers: &[Layer], cfg: TrainConfig, epochs: u32) -> Vec<f32> {
         .fit(&train, &test, epochs, &mut order, &mut history)
         .unwrap();
     trainer.params().to_vec()
-}
-
-/// Checks every `step`-th parameter's gradient against a central difference
-/// of the loss (h = 1e-3, tolerance 1e-3 + 1% of the difference); returns how
-/// many were checked.
-fn check_gradients(
-    trainer: &mut Trainer<'_, '_>,
-    data: &Icls<'_>,
-    idx: &[u32],
-    step: usize,
-    what: &str,
-) -> usize {
-    trainer.compute_gradients(data, idx).unwrap();
-    let grads = trainer.gradients().to_vec();
-    let h = 1e-3f32;
-    let mut checked = 0;
-    for p in (0..grads.len()).step_by(step) {
-        let orig = trainer.params()[p];
-        trainer.params_mut()[p] = orig + h;
-        let up = trainer.compute_gradients(data, idx).unwrap();
-        trainer.params_mut()[p] = orig - h;
-        let down = trainer.compute_gradients(data, idx).unwrap();
-        trainer.params_mut()[p] = orig;
-        let fd = (up - down) / (2.0 * h);
-        assert!(
-            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
-            "{what} param {p}: fd {fd} vs {}",
-            grads[p]
-        );
-        checked += 1;
-    }
-    checked
 }
 
 #[test]

@@ -63,3 +63,35 @@ pub fn edge_keep() -> impl Strategy<Value = f32> {
         1 => proptest::sample::select(vec![0.0f32, 1.0, 0.5, 0.9, 2f32.powi(-33), 1.0 - f32::EPSILON, 1e-6]),
     ]
 }
+
+/// Checks every `step`-th parameter's gradient against a central difference
+/// of the loss (h = 1e-3, tolerance 1e-3 + 1% of the difference); returns how
+/// many were checked.
+pub fn check_gradients(
+    trainer: &mut tinyreg::Trainer<'_, '_>,
+    data: &tinyreg::Icls<'_>,
+    idx: &[u32],
+    step: usize,
+    what: &str,
+) -> usize {
+    trainer.compute_gradients(data, idx).unwrap();
+    let grads = trainer.gradients().to_vec();
+    let h = 1e-3f32;
+    let mut checked = 0;
+    for p in (0..grads.len()).step_by(step) {
+        let orig = trainer.params()[p];
+        trainer.params_mut()[p] = orig + h;
+        let up = trainer.compute_gradients(data, idx).unwrap();
+        trainer.params_mut()[p] = orig - h;
+        let down = trainer.compute_gradients(data, idx).unwrap();
+        trainer.params_mut()[p] = orig;
+        let fd = (up - down) / (2.0 * h);
+        assert!(
+            (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
+            "{what} param {p}: fd {fd} vs {}",
+            grads[p]
+        );
+        checked += 1;
+    }
+    checked
+}
