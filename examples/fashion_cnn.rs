@@ -26,7 +26,7 @@ use tinyreg::trainer::data::shuffled_indices;
 use tinyreg::tune::validation_split;
 use tinyreg::{
     linear_survival, BatchNorm, Conv2d, Dense, Dropout, DropoutKind, Error, FmpEval, FmpIncrements,
-    Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Projection, Schedule,
+    FmpWindows, Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Projection, Schedule,
     StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
 };
 
@@ -54,8 +54,9 @@ enum Augment {
 enum Pooling {
     /// 2x2 max pooling: 28 -> 14 -> 7.
     Max,
-    /// Fractional max pooling 28 -> 20 -> 14 with these boundaries and regions.
-    Fractional(FmpIncrements, bool),
+    /// Fractional max pooling 28 -> 20 -> 14 with these regions, drawn per
+    /// plane (`true`) or per batch.
+    Fractional(FmpWindows, bool),
 }
 
 fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
@@ -70,12 +71,12 @@ fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
             k: 2,
             stride: 2,
         },
-        Pooling::Fractional(increments, overlapping) => Layer::FractionalMaxPool {
+        Pooling::Fractional(windows, per_plane) => Layer::FractionalMaxPool {
             shape,
             out_height: out,
             out_width: out,
-            overlapping,
-            increments,
+            windows,
+            per_plane,
             eval: FmpEval::Average(4),
         },
     }
@@ -366,7 +367,7 @@ fn usage() -> ExitCode {
 }
 
 /// Rows of the table.
-const ROWS: usize = 16;
+const ROWS: usize = 18;
 /// The validation split carved (seeded) from the 20,000 training images.
 const VAL_COUNT: usize = 5_000;
 
@@ -388,8 +389,14 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
     );
     println!("| model | train acc | val acc | test acc | time |");
     println!("|---|---|---|---|---|");
-    let pseudo = Pooling::Fractional(FmpIncrements::Pseudorandom, true);
-    let random = Pooling::Fractional(FmpIncrements::Random, false);
+    let graham = |increments, overlapping| FmpWindows::Graham {
+        increments,
+        overlapping,
+    };
+    let pseudo = Pooling::Fractional(graham(FmpIncrements::Pseudorandom, true), false);
+    let random = Pooling::Fractional(graham(FmpIncrements::Random, false), false);
+    let pseudo_per_plane = Pooling::Fractional(graham(FmpIncrements::Pseudorandom, true), true);
+    let pytorch = Pooling::Fractional(FmpWindows::PyTorch { kernel: 2 }, true);
     let rows = [
         (
             "max pooling, no augmentation",
@@ -478,6 +485,14 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
                 },
                 Augment::None,
             ),
+        ),
+        (
+            "FMP 28-20-14, pseudorandom, overlapping, drawn per plane",
+            (Model::Small(pseudo_per_plane, false), Augment::None),
+        ),
+        (
+            "FMP 28-20-14, PyTorch's 2x2 windows, drawn per plane",
+            (Model::Small(pytorch, false), Augment::None),
         ),
     ];
     debug_assert_eq!(rows.len(), ROWS);

@@ -179,6 +179,16 @@
 
 #if defined(TINYREG_CAPI)
 /*
+ Fractional max pooling to `size x size`: Graham's regions
+ (`TINYREG_RANDOM_REGIONS`, `TINYREG_OVERLAPPING`), or PyTorch's
+ `kernel x kernel` windows when `kernel` is non-zero; `TINYREG_PER_PLANE`,
+ `TINYREG_EXACT_EVAL` and `samplings` as their comments say.
+ */
+#define TINYREG_LAYER_FRACTIONAL_MAX_POOL 13
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
  Flag: a ReLU on the output (dense, convolution).
  */
 #define TINYREG_RELU 1
@@ -203,6 +213,36 @@
  Flag: DropConnect on a dense layer's weights with keep probability `p`.
  */
 #define TINYREG_DROPCONNECT 8
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: fractional pooling draws a random arrangement of Graham's
+ increments (without it: pseudorandom boundaries).
+ */
+#define TINYREG_RANDOM_REGIONS 16
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: fractional pooling's Graham regions overlap by one.
+ */
+#define TINYREG_OVERLAPPING 32
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: fractional pooling draws for every image and channel, not once a batch.
+ */
+#define TINYREG_PER_PLANE 64
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Flag: fractional pooling's eval is the exact expectation of train
+ (without it: the mean of `samplings` fixed samplings, at least one).
+ */
+#define TINYREG_EXACT_EVAL 128
 #endif
 
 #if defined(TINYREG_CAPI)
@@ -323,6 +363,10 @@ typedef struct TinyregLayer {
    Keep probability (dropout, DropConnect) or survival (a block).
    */
   float p;
+  /*
+   Samplings fractional pooling averages in eval (0 counts as 1).
+   */
+  uint32_t samplings;
 } TinyregLayer;
 #endif
 

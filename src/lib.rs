@@ -86,8 +86,8 @@ pub use layers::conv::Conv2d;
 pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
 pub use layers::dropout::{Dropout, DropoutKind};
 pub use layers::layer::{
-    linear_survival, DepthScaling, FmpEval, FmpIncrements, Layer, Projection, StochasticDepth,
-    MAX_EXACT_FMP_SAMPLINGS,
+    linear_survival, DepthScaling, FmpEval, FmpIncrements, FmpWindows, Layer, Projection,
+    StochasticDepth, MAX_EXACT_FMP_SAMPLINGS,
 };
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use layers::mode::Mode;

@@ -188,6 +188,7 @@ fn layer(kind: u32, size: u32, kernel: u32, flags: u32, p: f32) -> TinyregLayer 
         padding: kernel / 2,
         flags,
         p,
+        samplings: 0,
     }
 }
 
@@ -317,6 +318,104 @@ fn capi_net_from_descriptors_trains_a_residual_cnn() {
             TINYREG_OK
         );
         assert_eq!(back, params);
+    }
+}
+
+/// Fractional max pooling from descriptors: PyTorch's 2x2 windows drawn per
+/// plane (8 -> 5) and Graham's random overlapping regions with exact eval
+/// (5 -> 4) train; windows that do not fit and exact evals with too many
+/// samplings are refused at init.
+#[test]
+fn capi_net_fractional_max_pool_from_descriptors() {
+    let layers = [
+        layer(TINYREG_LAYER_CONV, 4, 3, TINYREG_RELU, 0.0),
+        TinyregLayer {
+            samplings: 2,
+            ..layer(
+                TINYREG_LAYER_FRACTIONAL_MAX_POOL,
+                5,
+                2,
+                TINYREG_PER_PLANE,
+                0.0,
+            )
+        },
+        layer(
+            TINYREG_LAYER_FRACTIONAL_MAX_POOL,
+            4,
+            0,
+            TINYREG_RANDOM_REGIONS | TINYREG_OVERLAPPING | TINYREG_EXACT_EVAL,
+            0.0,
+        ),
+        layer(TINYREG_LAYER_DENSE, 10, 0, 0, 0.0),
+    ];
+    let cfg = net_config(&layers);
+    let data = TinyregDataset {
+        count: 400,
+        labels: TRAIN[32 + 1437 * 64..].as_ptr(),
+        ..digits()
+    };
+    // SAFETY (whole test): every pointer is valid, as the contract asks.
+    unsafe {
+        let bytes = tinyreg_net_memory_bytes(&cfg);
+        assert!(bytes > 0);
+        let mut memory = vec![0f32; bytes / 4];
+        let mut net: TinyregNet = core::mem::zeroed();
+        assert_eq!(
+            tinyreg_net_init(&mut net, &cfg, memory.as_mut_ptr(), bytes),
+            TINYREG_OK
+        );
+        let mut order = vec![0u32; 400];
+        let (mut first, mut loss, mut acc) = (0f32, 0f32, 0f32);
+        for epoch in 0..3 {
+            let status = tinyreg_net_train_epoch(
+                &mut net,
+                &data,
+                order.as_mut_ptr(),
+                order.len() as u32,
+                &mut loss,
+                &mut acc,
+            );
+            assert_eq!(status, TINYREG_OK);
+            if epoch == 0 {
+                first = loss;
+            }
+        }
+        assert!(loss < 0.9 * first, "loss {first} -> {loss}");
+        assert_eq!(
+            tinyreg_net_evaluate(&mut net, &data, &mut loss, &mut acc),
+            TINYREG_OK
+        );
+        assert!(acc > 0.3, "train accuracy {acc}");
+        // 8 -> 7 with 3x3 windows needs 7 + 3 - 1 <= 8; 32 -> 22 random
+        // exact would be C(22, 10)^2 samplings.
+        let mut too_wide = layers;
+        too_wide[1].size = 7;
+        too_wide[1].kernel = 3;
+        let too_many = [
+            layers[0],
+            layer(
+                TINYREG_LAYER_FRACTIONAL_MAX_POOL,
+                22,
+                0,
+                TINYREG_RANDOM_REGIONS | TINYREG_EXACT_EVAL,
+                0.0,
+            ),
+            layers[3],
+        ];
+        let wide_cfg = TinyregNetConfig {
+            height: 32,
+            width: 32,
+            ..net_config(&too_many)
+        };
+        for cfg in [net_config(&too_wide), wide_cfg] {
+            let bytes = tinyreg_net_memory_bytes(&cfg);
+            let mut memory = vec![0f32; bytes.max(4) / 4];
+            let mut net: TinyregNet = core::mem::zeroed();
+            assert_ne!(
+                tinyreg_net_init(&mut net, &cfg, memory.as_mut_ptr(), bytes),
+                TINYREG_OK
+            );
+        }
     }
 }
 

@@ -8,8 +8,8 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::augment::{cutout, hflip, random_crop};
 use tinyreg::{
-    Conv2d, Dense, FmpEval, FmpIncrements, Icls, ImageShape, Layer, LearningRate, Mode, Network,
-    Optimizer, TrainConfig, Trainer, Update, WeightDecay,
+    Conv2d, Dense, FmpEval, FmpIncrements, FmpWindows, Icls, ImageShape, Layer, LearningRate, Mode,
+    Network, Optimizer, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 const CIFAR: &[u8] = include_bytes!("data/cifar10-test20.bin");
@@ -136,8 +136,11 @@ fn small_cnn_overfits_twenty_rgb_images() {
             },
             out_height: 11,
             out_width: 11,
-            overlapping: true,
-            increments: FmpIncrements::Random,
+            windows: FmpWindows::Graham {
+                increments: FmpIncrements::Random,
+                overlapping: true,
+            },
+            per_plane: false,
             eval: FmpEval::Average(2),
         },
         Layer::Dense(Dense::new(8 * 11 * 11, 10)),

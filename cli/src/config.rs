@@ -13,8 +13,8 @@ use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{Param, Sampler};
 use tinyreg::{
     BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
-    ImageShape, Layer, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig, Update,
-    WeightDecay,
+    FmpWindows, ImageShape, Layer, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig,
+    Update, WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -165,12 +165,18 @@ pub enum LayerSpec {
     /// (images) or a dense layer (features) where the shape changed.
     BlockEnd,
     FractionalMaxPool {
-        /// Output side (`out < in <= 2 out`).
+        /// Output side (`out < in <= 2 out`; with `kernel`, `out + kernel - 1 <= in`).
         out: usize,
         #[serde(default)]
         overlapping: bool,
         #[serde(default)]
         random: bool,
+        /// PyTorch's windows of this side instead of Graham's regions (0: Graham's).
+        #[serde(default)]
+        kernel: u8,
+        /// A draw for every image and channel instead of one a batch.
+        #[serde(default)]
+        per_plane: bool,
         /// Samplings averaged in eval (0: the exact expectation).
         #[serde(default = "one_u8")]
         eval_samplings: u8,
@@ -717,19 +723,45 @@ impl Run {
                     out,
                     overlapping,
                     random,
+                    kernel,
+                    per_plane,
                     eval_samplings,
                 } => {
                     let s = need_image(image)?;
-                    if !(out < s.height
-                        && s.height <= 2 * out
-                        && out < s.width
-                        && s.width <= 2 * out)
-                    {
-                        return Err(fail(format!(
-                            "fractional pooling to {out} needs out < input <= 2 out (input {}x{})",
-                            s.height, s.width
-                        )));
-                    }
+                    let windows = if kernel == 0 {
+                        if !(out < s.height
+                            && s.height <= 2 * out
+                            && out < s.width
+                            && s.width <= 2 * out)
+                        {
+                            return Err(fail(format!(
+                                "fractional pooling to {out} needs out < input <= 2 out (input {}x{})",
+                                s.height, s.width
+                            )));
+                        }
+                        FmpWindows::Graham {
+                            increments: if random {
+                                FmpIncrements::Random
+                            } else {
+                                FmpIncrements::Pseudorandom
+                            },
+                            overlapping,
+                        }
+                    } else {
+                        if overlapping || random {
+                            return Err(fail(
+                                "PyTorch's windows (kernel) have a fixed side and pseudorandom starts: drop overlapping and random".into(),
+                            ));
+                        }
+                        let k = kernel as usize;
+                        if k > 16 || out + k > s.height + 1 || out + k > s.width + 1 {
+                            return Err(fail(format!(
+                                "fractional pooling to {out} with kernel {k} needs kernel <= 16 and out + kernel - 1 <= input (input {}x{})",
+                                s.height, s.width
+                            )));
+                        }
+                        FmpWindows::PyTorch { kernel }
+                    };
                     image = Some(ImageShape {
                         channels: s.channels,
                         height: out,
@@ -739,12 +771,8 @@ impl Run {
                         shape: s,
                         out_height: out,
                         out_width: out,
-                        overlapping,
-                        increments: if random {
-                            FmpIncrements::Random
-                        } else {
-                            FmpIncrements::Pseudorandom
-                        },
+                        windows,
+                        per_plane,
                         eval: if eval_samplings == 0 {
                             FmpEval::Exact
                         } else {

@@ -419,3 +419,48 @@ fn residual_cnn_config_trains_and_open_blocks_are_refused() {
         stderr(&o)
     );
 }
+
+/// Fractional pooling with PyTorch's windows drawn per plane trains from a
+/// config; Graham's options beside a kernel, and a kernel too wide for the
+/// output, are refused naming the layer.
+#[test]
+fn fractional_pool_pytorch_windows_config_trains_and_bad_windows_are_refused() {
+    let dir = scratch("fmp");
+    let fmp = |pool: &'static str| {
+        move |t: String| {
+            t.replace(
+                r#"  { type = "dense", units = 32, relu = true },"#,
+                &format!("  {pool}\n  {{ type = \"dense\", units = 32, relu = true }},"),
+            )
+            .replace("layers.1.keep", "layers.2.keep")
+        }
+    };
+    let good = config(
+        &dir,
+        fmp(
+            r#"{ type = "fractional_max_pool", out = 5, kernel = 2, per_plane = true, eval_samplings = 0 },"#,
+        ),
+    );
+    let params = r#"{"lr": 0.01, "layers.2.keep": 0.8}"#;
+    let o = tinyreg(&["trial", good.to_str().unwrap(), "--params", params]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(last["val_loss"].as_f64().unwrap().is_finite(), "{last}");
+    for (pool, says) in [
+        (
+            r#"{ type = "fractional_max_pool", out = 5, kernel = 2, random = true },"#,
+            "drop overlapping and random",
+        ),
+        (
+            r#"{ type = "fractional_max_pool", out = 7, kernel = 3 },"#,
+            "out + kernel - 1 <= input",
+        ),
+    ] {
+        let bad = config(&dir, fmp(pool));
+        let o = tinyreg(&["check", bad.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(stderr(&o).contains("network.layers[0]"), "{}", stderr(&o));
+    }
+}

@@ -27,20 +27,20 @@ static TinyregMlp mlp;
 /* 8x8 digits: conv 3x3 (8) + BatchNorm2d + ReLU, a residual block (conv +
  * BatchNorm2d, stochastic depth 0.9) + ReLU, spatial dropout, 2x2 max
  * pooling, dropout, dense 10. Fields: kind, size, kernel, stride, padding,
- * flags, p. */
+ * flags, p, samplings (fractional pooling's eval). */
 static const TinyregLayer cnn_layers[] = {
-    {TINYREG_LAYER_CONV, 8, 3, 1, 1, 0, 0.0f},
-    {TINYREG_LAYER_BATCH_NORM_2D, 0, 0, 0, 0, 0, 0.0f},
-    {TINYREG_LAYER_RELU, 0, 0, 0, 0, 0, 0.0f},
-    {TINYREG_LAYER_BLOCK_START, 0, 0, 0, 0, 0, 0.9f},
-    {TINYREG_LAYER_CONV, 8, 3, 1, 1, 0, 0.0f},
-    {TINYREG_LAYER_BATCH_NORM_2D, 0, 0, 0, 0, 0, 0.0f},
-    {TINYREG_LAYER_BLOCK_END, 0, 0, 0, 0, 0, 0.0f},
-    {TINYREG_LAYER_RELU, 0, 0, 0, 0, 0, 0.0f},
-    {TINYREG_LAYER_SPATIAL_DROPOUT, 0, 0, 0, 0, 0, 0.9f},
-    {TINYREG_LAYER_MAX_POOL, 0, 2, 2, 0, 0, 0.0f},
-    {TINYREG_LAYER_DROPOUT, 0, 0, 0, 0, 0, 0.8f},
-    {TINYREG_LAYER_DENSE, 10, 0, 0, 0, 0, 0.0f},
+    {TINYREG_LAYER_CONV, 8, 3, 1, 1, 0, 0.0f, 0},
+    {TINYREG_LAYER_BATCH_NORM_2D, 0, 0, 0, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_RELU, 0, 0, 0, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_BLOCK_START, 0, 0, 0, 0, 0, 0.9f, 0},
+    {TINYREG_LAYER_CONV, 8, 3, 1, 1, 0, 0.0f, 0},
+    {TINYREG_LAYER_BATCH_NORM_2D, 0, 0, 0, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_BLOCK_END, 0, 0, 0, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_RELU, 0, 0, 0, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_SPATIAL_DROPOUT, 0, 0, 0, 0, 0, 0.9f, 0},
+    {TINYREG_LAYER_MAX_POOL, 0, 2, 2, 0, 0, 0.0f, 0},
+    {TINYREG_LAYER_DROPOUT, 0, 0, 0, 0, 0, 0.8f, 0},
+    {TINYREG_LAYER_DENSE, 10, 0, 0, 0, 0, 0.0f, 0},
 };
 #define CNN_LAYERS (sizeof cnn_layers / sizeof cnn_layers[0])
 static float cnn_memory[160000];

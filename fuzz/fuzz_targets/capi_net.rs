@@ -21,18 +21,19 @@ fuzz_target!(|data: &[u8]| {
         .chunks_exact(9)
         .take(TINYREG_MAX_LAYERS + 1)
         .map(|c| TinyregLayer {
-            kind: u32::from(c[0] % 14),
+            kind: u32::from(c[0] % 15),
             size: if c[1] == 255 { u32::MAX } else { small(c[1]) },
             kernel: u32::from(c[2] % 5),
             stride: u32::from(c[3] % 3),
             padding: u32::from(c[4] % 3),
-            flags: u32::from(c[5] % 16),
+            flags: u32::from(c[5]),
             p: match c[6] % 4 {
                 0 => 1.0,
                 1 => 0.5,
                 2 => f32::from_bits(u32::from_le_bytes([c[6], c[7], c[8], c[1]])),
                 _ => 0.9,
             },
+            samplings: u32::from(c[7] % 4),
         })
         .collect();
     let config = TinyregNetConfig {

@@ -13,7 +13,9 @@ use crate::error::Error;
 use crate::layers::augment::ImageShape;
 use crate::layers::describe::{build_layers, LayerDesc};
 use crate::layers::dropout::{Dropout, DropoutKind};
-use crate::layers::layer::{DepthScaling, Layer, StochasticDepth};
+use crate::layers::layer::{
+    DepthScaling, FmpEval, FmpIncrements, FmpWindows, Layer, StochasticDepth,
+};
 use crate::trainer::network::Network;
 use crate::trainer::optim::{LearningRate, Optimizer, Update, WeightDecay};
 use crate::trainer::{TrainConfig, Trainer};
@@ -47,6 +49,11 @@ pub const TINYREG_LAYER_GLOBAL_AVG_POOL: u32 = 10;
 pub const TINYREG_LAYER_BLOCK_START: u32 = 11;
 /// Closes a residual block (a projection is added where the shape changed).
 pub const TINYREG_LAYER_BLOCK_END: u32 = 12;
+/// Fractional max pooling to `size x size`: Graham's regions
+/// (`TINYREG_RANDOM_REGIONS`, `TINYREG_OVERLAPPING`), or PyTorch's
+/// `kernel x kernel` windows when `kernel` is non-zero; `TINYREG_PER_PLANE`,
+/// `TINYREG_EXACT_EVAL` and `samplings` as their comments say.
+pub const TINYREG_LAYER_FRACTIONAL_MAX_POOL: u32 = 13;
 
 /// Flag: a ReLU on the output (dense, convolution).
 pub const TINYREG_RELU: u32 = 1;
@@ -56,6 +63,16 @@ pub const TINYREG_VANILLA: u32 = 2;
 pub const TINYREG_PER_ROW: u32 = 4;
 /// Flag: DropConnect on a dense layer's weights with keep probability `p`.
 pub const TINYREG_DROPCONNECT: u32 = 8;
+/// Flag: fractional pooling draws a random arrangement of Graham's
+/// increments (without it: pseudorandom boundaries).
+pub const TINYREG_RANDOM_REGIONS: u32 = 16;
+/// Flag: fractional pooling's Graham regions overlap by one.
+pub const TINYREG_OVERLAPPING: u32 = 32;
+/// Flag: fractional pooling draws for every image and channel, not once a batch.
+pub const TINYREG_PER_PLANE: u32 = 64;
+/// Flag: fractional pooling's eval is the exact expectation of train
+/// (without it: the mean of `samplings` fixed samplings, at least one).
+pub const TINYREG_EXACT_EVAL: u32 = 128;
 
 /// One layer, its sizes left to the input (0 where a field does not apply).
 #[repr(C)]
@@ -75,6 +92,8 @@ pub struct TinyregLayer {
     pub flags: u32,
     /// Keep probability (dropout, DropConnect) or survival (a block).
     pub p: f32,
+    /// Samplings fractional pooling averages in eval (0 counts as 1).
+    pub samplings: u32,
 }
 
 /// A network and how to train it.
@@ -169,6 +188,31 @@ fn describe(l: &TinyregLayer) -> Result<LayerDesc, Error> {
             per_row: l.flags & TINYREG_PER_ROW != 0,
         }),
         TINYREG_LAYER_BLOCK_END => LayerDesc::BlockEnd,
+        TINYREG_LAYER_FRACTIONAL_MAX_POOL => {
+            LayerDesc::FractionalMaxPool {
+                out: size,
+                windows: match u8::try_from(kernel) {
+                    Ok(0) => FmpWindows::Graham {
+                        increments: if l.flags & TINYREG_RANDOM_REGIONS != 0 {
+                            FmpIncrements::Random
+                        } else {
+                            FmpIncrements::Pseudorandom
+                        },
+                        overlapping: l.flags & TINYREG_OVERLAPPING != 0,
+                    },
+                    Ok(kernel) => FmpWindows::PyTorch { kernel },
+                    Err(_) => return Err(invalid("a pooling window is at most 16")),
+                },
+                per_plane: l.flags & TINYREG_PER_PLANE != 0,
+                eval: if l.flags & TINYREG_EXACT_EVAL != 0 {
+                    FmpEval::Exact
+                } else {
+                    FmpEval::Average(u8::try_from(l.samplings.max(1)).map_err(|_| {
+                        invalid("fractional pooling averages at most 255 samplings")
+                    })?)
+                },
+            }
+        }
         _ => return Err(invalid("unknown layer kind")),
     })
 }

@@ -9,7 +9,7 @@ use crate::layers::batch_norm::BatchNorm;
 use crate::layers::conv::Conv2d;
 use crate::layers::dense::Dense;
 use crate::layers::dropout::Dropout;
-use crate::layers::layer::{Layer, Projection, StochasticDepth};
+use crate::layers::layer::{FmpEval, FmpWindows, Layer, Projection, StochasticDepth};
 use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::checked_mul;
 
@@ -61,6 +61,17 @@ pub enum LayerDesc {
         kernel: usize,
         /// Step.
         stride: usize,
+    },
+    /// Fractional max pooling of an image input to `out x out`.
+    FractionalMaxPool {
+        /// Output side.
+        out: usize,
+        /// Graham's regions or PyTorch's windows.
+        windows: FmpWindows,
+        /// A draw for every plane instead of one a batch.
+        per_plane: bool,
+        /// What eval computes.
+        eval: FmpEval,
     },
     /// Dropout of whole channels of an image input.
     SpatialDropout(Dropout),
@@ -179,6 +190,27 @@ pub fn build_layers<'o>(
                         k: kernel,
                         stride,
                     },
+                }
+            }
+            LayerDesc::FractionalMaxPool {
+                out,
+                windows,
+                per_plane,
+                eval,
+            } => {
+                let s = need_image(image)?;
+                image = Some(ImageShape {
+                    channels: s.channels,
+                    height: out,
+                    width: out,
+                });
+                Layer::FractionalMaxPool {
+                    shape: s,
+                    out_height: out,
+                    out_width: out,
+                    windows,
+                    per_plane,
+                    eval,
                 }
             }
             LayerDesc::SpatialDropout(dropout) => Layer::SpatialDropout(SpatialDropout {

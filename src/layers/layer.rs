@@ -188,27 +188,49 @@ pub enum Layer {
         /// Stride.
         stride: usize,
     },
-    /// Fractional max pooling (Graham 2014) to `out_height x out_width`, with
-    /// random or pseudorandom boundaries drawn once per batch and axis (the
-    /// paper draws per plane), disjoint or overlapping regions; eval as
-    /// [`FmpEval`] says.
+    /// Fractional max pooling (Graham 2014) to `out_height x out_width`:
+    /// Graham's regions or PyTorch's windows ([`FmpWindows`]), drawn once per
+    /// batch or, as the paper and PyTorch do, once per plane; eval as
+    /// [`FmpEval`] says (the same for both: every plane's draw has the same law).
     FractionalMaxPool {
         /// Input image shape.
         shape: ImageShape,
-        /// Output height (`out < in <= 2 out`).
+        /// Output height.
         out_height: usize,
         /// Output width.
         out_width: usize,
-        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
-        overlapping: bool,
-        /// How the boundaries are drawn.
-        increments: FmpIncrements,
+        /// Which regions the draws make.
+        windows: FmpWindows,
+        /// A draw for every plane (sample and channel) instead of one a batch.
+        per_plane: bool,
         /// What eval computes.
         eval: FmpEval,
     },
 }
 
-/// How [`Layer::FractionalMaxPool`] draws its region boundaries (Graham 2014).
+/// The regions of [`Layer::FractionalMaxPool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpWindows {
+    /// Graham's regions between boundaries `a_{i-1}, a_i` that grow by 1 or 2
+    /// (`out < in <= 2 out`): disjoint `[a_{i-1}, a_i)` or overlapping
+    /// `[a_{i-1}, a_i]`.
+    Graham {
+        /// How the boundaries are drawn.
+        increments: FmpIncrements,
+        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
+        overlapping: bool,
+    },
+    /// PyTorch's `FractionalMaxPool2d`: `kernel x kernel` windows starting at
+    /// `floor((i + u) a) - floor(u a)`, `a = (in - kernel) / (out - 1)`, the
+    /// last at `in - kernel` ([`crate::layers::pool::pytorch_fmp_regions`];
+    /// `out + kernel - 1 <= in`, `kernel <= 16`).
+    PyTorch {
+        /// Window side.
+        kernel: u8,
+    },
+}
+
+/// How [`FmpWindows::Graham`] draws its region boundaries (Graham 2014).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FmpIncrements {
     /// `a_i = ceil(alpha (i + u)) - ceil(alpha u)` for one uniform `u` per axis.
@@ -222,8 +244,9 @@ pub enum FmpIncrements {
 pub enum FmpEval {
     /// The mean output of `n >= 1` fixed samplings, the paper's test-time
     /// averaging (`n = 1`: one fixed sampling). Sampling `s` of `n` takes
-    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries, and the
-    /// arrangements drawn from seed `s` (rows, then columns) for random ones.
+    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries and
+    /// PyTorch's windows, and the arrangements drawn from seed `s` (rows, then
+    /// columns) for random ones.
     Average(u8),
     /// The mean over every distinct pair of row and column boundaries, each
     /// weighted as train draws it: the expectation of the train output
@@ -231,8 +254,11 @@ pub enum FmpEval {
     /// `in / gcd(in, out)` equally likely pieces per axis
     /// ([`crate::layers::pool::fmp_pseudorandom_pieces`]), random ones
     /// `C(out, in - out)` arrangements
-    /// ([`crate::layers::pool::fmp_random_count`]); the product of the two
-    /// axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
+    /// ([`crate::layers::pool::fmp_random_count`]), PyTorch's windows
+    /// `(in - kernel) / gcd(in - kernel, out - 1)` pieces
+    /// ([`crate::layers::pool::pytorch_fmp_pieces`]; exact up to PyTorch's
+    /// `f32` arithmetic moving a piece's ends by a rounding); the product of
+    /// the two axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
     Exact,
 }
 
@@ -352,14 +378,24 @@ impl Layer {
                 }
             }
             Layer::MaxPool { .. } => ceil_words(mul(batch, self.outputs())),
-            // Argmax bytes, then the row and column regions as (u16, u16) words.
+            // Argmax bytes, then the row and column regions as (u16, u16)
+            // words: one set, or one a plane.
             Layer::FractionalMaxPool {
+                shape,
                 out_height,
                 out_width,
+                per_plane,
                 ..
             } => add(
                 ceil_words(mul(batch, self.outputs())),
-                add(out_height, out_width),
+                mul(
+                    add(out_height, out_width),
+                    if per_plane {
+                        mul(batch, shape.channels)
+                    } else {
+                        1
+                    },
+                ),
             ),
             Layer::Dense(_)
             | Layer::Relu { .. }

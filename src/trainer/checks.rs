@@ -5,7 +5,7 @@ use super::network::Network;
 use super::TrainConfig;
 use crate::error::Error;
 use crate::kernels::bernoulli::Keep;
-use crate::layers::layer::{Layer, Projection, MAX_POOL_SIDE};
+use crate::layers::layer::{FmpWindows, Layer, Projection, MAX_POOL_SIDE};
 use crate::layers::pool::{self, network_layer::fmp_eval_samplings};
 
 /// The settings a trainer refuses: a zero batch, a learning rate or
@@ -77,10 +77,24 @@ pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
                 shape,
                 out_height,
                 out_width,
+                windows,
                 ..
             } => {
-                let fits = |i: usize, o: usize| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
-                if !fits(shape.height, out_height) || !fits(shape.width, out_width) {
+                let sides = [(shape.height, out_height), (shape.width, out_width)];
+                if let FmpWindows::PyTorch { kernel } = windows {
+                    let k = kernel as usize;
+                    let fits = |(i, o): (usize, usize)| {
+                        o > 0 && o <= MAX_POOL_SIDE && i <= u16::MAX as usize && o + k <= i + 1
+                    };
+                    if k == 0 || k > pool::MAX_REGION || !sides.into_iter().all(fits) {
+                        return bad_pool(
+                            "PyTorch's fractional pooling needs 1 <= kernel <= 16, out + kernel - 1 <= in, out <= 256",
+                        );
+                    }
+                }
+                let fits =
+                    |(i, o): (usize, usize)| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
+                if matches!(windows, FmpWindows::Graham { .. }) && !sides.into_iter().all(fits) {
                     return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256");
                 }
                 if fmp_eval_samplings(*layer).is_none() {

@@ -66,7 +66,9 @@ pub fn edge_keep() -> impl Strategy<Value = f32> {
 
 /// Checks every `step`-th parameter's gradient against a central difference
 /// of the loss (h = 1e-3, tolerance 1e-3 + 1% of the difference); returns how
-/// many were checked.
+/// many were checked. Every loss is computed from the same trainer state
+/// (generators, running statistics), so stochastic layers draw the same masks
+/// and regions each time.
 pub fn check_gradients(
     trainer: &mut tinyreg::Trainer<'_, '_>,
     data: &tinyreg::Icls<'_>,
@@ -74,17 +76,21 @@ pub fn check_gradients(
     step: usize,
     what: &str,
 ) -> usize {
+    let mut snapshot = vec![0f32; trainer.snapshot_len()];
+    let state = trainer.save_snapshot(&mut snapshot).unwrap();
+    let loss_at = |trainer: &mut tinyreg::Trainer<'_, '_>, p: usize, value: f32| {
+        trainer.restore_snapshot(&snapshot, &state).unwrap();
+        trainer.params_mut()[p] = value;
+        trainer.compute_gradients(data, idx).unwrap()
+    };
     trainer.compute_gradients(data, idx).unwrap();
     let grads = trainer.gradients().to_vec();
     let h = 1e-3f32;
     let mut checked = 0;
     for p in (0..grads.len()).step_by(step) {
         let orig = trainer.params()[p];
-        trainer.params_mut()[p] = orig + h;
-        let up = trainer.compute_gradients(data, idx).unwrap();
-        trainer.params_mut()[p] = orig - h;
-        let down = trainer.compute_gradients(data, idx).unwrap();
-        trainer.params_mut()[p] = orig;
+        let up = loss_at(trainer, p, orig + h);
+        let down = loss_at(trainer, p, orig - h);
         let fd = (up - down) / (2.0 * h);
         assert!(
             (fd - grads[p]).abs() <= 1e-3 + 1e-2 * fd.abs(),
@@ -93,5 +99,6 @@ pub fn check_gradients(
         );
         checked += 1;
     }
+    trainer.restore_snapshot(&snapshot, &state).unwrap();
     checked
 }

@@ -271,6 +271,22 @@ pub fn pytorch_fmp_regions(
     Ok(())
 }
 
+/// Into how many equal intervals of `u` in `[0, 1)` the windows of
+/// [`pytorch_fmp_regions`] for `input -> output` with side `k` are constant
+/// (in exact arithmetic): with `a = (input - k) / (output - 1) = p / q` in
+/// lowest terms, `(i + u) a` and `u a` meet integers only at multiples of
+/// `1 / p`, so `p` pieces; one when the windows do not depend on `u`. Zero for
+/// sizes PyTorch rejects.
+pub fn pytorch_fmp_pieces(input: usize, output: usize, k: usize) -> usize {
+    if k == 0 || input < k || output == 0 || output > input - k + 1 {
+        return 0;
+    }
+    if output == 1 || input == k {
+        return 1;
+    }
+    fmp_pseudorandom_pieces(input - k, output - 1)
+}
+
 fn check_regions(regions: &[Region], size: usize) -> Result<(), Error> {
     for &(start, len) in regions {
         if len == 0 || len as usize > MAX_REGION || start as usize + len as usize > size {

@@ -4,14 +4,14 @@
 //! live on the stack for the call; a train pass stores its regions and
 //! argmaxes in the layer's saved region for backward.
 
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::error::Error;
 use crate::kernels::words::{bytes, bytes_mut};
 use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::augment::ImageShape;
-use crate::layers::layer::{self, FmpEval, FmpIncrements, Layer, MAX_POOL_SIDE};
+use crate::layers::layer::{self, FmpEval, FmpIncrements, FmpWindows, Layer, MAX_POOL_SIDE};
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self as pool, Region};
@@ -54,8 +54,9 @@ fn window_regions(shape: ImageShape, k: usize, stride: usize) -> Result<WindowRe
     Ok((rows, nr, cols, nc))
 }
 
-/// The random draws behind one fractional pooling: a train pass's two words,
-/// sampling `s` of `of` averaged in eval, or distinct sampling `s` of an exact eval.
+/// The random draws behind one fractional pooling: a train pass's two words
+/// (for a batch or a plane), sampling `s` of `of` averaged in eval, or
+/// distinct sampling `s` of an exact eval.
 #[derive(Clone, Copy)]
 enum FmpDraw {
     Train([u32; 2]),
@@ -63,11 +64,20 @@ enum FmpDraw {
     Exact { s: usize },
 }
 
-/// Distinct boundary sequences of one axis, if fractional pooling accepts it.
-fn fmp_axis_count(increments: FmpIncrements, input: usize, output: usize) -> Option<usize> {
-    match increments {
-        FmpIncrements::Pseudorandom => Some(pool::fmp_pseudorandom_pieces(input, output)),
-        FmpIncrements::Random => pool::fmp_random_count(input, output)?.try_into().ok(),
+/// Distinct region sequences of one axis, if fractional pooling accepts it.
+fn fmp_axis_count(windows: FmpWindows, input: usize, output: usize) -> Option<usize> {
+    match windows {
+        FmpWindows::Graham {
+            increments: FmpIncrements::Pseudorandom,
+            ..
+        } => Some(pool::fmp_pseudorandom_pieces(input, output)),
+        FmpWindows::Graham {
+            increments: FmpIncrements::Random,
+            ..
+        } => pool::fmp_random_count(input, output)?.try_into().ok(),
+        FmpWindows::PyTorch { kernel } => {
+            Some(pool::pytorch_fmp_pieces(input, output, kernel as usize)).filter(|&n| n > 0)
+        }
     }
 }
 
@@ -77,7 +87,7 @@ pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
         shape,
         out_height,
         out_width,
-        increments,
+        windows,
         eval,
         ..
     } = layer
@@ -88,8 +98,8 @@ pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
         FmpEval::Average(0) => None,
         FmpEval::Average(n) => Some(n as usize),
         FmpEval::Exact => {
-            let rows = fmp_axis_count(increments, shape.height, out_height)?;
-            let cols = fmp_axis_count(increments, shape.width, out_width)?;
+            let rows = fmp_axis_count(windows, shape.height, out_height)?;
+            let cols = fmp_axis_count(windows, shape.width, out_width)?;
             rows.checked_mul(cols)
                 .filter(|&n| n <= layer::MAX_EXACT_FMP_SAMPLINGS)
         }
@@ -126,12 +136,41 @@ fn pool_forward(
             shape,
             out_height,
             out_width,
+            per_plane,
             eval,
             ..
         } => {
-            let planes = input.len() / shape.height / shape.width;
-            let (argmax_words, regions) = saved.split_at_mut(saved.len() - out_height - out_width);
+            let (h, w) = (shape.height, shape.width);
+            let planes = input.len() / h / w;
+            let set = out_height + out_width;
+            let sets = if per_plane { planes } else { 1 };
+            let (argmax_words, regions) = saved.split_at_mut(saved.len() - sets * set);
             let argmax = &mut bytes_mut(argmax_words)[..outputs];
+            let (mut rr, mut cr) = ([(0u16, 0u16); MAX_POOL_SIDE], [(0u16, 0u16); MAX_POOL_SIDE]);
+            let (rr, cr) = (&mut rr[..out_height], &mut cr[..out_width]);
+            if let (Some([a, b]), true) = (train, per_plane) {
+                // Every plane's two words from one stream seeded by the batch's.
+                let mut stream = Xoshiro128PlusPlus::seed_from_u64((a as u64) << 32 | b as u64);
+                let (plane_in, plane_out) = (h * w, out_height * out_width);
+                for (p, words) in regions.chunks_exact_mut(set).enumerate() {
+                    let draw = FmpDraw::Train([stream.next_u32(), stream.next_u32()]);
+                    fmp_regions_into(layer, draw, words)?;
+                    unpack_regions(words, rr, cr);
+                    let at = |len: usize| p * len..(p + 1) * len;
+                    pool::region_max_pool_forward(
+                        1,
+                        h,
+                        w,
+                        rr,
+                        cr,
+                        &input[at(plane_in)],
+                        &mut output[at(plane_out)],
+                        &mut argmax[at(plane_out)],
+                    )?;
+                }
+                return Ok(());
+            }
+            let regions = &mut regions[..set];
             let samplings = match train {
                 Some(_) => 1,
                 None => fmp_eval_samplings(layer).ok_or(Error::InvalidConfig {
@@ -145,19 +184,9 @@ fn pool_forward(
                     (None, FmpEval::Exact) => FmpDraw::Exact { s },
                 };
                 fmp_regions_into(layer, draw, regions)?;
-                let (rr, cr) = regions_of(regions, out_height, out_width);
+                unpack_regions(regions, rr, cr);
                 let dst = if s == 0 { &mut *output } else { &mut *tmp };
-                let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
-                pool::region_max_pool_forward(
-                    planes,
-                    shape.height,
-                    shape.width,
-                    rr,
-                    cr,
-                    input,
-                    dst,
-                    argmax,
-                )?;
+                pool::region_max_pool_forward(planes, h, w, rr, cr, input, dst, argmax)?;
                 if s > 0 {
                     for (y, &t) in output.iter_mut().zip(tmp.iter()) {
                         *y += t;
@@ -201,23 +230,39 @@ fn pool_backward(
             shape,
             out_height,
             out_width,
+            per_plane,
             ..
         } => {
-            let (argmax_words, regions) = saved.split_at(saved.len() - out_height - out_width);
-            let argmax = &bytes(argmax_words)[..rows * o];
-            let (rr, cr) = regions_of(regions, out_height, out_width);
+            let (h, w) = (shape.height, shape.width);
             let planes = rows * shape.channels;
-            let (rr, cr) = (&rr[..out_height], &cr[..out_width]);
-            pool::region_max_pool_backward(
-                planes,
-                shape.height,
-                shape.width,
-                rr,
-                cr,
-                argmax,
-                grad_out,
-                grad_in,
-            )
+            let set = out_height + out_width;
+            let sets = if per_plane { planes } else { 1 };
+            let (argmax_words, regions) = saved.split_at(saved.len() - sets * set);
+            let argmax = &bytes(argmax_words)[..rows * o];
+            let (mut rr, mut cr) = ([(0u16, 0u16); MAX_POOL_SIDE], [(0u16, 0u16); MAX_POOL_SIDE]);
+            let (rr, cr) = (&mut rr[..out_height], &mut cr[..out_width]);
+            if !per_plane {
+                unpack_regions(regions, rr, cr);
+                return pool::region_max_pool_backward(
+                    planes, h, w, rr, cr, argmax, grad_out, grad_in,
+                );
+            }
+            let (plane_in, plane_out) = (h * w, out_height * out_width);
+            for (p, words) in regions.chunks_exact(set).enumerate() {
+                unpack_regions(words, rr, cr);
+                let at = |len: usize| p * len..(p + 1) * len;
+                pool::region_max_pool_backward(
+                    1,
+                    h,
+                    w,
+                    rr,
+                    cr,
+                    &argmax[at(plane_out)],
+                    &grad_out[at(plane_out)],
+                    &mut grad_in[at(plane_in)],
+                )?;
+            }
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -230,8 +275,7 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
         shape,
         out_height,
         out_width,
-        overlapping,
-        increments,
+        windows,
         ..
     } = layer
     else {
@@ -245,8 +289,8 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
         FmpDraw::Average { s, of } => ([(s as f32 + 0.5) / of as f32; 2], s as u64, None),
         FmpDraw::Exact { s } => {
             // Validation bounded both counts (fmp_eval_samplings).
-            let row_count = fmp_axis_count(increments, shape.height, out_height).unwrap_or(1);
-            let col_count = fmp_axis_count(increments, shape.width, out_width).unwrap_or(1);
+            let row_count = fmp_axis_count(windows, shape.height, out_height).unwrap_or(1);
+            let col_count = fmp_axis_count(windows, shape.width, out_width).unwrap_or(1);
             let (r, c) = (s % row_count, s / row_count);
             let mid = |j: usize, n: usize| (j as f32 + 0.5) / n as f32;
             let ranks = [r as u64, c as u64];
@@ -265,6 +309,17 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
     {
         let mut bounds = [0u16; MAX_POOL_SIDE + 1];
         let mut regions = [(0u16, 0u16); MAX_POOL_SIDE];
+        let (increments, overlapping) = match windows {
+            FmpWindows::Graham {
+                increments,
+                overlapping,
+            } => (increments, overlapping),
+            FmpWindows::PyTorch { kernel } => {
+                pool::pytorch_fmp_regions(u, size, out, kernel as usize, &mut regions)?;
+                pack_regions(&regions[..out], dst);
+                continue;
+            }
+        };
         match (increments, ranks) {
             (FmpIncrements::Pseudorandom, _) => {
                 pool::fmp_pseudorandom_bounds(u, size, out, &mut bounds)?
@@ -277,31 +332,28 @@ fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<()
             }
         }
         pool::fmp_regions(&bounds[..=out], overlapping, size, &mut regions)?;
-        for (w, r) in dst.iter_mut().zip(&regions[..out]) {
-            *w = r.0 as u32 | (r.1 as u32) << 16;
-        }
+        pack_regions(&regions[..out], dst);
     }
     Ok(())
 }
 
-/// The regions [`fmp_regions_into`] stored.
-fn regions_of(
-    words: &[f32],
-    out_height: usize,
-    out_width: usize,
-) -> ([Region; MAX_POOL_SIDE], [Region; MAX_POOL_SIDE]) {
+/// Regions as words `start | len << 16`.
+fn pack_regions(regions: &[Region], words: &mut [u32]) {
+    for (w, r) in words.iter_mut().zip(regions) {
+        *w = r.0 as u32 | (r.1 as u32) << 16;
+    }
+}
+
+/// The row and column regions [`fmp_regions_into`] stored, into `rows` and
+/// `cols` (as long as the output's sides).
+fn unpack_regions(words: &[f32], rows: &mut [Region], cols: &mut [Region]) {
     let words = u32s(words);
     let unpack = |w: u32| (w as u16, (w >> 16) as u16);
-    let mut rows = [(0u16, 0u16); MAX_POOL_SIDE];
-    let mut cols = [(0u16, 0u16); MAX_POOL_SIDE];
-    for (r, &w) in rows.iter_mut().zip(&words[..out_height]) {
+    let (row_words, col_words) = words.split_at(rows.len());
+    for (r, &w) in rows.iter_mut().zip(row_words) {
         *r = unpack(w);
     }
-    for (c, &w) in cols
-        .iter_mut()
-        .zip(&words[out_height..out_height + out_width])
-    {
+    for (c, &w) in cols.iter_mut().zip(col_words) {
         *c = unpack(w);
     }
-    (rows, cols)
 }
