@@ -4,7 +4,7 @@
 //! `layers/residual.rs`, ...).
 
 use crate::error::Error;
-use crate::kernels::bernoulli::mask_bytes;
+use crate::kernels::bernoulli::{mask_bytes, Keep};
 use crate::layers::activation;
 use crate::layers::augment::ImageShape;
 use crate::layers::batch_norm::BatchNorm;
@@ -12,7 +12,7 @@ use crate::layers::conv::Conv2d;
 use crate::layers::dense::Dense;
 use crate::layers::dropout::Dropout;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
-use crate::layers::pool;
+use crate::layers::pool::{self, global_avg};
 use crate::layers::residual::{self, Residual};
 use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::{add, mul};
@@ -597,6 +597,56 @@ impl Layer {
             | Layer::ResidualStart { .. }
             | Layer::ResidualEnd { .. } => {}
         }
+    }
+}
+
+/// What identifies and checks a layer kind.
+impl Layer {
+    /// The kind's number in a checkpoint's fingerprint (a new kind takes the
+    /// next one; a number is never reused).
+    pub const fn kind_code(&self) -> u8 {
+        match self {
+            Layer::Dense(_) => 1,
+            Layer::DenseDropConnect(..) => 2,
+            Layer::Relu { .. } => 3,
+            Layer::Dropout { .. } => 4,
+            Layer::BatchNorm(_) => 5,
+            Layer::Residual { .. } => 6,
+            Layer::Conv2d { .. } => 7,
+            Layer::MaxPool { .. } => 8,
+            Layer::AvgPool { .. } => 9,
+            Layer::FractionalMaxPool { .. } => 10,
+            Layer::SpatialDropout(_) => 11,
+            Layer::GlobalAvgPool { .. } => 12,
+            Layer::ResidualStart { .. } => 13,
+            Layer::ResidualEnd { .. } => 14,
+        }
+    }
+
+    /// Checks the layer on its own (its kind's module says what it
+    /// accepts); how layers chain and blocks close is the trainer's check.
+    pub fn validate(&self) -> Result<(), Error> {
+        let survival = match *self {
+            Layer::Conv2d { conv, .. } => return conv.validate(),
+            Layer::BatchNorm(bn) => return bn.validate(),
+            Layer::SpatialDropout(sd) => return sd.validate(),
+            Layer::GlobalAvgPool { shape } => return global_avg::validate(shape),
+            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
+                return pool::network_layer::validate(*self)
+            }
+            Layer::Residual { survival, .. } => survival,
+            Layer::ResidualStart { depth, .. } => depth.survival,
+            Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::ResidualEnd { .. } => return Ok(()),
+        };
+        // A survival whose 32-bit threshold is 0 would never keep a branch.
+        if !(survival > 0.0 && survival <= 1.0) || Keep::new(survival)?.threshold() == 0 {
+            return Err(Error::InvalidKeep { keep: survival });
+        }
+        Ok(())
     }
 }
 

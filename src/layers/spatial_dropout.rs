@@ -35,6 +35,16 @@ impl SpatialDropout {
         mask_bytes(mul(batch, self.shape.channels))
     }
 
+    /// Refuses empty images.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.shape.is_empty() {
+            return Err(Error::InvalidConfig {
+                reason: "spatial dropout needs images of at least one value",
+            });
+        }
+        Ok(())
+    }
+
     /// Checks `batch` images' lengths and, if `mask` is given, the mask's
     /// room; returns `(values, channels of the batch)`.
     fn check(
@@ -46,11 +56,7 @@ impl SpatialDropout {
     ) -> Result<(usize, usize), Error> {
         let values = checked_mul(batch, self.shape.len())?;
         let planes = checked_mul(batch, self.shape.channels)?;
-        if self.shape.is_empty() {
-            return Err(Error::InvalidConfig {
-                reason: "spatial dropout needs images of at least one value",
-            });
-        }
+        self.validate()?;
         for got in [input, output] {
             if got != values {
                 return Err(Error::LengthMismatch {

@@ -27,7 +27,6 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use super::Trainer;
-use crate::layers::layer::Layer;
 use crate::size::{add, fits, mul};
 use crate::trainer::network::Network;
 use crate::{Error, MaskRng, MaskRngState, STATE_BYTES};
@@ -50,7 +49,7 @@ pub const fn fingerprint(net: &Network<'_>) -> u64 {
     while i < layers.len() {
         let layer = &layers[i];
         let fields = [
-            kind_code(layer) as u64,
+            layer.kind_code() as u64,
             layer.inputs() as u64,
             layer.outputs() as u64,
             layer.params_len() as u64,
@@ -69,25 +68,6 @@ pub const fn fingerprint(net: &Network<'_>) -> u64 {
         i += 1;
     }
     hash
-}
-
-const fn kind_code(layer: &Layer) -> u8 {
-    match layer {
-        Layer::Dense(_) => 1,
-        Layer::DenseDropConnect(..) => 2,
-        Layer::Relu { .. } => 3,
-        Layer::Dropout { .. } => 4,
-        Layer::BatchNorm(_) => 5,
-        Layer::Residual { .. } => 6,
-        Layer::Conv2d { .. } => 7,
-        Layer::MaxPool { .. } => 8,
-        Layer::AvgPool { .. } => 9,
-        Layer::FractionalMaxPool { .. } => 10,
-        Layer::SpatialDropout(_) => 11,
-        Layer::GlobalAvgPool { .. } => 12,
-        Layer::ResidualStart { .. } => 13,
-        Layer::ResidualEnd { .. } => 14,
-    }
 }
 
 /// What a checkpoint's header says.

@@ -4,9 +4,7 @@
 use super::network::Network;
 use super::TrainConfig;
 use crate::error::Error;
-use crate::kernels::bernoulli::Keep;
-use crate::layers::layer::{FmpWindows, Layer, Projection, MAX_POOL_SIDE};
-use crate::layers::pool::{self, network_layer::fmp_eval_samplings};
+use crate::layers::layer::{Layer, Projection};
 
 /// The settings a trainer refuses: a zero batch, a learning rate or
 /// schedule that is not finite and non-negative, a clipping norm that is not
@@ -48,73 +46,7 @@ pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
         }
     }
     for layer in layers {
-        let bad_pool = |reason| Err(Error::InvalidConfig { reason });
-        match *layer {
-            Layer::Conv2d { conv, .. } => conv.validate()?,
-            Layer::BatchNorm(bn) => bn.validate()?,
-            Layer::SpatialDropout(sd) if sd.shape.is_empty() => {
-                return bad_pool("spatial dropout needs images of at least one value")
-            }
-            Layer::GlobalAvgPool { shape } if shape.is_empty() => {
-                return bad_pool("global average pooling needs images of at least one value")
-            }
-            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
-                if k == 0
-                    || k > pool::MAX_REGION
-                    || stride == 0
-                    || shape.height < k
-                    || shape.width < k
-                {
-                    return bad_pool("pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
-                }
-                if (shape.height - k) / stride + 1 > MAX_POOL_SIDE
-                    || (shape.width - k) / stride + 1 > MAX_POOL_SIDE
-                {
-                    return bad_pool("pooling output sides are limited to 256");
-                }
-            }
-            Layer::FractionalMaxPool {
-                shape,
-                out_height,
-                out_width,
-                windows,
-                ..
-            } => {
-                let sides = [(shape.height, out_height), (shape.width, out_width)];
-                if let FmpWindows::PyTorch { kernel } = windows {
-                    let k = kernel as usize;
-                    let fits = |(i, o): (usize, usize)| {
-                        o > 0 && o <= MAX_POOL_SIDE && i <= u16::MAX as usize && o + k <= i + 1
-                    };
-                    if k == 0 || k > pool::MAX_REGION || !sides.into_iter().all(fits) {
-                        return bad_pool(
-                            "PyTorch's fractional pooling needs 1 <= kernel <= 16, out + kernel - 1 <= in, out <= 256",
-                        );
-                    }
-                }
-                let fits =
-                    |(i, o): (usize, usize)| o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE;
-                if matches!(windows, FmpWindows::Graham { .. }) && !sides.into_iter().all(fits) {
-                    return bad_pool("fractional pooling needs out < in <= 2 out, out <= 256");
-                }
-                if fmp_eval_samplings(*layer).is_none() {
-                    return bad_pool(
-                        "fractional pooling's eval needs Average(n >= 1), or Exact with at most MAX_EXACT_FMP_SAMPLINGS samplings",
-                    );
-                }
-            }
-            _ => {}
-        }
-        let survival = match *layer {
-            Layer::Residual { survival, .. } => Some(survival),
-            Layer::ResidualStart { depth, .. } => Some(depth.survival),
-            _ => None,
-        };
-        if let Some(survival) = survival {
-            if !(survival > 0.0 && survival <= 1.0) || Keep::new(survival)?.threshold() == 0 {
-                return Err(Error::InvalidKeep { keep: survival });
-            }
-        }
+        layer.validate()?;
     }
     check_blocks(layers)?;
     if net.outputs() == 0 {

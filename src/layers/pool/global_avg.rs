@@ -7,6 +7,16 @@ use crate::layers::augment::ImageShape;
 use crate::layers::pass::{BackwardIo, ForwardIo};
 use crate::size::checked_mul;
 
+/// Refuses empty images (a network layer over them).
+pub fn validate(shape: ImageShape) -> Result<(), Error> {
+    if shape.is_empty() {
+        return Err(Error::InvalidConfig {
+            reason: "global average pooling needs images of at least one value",
+        });
+    }
+    Ok(())
+}
+
 /// Checks `batch` images against their pooled outputs; returns the plane.
 fn check(shape: ImageShape, batch: usize, images: usize, pooled: usize) -> Result<usize, Error> {
     let plane = checked_mul(shape.height, shape.width)?;

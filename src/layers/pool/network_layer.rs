@@ -16,6 +16,64 @@ use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self as pool, Region};
 
+/// Checks a pooling layer's windows against its image: fixed windows of
+/// `1 <= k <= 16` that fit, a stride of at least 1; fractional regions that
+/// Graham's (`out < in <= 2 out`) or PyTorch's (`out + kernel - 1 <= in`) rule
+/// allows, and an eval it can run; every output side at most 256.
+pub(crate) fn validate(layer: Layer) -> Result<(), Error> {
+    let bad = |reason| Err(Error::InvalidConfig { reason });
+    match layer {
+        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+            if k == 0 || k > pool::MAX_REGION || stride == 0 || shape.height < k || shape.width < k
+            {
+                return bad("pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
+            }
+            if (shape.height - k) / stride + 1 > MAX_POOL_SIDE
+                || (shape.width - k) / stride + 1 > MAX_POOL_SIDE
+            {
+                return bad("pooling output sides are limited to 256");
+            }
+        }
+        Layer::FractionalMaxPool {
+            shape,
+            out_height,
+            out_width,
+            windows,
+            ..
+        } => {
+            let sides = [(shape.height, out_height), (shape.width, out_width)];
+            let fits = |(i, o): (usize, usize)| match windows {
+                FmpWindows::Graham { .. } => o > 0 && o < i && i <= 2 * o && o <= MAX_POOL_SIDE,
+                FmpWindows::PyTorch { kernel } => {
+                    let k = kernel as usize;
+                    (1..=pool::MAX_REGION).contains(&k)
+                        && o > 0
+                        && o <= MAX_POOL_SIDE
+                        && i <= u16::MAX as usize
+                        && o + k <= i + 1
+                }
+            };
+            if !sides.into_iter().all(fits) {
+                return bad(match windows {
+                    FmpWindows::Graham { .. } => {
+                        "fractional pooling needs out < in <= 2 out, out <= 256"
+                    }
+                    FmpWindows::PyTorch { .. } => {
+                        "PyTorch's fractional pooling needs 1 <= kernel <= 16, out + kernel - 1 <= in, out <= 256"
+                    }
+                });
+            }
+            if fmp_eval_samplings(layer).is_none() {
+                return bad(
+                    "fractional pooling's eval needs Average(n >= 1), or Exact with at most MAX_EXACT_FMP_SAMPLINGS samplings",
+                );
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Forward of a pooling layer (`layer` is one of the three pooling kinds).
 pub(crate) fn forward_pass(
     layer: Layer,
