@@ -94,6 +94,149 @@ fn pool_groups(c: &mut Criterion) {
     group.finish();
 
     conv_group(c);
+    conv_backward_group(c);
+}
+
+/// Group `conv_backward`: the two backward paths, im2col + GEMM and the
+/// direct kernels (what `Conv2d::backward` runs at stride 1), at the CNN
+/// example's layer shapes, batch 64, with ReLU; the direct path without the
+/// input gradient (a network's first layer); and, as the ceiling, the
+/// machine's multiply-add peak (12 independent 16-lane FMA chains) and a
+/// copy of the input. Throughput in multiply-adds (dW and dx count one each
+/// per tap and position).
+fn conv_backward_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("conv_backward");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    const CHAINS: usize = 12;
+    const ROUNDS: usize = 1 << 14;
+    group.throughput(Throughput::Elements((CHAINS * 16 * ROUNDS) as u64));
+    group.bench_function("fma_peak_macs", |b| {
+        b.iter(|| {
+            let (m, a) = (wide::f32x16::splat(0.999_9), wide::f32x16::splat(1e-3));
+            let mut acc = [black_box(wide::f32x16::splat(1.0)); CHAINS];
+            for _ in 0..ROUNDS {
+                for v in acc.iter_mut() {
+                    *v = v.mul_add(m, a);
+                }
+            }
+            black_box(acc)
+        })
+    });
+    let batch = 64;
+    for (c_in, c_out, side) in [(1, 16, 28), (16, 32, 14)] {
+        let conv = Conv2d {
+            in_channels: c_in,
+            out_channels: c_out,
+            height: side,
+            width: side,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        };
+        let input: Vec<f32> = (0..batch * c_in * side * side)
+            .map(|i| (i % 13) as f32 * 0.1 - 0.5)
+            .collect();
+        let w: Vec<f32> = (0..conv.weights_len())
+            .map(|i| ((i * 7) % 11) as f32 * 0.02 - 0.1)
+            .collect();
+        let bias = vec![0.01f32; c_out];
+        let mut out = vec![0f32; batch * c_out * side * side];
+        let mut scratch = vec![0f32; conv.scratch_len()];
+        conv.forward(batch, &w, &bias, true, &input, &mut out, &mut scratch)
+            .unwrap();
+        let dy: Vec<f32> = (0..out.len()).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
+        let (mut g, mut dw, mut db, mut dx) = (
+            dy.clone(),
+            vec![0f32; w.len()],
+            vec![0f32; c_out],
+            vec![0f32; input.len()],
+        );
+        // Both compute the same thing (up to summation order).
+        let (mut dw_ref, mut db_ref, mut dx_ref) = (dw.clone(), db.clone(), dx.clone());
+        conv.backward(
+            batch,
+            &w,
+            true,
+            &input,
+            &out,
+            &mut g,
+            &mut dw,
+            &mut db,
+            Some(&mut dx),
+            &mut scratch,
+        )
+        .unwrap();
+        g.copy_from_slice(&dy);
+        conv.backward_im2col(
+            batch,
+            &w,
+            true,
+            &input,
+            &out,
+            &mut g,
+            &mut dw_ref,
+            &mut db_ref,
+            Some(&mut dx_ref),
+            &mut scratch,
+        )
+        .unwrap();
+        for (a, b) in dw.iter().chain(&dx).zip(dw_ref.iter().chain(&dx_ref)) {
+            assert!((a - b).abs() <= 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
+        }
+        let name = format!("{c_in}_to_{c_out}_{side}x{side}");
+        let mut copy_in = vec![0f32; input.len()];
+        group.throughput(Throughput::Elements(input.len() as u64));
+        group.bench_function(format!("copy_input_{name}"), |b| {
+            b.iter(|| copy_in.copy_from_slice(black_box(&input)))
+        });
+        let macs = (batch * c_out * side * side * c_in * 9) as u64;
+        type Backward = fn(
+            &Conv2d,
+            usize,
+            &[f32],
+            bool,
+            &[f32],
+            &[f32],
+            &mut [f32],
+            &mut [f32],
+            &mut [f32],
+            Option<&mut [f32]>,
+            &mut [f32],
+        ) -> Result<(), tinyreg::Error>;
+        let paths: [(&str, Backward, bool); 3] = [
+            ("im2col_gemm", Conv2d::backward_im2col, true),
+            ("direct", Conv2d::backward, true),
+            ("direct_no_input_grad", Conv2d::backward, false),
+        ];
+        for (path, backward, with_dx) in paths {
+            group.throughput(Throughput::Elements(if with_dx { 2 * macs } else { macs }));
+            group.bench_function(format!("{path}_{name}_macs"), |b| {
+                b.iter(|| {
+                    g.copy_from_slice(&dy);
+                    let dx = if with_dx { Some(&mut dx[..]) } else { None };
+                    let x = black_box(&input);
+                    backward(
+                        &conv,
+                        batch,
+                        &w,
+                        true,
+                        x,
+                        &out,
+                        &mut g,
+                        &mut dw,
+                        &mut db,
+                        dx,
+                        &mut scratch,
+                    )
+                    .unwrap()
+                })
+            });
+        }
+    }
+    group.finish();
 }
 
 /// Group `conv`: the two forward paths, im2col + GEMM and the direct kernel

@@ -1,7 +1,9 @@
 //! Group `train_step`: one optimizer step (forward, loss, backward, update) of
 //! the digits MLP (64-128-10, batch 32, inverted dropout 0.8 after the hidden
-//! layer, Adam) and of a 784-256-128-10 MLP (batch 64, same regularizer), on
-//! fixed batches already in memory. `benches/pytorch_train_step.py` times the
+//! layer, Adam), of a 784-256-128-10 MLP (batch 64, same regularizer) and of
+//! the Fashion-MNIST CNN of `examples/fashion_cnn.rs` (conv 3x3 16 + ReLU,
+//! 2x2 max pooling, conv 3x3 32 + ReLU, 2x2 max pooling, dense 128 + ReLU,
+//! dense 10; batch 64, Adam), on fixed batches already in memory. `benches/pytorch_train_step.py` times the
 //! same steps in PyTorch eager for the ratio.
 //!
 //! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench train_step`
@@ -11,8 +13,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use tinyreg::{
-    Dense, Dropout, Icls, Layer, LearningRate, Network, Optimizer, TrainConfig, Trainer, Update,
-    WeightDecay,
+    Conv2d, Dense, Dropout, Icls, ImageShape, Layer, LearningRate, Network, Optimizer, TrainConfig,
+    Trainer, Update, WeightDecay,
 };
 
 /// An ICLS file of `count` random images (values 0..=255) and labels, in memory.
@@ -81,6 +83,37 @@ fn train_step(c: &mut Criterion) {
         Layer::Dense(Dense::new(128, 10)),
     ];
     bench_net(c, "mlp_784_256_128_10", &large, 64, &images);
+
+    let conv = |c_in, c_out, side| Layer::Conv2d {
+        conv: Conv2d {
+            in_channels: c_in,
+            out_channels: c_out,
+            height: side,
+            width: side,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+        relu: true,
+    };
+    let pool = |channels, side| Layer::MaxPool {
+        shape: ImageShape {
+            channels,
+            height: side,
+            width: side,
+        },
+        k: 2,
+        stride: 2,
+    };
+    let cnn = [
+        conv(1, 16, 28),
+        pool(16, 28),
+        conv(16, 32, 14),
+        pool(32, 14),
+        Layer::Dense(Dense::new(32 * 7 * 7, 128).with_relu()),
+        Layer::Dense(Dense::new(128, 10)),
+    ];
+    bench_net(c, "fashion_cnn", &cnn, 64, &images);
 }
 
 criterion_group!(benches, train_step);

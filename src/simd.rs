@@ -39,13 +39,27 @@ pub(crate) fn store_f32s(dst: &mut [f32], v: F32s) {
 }
 
 /// Stores the first `n <= LANES` lanes into `dst`: one vector store when all
-/// of them go, rather than a `memcpy` call of a run-time length.
+/// of them go, else pieces of 8, 4, 2 and 1 lanes, each a fixed-size move
+/// (a `memcpy` call of a run-time length, once per row of a 14- or 28-wide
+/// convolution output, took 8% of the CNN's training step).
 #[inline(always)]
 pub(crate) fn store_lanes(dst: &mut [f32], v: F32s, n: usize) {
     if n == LANES {
         store_f32s(dst, v);
-    } else {
-        dst[..n].copy_from_slice(&v.as_array()[..n]);
+        return;
+    }
+    let lanes = v.as_array();
+    let mut at = 0;
+    for piece in [8, 4, 2, 1] {
+        if n & piece != 0 {
+            match piece {
+                8 => dst[at..at + 8].copy_from_slice(&lanes[at..at + 8]),
+                4 => dst[at..at + 4].copy_from_slice(&lanes[at..at + 4]),
+                2 => dst[at..at + 2].copy_from_slice(&lanes[at..at + 2]),
+                _ => dst[at] = lanes[at],
+            }
+            at += piece;
+        }
     }
 }
 

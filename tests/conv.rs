@@ -157,7 +157,13 @@ fn conv2d_matches_direct_convolution() {
                 vec![0f32; b.len()],
                 vec![0f32; x.len()],
             );
-            conv.backward(
+            let backward = if im2col {
+                Conv2d::backward_im2col
+            } else {
+                Conv2d::backward
+            };
+            backward(
+                conv,
                 batch,
                 &w,
                 relu,
@@ -166,10 +172,28 @@ fn conv2d_matches_direct_convolution() {
                 &mut dy,
                 &mut dw,
                 &mut db,
-                &mut dx,
+                Some(&mut dx),
                 &mut scratch,
             )
             .unwrap();
+            // Without the input gradient: the same parameter gradients, bit for bit.
+            let (mut dy2, mut dw2, mut db2) =
+                (dy0.clone(), vec![0f32; w.len()], vec![0f32; b.len()]);
+            backward(
+                conv,
+                batch,
+                &w,
+                relu,
+                &x,
+                &y,
+                &mut dy2,
+                &mut dw2,
+                &mut db2,
+                None,
+                &mut scratch,
+            )
+            .unwrap();
+            assert_eq!((&dw2, &db2), (&dw, &db), "{conv:?} without dx");
             let g = |s: usize, k: usize, oy: usize, ox: usize| {
                 let o = s * n_out + (k * oh + oy) * ow + ox;
                 if relu && y[o] <= 0.0 {

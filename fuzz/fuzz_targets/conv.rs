@@ -87,7 +87,7 @@ fuzz_target!(|data: &[u8]| {
         &mut dy,
         &mut dw,
         &mut db,
-        &mut dx,
+        Some(&mut dx),
         &mut scratch,
     );
     if r.is_err() {

@@ -3,7 +3,7 @@
 //! tap, from a zero-padded copy of the sample and weights packed block by
 //! block (`layers/conv.rs` prepares both).
 
-use crate::simd::{load_f32s, store_lanes, F32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_f32s, store_lanes, transpose16, F32s, HAS_SIMD, LANES};
 
 /// Output channels the direct forward accumulates at once: 8 x 16 floats fill
 /// 8 of AVX-512's 32 registers (two or four times that on narrower SIMD).
@@ -41,7 +41,8 @@ pub(crate) struct DirectOperands<'a> {
     /// Weights of each block of [`DIRECT_OC`] channels tap by tap, its
     /// channels side by side; the channels after the last block as they are.
     pub packed: &'a [f32],
-    pub bias: &'a [f32],
+    /// Added to each output channel (none: zero).
+    pub bias: Option<&'a [f32]>,
     pub relu: bool,
 }
 
@@ -86,7 +87,8 @@ fn direct_block<const N: usize>(
     let (padded, bias, relu) = (operands.padded, operands.bias, operands.relu);
     for oy in 0..oh {
         for ox in (0..ow).step_by(LANES) {
-            let mut acc: [F32s; N] = core::array::from_fn(|o| F32s::splat(bias[oc + o]));
+            let mut acc: [F32s; N] =
+                core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
             for c in 0..shape.in_channels {
                 for ky in 0..k {
                     let row = &padded[c * plane + (oy + ky) * pw + ox..];
@@ -106,4 +108,227 @@ fn direct_block<const N: usize>(
             }
         }
     }
+}
+
+/// The shape of one sample's direct weight gradient.
+pub(crate) struct WeightGradShape {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub k: usize,
+    pub out_height: usize,
+    pub out_width: usize,
+    /// Width of a padded input row.
+    pub padded_width: usize,
+    /// Floats of one padded input channel.
+    pub padded_plane: usize,
+    /// Floats between positions of the transposed output gradient (the
+    /// output channels rounded up to [`LANES`]).
+    pub channel_stride: usize,
+}
+
+/// [`WeightGradShape::channel_stride`] for `out_channels`.
+pub(crate) const fn transposed_channel_stride(out_channels: usize) -> usize {
+    crate::size::mul(out_channels.div_ceil(LANES), LANES)
+}
+
+/// Whether [`direct_weight_grad`] has a kernel for side `k`.
+pub(crate) const fn weight_grad_has_kernel(k: usize) -> bool {
+    matches!(k, 1 | 3 | 5)
+}
+
+/// Rows `(input channel, ky)` of taps one pass accumulates for side `k`:
+/// `rows x k` accumulators of [`LANES`] output channels fill most of
+/// AVX-512's 32 registers (AVX2 splits a vector in two of its 16, so fewer).
+const fn tap_rows(k: usize) -> usize {
+    let registers = if cfg!(target_feature = "avx512f") {
+        27
+    } else {
+        6
+    };
+    let rows = registers / k;
+    if rows == 0 {
+        1
+    } else {
+        rows
+    }
+}
+
+/// The smaller block for what [`tap_rows`] blocks leave (`rows` is a
+/// multiple of `k`, so `k` rows fit exactly where registers allow).
+const fn tail_rows(k: usize) -> usize {
+    let full = tap_rows(k);
+    if k < full {
+        k
+    } else {
+        full
+    }
+}
+
+/// Adds one sample's `dW[o][c][ky][kx] = sum over positions of dy[o][pos]
+/// x[c][pos + (ky, kx)]` into `grad_weights`, from the padded sample and the
+/// output gradient transposed to position-major (`dy_t[pos * stride + o]`,
+/// zeros past the last channel). Vectors run over output channels, so
+/// every lane sums only real terms (no lane of a row's tail is reduced in).
+pub(crate) fn direct_weight_grad(
+    shape: &WeightGradShape,
+    padded: &[f32],
+    dy_t: &[f32],
+    grad_weights: &mut [f32],
+) {
+    match shape.k {
+        1 => weight_grad::<1, { tap_rows(1) }, { tail_rows(1) }>(shape, padded, dy_t, grad_weights),
+        3 => weight_grad::<3, { tap_rows(3) }, { tail_rows(3) }>(shape, padded, dy_t, grad_weights),
+        5 => weight_grad::<5, { tap_rows(5) }, { tail_rows(5) }>(shape, padded, dy_t, grad_weights),
+        _ => {}
+    }
+}
+
+/// Every block of output channels, `R` rows of taps at a time, then `T`,
+/// then one (each a fixed count, so the accumulators stay in registers).
+#[inline(always)]
+fn weight_grad<const K: usize, const R: usize, const T: usize>(
+    shape: &WeightGradShape,
+    padded: &[f32],
+    dy_t: &[f32],
+    grad_weights: &mut [f32],
+) {
+    let rows = shape.in_channels * K;
+    for ob in (0..shape.out_channels).step_by(LANES) {
+        let mut r0 = 0;
+        while r0 + R <= rows {
+            tap_block::<K, R>(shape, ob, r0, padded, dy_t, grad_weights);
+            r0 += R;
+        }
+        while r0 + T <= rows {
+            tap_block::<K, T>(shape, ob, r0, padded, dy_t, grad_weights);
+            r0 += T;
+        }
+        while r0 < rows {
+            tap_block::<K, 1>(shape, ob, r0, padded, dy_t, grad_weights);
+            r0 += 1;
+        }
+    }
+}
+
+/// One output row's terms added to the accumulators, which go in and out
+/// by value: kept in a local array the accumulators stay in registers (in
+/// the caller's, LLVM stored them all at every position).
+#[inline(always)]
+fn tap_row<const K: usize, const N: usize>(
+    mut acc: [[F32s; K]; N],
+    ob: usize,
+    stride: usize,
+    drow: &[f32],
+    taps: &[[&[f32]; K]; N],
+) -> [[F32s; K]; N] {
+    for (ox, d) in drow.chunks_exact(stride).enumerate() {
+        let d = load_f32s(&d[ob..]);
+        #[allow(clippy::needless_range_loop)]
+        for r in 0..N {
+            for kx in 0..K {
+                acc[r][kx] = d.mul_add(F32s::splat(taps[r][kx][ox]), acc[r][kx]);
+            }
+        }
+    }
+    acc
+}
+
+/// Rows `r0..r0 + N` of taps for output channels `ob..ob + LANES`.
+#[inline(always)]
+fn tap_block<const K: usize, const N: usize>(
+    shape: &WeightGradShape,
+    ob: usize,
+    r0: usize,
+    padded: &[f32],
+    dy_t: &[f32],
+    grad_weights: &mut [f32],
+) {
+    let (oh, ow) = (shape.out_height, shape.out_width);
+    let (pw, plane, stride) = (shape.padded_width, shape.padded_plane, shape.channel_stride);
+    let patch = shape.in_channels * K * K;
+    let lanes = (shape.out_channels - ob).min(LANES);
+    // Where each row of taps starts in the padded sample.
+    let starts: [usize; N] = core::array::from_fn(|r| (r0 + r) / K * plane + (r0 + r) % K * pw);
+    let mut acc = [[F32s::ZERO; K]; N];
+    for oy in 0..oh {
+        // One row of each: the slices' lengths bound every index below, so
+        // the position loop has no checks (with them, LLVM kept storing the
+        // accumulators to the stack at every step).
+        let drow = &dy_t[oy * ow * stride..][..ow * stride];
+        // Each tap's inputs for the row as a slice of exactly `ow`: indexed
+        // by `ox < ow`, no check is left in the loop.
+        let taps: [[&[f32]; K]; N] = core::array::from_fn(|r| {
+            core::array::from_fn(|kx| &padded[starts[r] + oy * pw + kx..][..ow])
+        });
+        acc = tap_row(acc, ob, stride, drow, &taps);
+    }
+    for (r, row) in acc.iter().enumerate() {
+        let (c, ky) = ((r0 + r) / K, (r0 + r) % K);
+        for (kx, a) in row.iter().enumerate() {
+            let tap = c * K * K + ky * K + kx;
+            for (l, &v) in a.to_array()[..lanes].iter().enumerate() {
+                grad_weights[(ob + l) * patch + tap] += v;
+            }
+        }
+    }
+}
+
+/// Transposes one sample's output gradient from channel-major (`dy[o *
+/// positions + pos]`) to the position-major layout of
+/// [`direct_weight_grad`] (`dy_t[pos * stride + o]`), 16 x 16 blocks at a
+/// time through registers; the entries past the last channel are left as
+/// they are (zeros, set once by the caller).
+pub(crate) fn transpose_output_grad(
+    dy: &[f32],
+    positions: usize,
+    channels: usize,
+    stride: usize,
+    dy_t: &mut [f32],
+) {
+    let full_channels = channels / LANES * LANES;
+    let full_positions = positions / LANES * LANES;
+    for cb in (0..full_channels).step_by(LANES) {
+        for pb in (0..full_positions).step_by(LANES) {
+            let rows: [F32s; LANES] =
+                core::array::from_fn(|i| load_f32s(&dy[(cb + i) * positions + pb..]));
+            for (j, v) in transpose16(rows).into_iter().enumerate() {
+                store_f32s(&mut dy_t[(pb + j) * stride + cb..], v);
+            }
+        }
+        for pos in full_positions..positions {
+            for i in 0..LANES {
+                dy_t[pos * stride + cb + i] = dy[(cb + i) * positions + pos];
+            }
+        }
+    }
+    for c in full_channels..channels {
+        for (pos, &v) in dy[c * positions..(c + 1) * positions].iter().enumerate() {
+            dy_t[pos * stride + c] = v;
+        }
+    }
+}
+
+/// Copies a short row into a padded buffer without a `memcpy` call (one a
+/// row of 14 or 28 floats cost more than the copy): whole vectors, then
+/// pieces of 8, 4, 2 and 1 floats, each a fixed-size move.
+pub(crate) fn copy_row(dst: &mut [f32], src: &[f32]) {
+    let n = src.len().min(dst.len());
+    let (mut dst, mut src) = (&mut dst[..n], &src[..n]);
+    while src.len() >= LANES {
+        store_f32s(dst, load_f32s(src));
+        (dst, src) = (&mut dst[LANES..], &src[LANES..]);
+    }
+    macro_rules! piece {
+        ($k:literal) => {
+            if src.len() >= $k {
+                dst[..$k].copy_from_slice(&src[..$k]);
+                (dst, src) = (&mut dst[$k..], &src[$k..]);
+            }
+        };
+    }
+    piece!(8);
+    piece!(4);
+    piece!(2);
+    piece!(1);
+    let _ = (dst, src);
 }

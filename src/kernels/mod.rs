@@ -13,6 +13,7 @@ pub(crate) mod dropout;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
 pub(crate) mod matrix;
+pub(crate) mod reduce;
 pub(crate) mod region_pool;
 pub(crate) mod update;
 pub(crate) mod words;

@@ -9,9 +9,12 @@
 //! [`crate::Layer::Conv2d`].
 
 use crate::kernels::direct_conv::{
-    direct_conv_sample, DirectOperands, DirectShape, DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
+    copy_row, direct_conv_sample, direct_weight_grad, transpose_output_grad,
+    transposed_channel_stride, weight_grad_has_kernel, DirectOperands, DirectShape,
+    WeightGradShape, DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
 };
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
+use crate::kernels::reduce::relu_mask_and_sum;
 use crate::layers::pass::{BackwardIo, ForwardIo};
 use crate::{size, Error};
 
@@ -70,18 +73,24 @@ impl Conv2d {
         size::mul(self.out_height(), self.out_width())
     }
 
-    /// Floats of scratch: one sample's columns plus the GEMM panel (which
-    /// also covers the padded input of the direct forward).
+    /// Floats of scratch: one sample's columns plus the GEMM panel, or what
+    /// the direct forward or backward needs if more.
     pub const fn scratch_len(&self) -> usize {
         let im2col = size::add(size::mul(self.patch(), self.positions()), GEMM_SCRATCH_LEN);
         let direct = size::add(
             size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
             self.weights_len(),
         );
-        if im2col > direct {
-            im2col
+        let backward = if self.direct_backward_available() {
+            self.direct_backward_scratch_len()
         } else {
-            direct
+            0
+        };
+        let most = if im2col > direct { im2col } else { direct };
+        if backward > most {
+            backward
+        } else {
+            most
         }
     }
 
@@ -182,27 +191,35 @@ impl Conv2d {
         output: &mut [f32],
         scratch: &mut [f32],
     ) {
-        let (h, w, p) = (self.height, self.width, self.padding);
-        let (pw, plane, patch) = (w + 2 * p, self.padded_plane(), self.patch());
         // Loads run up to a vector past a row; the slack keeps the
         // last row's in bounds (those lanes are never stored).
-        let (padded, packed) = scratch.split_at_mut(self.in_channels * plane + LOAD_SLACK);
-        // Each block of DIRECT_OC channels tap by tap, its channels side by
-        // side; the channels after the last block stay as they are.
+        let (padded, packed) =
+            scratch.split_at_mut(self.in_channels * self.padded_plane() + LOAD_SLACK);
         let packed = &mut packed[..self.weights_len()];
-        let full = self.out_channels / DIRECT_OC * DIRECT_OC;
-        for (block, dst) in packed[..full * patch]
-            .chunks_exact_mut(DIRECT_OC * patch)
-            .enumerate()
-        {
-            for (t, taps) in dst.chunks_exact_mut(DIRECT_OC).enumerate() {
-                for (o, wv) in taps.iter_mut().enumerate() {
-                    *wv = weights[(block * DIRECT_OC + o) * patch + t];
-                }
-            }
-        }
-        packed[full * patch..].copy_from_slice(&weights[full * patch..]);
-        let packed = &*packed;
+        pack_direct(self.out_channels, self.patch(), packed, |o, t| {
+            weights[o * self.patch() + t]
+        });
+        let operands = DirectOperands {
+            padded: &[],
+            packed,
+            bias: Some(bias),
+            relu,
+        };
+        self.direct_run(n_in, n_out, operands, input, output, padded);
+    }
+
+    /// The direct forward of every sample with packed weights (`operands`,
+    /// whose `padded` is ignored: `padded` is the buffer it stands for).
+    fn direct_run(
+        &self,
+        n_in: usize,
+        n_out: usize,
+        operands: DirectOperands<'_>,
+        input: &[f32],
+        output: &mut [f32],
+        padded: &mut [f32],
+    ) {
+        let (pw, plane) = (self.width + 2 * self.padding, self.padded_plane());
         let shape = DirectShape {
             in_channels: self.in_channels,
             out_channels: self.out_channels,
@@ -215,18 +232,121 @@ impl Conv2d {
         // Samples write only inside the padding, so it stays zero.
         padded.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
-            for (c, src) in x.chunks_exact(h * w).enumerate() {
-                for (r, row) in src.chunks_exact(w).enumerate() {
-                    padded[c * plane + (r + p) * pw + p..][..w].copy_from_slice(row);
-                }
-            }
-            let operands = DirectOperands {
-                padded,
-                packed,
-                bias,
-                relu,
-            };
+            self.pad_into(x, padded);
+            let operands = DirectOperands { padded, ..operands };
             direct_conv_sample(&shape, operands, y);
+        }
+    }
+
+    /// Copies one sample inside the zero border of `padded`.
+    fn pad_into(&self, x: &[f32], padded: &mut [f32]) {
+        let (h, w, p) = (self.height, self.width, self.padding);
+        let (pw, plane) = (w + 2 * p, self.padded_plane());
+        for (c, src) in x.chunks_exact(h * w).enumerate() {
+            for (r, row) in src.chunks_exact(w).enumerate() {
+                copy_row(&mut padded[c * plane + (r + p) * pw + p..][..w], row);
+            }
+        }
+    }
+
+    /// Whether backward runs direct kernels: SIMD, stride 1, a side with a
+    /// weight-gradient kernel, and padding below the side (so the input
+    /// gradient is a convolution of the padded output gradient).
+    const fn direct_backward_available(&self) -> bool {
+        DIRECT_AVAILABLE
+            && self.stride == 1
+            && self.padding < self.k
+            && weight_grad_has_kernel(self.k)
+    }
+
+    /// The convolution whose forward is this one's input gradient: the
+    /// output gradient padded by `k - 1 - p`, through the weights flipped and
+    /// transposed (`W'[c][o][ky][kx] = W[o][c][k-1-ky][k-1-kx]`).
+    const fn input_grad_conv(&self) -> Conv2d {
+        Conv2d {
+            in_channels: self.out_channels,
+            out_channels: self.in_channels,
+            height: self.out_height(),
+            width: self.out_width(),
+            k: self.k,
+            stride: 1,
+            padding: self.k.saturating_sub(1 + self.padding),
+        }
+    }
+
+    /// Floats of the direct backward's scratch: the flipped weights packed,
+    /// the padded output gradient, the transposed output gradient and the
+    /// padded input.
+    const fn direct_backward_scratch_len(&self) -> usize {
+        let t = self.input_grad_conv();
+        let channel_stride = transposed_channel_stride(self.out_channels);
+        size::add(
+            size::add(
+                self.weights_len(),
+                size::add(size::mul(t.in_channels, t.padded_plane()), LOAD_SLACK),
+            ),
+            size::add(
+                size::mul(self.positions(), channel_stride),
+                size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
+            ),
+        )
+    }
+
+    /// Backward without im2col (see [`Self::direct_backward_available`]): per
+    /// sample, `dW` by [`direct_weight_grad`] and `dx` by the direct forward
+    /// of [`Self::input_grad_conv`].
+    #[allow(clippy::too_many_arguments)]
+    fn direct_backward(
+        &self,
+        (n_in, n_out): (usize, usize),
+        weights: &[f32],
+        input: &[f32],
+        grad_output: &[f32],
+        grad_weights: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) {
+        let t = self.input_grad_conv();
+        let (k, kk, ic) = (self.k, self.k * self.k, self.in_channels);
+        let channel_stride = transposed_channel_stride(self.out_channels);
+        let (packed, rest) = scratch.split_at_mut(self.weights_len());
+        let (padded_dy, rest) = rest.split_at_mut(t.in_channels * t.padded_plane() + LOAD_SLACK);
+        let (dy_t, rest) = rest.split_at_mut(self.positions() * channel_stride);
+        let padded_x = &mut rest[..ic * self.padded_plane() + LOAD_SLACK];
+        let shape = WeightGradShape {
+            in_channels: ic,
+            out_channels: self.out_channels,
+            k,
+            out_height: self.out_height(),
+            out_width: self.out_width(),
+            padded_width: self.width + 2 * self.padding,
+            padded_plane: self.padded_plane(),
+            channel_stride,
+        };
+        // Zero borders and channel tails, written inside only from here on.
+        padded_x.fill(0.0);
+        dy_t.fill(0.0);
+        let positions = self.positions();
+        for (x, dy) in input
+            .chunks_exact(n_in)
+            .zip(grad_output.chunks_exact(n_out))
+        {
+            self.pad_into(x, padded_x);
+            transpose_output_grad(dy, positions, self.out_channels, channel_stride, dy_t);
+            direct_weight_grad(&shape, padded_x, dy_t, grad_weights);
+        }
+        if let Some(grad_input) = grad_input {
+            pack_direct(ic, t.patch(), packed, |c, tap| {
+                let (o, ky, kx) = (tap / kk, tap / k % k, tap % k);
+                weights[(o * ic + c) * kk + (k - 1 - ky) * k + (k - 1 - kx)]
+            });
+            let operands = DirectOperands {
+                padded: &[],
+                packed,
+                bias: None,
+                relu: false,
+            };
+            t.direct_run(n_out, n_in, operands, grad_output, grad_input, padded_dy);
         }
     }
 
@@ -375,7 +495,10 @@ impl Conv2d {
     }
 
     /// Backward: masks `grad_output` by the ReLU (from `output`) if `relu`,
-    /// accumulates `grad_weights`, `grad_bias`, and overwrites `grad_input`.
+    /// accumulates `grad_weights` and `grad_bias`, and overwrites `grad_input`
+    /// unless it is `None` (a network's first layer needs none). With SIMD
+    /// and stride 1 it runs direct kernels (`--bench pool`, group
+    /// `conv_backward`), else [`Self::backward_im2col`].
     #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
@@ -387,9 +510,98 @@ impl Conv2d {
         grad_output: &mut [f32],
         grad_weights: &mut [f32],
         grad_bias: &mut [f32],
-        grad_input: &mut [f32],
+        grad_input: Option<&mut [f32]>,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        let direct = self.direct_backward_available();
+        let sizes = self.check_backward(
+            batch,
+            weights,
+            input,
+            output,
+            grad_output,
+            (grad_weights.len(), grad_bias.len()),
+            grad_input.as_deref().map(<[f32]>::len),
+            scratch.len(),
+        )?;
+        self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
+        if direct {
+            let grad_output = &*grad_output;
+            self.direct_backward(
+                sizes,
+                weights,
+                input,
+                grad_output,
+                grad_weights,
+                grad_input,
+                scratch,
+            );
+        } else {
+            self.im2col_backward(
+                sizes,
+                weights,
+                input,
+                grad_output,
+                grad_weights,
+                grad_input,
+                scratch,
+            );
+        }
+        Ok(())
+    }
+
+    /// The same as [`Self::backward`] through im2col and the dense GEMM, for
+    /// any stride and target (public so the two can be compared).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_im2col(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grad_weights: &mut [f32],
+        grad_bias: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let sizes = self.check_backward(
+            batch,
+            weights,
+            input,
+            output,
+            grad_output,
+            (grad_weights.len(), grad_bias.len()),
+            grad_input.as_deref().map(<[f32]>::len),
+            scratch.len(),
+        )?;
+        self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
+        self.im2col_backward(
+            sizes,
+            weights,
+            input,
+            grad_output,
+            grad_weights,
+            grad_input,
+            scratch,
+        );
+        Ok(())
+    }
+
+    /// The backward passes' checks; returns the per-sample input and output sizes.
+    #[allow(clippy::too_many_arguments)]
+    fn check_backward(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        input: &[f32],
+        output: &[f32],
+        grad_output: &[f32],
+        (grad_weights, grad_bias): (usize, usize),
+        grad_input: Option<usize>,
+        scratch: usize,
+    ) -> Result<(usize, usize), Error> {
         self.check()?;
         let (n_in, n_out) = self.sample_lens();
         self.check_lens(&[
@@ -397,29 +609,63 @@ impl Conv2d {
             (size::mul(batch, n_out), output.len()),
             (size::mul(batch, n_out), grad_output.len()),
             (self.weights_len(), weights.len()),
-            (self.weights_len(), grad_weights.len()),
-            (self.out_channels, grad_bias.len()),
-            (size::mul(batch, n_in), grad_input.len()),
+            (self.weights_len(), grad_weights),
+            (self.out_channels, grad_bias),
         ])?;
-        if scratch.len() < self.scratch_len() {
+        if let Some(got) = grad_input {
+            self.check_lens(&[(size::mul(batch, n_in), got)])?;
+        }
+        if scratch < self.scratch_len() {
             return Err(Error::BufferTooSmall {
                 needed: self.scratch_len(),
-                got: scratch.len(),
+                got: scratch,
             });
         }
-        if relu {
-            crate::layers::dense::relu_backward_unchecked(output, grad_output);
+        Ok((n_in, n_out))
+    }
+
+    /// The ReLU's mask on `grad_output` (from `output`) and `db += sum dy`.
+    fn bias_and_relu_backward(
+        &self,
+        relu: bool,
+        output: &[f32],
+        grad_output: &mut [f32],
+        grad_bias: &mut [f32],
+    ) {
+        let positions = self.positions();
+        for (dy, y) in grad_output
+            .chunks_exact_mut(self.out_channels * positions)
+            .zip(output.chunks_exact(self.out_channels * positions))
+        {
+            for ((g, dy), y) in grad_bias
+                .iter_mut()
+                .zip(dy.chunks_exact_mut(positions))
+                .zip(y.chunks_exact(positions))
+            {
+                *g += relu_mask_and_sum(relu, y, dy);
+            }
         }
+    }
+
+    /// [`Self::backward_im2col`] after its checks, bias and ReLU.
+    #[allow(clippy::too_many_arguments)]
+    fn im2col_backward(
+        &self,
+        (n_in, n_out): (usize, usize),
+        weights: &[f32],
+        input: &[f32],
+        grad_output: &[f32],
+        grad_weights: &mut [f32],
+        mut grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) {
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let (positions, patch) = (self.positions(), self.patch());
-        for ((x, dy), dx) in input
+        for (s, (x, dy)) in input
             .chunks_exact(n_in)
             .zip(grad_output.chunks_exact(n_out))
-            .zip(grad_input.chunks_exact_mut(n_in))
+            .enumerate()
         {
-            for (g, plane) in grad_bias.iter_mut().zip(dy.chunks_exact(positions)) {
-                *g += plane.iter().sum::<f32>();
-            }
             // dW (K x Ckk) += dy (K x HW) * cols^T: B(k = pos, n = ckk) = cols[ckk][pos].
             self.im2col(x, cols);
             gemm(
@@ -446,6 +692,9 @@ impl Conv2d {
                     relu: false,
                 },
             );
+            let Some(grad_input) = grad_input.as_deref_mut() else {
+                continue;
+            };
             // cols = W^T (Ckk x K) * dy (K x HW), then folded into dx.
             gemm(
                 patch,
@@ -471,10 +720,40 @@ impl Conv2d {
                     relu: false,
                 },
             );
+            let dx = &mut grad_input[s * n_in..(s + 1) * n_in];
             dx.fill(0.0);
             self.col2im(cols, dx);
         }
-        Ok(())
+    }
+}
+
+/// Packs `out_channels` filters of `patch` taps (`weight(o, t)`) for the
+/// direct kernel: each block of [`DIRECT_OC`] channels tap by tap, its
+/// channels side by side; the channels after the last block as they are.
+fn pack_direct(
+    out_channels: usize,
+    patch: usize,
+    packed: &mut [f32],
+    weight: impl Fn(usize, usize) -> f32,
+) {
+    let full = out_channels / DIRECT_OC * DIRECT_OC;
+    for (block, dst) in packed[..full * patch]
+        .chunks_exact_mut(DIRECT_OC * patch)
+        .enumerate()
+    {
+        for (t, taps) in dst.chunks_exact_mut(DIRECT_OC).enumerate() {
+            for (o, wv) in taps.iter_mut().enumerate() {
+                *wv = weight(block * DIRECT_OC + o, t);
+            }
+        }
+    }
+    for (o, filter) in packed[full * patch..out_channels * patch]
+        .chunks_exact_mut(patch)
+        .enumerate()
+    {
+        for (t, wv) in filter.iter_mut().enumerate() {
+            *wv = weight(full + o, t);
+        }
     }
 }
 
@@ -492,7 +771,16 @@ impl Conv2d {
         let weights = &io.params[..self.weights_len()];
         let (input, output, grad_out) = (io.input, io.output, io.grad_out);
         self.backward(
-            io.rows, weights, relu, input, output, grad_out, dw, db, io.grad_in, io.scratch,
+            io.rows,
+            weights,
+            relu,
+            input,
+            output,
+            grad_out,
+            dw,
+            db,
+            io.need_input_grad.then_some(io.grad_in),
+            io.scratch,
         )
     }
 }

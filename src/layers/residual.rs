@@ -289,7 +289,16 @@ pub(crate) fn end_backward_pass(
             let (dw, db) = io.grads.split_at_mut(conv.weights_len());
             let (skip, output, grad_out) = (io.skip, io.output, io.grad_out);
             conv.backward(
-                io.rows, weights, false, skip, output, grad_out, dw, db, io.spare, io.scratch,
+                io.rows,
+                weights,
+                false,
+                skip,
+                output,
+                grad_out,
+                dw,
+                db,
+                Some(io.spare),
+                io.scratch,
             )?;
         }
     }
