@@ -1,8 +1,8 @@
 //! Fuzz `Conv2d`: arbitrary shapes (huge ones included), strides, padding
-//! and buffer sizes, forward (direct and im2col) and backward. Nothing may
-//! panic; an error writes nothing; the direct forward agrees with im2col +
-//! GEMM within the dense layers' tolerance, `(2k + 4) 2^-24 sum |x w|` with
-//! `k` the patch size.
+//! and buffer sizes, forward and backward (direct and im2col each, with or
+//! without the input gradient). Nothing may panic; an error writes nothing;
+//! the direct paths agree with im2col + GEMM within the dense layers'
+//! tolerance, `(2k + 4) 2^-24 sum |x w|` with `k` the depth of the sums.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -75,22 +75,63 @@ fuzz_target!(|data: &[u8]| {
     for (x, y) in out.iter().zip(&out2) {
         assert!((x - y).abs() <= tolerance * bound, "{x} vs {y}");
     }
-    let mut dy = values(out.len(), 4);
-    let (mut dw, mut db) = (vec![0.0f32; weights.len()], vec![0.0f32; bias.len()]);
-    let mut dx = vec![9.0f32; wiggle(input.len(), data[10])];
-    let r = conv.backward(
-        batch,
-        &weights,
-        relu,
-        &input,
-        &out,
-        &mut dy,
-        &mut dw,
-        &mut db,
-        Some(&mut dx),
-        &mut scratch,
-    );
-    if r.is_err() {
-        assert!(dx.iter().all(|&v| v == 9.0), "written on error");
+    let dy = values(out.len(), 4);
+    let dx_len = wiggle(input.len(), data[10]);
+    let skip_dx = data[11] & 4 == 4;
+    let mut results = Vec::new();
+    for direct in [true, false] {
+        let (mut g, mut dw, mut db) = (
+            dy.clone(),
+            vec![0.0f32; weights.len()],
+            vec![0.0f32; bias.len()],
+        );
+        let mut dx = vec![9.0f32; dx_len];
+        let backward = if direct {
+            Conv2d::backward
+        } else {
+            Conv2d::backward_im2col
+        };
+        let r = backward(
+            &conv,
+            batch,
+            &weights,
+            relu,
+            &input,
+            &out,
+            &mut g,
+            &mut dw,
+            &mut db,
+            (!skip_dx).then_some(&mut dx[..]),
+            &mut scratch,
+        );
+        if r.is_err() || skip_dx {
+            assert!(
+                dx.iter().all(|&v| v == 9.0),
+                "dx written on error or when skipped"
+            );
+        }
+        results.push((r.is_ok(), dw, db, dx));
+    }
+    // The direct backward agrees with im2col + GEMM: each dW and dx entry is
+    // a sum of at most batch * positions (dW) or patch (dx) products.
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(a.0, b.0, "both paths accept or refuse");
+    if !a.0 {
+        return;
+    }
+    let depth =
+        (batch * conv.out_height() * conv.out_width()).max(conv.out_channels * conv.k * conv.k);
+    let tolerance = (2 * depth + 4) as f32 * f32::EPSILON / 2.0;
+    let dy_sum: f32 = dy.iter().map(|v| v.abs()).sum::<f32>().max(1.0);
+    let x_max = input.iter().map(|x| x.abs()).fold(0.0, f32::max).max(1.0);
+    let w_max = weights.iter().map(|w| w.abs()).fold(0.0, f32::max).max(1.0);
+    let bound = dy_sum * (x_max + w_max) + 1.0;
+    for (x, y) in
+        a.1.iter()
+            .zip(&b.1)
+            .chain(a.2.iter().zip(&b.2))
+            .chain(a.3.iter().zip(&b.3))
+    {
+        assert!((x - y).abs() <= tolerance * bound, "{x} vs {y}");
     }
 });

@@ -2,11 +2,11 @@
 //! `(batch, channels, height, width)` images, through the dense GEMM: each
 //! sample is unrolled into columns (im2col, `C k k x H' W'`), then
 //! `y = W · cols + b` with `W: (K, C k k)` (PyTorch's `(K, C, k, k)` layout);
-//! with SIMD and stride 1, the forward runs a direct kernel instead.
-//! Backward: `dW += dy · cols^T`, `db += sum dy`, and `dx` by folding
-//! `W^T · dy` back (col2im). Scratch: the columns of one sample plus the GEMM
-//! panel ([`Conv2d::scratch_len`]). The trainer's layer is
-//! [`crate::Layer::Conv2d`].
+//! backward `dW += dy · cols^T`, `db += sum dy`, and `dx` by folding
+//! `W^T · dy` back (col2im). With SIMD and stride 1, direct kernels run
+//! instead (`kernels::direct_conv`): the forward, `dW` over output channels,
+//! and `dx` as the forward of the flipped, transposed weights. Scratch:
+//! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
 
 use crate::kernels::direct_conv::{
     copy_row, direct_conv_sample, direct_weight_grad, transpose_output_grad,
