@@ -96,6 +96,7 @@ pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
 pub use trainer::network::Network;
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
+pub use trainer::plateau::{PlateauConfig, ReduceOnPlateau};
 pub use trainer::predict::ensemble_proba;
 pub use trainer::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer};
 

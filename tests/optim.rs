@@ -198,3 +198,56 @@ fn optim_schedules() {
         [0.25, 0.5, 1.0, 1.0, 1.0]
     );
 }
+
+/// Warm restarts against PyTorch's `CosineAnnealingWarmRestarts(T_0=3,
+/// T_mult=2, eta_min=0.1)` on a base of 1, its worked numbers: cycles of 3,
+/// 6 and 12 steps restarting at steps 3, 9 and 21, `0.1 + 0.9 (1 + cos(pi
+/// t_cur / T_i)) / 2` within them; `T_mult = 1` repeats the first cycle;
+/// a first cycle of 0, a growth of 0 and a min above the base are refused.
+#[test]
+fn optim_cosine_warm_restarts_follow_torch() {
+    let sgdr = |first, mult| LearningRate {
+        base: 1.0,
+        schedule: Schedule::CosineWarmRestarts {
+            first,
+            mult,
+            min: 0.1,
+        },
+        warmup: 0,
+    };
+    let lr = sgdr(3, 2);
+    lr.validate().unwrap();
+    // (step, rate): 0.775 = 0.1 + 0.9 * 3/4, 0.325 = 0.1 + 0.9 / 4,
+    // 0.9397114 = 0.1 + 0.9 (1 + cos(pi / 6)) / 2, 0.55 = halfway.
+    for (t, want) in [
+        (0, 1.0),
+        (1, 0.775),
+        (2, 0.325),
+        (3, 1.0),
+        (4, 0.939_711_4),
+        (6, 0.55),
+        (9, 1.0),
+        (15, 0.55),
+        (21, 1.0),
+    ] {
+        assert!(
+            (lr.at(t) - want).abs() < 1e-6,
+            "step {t}: {} vs {want}",
+            lr.at(t)
+        );
+    }
+    let flat = sgdr(3, 1);
+    for t in 0..30 {
+        assert_eq!(flat.at(t), flat.at(t % 3), "step {t}");
+    }
+    // Bounded however far: the cycles saturate at u32::MAX steps.
+    assert!(sgdr(1, 7).at(u32::MAX).is_finite());
+    for bad in [sgdr(0, 2), sgdr(3, 0)] {
+        assert!(bad.validate().is_err());
+    }
+    let above = LearningRate {
+        base: 0.05,
+        ..sgdr(3, 2)
+    };
+    assert!(above.validate().is_err());
+}

@@ -214,6 +214,9 @@ pub enum ScheduleName {
     Cosine,
     Step,
     Exponential,
+    /// Cosine annealing with warm restarts (SGDR).
+    #[serde(rename = "cosine_restarts")]
+    CosineRestarts,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
@@ -245,6 +248,11 @@ pub struct TrainSpec {
     /// exponential).
     #[serde(default = "gamma", deserialize_with = "unit_interval")]
     pub gamma: f32,
+    /// Warm restarts: the first cycle in epochs, and each cycle's growth.
+    #[serde(default = "one_u32", deserialize_with = "positive_u32")]
+    pub cycle_epochs: u32,
+    #[serde(default = "one_u32", deserialize_with = "positive_u32")]
+    pub cycle_mult: u32,
     #[serde(default)]
     pub warmup_steps: u32,
     #[serde(default, deserialize_with = "positive_f32_opt")]
@@ -844,6 +852,11 @@ impl Run {
             },
             ScheduleName::Exponential => Schedule::Exponential {
                 gamma: t.gamma.powf(1.0 / steps_per_epoch.max(1) as f32),
+            },
+            ScheduleName::CosineRestarts => Schedule::CosineWarmRestarts {
+                first: t.cycle_epochs.saturating_mul(steps_per_epoch).max(1),
+                mult: t.cycle_mult,
+                min: t.lr * t.min_lr_fraction,
             },
         };
         Ok(TrainConfig {

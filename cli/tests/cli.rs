@@ -464,3 +464,33 @@ fn fractional_pool_pytorch_windows_config_trains_and_bad_windows_are_refused() {
         assert!(stderr(&o).contains("network.layers[0]"), "{}", stderr(&o));
     }
 }
+
+/// `schedule = "cosine_restarts"` trains, and its rate goes back up at a
+/// restart (a plain cosine only falls): cycles of 1 epoch, then 2.
+#[test]
+fn cosine_restarts_schedule_restarts() {
+    let dir = scratch("restarts");
+    let path = config(&dir, |t| {
+        t.replace(
+            "weight_decay = 1e-4",
+            "weight_decay = 1e-4\nschedule = \"cosine_restarts\"\ncycle_epochs = 1\ncycle_mult = 2",
+        )
+    });
+    let params = r#"{"lr": 0.003, "layers.1.keep": 0.8}"#;
+    let o = tinyreg(&["trial", path.to_str().unwrap(), "--params", params]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rates: Vec<f64> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["lr"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(rates.len() >= 3, "{rates:?}");
+    assert!(
+        rates.windows(2).any(|w| w[1] > w[0]),
+        "no restart in {rates:?}"
+    );
+}

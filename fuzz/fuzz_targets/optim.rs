@@ -77,13 +77,18 @@ fuzz_target!(|data: &[u8]| {
     }
 
     // Schedules: a valid one gives a finite rate >= 0 at every step.
-    let schedule = match b.u8() % 4 {
+    let schedule = match b.u8() % 5 {
         0 => Schedule::Constant,
         1 => Schedule::Step {
             every: b.u32(),
             gamma: b.rate(),
         },
         2 => Schedule::Exponential { gamma: b.rate() },
+        3 => Schedule::CosineWarmRestarts {
+            first: b.u32(),
+            mult: b.u32(),
+            min: b.rate(),
+        },
         _ => Schedule::Cosine {
             total: b.u32(),
             min: b.rate(),

@@ -15,6 +15,7 @@ mod fit;
 mod metrics;
 pub mod network;
 pub mod optim;
+pub mod plateau;
 pub mod predict;
 mod regions;
 mod step;

@@ -338,6 +338,20 @@ pub enum Schedule {
         /// Final rate.
         min: f32,
     },
+    /// Cosine annealing with warm restarts (Loshchilov and Hutter's SGDR;
+    /// PyTorch's `CosineAnnealingWarmRestarts` with `T_0 = first`, `T_mult =
+    /// mult`, `eta_min = min`, stepped once per optimizer step): cycle `i`
+    /// lasts `first * mult^i` steps, and within it the rate is
+    /// `min + (lr - min)(1 + cos(pi t_cur / T_i)) / 2`, back to `lr` at each
+    /// restart.
+    CosineWarmRestarts {
+        /// Steps of the first cycle (`T_0 >= 1`).
+        first: u32,
+        /// Growth of each cycle over the last (`T_mult >= 1`).
+        mult: u32,
+        /// Lowest rate.
+        min: f32,
+    },
 }
 
 /// A base rate, a schedule, and an optional linear warm-up from `lr / warmup`
@@ -377,12 +391,15 @@ impl LearningRate {
                 Schedule::Step { every, gamma } => every >= 1 && factor(gamma),
                 Schedule::Exponential { gamma } => factor(gamma),
                 Schedule::Cosine { min, .. } => rate(min) && min <= self.base,
+                Schedule::CosineWarmRestarts { first, mult, min } => {
+                    first >= 1 && mult >= 1 && rate(min) && min <= self.base
+                }
             };
         if ok {
             Ok(())
         } else {
             Err(Error::InvalidConfig {
-                reason: "learning rates must be finite and >= 0, decay factors in [0, 1], a cosine's min at most the base, a step period >= 1",
+                reason: "learning rates must be finite and >= 0, decay factors in [0, 1], a cosine's min at most the base, a step period or a first cycle >= 1, a cycle growth >= 1",
             })
         }
     }
@@ -409,6 +426,21 @@ impl LearningRate {
                     // - min) * 2` overflowed for a base near f32::MAX.
                     min + (self.base - min) * ((1.0 + libm::cosf(phase)) / 2.0)
                 }
+            }
+            Schedule::CosineWarmRestarts { first, mult, min } => {
+                // The step within its cycle, and the cycle's length: at most
+                // 32 doublings reach u32::MAX, so the loop is bounded.
+                let (mut t_cur, mut len) = (t, first.max(1));
+                if mult <= 1 {
+                    t_cur %= len;
+                } else {
+                    while t_cur >= len {
+                        t_cur -= len;
+                        len = len.saturating_mul(mult);
+                    }
+                }
+                let phase = core::f32::consts::PI * t_cur as f32 / len as f32;
+                min + (self.base - min) * ((1.0 + libm::cosf(phase)) / 2.0)
             }
         }
     }
