@@ -180,17 +180,14 @@ impl Conv2d {
     /// zeroed; per sample, the input is copied inside the padding, then
     /// [`DIRECT_OC`] output channels x 16 output columns accumulate in
     /// registers, one input load per kernel tap shared by all of them.
-    #[allow(clippy::too_many_arguments)]
-    fn direct_forward(
-        &self,
-        (n_in, n_out): (usize, usize),
-        weights: &[f32],
-        bias: &[f32],
-        relu: bool,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
-    ) {
+    fn direct_forward(&self, args: ForwardArgs<'_>, output: &mut [f32], scratch: &mut [f32]) {
+        let ForwardArgs {
+            sizes: (n_in, n_out),
+            weights,
+            bias,
+            relu,
+            input,
+        } = args;
         // Loads run up to a vector past a row; the slack keeps the
         // last row's in bounds (those lanes are never stored).
         let (padded, packed) =
@@ -295,17 +292,19 @@ impl Conv2d {
     /// Backward without im2col (see [`Self::direct_backward_available`]): per
     /// sample, `dW` by [`direct_weight_grad`] and `dx` by the direct forward
     /// of [`Self::input_grad_conv`].
-    #[allow(clippy::too_many_arguments)]
     fn direct_backward(
         &self,
-        (n_in, n_out): (usize, usize),
-        weights: &[f32],
-        input: &[f32],
-        grad_output: &[f32],
+        args: BackwardArgs<'_>,
         grad_weights: &mut [f32],
         grad_input: Option<&mut [f32]>,
         scratch: &mut [f32],
     ) {
+        let BackwardArgs {
+            sizes: (n_in, n_out),
+            weights,
+            input,
+            grad_output,
+        } = args;
         let t = self.input_grad_conv();
         let (k, kk, ic) = (self.k, self.k * self.k, self.in_channels);
         let channel_stride = transposed_channel_stride(self.out_channels);
@@ -419,10 +418,17 @@ impl Conv2d {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        let args = ForwardArgs {
+            sizes,
+            weights,
+            bias,
+            relu,
+            input,
+        };
         if DIRECT_AVAILABLE && self.stride == 1 {
-            self.direct_forward(sizes, weights, bias, relu, input, output, scratch);
+            self.direct_forward(args, output, scratch);
         } else {
-            self.im2col_forward(sizes, weights, bias, relu, input, output, scratch);
+            self.im2col_forward(args, output, scratch);
         }
         Ok(())
     }
@@ -441,22 +447,26 @@ impl Conv2d {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
-        self.im2col_forward(sizes, weights, bias, relu, input, output, scratch);
+        let args = ForwardArgs {
+            sizes,
+            weights,
+            bias,
+            relu,
+            input,
+        };
+        self.im2col_forward(args, output, scratch);
         Ok(())
     }
 
     /// [`Self::forward_im2col`] after its checks.
-    #[allow(clippy::too_many_arguments)]
-    fn im2col_forward(
-        &self,
-        (n_in, n_out): (usize, usize),
-        weights: &[f32],
-        bias: &[f32],
-        relu: bool,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
-    ) {
+    fn im2col_forward(&self, args: ForwardArgs<'_>, output: &mut [f32], scratch: &mut [f32]) {
+        let ForwardArgs {
+            sizes: (n_in, n_out),
+            weights,
+            bias,
+            relu,
+            input,
+        } = args;
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let positions = self.positions();
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
@@ -525,27 +535,16 @@ impl Conv2d {
             scratch.len(),
         )?;
         self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
+        let args = BackwardArgs {
+            sizes,
+            weights,
+            input,
+            grad_output,
+        };
         if direct {
-            let grad_output = &*grad_output;
-            self.direct_backward(
-                sizes,
-                weights,
-                input,
-                grad_output,
-                grad_weights,
-                grad_input,
-                scratch,
-            );
+            self.direct_backward(args, grad_weights, grad_input, scratch);
         } else {
-            self.im2col_backward(
-                sizes,
-                weights,
-                input,
-                grad_output,
-                grad_weights,
-                grad_input,
-                scratch,
-            );
+            self.im2col_backward(args, grad_weights, grad_input, scratch);
         }
         Ok(())
     }
@@ -577,15 +576,13 @@ impl Conv2d {
             scratch.len(),
         )?;
         self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
-        self.im2col_backward(
+        let args = BackwardArgs {
             sizes,
             weights,
             input,
             grad_output,
-            grad_weights,
-            grad_input,
-            scratch,
-        );
+        };
+        self.im2col_backward(args, grad_weights, grad_input, scratch);
         Ok(())
     }
 
@@ -648,17 +645,19 @@ impl Conv2d {
     }
 
     /// [`Self::backward_im2col`] after its checks, bias and ReLU.
-    #[allow(clippy::too_many_arguments)]
     fn im2col_backward(
         &self,
-        (n_in, n_out): (usize, usize),
-        weights: &[f32],
-        input: &[f32],
-        grad_output: &[f32],
+        args: BackwardArgs<'_>,
         grad_weights: &mut [f32],
         mut grad_input: Option<&mut [f32]>,
         scratch: &mut [f32],
     ) {
+        let BackwardArgs {
+            sizes: (n_in, n_out),
+            weights,
+            input,
+            grad_output,
+        } = args;
         let (cols, panel) = scratch.split_at_mut(self.patch() * self.positions());
         let (positions, patch) = (self.positions(), self.patch());
         for (s, (x, dy)) in input
@@ -725,6 +724,25 @@ impl Conv2d {
             self.col2im(cols, dx);
         }
     }
+}
+
+/// A checked forward call's inputs: per-sample sizes, weights, bias, ReLU.
+#[derive(Clone, Copy)]
+struct ForwardArgs<'a> {
+    sizes: (usize, usize),
+    weights: &'a [f32],
+    bias: &'a [f32],
+    relu: bool,
+    input: &'a [f32],
+}
+
+/// A checked backward call's inputs (the output gradient after the ReLU).
+#[derive(Clone, Copy)]
+struct BackwardArgs<'a> {
+    sizes: (usize, usize),
+    weights: &'a [f32],
+    input: &'a [f32],
+    grad_output: &'a [f32],
 }
 
 /// Packs `out_channels` filters of `patch` taps (`weight(o, t)`) for the
