@@ -214,6 +214,17 @@ fn trainer_never_allocates() {
         early_stopping: None,
         ..config
     };
+    let (mut view_scratch, mut view_tmp) = (vec![0f32; x.len()], vec![0f32; probs.len()]);
+    let ten = tinyreg::layers::test_time::ten_crop(2);
+    let views = tinyreg::trainer::predict::Views {
+        shape: tinyreg::ImageShape {
+            channels: 1,
+            height: 8,
+            width: 8,
+        },
+        pad: 2,
+        list: &ten,
+    };
     COUNTING.store(true, Ordering::SeqCst);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
     trainer
@@ -264,6 +275,8 @@ fn trainer_never_allocates() {
     cnn.fit(&small, &test, 1, &mut order[..64], &mut history[..1])
         .unwrap();
     cnn.predict_proba(&x, 3, 2, &mut probs).unwrap();
+    cnn.predict_views(&x, 3, views, &mut view_scratch, &mut view_tmp, &mut probs)
+        .unwrap();
     COUNTING.store(false, Ordering::SeqCst);
 
     assert_eq!(ALLOCATIONS.load(Ordering::SeqCst), 0);

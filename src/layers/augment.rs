@@ -143,6 +143,26 @@ pub fn random_crop(
     }
     let dy = below(rng, 2 * pad + 1);
     let dx = below(rng, 2 * pad + 1);
+    crop_at(shape, pad, (dy, dx), image, out)?;
+    Ok((dy, dx))
+}
+
+/// The crop [`random_crop`] makes at offset `(dy, dx)` in `[0, 2 pad]` of
+/// the image padded by `pad` zeros, into `out` (test-time views use it).
+pub fn crop_at(
+    shape: ImageShape,
+    pad: usize,
+    (dy, dx): (usize, usize),
+    image: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    shape.check(image.len())?;
+    shape.check(out.len())?;
+    if pad > u16::MAX as usize || dy > 2 * pad || dx > 2 * pad {
+        return Err(Error::InvalidConfig {
+            reason: "a crop needs a padding up to 65535 and an offset in [0, 2 pad]",
+        });
+    }
     let (h, w) = (shape.height, shape.width);
     for (src, dst) in image.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)) {
         for r in 0..h {
@@ -160,7 +180,16 @@ pub fn random_crop(
             }
         }
     }
-    Ok((dy, dx))
+    Ok(())
+}
+
+/// Mirrors every row of the image left-right.
+pub fn flip_rows(shape: ImageShape, image: &mut [f32]) -> Result<(), Error> {
+    shape.check(image.len())?;
+    for row in image.chunks_exact_mut(shape.width) {
+        row.reverse();
+    }
+    Ok(())
 }
 
 /// Mirrors the image left-right with probability 1/2; returns whether it did.

@@ -15,3 +15,4 @@ pub(crate) mod pass;
 pub mod pool;
 pub(crate) mod residual;
 pub mod spatial_dropout;
+pub mod test_time;

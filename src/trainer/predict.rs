@@ -4,8 +4,10 @@
 use super::regions::carve;
 use super::Trainer;
 use crate::error::Error;
+use crate::layers::augment::ImageShape;
 use crate::layers::loss::softmax_rows;
 use crate::layers::mode::Mode;
+use crate::layers::test_time::View;
 
 impl<'n, 'm> Trainer<'n, 'm> {
     /// Class probabilities of `rows` samples (`input`: `rows x inputs`, at most
@@ -60,6 +62,77 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.forward(rows, mode, Mode::Eval)?;
         let at = self.logits_at();
         logits.copy_from_slice(&self.mem[at..at + rows * classes]);
+        Ok(())
+    }
+}
+
+/// The views [`Trainer::predict_views`] averages over, of `shape` images
+/// padded by `pad`.
+#[derive(Clone, Copy, Debug)]
+pub struct Views<'a> {
+    /// The shape of one input (the network's inputs).
+    pub shape: ImageShape,
+    /// The padding the crops see (training's crop padding).
+    pub pad: u16,
+    /// The views: [`crate::layers::test_time::ten_crop`],
+    /// [`crate::layers::test_time::all_views`] (the exact expectation over
+    /// crop-and-flip training) or drawn ones.
+    pub list: &'a [View],
+}
+
+impl<'n, 'm> Trainer<'n, 'm> {
+    /// Test-time augmentation: class probabilities of `rows` samples
+    /// averaged over `views` (eval mode; each view a deterministic pass), in
+    /// the views' order, into `probs`. `scratch` holds the viewed batch
+    /// (`input.len()` floats) and `tmp` one view's probabilities
+    /// (`probs.len()`). Everything is checked before anything is written.
+    pub fn predict_views(
+        &mut self,
+        input: &[f32],
+        rows: usize,
+        views: Views<'_>,
+        scratch: &mut [f32],
+        tmp: &mut [f32],
+        probs: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check_input(input.len(), rows, probs.len())?;
+        let per_image = views.shape.len();
+        if per_image != self.net.inputs() {
+            return Err(Error::LengthMismatch {
+                expected: self.net.inputs(),
+                got: per_image,
+            });
+        }
+        for (expected, got) in [(input.len(), scratch.len()), (probs.len(), tmp.len())] {
+            if expected != got {
+                return Err(Error::LengthMismatch { expected, got });
+            }
+        }
+        let far = 2 * views.pad as usize;
+        if views.list.is_empty()
+            || views
+                .list
+                .iter()
+                .any(|v| v.dy as usize > far || v.dx as usize > far)
+        {
+            return Err(Error::InvalidConfig {
+                reason: "test-time augmentation needs at least one view, each offset in [0, 2 pad]",
+            });
+        }
+        probs.fill(0.0);
+        let n = views.list.len() as f32;
+        for view in views.list {
+            for (x, out) in input
+                .chunks_exact(per_image)
+                .zip(scratch.chunks_exact_mut(per_image))
+            {
+                view.apply(views.shape, views.pad, x, out)?;
+            }
+            self.predict_proba(scratch, rows, 0, tmp)?;
+            for (p, &t) in probs.iter_mut().zip(tmp.iter()) {
+                *p += t / n;
+            }
+        }
         Ok(())
     }
 }
