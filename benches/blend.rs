@@ -1,6 +1,9 @@
 //! Group `blend`: the mixup blend `lambda a + (1 - lambda) b` against a `copy`
 //! baseline (`copy_from_slice` of one input) and a naive scalar loop, in
-//! elements per second.
+//! elements per second. Group `jitter`: color jitter's per-pixel maps on 1M
+//! gray pixels (brightness, contrast: one pass for the mean, one to map) and
+//! 1M RGB pixels (saturation), in pixels per second, against copying as
+//! many floats.
 //!
 //! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench blend`
 
@@ -8,6 +11,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tinyreg::layers::augment::ImageShape;
+use tinyreg::layers::color::{adjust_brightness, adjust_contrast, adjust_saturation};
 use tinyreg::layers::mixup::blend;
 use tinyreg::reference;
 
@@ -35,5 +40,42 @@ fn blend_group(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, blend_group);
+fn jitter_group(c: &mut Criterion) {
+    let mut group = c.benchmark_group("jitter");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
+    let n = 1usize << 20;
+    group.throughput(Throughput::Elements(n as u64));
+    let gray = ImageShape {
+        channels: 1,
+        height: 1024,
+        width: 1024,
+    };
+    let rgb = ImageShape {
+        channels: 3,
+        ..gray
+    };
+    let x: Vec<f32> = (0..3 * n).map(|i| (i % 251) as f32 / 251.0).collect();
+    let mut out = vec![0f32; 3 * n];
+    group.bench_function("copy_1M_gray", |bench| {
+        bench.iter(|| out[..n].copy_from_slice(black_box(&x[..n])))
+    });
+    group.bench_function("brightness_1M_gray", |bench| {
+        bench.iter(|| adjust_brightness(gray, black_box(1.0), 1.0, &mut out[..n]).unwrap())
+    });
+    group.bench_function("contrast_1M_gray", |bench| {
+        bench.iter(|| adjust_contrast(gray, black_box(1.0), 1.0, &mut out[..n]).unwrap())
+    });
+    group.bench_function("copy_1M_rgb", |bench| {
+        bench.iter(|| out.copy_from_slice(black_box(&x)))
+    });
+    group.bench_function("saturation_1M_rgb", |bench| {
+        bench.iter(|| adjust_saturation(rgb, black_box(1.0), 1.0, &mut out).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, blend_group, jitter_group);
 criterion_main!(benches);

@@ -20,14 +20,18 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::distributions::beta;
 use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
+use tinyreg::layers::color::{color_jitter, ColorJitter};
 use tinyreg::layers::mixup::Mixup;
 use tinyreg::layers::spatial_dropout::SpatialDropout;
+use tinyreg::layers::test_time::ten_crop;
 use tinyreg::trainer::data::shuffled_indices;
+use tinyreg::trainer::predict::Views;
 use tinyreg::tune::validation_split;
 use tinyreg::{
     linear_survival, BatchNorm, Conv2d, Dense, Dropout, DropoutKind, Error, FmpEval, FmpIncrements,
-    FmpWindows, Icls, ImageShape, Layer, LearningRate, Network, Optimizer, Projection, Schedule,
-    StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
+    FmpWindows, Icls, ImageShape, Layer, LearningRate, Monitor, Network, Optimizer, PlateauConfig,
+    Projection, ReduceOnPlateau, Schedule, StochasticDepth, TrainConfig, Trainer, Update,
+    WeightDecay,
 };
 
 const TRAIN_COUNT: usize = 20_000;
@@ -47,6 +51,21 @@ enum Augment {
     Mixup,
     CutMix,
     CropFlipCutout,
+    /// Brightness and contrast jitter (0.4 each; saturation and hue are moot
+    /// on gray images).
+    Jitter,
+}
+
+/// The learning-rate schedule of a row.
+#[derive(Clone, Copy, PartialEq)]
+enum Rate {
+    /// Cosine decay over the run (the table's default).
+    Cosine,
+    /// Constant, halved when the validation loss has not improved for an
+    /// epoch (`ReduceOnPlateau`: factor 0.5, patience 1).
+    Plateau,
+    /// Warm restarts: cycles of 2 and 6 epochs (SGDR, `T_mult = 3`).
+    Restarts,
 }
 
 /// Which pooling the two pooling layers use.
@@ -226,7 +245,7 @@ fn layers(pooling: Pooling, dropout: bool) -> Result<[Layer; 7], Error> {
 
 fn run(
     name: &str,
-    (model, augment): (Model, Augment),
+    (model, augment, rate): (Model, Augment, Rate),
     epochs: u32,
     (train, val, test): (&Icls, &Icls, &Icls),
 ) -> Result<String, Error> {
@@ -235,22 +254,35 @@ fn run(
         Model::Residual { depth, spatial } => residual_layers(depth, spatial)?,
     };
     let net = Network::new(&layers);
-    let steps = epochs * (train.count / BATCH) as u32;
-    let config = TrainConfig {
-        batch: BATCH,
-        update: Update::new(Optimizer::ADAM, WeightDecay::NONE)?,
-        lr: LearningRate {
+    let steps_per_epoch = (train.count / BATCH) as u32;
+    let steps = epochs * steps_per_epoch;
+    let schedule = match rate {
+        Rate::Cosine => Schedule::Cosine {
+            total: steps,
+            min: 1e-5,
+        },
+        Rate::Plateau => Schedule::Constant,
+        Rate::Restarts => Schedule::CosineWarmRestarts {
+            first: 2 * steps_per_epoch,
+            mult: 3,
+            min: 1e-5,
+        },
+    };
+    let config = TrainConfig::new(
+        BATCH,
+        LearningRate {
             base: 2e-3,
-            schedule: Schedule::Cosine {
-                total: steps,
-                min: 1e-5,
-            },
+            schedule,
             warmup: 0,
         },
-        clip_norm: None,
-        seed: 0,
-        early_stopping: None,
-    };
+    )
+    .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE)?);
+    let mut plateau = ReduceOnPlateau::new(PlateauConfig {
+        factor: 0.5,
+        patience: 1,
+        ..PlateauConfig::new(Monitor::Min)
+    })?;
+    let mut lr = 2e-3;
     let mut memory = vec![0f32; net.memory_len(BATCH, 2, false)];
     let mut trainer = Trainer::new(net, config, &mut memory)?;
     let mut rng = Xoshiro128PlusPlus::seed_from_u64(7);
@@ -311,20 +343,74 @@ fn run(
                     }
                     mix = Some(1.0 - pasted);
                 }
+                Augment::Jitter => color_jitter(&mut rng, IMAGE, &JITTER, 1.0, &mut x)?,
             }
             trainer.train_step_batch(&x, &labels, mix.map(|l| (&partner[..], l)))?;
+        }
+        if rate == Rate::Plateau {
+            // The validation loss picks the rate, as Keras's callback does.
+            lr = plateau.update(trainer.evaluate(val)?.loss, lr);
+            trainer.set_learning_rate(LearningRate::constant(lr))?;
         }
     }
     let seconds = start.elapsed().as_secs_f64();
     let train_acc = trainer.evaluate(train)?.accuracy;
     let val_acc = trainer.evaluate(val)?.accuracy;
     let test_acc = trainer.evaluate(test)?.accuracy;
+    // Test-time augmentation for the rows trained with crops and flips.
+    let tta = match augment {
+        Augment::CropFlip | Augment::CropFlipCutout => format!(
+            "{:.4} / {:.4}",
+            ten_crop_accuracy(&mut trainer, val)?,
+            ten_crop_accuracy(&mut trainer, test)?
+        ),
+        _ => "–".into(),
+    };
     Ok(format!(
-        "| {name} | {train_acc:.4} | {val_acc:.4} | {test_acc:.4} | {seconds:.0} s |"
+        "| {name} | {train_acc:.4} | {val_acc:.4} | {test_acc:.4} | {tta} | {seconds:.0} s |"
     ))
 }
 
-const USAGE: &str = "usage: fashion_cnn [data dir] [epochs >= 1] [rows, e.g. 1,7 (1 to 16)]";
+/// Brightness and contrast jitter of the `Augment::Jitter` rows.
+const JITTER: ColorJitter = ColorJitter {
+    brightness: 0.4,
+    contrast: 0.4,
+    saturation: 0.0,
+    hue: 0.0,
+};
+
+/// Accuracy with probabilities averaged over ResNet's ten crops of the
+/// image padded by 2 (the crops training drew from).
+fn ten_crop_accuracy(trainer: &mut Trainer<'_, '_>, data: &Icls) -> Result<f32, Error> {
+    let crops = ten_crop(2);
+    let views = Views {
+        shape: IMAGE,
+        pad: 2,
+        list: &crops,
+    };
+    let (mut x, mut scratch) = (vec![0f32; BATCH * PIXELS], vec![0f32; BATCH * PIXELS]);
+    let (mut labels, mut tmp, mut probs) = ([0u32; BATCH], [0f32; BATCH * 10], [0f32; BATCH * 10]);
+    let mut correct = 0;
+    let all: Vec<u32> = (0..data.count as u32).collect();
+    for chunk in all.chunks(BATCH) {
+        let rows = chunk.len();
+        let (x, labels) = (&mut x[..rows * PIXELS], &mut labels[..rows]);
+        data.gather(chunk, x, labels)?;
+        let (scratch, tmp, probs) = (
+            &mut scratch[..rows * PIXELS],
+            &mut tmp[..rows * 10],
+            &mut probs[..rows * 10],
+        );
+        trainer.predict_views(x, rows, views, scratch, tmp, probs)?;
+        for (row, &label) in probs.chunks_exact(10).zip(labels.iter()) {
+            let best = (0..10).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+            correct += (best as u32 == label) as usize;
+        }
+    }
+    Ok(correct as f32 / data.count as f32)
+}
+
+const USAGE: &str = "usage: fashion_cnn [data dir] [epochs >= 1] [rows, e.g. 1,7 (1 to 21)]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -367,7 +453,7 @@ fn usage() -> ExitCode {
 }
 
 /// Rows of the table.
-const ROWS: usize = 18;
+const ROWS: usize = 21;
 /// The validation split carved (seeded) from the 20,000 training images.
 const VAL_COUNT: usize = 5_000;
 
@@ -387,8 +473,8 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
         "{} train / {} validation (seeded split of the first 20,000) / {} test; compare rows on validation, test is for reference\n",
         train.count, val.count, test.count
     );
-    println!("| model | train acc | val acc | test acc | time |");
-    println!("|---|---|---|---|---|");
+    println!("| model | train acc | val acc | test acc | ten-crop val / test | time |");
+    println!("|---|---|---|---|---|---|");
     let graham = |increments, overlapping| FmpWindows::Graham {
         increments,
         overlapping,
@@ -400,51 +486,79 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
     let rows = [
         (
             "max pooling, no augmentation",
-            (Model::Small(Pooling::Max, false), Augment::None),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::None,
+                Rate::Cosine,
+            ),
         ),
         (
             "+ cutout 10x10",
-            (Model::Small(Pooling::Max, false), Augment::Cutout),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::Cutout,
+                Rate::Cosine,
+            ),
         ),
         (
             "+ crop (pad 2) and flip",
-            (Model::Small(Pooling::Max, false), Augment::CropFlip),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::CropFlip,
+                Rate::Cosine,
+            ),
         ),
         (
             "+ mixup (alpha 0.2)",
-            (Model::Small(Pooling::Max, false), Augment::Mixup),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::Mixup,
+                Rate::Cosine,
+            ),
         ),
         (
             "+ CutMix (alpha 1)",
-            (Model::Small(Pooling::Max, false), Augment::CutMix),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::CutMix,
+                Rate::Cosine,
+            ),
         ),
         (
             "+ dropout 0.5 before the last layer",
-            (Model::Small(Pooling::Max, true), Augment::None),
+            (
+                Model::Small(Pooling::Max, true),
+                Augment::None,
+                Rate::Cosine,
+            ),
         ),
         (
             "FMP 28-20-14, pseudorandom, overlapping",
-            (Model::Small(pseudo, false), Augment::None),
+            (Model::Small(pseudo, false), Augment::None, Rate::Cosine),
         ),
         (
             "FMP 28-20-14, random, disjoint",
-            (Model::Small(random, false), Augment::None),
+            (Model::Small(random, false), Augment::None, Rate::Cosine),
         ),
         (
             "crop, flip and cutout",
-            (Model::Small(Pooling::Max, false), Augment::CropFlipCutout),
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::CropFlipCutout,
+                Rate::Cosine,
+            ),
         ),
         (
             "FMP (pseudorandom, overlapping) + dropout",
-            (Model::Small(pseudo, true), Augment::None),
+            (Model::Small(pseudo, true), Augment::None, Rate::Cosine),
         ),
         (
             "FMP (pseudorandom, overlapping) + crop and flip",
-            (Model::Small(pseudo, false), Augment::CropFlip),
+            (Model::Small(pseudo, false), Augment::CropFlip, Rate::Cosine),
         ),
         (
             "FMP (pseudorandom, overlapping) + mixup",
-            (Model::Small(pseudo, false), Augment::Mixup),
+            (Model::Small(pseudo, false), Augment::Mixup, Rate::Cosine),
         ),
         (
             "residual CNN (BatchNorm2d, 3 blocks, global average pooling)",
@@ -454,6 +568,7 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
                     spatial: false,
                 },
                 Augment::None,
+                Rate::Cosine,
             ),
         ),
         (
@@ -464,6 +579,7 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
                     spatial: false,
                 },
                 Augment::None,
+                Rate::Cosine,
             ),
         ),
         (
@@ -474,6 +590,7 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
                     spatial: true,
                 },
                 Augment::None,
+                Rate::Cosine,
             ),
         ),
         (
@@ -484,15 +601,44 @@ fn table(dir: &str, epochs: u32, only: &[usize]) -> Result<(), Error> {
                     spatial: true,
                 },
                 Augment::None,
+                Rate::Cosine,
             ),
         ),
         (
             "FMP 28-20-14, pseudorandom, overlapping, drawn per plane",
-            (Model::Small(pseudo_per_plane, false), Augment::None),
+            (
+                Model::Small(pseudo_per_plane, false),
+                Augment::None,
+                Rate::Cosine,
+            ),
         ),
         (
             "FMP 28-20-14, PyTorch's 2x2 windows, drawn per plane",
-            (Model::Small(pytorch, false), Augment::None),
+            (Model::Small(pytorch, false), Augment::None, Rate::Cosine),
+        ),
+        (
+            "+ brightness and contrast jitter (0.4)",
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::Jitter,
+                Rate::Cosine,
+            ),
+        ),
+        (
+            "max pooling, constant rate halved on plateau",
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::None,
+                Rate::Plateau,
+            ),
+        ),
+        (
+            "max pooling, warm restarts (cycles of 2 and 6 epochs)",
+            (
+                Model::Small(Pooling::Max, false),
+                Augment::None,
+                Rate::Restarts,
+            ),
         ),
     ];
     debug_assert_eq!(rows.len(), ROWS);

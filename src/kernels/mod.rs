@@ -12,6 +12,7 @@ pub(crate) mod direct_conv;
 pub(crate) mod dropout;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
+pub(crate) mod jitter;
 pub(crate) mod matrix;
 pub(crate) mod reduce;
 pub(crate) mod region_pool;

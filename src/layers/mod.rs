@@ -3,6 +3,7 @@
 pub(crate) mod activation;
 pub mod augment;
 pub mod batch_norm;
+pub mod color;
 pub mod conv;
 pub mod dense;
 pub mod describe;
