@@ -7,7 +7,8 @@
 //! of the four adjustments (a random permutation), then the factors
 //! (brightness, contrast, saturation, hue, each uniform in its range and
 //! drawn only if enabled), and applies them in that order; saturation and
-//! hue leave a gray image as it is. Differences from torchvision: the
+//! hue leave a gray image as it is. Products overflow only for `max` near
+//! `f32::MAX` (as in torchvision). Differences from torchvision: the
 //! generator (the crate's), and the mean of the contrast adjustment summed
 //! in another order (equal within float rounding).
 
