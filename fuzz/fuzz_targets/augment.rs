@@ -1,7 +1,8 @@
 //! Fuzz the image augmentations, mixup and the losses with arbitrary shapes,
 //! parameters (any float bits), buffer lengths and labels. Nothing may panic;
-//! an error writes nothing and leaves the generator where it was; a cutout or
-//! CutMix box lies inside the image; the mixed loss equals the soft loss
+//! an error writes nothing and leaves the generator where it was; a cutout,
+//! CutMix or resized-crop box lies inside the image, and a resized crop
+//! writes values within the image's range (up to rounding); the mixed loss equals the soft loss
 //! against the mixed one-hot targets.
 #![no_main]
 
@@ -10,6 +11,7 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
 use tinyreg::layers::mixup::{blend, softmax_cross_entropy_mixed, Mixup};
+use tinyreg::layers::resized_crop::{random_resized_crop, resized_crop, CropBox, ResizedCrop};
 use tinyreg::{softmax_cross_entropy, softmax_cross_entropy_soft, ImageShape};
 
 struct Bytes<'a>(&'a [u8]);
@@ -79,6 +81,35 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![-1f32; b.len_near(n)];
     if random_crop(&mut rng, shape, pad, &image, &mut out).is_err() {
         assert!(out.iter().all(|&x| x == -1.0) && rng == fresh());
+    }
+    // Resized crops: any ranges (float bits included) and boxes; a drawn box
+    // lies inside the image, resizing a box writes values from the image's
+    // range (a convex combination of its pixels).
+    let crop = ResizedCrop {
+        scale: (b.param(), b.param()),
+        ratio: (b.param(), b.param() + b.param()),
+    };
+    let mut rng = fresh();
+    let mut out = vec![-1f32; b.len_near(n)];
+    match random_resized_crop(&mut rng, shape, &crop, &image, &mut out) {
+        Ok(r) => {
+            assert!(r.height >= 1 && r.width >= 1, "{r:?}");
+            assert!(r.top + r.height <= shape.height && r.left + r.width <= shape.width);
+            // Up to the rounding of the weighted sums.
+            let top = image.len().saturating_sub(1) as f32 * (1.0 + 4.0 * f32::EPSILON);
+            assert!(out.iter().all(|&v| (0.0..=top).contains(&v)), "{r:?}");
+        }
+        Err(_) => assert!(out.iter().all(|&x| x == -1.0) && rng == fresh()),
+    }
+    let boxed = CropBox {
+        top: b.size(12),
+        left: b.size(12),
+        height: b.size(12),
+        width: b.size(12),
+    };
+    let mut out = vec![-1f32; b.len_near(n)];
+    if resized_crop(shape, boxed, &image, &mut out).is_err() {
+        assert!(out.iter().all(|&x| x == -1.0));
     }
     let mut rng = fresh();
     let mut img = image.clone();

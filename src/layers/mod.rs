@@ -15,5 +15,6 @@ pub mod mode;
 pub(crate) mod pass;
 pub mod pool;
 pub(crate) mod residual;
+pub mod resized_crop;
 pub mod spatial_dropout;
 pub mod test_time;
