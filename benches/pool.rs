@@ -127,22 +127,12 @@ fn conv_backward_group(c: &mut Criterion) {
     });
     let batch = 64;
     for (c_in, c_out, side) in [(1, 16, 28), (16, 32, 14)] {
-        let conv = Conv2d {
-            in_channels: c_in,
-            out_channels: c_out,
-            height: side,
-            width: side,
-            k: 3,
-            stride: 1,
-            padding: 1,
-        };
-        let input: Vec<f32> = (0..batch * c_in * side * side)
-            .map(|i| (i % 13) as f32 * 0.1 - 0.5)
-            .collect();
-        let w: Vec<f32> = (0..conv.weights_len())
-            .map(|i| ((i * 7) % 11) as f32 * 0.02 - 0.1)
-            .collect();
-        let bias = vec![0.01f32; c_out];
+        let ConvCase {
+            conv,
+            input,
+            w,
+            bias,
+        } = conv_case(batch, c_in, c_out, side);
         let mut out = vec![0f32; batch * c_out * side * side];
         let mut scratch = vec![0f32; conv.scratch_len()];
         conv.forward(batch, &w, &bias, true, &input, &mut out, &mut scratch)
@@ -239,6 +229,37 @@ fn conv_backward_group(c: &mut Criterion) {
     group.finish();
 }
 
+/// A 3x3, stride 1, padding 1 convolution of the CNN example's shapes, with
+/// a batch of inputs, weights and bias.
+struct ConvCase {
+    conv: Conv2d,
+    input: Vec<f32>,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+fn conv_case(batch: usize, c_in: usize, c_out: usize, side: usize) -> ConvCase {
+    let conv = Conv2d {
+        in_channels: c_in,
+        out_channels: c_out,
+        height: side,
+        width: side,
+        k: 3,
+        stride: 1,
+        padding: 1,
+    };
+    ConvCase {
+        conv,
+        input: (0..batch * c_in * side * side)
+            .map(|i| (i % 13) as f32 * 0.1 - 0.5)
+            .collect(),
+        w: (0..conv.weights_len())
+            .map(|i| ((i * 7) % 11) as f32 * 0.02 - 0.1)
+            .collect(),
+        bias: vec![0.01f32; c_out],
+    }
+}
+
 /// Group `conv`: the two forward paths, im2col + GEMM and the direct kernel
 /// (what `Conv2d::forward` runs at stride 1), at the CNN example's three
 /// layer shapes, batch 64, with ReLU. Throughput in multiply-adds.
@@ -250,22 +271,12 @@ fn conv_group(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500));
     let batch = 64;
     for (c_in, c_out, side) in [(1, 16, 28), (16, 32, 14), (16, 32, 20)] {
-        let conv = Conv2d {
-            in_channels: c_in,
-            out_channels: c_out,
-            height: side,
-            width: side,
-            k: 3,
-            stride: 1,
-            padding: 1,
-        };
-        let input: Vec<f32> = (0..batch * c_in * side * side)
-            .map(|i| (i % 13) as f32 * 0.1 - 0.5)
-            .collect();
-        let w: Vec<f32> = (0..conv.weights_len())
-            .map(|i| ((i * 7) % 11) as f32 * 0.02 - 0.1)
-            .collect();
-        let bias = vec![0.01f32; c_out];
+        let ConvCase {
+            conv,
+            input,
+            w,
+            bias,
+        } = conv_case(batch, c_in, c_out, side);
         let mut out = vec![0f32; batch * c_out * side * side];
         let mut im2col_out = out.clone();
         let mut scratch = vec![0f32; conv.scratch_len()];

@@ -203,17 +203,10 @@ fn accumulate_rows<const N: usize, const R: usize>(
     acc
 }
 
-/// The shape of one sample's direct weight gradient.
+/// The shape of one sample's direct weight gradient: the convolution's, and
+/// the layout of the transposed output gradient.
 pub(crate) struct WeightGradShape {
-    pub in_channels: usize,
-    pub out_channels: usize,
-    pub k: usize,
-    pub out_height: usize,
-    pub out_width: usize,
-    /// Width of a padded input row.
-    pub padded_width: usize,
-    /// Floats of one padded input channel.
-    pub padded_plane: usize,
+    pub conv: DirectShape,
     /// Floats between positions of the transposed output gradient (the
     /// output channels rounded up to [`LANES`]).
     pub channel_stride: usize,
@@ -268,7 +261,7 @@ pub(crate) fn direct_weight_grad(
     dy_t: &[f32],
     grad_weights: &mut [f32],
 ) {
-    match shape.k {
+    match shape.conv.k {
         1 => weight_grad::<1, { tap_rows(1) }, { tail_rows(1) }>(shape, padded, dy_t, grad_weights),
         3 => weight_grad::<3, { tap_rows(3) }, { tail_rows(3) }>(shape, padded, dy_t, grad_weights),
         5 => weight_grad::<5, { tap_rows(5) }, { tail_rows(5) }>(shape, padded, dy_t, grad_weights),
@@ -285,8 +278,8 @@ fn weight_grad<const K: usize, const R: usize, const T: usize>(
     dy_t: &[f32],
     grad_weights: &mut [f32],
 ) {
-    let rows = shape.in_channels * K;
-    for ob in (0..shape.out_channels).step_by(LANES) {
+    let rows = shape.conv.in_channels * K;
+    for ob in (0..shape.conv.out_channels).step_by(LANES) {
         let mut r0 = 0;
         while r0 + R <= rows {
             tap_block::<K, R>(shape, ob, r0, padded, dy_t, grad_weights);
@@ -336,10 +329,14 @@ fn tap_block<const K: usize, const N: usize>(
     dy_t: &[f32],
     grad_weights: &mut [f32],
 ) {
-    let (oh, ow) = (shape.out_height, shape.out_width);
-    let (pw, plane, stride) = (shape.padded_width, shape.padded_plane, shape.channel_stride);
-    let patch = shape.in_channels * K * K;
-    let lanes = (shape.out_channels - ob).min(LANES);
+    let (oh, ow) = (shape.conv.out_height, shape.conv.out_width);
+    let (pw, plane, stride) = (
+        shape.conv.padded_width,
+        shape.conv.padded_plane,
+        shape.channel_stride,
+    );
+    let patch = shape.conv.in_channels * K * K;
+    let lanes = (shape.conv.out_channels - ob).min(LANES);
     // Where each row of taps starts in the padded sample.
     let starts: [usize; N] = core::array::from_fn(|r| (r0 + r) / K * plane + (r0 + r) % K * pw);
     let mut acc = [[F32s::ZERO; K]; N];

@@ -216,22 +216,26 @@ impl Conv2d {
         output: &mut [f32],
         padded: &mut [f32],
     ) {
-        let (pw, plane) = (self.width + 2 * self.padding, self.padded_plane());
-        let shape = DirectShape {
-            in_channels: self.in_channels,
-            out_channels: self.out_channels,
-            k: self.k,
-            out_height: self.out_height(),
-            out_width: self.out_width(),
-            padded_width: pw,
-            padded_plane: plane,
-        };
+        let shape = self.direct_shape();
         // Samples write only inside the padding, so it stays zero.
         padded.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
             self.pad_into(x, padded);
             let operands = DirectOperands { padded, ..operands };
             direct_conv_sample(&shape, operands, y);
+        }
+    }
+
+    /// The direct kernels' view of one sample.
+    const fn direct_shape(&self) -> DirectShape {
+        DirectShape {
+            in_channels: self.in_channels,
+            out_channels: self.out_channels,
+            k: self.k,
+            out_height: self.out_height(),
+            out_width: self.out_width(),
+            padded_width: self.width + 2 * self.padding,
+            padded_plane: self.padded_plane(),
         }
     }
 
@@ -313,13 +317,7 @@ impl Conv2d {
         let (dy_t, rest) = rest.split_at_mut(self.positions() * channel_stride);
         let padded_x = &mut rest[..ic * self.padded_plane() + LOAD_SLACK];
         let shape = WeightGradShape {
-            in_channels: ic,
-            out_channels: self.out_channels,
-            k,
-            out_height: self.out_height(),
-            out_width: self.out_width(),
-            padded_width: self.width + 2 * self.padding,
-            padded_plane: self.padded_plane(),
+            conv: self.direct_shape(),
             channel_stride,
         };
         // Zero borders and channel tails, written inside only from here on.
@@ -524,6 +522,63 @@ impl Conv2d {
         scratch: &mut [f32],
     ) -> Result<(), Error> {
         let direct = self.direct_backward_available();
+        self.run_backward(
+            direct,
+            batch,
+            weights,
+            relu,
+            (input, output),
+            grad_output,
+            (grad_weights, grad_bias),
+            grad_input,
+            scratch,
+        )
+    }
+
+    /// The same as [`Self::backward`] through im2col and the dense GEMM, for
+    /// any stride and target (public so the two can be compared).
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_im2col(
+        &self,
+        batch: usize,
+        weights: &[f32],
+        relu: bool,
+        input: &[f32],
+        output: &[f32],
+        grad_output: &mut [f32],
+        grad_weights: &mut [f32],
+        grad_bias: &mut [f32],
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        self.run_backward(
+            false,
+            batch,
+            weights,
+            relu,
+            (input, output),
+            grad_output,
+            (grad_weights, grad_bias),
+            grad_input,
+            scratch,
+        )
+    }
+
+    /// Both backward paths: the checks, the ReLU and bias, then the direct
+    /// kernels or im2col + GEMM.
+    #[allow(clippy::too_many_arguments)]
+    fn run_backward(
+        &self,
+        direct: bool,
+        batch: usize,
+        weights: &[f32],
+        relu: bool,
+        (input, output): (&[f32], &[f32]),
+        grad_output: &mut [f32],
+        (grad_weights, grad_bias): (&mut [f32], &mut [f32]),
+        grad_input: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
         let sizes = self.check_backward(
             batch,
             weights,
@@ -546,43 +601,6 @@ impl Conv2d {
         } else {
             self.im2col_backward(args, grad_weights, grad_input, scratch);
         }
-        Ok(())
-    }
-
-    /// The same as [`Self::backward`] through im2col and the dense GEMM, for
-    /// any stride and target (public so the two can be compared).
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_im2col(
-        &self,
-        batch: usize,
-        weights: &[f32],
-        relu: bool,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
-        grad_weights: &mut [f32],
-        grad_bias: &mut [f32],
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
-    ) -> Result<(), Error> {
-        let sizes = self.check_backward(
-            batch,
-            weights,
-            input,
-            output,
-            grad_output,
-            (grad_weights.len(), grad_bias.len()),
-            grad_input.as_deref().map(<[f32]>::len),
-            scratch.len(),
-        )?;
-        self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
-        let args = BackwardArgs {
-            sizes,
-            weights,
-            input,
-            grad_output,
-        };
-        self.im2col_backward(args, grad_weights, grad_input, scratch);
         Ok(())
     }
 
