@@ -59,6 +59,7 @@ fn in_process(full: &Icls, epochs: u32, observed: bool) -> f32 {
         clip_norm: None,
         seed: 2026 * 1000,
         early_stopping: None,
+        average: None,
     };
     let net = Network::new(&layers);
     let mut memory = vec![0f32; net.memory_len(32, 2, false)];

@@ -337,6 +337,7 @@ fn row_config(
                 restore_best_weights: true,
             },
         )),
+        average: None,
     })
 }
 

@@ -94,6 +94,7 @@ fn run(train_bytes: &[u8], test_bytes: &[u8]) -> Result<(), tinyreg::Error> {
             clip_norm: None,
             seed: 0,
             early_stopping: None,
+            average: None,
         };
         let floats = net.memory_len(BATCH, 2, false);
         let mut memory = vec![0f32; floats];

@@ -72,6 +72,10 @@ pub enum Error {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The averaged weights are swapped in (`Trainer::swap_average`):
+    /// training, or saving the training state, waits until they are swapped
+    /// back.
+    AverageSwappedIn,
     /// A saved generator state has an all-zero stream, which xoshiro never leaves.
     InvalidRngState {
         /// The stream whose state is zero.
@@ -95,6 +99,11 @@ impl fmt::Display for Error {
                 f,
                 "invalid keep probability {keep}: vanilla dropout takes [0, 1], \
                  inverted dropout (0, 1]"
+            ),
+            Error::AverageSwappedIn => write!(
+                f,
+                "the averaged weights are swapped in: swap them back (Trainer::swap_average) \
+                 before training or saving the training state"
             ),
             Error::ShapeOverflow => write!(f, "shape too large: its element count overflows usize"),
             Error::LabelOutOfRange {

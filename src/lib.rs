@@ -92,12 +92,14 @@ pub use layers::layer::{
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use layers::mode::Mode;
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
+pub use trainer::average::{AverageKind, WeightAverage};
 pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};
 pub use trainer::network::Network;
 pub use trainer::optim::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 pub use trainer::plateau::{PlateauConfig, ReduceOnPlateau};
 pub use trainer::predict::ensemble_proba;
+pub use trainer::snapshot_ensemble::snapshot_ensemble_proba;
 pub use trainer::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, TrainConfig, Trainer};
 
 /// The README's examples, compiled and run as doctests.

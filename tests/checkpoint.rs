@@ -39,6 +39,7 @@ fn config(optimizer: Optimizer) -> TrainConfig {
         clip_norm: None,
         seed: 7,
         early_stopping: None,
+        average: None,
     }
 }
 

@@ -18,7 +18,7 @@ use tinyreg::tune::{
 use tinyreg::{
     BatchNorm, Conv2d, Dense, DepthScaling, Dropout, EarlyStoppingConfig, EpochMetrics, Icls,
     ImageShape, Layer, LearningRate, Metric, Monitor, Network, Optimizer, Projection,
-    StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
+    StochasticDepth, TrainConfig, Trainer, Update, WeightAverage, WeightDecay,
 };
 
 struct Counting;
@@ -179,7 +179,6 @@ const FLOATS: usize = Network::new(&LAYERS).memory_len(BATCH, 2, true);
 fn trainer_never_allocates() {
     let train = Icls::parse(TRAIN).unwrap();
     let test = Icls::parse(TEST).unwrap().slice(0, 100).unwrap();
-    let mut mem = vec![0f32; FLOATS];
     let mut order = vec![0u32; train.count];
     let mut history = [EpochMetrics::default(); 2];
     let x = vec![0.25f32; 3 * 64];
@@ -218,13 +217,17 @@ fn trainer_never_allocates() {
                 restore_best_weights: true,
             },
         )),
+        average: Some(WeightAverage::exponential(0.99).with_start(2)),
     };
 
     let config_copy = config;
-    let mut mem2 = vec![0f32; FLOATS];
+    let floats = Network::new(&LAYERS).memory_len_for(&config);
+    assert!(floats > FLOATS, "the average takes memory");
+    let (mut mem, mut mem2) = (vec![0f32; floats], vec![0f32; floats]);
     let mut cnn_mem = vec![0f32; CNN_FLOATS];
     let cnn_config = TrainConfig {
         early_stopping: None,
+        average: None,
         ..config
     };
     let (mut view_scratch, mut view_tmp) = (vec![0f32; x.len()], vec![0f32; probs.len()]);
@@ -247,6 +250,9 @@ fn trainer_never_allocates() {
         .fit(&train, &test, 2, &mut order, &mut history)
         .unwrap();
     trainer.evaluate(&test).unwrap();
+    trainer.swap_average().unwrap();
+    trainer.evaluate(&test).unwrap();
+    trainer.swap_average().unwrap();
     trainer.predict_proba(&x, 3, 0, &mut probs).unwrap();
     trainer.predict_proba(&x, 3, 4, &mut probs).unwrap();
 

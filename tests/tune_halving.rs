@@ -172,6 +172,7 @@ fn retraining_a_survivor_equals_continuing_it() {
         clip_norm: None,
         seed: 42,
         early_stopping: None,
+        average: None,
     };
     let layers = layers();
     let net = Network::new(&layers);

@@ -870,6 +870,7 @@ impl Run {
             clip_norm: t.clip_norm,
             seed,
             early_stopping: None,
+            average: None,
         })
     }
 

@@ -115,6 +115,7 @@ pub fn config(
         clip_norm: None,
         seed,
         early_stopping: None,
+        average: None,
     })
 }
 

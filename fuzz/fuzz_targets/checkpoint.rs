@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
         clip_norm: None,
         seed: 1,
         early_stopping: None,
+        average: None,
     };
     let net = Network::new(&LAYERS);
     let mut mem = vec![0f32; net.memory_len(2, 2, false)];

@@ -145,6 +145,7 @@ fuzz_target!(|data: &[u8]| {
         clip_norm,
         seed: b.u8() as u64,
         early_stopping: None,
+        average: None,
     };
     let net = Network::new(&layers);
     let floats = net.memory_len(batch.max(1), optimizer.state_per_param(), false);

@@ -113,7 +113,7 @@ fn status(e: Error) -> i32 {
         Error::InvalidKeep { .. } | Error::InvalidConfig { .. } | Error::InvalidParam { .. } => {
             TINYREG_ERR_CONFIG
         }
-        Error::InvalidRngState { .. } => TINYREG_ERR_STATE,
+        Error::InvalidRngState { .. } | Error::AverageSwappedIn => TINYREG_ERR_STATE,
     }
 }
 
@@ -156,6 +156,7 @@ fn train_config(c: &TinyregMlpConfig) -> Result<TrainConfig, Error> {
         clip_norm: None,
         seed: c.seed,
         early_stopping: None,
+        average: None,
     })
 }
 

@@ -161,6 +161,10 @@ impl Trainer<'_, '_> {
     /// `with_state` the optimizer state, generators and step count, from
     /// which [`Trainer::load_checkpoint`] goes on training bit for bit.
     pub fn write_checkpoint(&self, with_state: bool, out: &mut [u8]) -> Result<(), Error> {
+        if with_state {
+            // Weights only is fine: that saves the averaged network.
+            self.check_live_weights()?;
+        }
         let needed = self.checkpoint_len(with_state)?;
         if out.len() != needed {
             return Err(Error::LengthMismatch {
@@ -210,7 +214,7 @@ impl Trainer<'_, '_> {
         }
         if header.opt_state != self.snapshot_ranges()[1].1 {
             return Err(Error::BadCheckpoint {
-                reason: "written with another optimizer (optimizer state length differs)",
+                reason: "written with another optimizer or weight average (training-state length differs)",
             });
         }
         let mut masks = [0u8; STATE_BYTES];

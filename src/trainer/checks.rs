@@ -27,6 +27,9 @@ pub(super) fn check_config(config: &TrainConfig) -> Result<(), Error> {
             return bad("early stopping's min_delta must be finite and >= 0");
         }
     }
+    if let Some(average) = config.average {
+        average.validate()?;
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Training settings: [`TrainConfig`] and the metric early stopping watches.
 
+use super::average::WeightAverage;
 use super::early_stopping::EarlyStoppingConfig;
 use super::optim::{self, LearningRate, Update};
 
@@ -28,6 +29,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Early stopping on a validation metric, if set.
     pub early_stopping: Option<(Metric, EarlyStoppingConfig)>,
+    /// A running average of the weights, if set (one more copy of the
+    /// parameters and buffers in memory: [`crate::Network::memory_len_for`]).
+    pub average: Option<WeightAverage>,
 }
 
 impl TrainConfig {
@@ -55,6 +59,7 @@ impl TrainConfig {
             clip_norm: None,
             seed: 0,
             early_stopping: None,
+            average: None,
         }
     }
 
@@ -86,6 +91,14 @@ impl TrainConfig {
     /// Seeds initialization, shuffling and every mask.
     pub const fn with_seed(self, seed: u64) -> Self {
         TrainConfig { seed, ..self }
+    }
+
+    /// Keeps a running average of the weights ([`crate::Trainer::swap_average`]).
+    pub const fn with_average(self, average: WeightAverage) -> Self {
+        TrainConfig {
+            average: Some(average),
+            ..self
+        }
     }
 
     /// Early stopping on `metric`.

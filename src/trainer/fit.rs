@@ -85,6 +85,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         history: &mut [EpochMetrics],
         observe: &mut dyn FnMut(FitEvent) -> ControlFlow<()>,
     ) -> Result<FitSummary, Error> {
+        self.check_live_weights()?;
         // Both data sets checked before `order` is shuffled or the shuffling
         // generator moves (a mismatched set used to fail at its first step).
         self.check_data(train)?;

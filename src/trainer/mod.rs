@@ -6,6 +6,7 @@
 //! Determinism: the same seed, data and settings give the same weights bit for
 //! bit, run after run (one thread, fixed reduction orders).
 
+pub mod average;
 pub mod checkpoint;
 mod checks;
 mod config;
@@ -18,6 +19,7 @@ pub mod optim;
 pub mod plateau;
 pub mod predict;
 mod regions;
+pub mod snapshot_ensemble;
 mod step;
 
 use rand_core::{Rng, SeedableRng};
@@ -65,6 +67,8 @@ pub struct Trainer<'n, 'm> {
     step: u32,
     /// Whole-network update-to-weight ratio of the last measured step.
     update_ratio: f32,
+    /// Whether [`Trainer::swap_average`] has the averaged weights in.
+    average_in: bool,
     /// Whether the next update measures its ratio ([`Trainer::fit`] measures
     /// the last step of each epoch; single steps always measure).
     measure_update: bool,
@@ -88,14 +92,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     ) -> Result<Self, Error> {
         check_network(&net)?;
         check_config(&config)?;
-        let keep_best = config
-            .early_stopping
-            .is_some_and(|(_, es)| es.restore_best_weights);
-        let plan = net.plan(
-            config.batch,
-            config.update.optimizer.state_per_param(),
-            keep_best,
-        );
+        let plan = net.plan_for(&config);
         // A plan whose sizes overflow ends at usize::MAX (they saturate).
         crate::size::fits(plan.end)?;
         if mem.len() < plan.end {
@@ -113,6 +110,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ SHUFFLE_SEED),
             step: 0,
             update_ratio: 0.0,
+            average_in: false,
             measure_update: true,
         })
     }
@@ -141,6 +139,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.shuffle_rng = Xoshiro128PlusPlus::seed_from_u64(self.config.seed ^ SHUFFLE_SEED);
         self.step = 0;
         self.update_ratio = 0.0;
+        self.average_in = false;
         self.initialize();
     }
 
@@ -181,6 +180,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// All trainable parameters, layer after layer (weights then biases).
     pub fn params(&self) -> &[f32] {
         &self.mem[self.plan.params..self.plan.params + self.net.params_len()]
+    }
+
+    /// The buffers training updates but does not train, layer after layer:
+    /// batch norm's running means and variances.
+    pub fn buffers(&self) -> &[f32] {
+        &self.mem[self.plan.buffers..self.plan.buffers + self.net.buffers_len()]
     }
 
     /// The trainable parameters, to set or perturb them (e.g. for a gradient
@@ -295,6 +300,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// [`Trainer::restore_snapshot`] puts the trainer back bit for bit (the
     /// range test uses it to undo its sweep).
     pub fn save_snapshot(&self, out: &mut [f32]) -> Result<TrainerState, Error> {
+        self.check_live_weights()?;
         let needed = self.snapshot_len();
         if out.len() != needed {
             return Err(Error::LengthMismatch {
@@ -334,7 +340,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// (start, len) in `mem` of the parameters, optimizer state and buffers.
     fn snapshot_ranges(&self) -> [(usize, usize); 3] {
         let p = self.net.params_len();
-        let s = self.config.update.optimizer.state_per_param() * p;
+        // The optimizer state and the weight average are one range.
+        let s = self.config.update.optimizer.state_per_param() * p + self.average_len();
         [
             (self.plan.params, p),
             (self.plan.opt_state, s),

@@ -42,6 +42,7 @@ pub(crate) struct Plan {
     pub params: usize,
     pub grads: usize,
     pub opt_state: usize,
+    pub average: usize,
     pub best: usize,
     pub buffers: usize,
     pub best_buffers: usize,
@@ -104,7 +105,9 @@ impl<'a> Network<'a> {
         total
     }
 
-    pub(crate) const fn buffers_len(&self) -> usize {
+    /// Floats of the buffers training updates but does not train (batch
+    /// norm's running statistics), all layers together.
+    pub const fn buffers_len(&self) -> usize {
         let mut total = 0;
         let mut l = 0;
         while l < self.layers.len() {
@@ -195,7 +198,13 @@ impl<'a> Network<'a> {
         w
     }
 
-    pub(crate) const fn plan(&self, batch: usize, state_per_param: usize, keep_best: bool) -> Plan {
+    pub(crate) const fn plan(
+        &self,
+        batch: usize,
+        state_per_param: usize,
+        keep_best: bool,
+        average: bool,
+    ) -> Plan {
         // Saturating throughout: a plan that overflows ends at usize::MAX,
         // which `Trainer::new` refuses (it wrapped to a few floats once).
         let p = self.params_len();
@@ -203,7 +212,10 @@ impl<'a> Network<'a> {
         let params = 0;
         let grads = add(params, p);
         let opt_state = add(grads, p);
-        let best = add(opt_state, mul(state_per_param, p));
+        // The average follows the optimizer state, so that the training
+        // state (checkpoints, snapshots) is one contiguous range.
+        let average_at = add(opt_state, mul(state_per_param, p));
+        let best = add(average_at, if average { add(p, bufs) } else { 0 });
         let buffers = add(best, if keep_best { p } else { 0 });
         let best_buffers = add(buffers, bufs);
         let ratios = add(best_buffers, if keep_best { bufs } else { 0 });
@@ -228,6 +240,7 @@ impl<'a> Network<'a> {
             params,
             grads,
             opt_state,
+            average: average_at,
             best,
             buffers,
             best_buffers,
@@ -257,6 +270,36 @@ impl<'a> Network<'a> {
     /// assert!(FLOATS > 4 * (64 * 32 + 32 + 32 * 10 + 10));
     /// ```
     pub const fn memory_len(&self, batch: usize, state_per_param: usize, keep_best: bool) -> usize {
-        self.plan(batch, state_per_param, keep_best).end
+        self.plan(batch, state_per_param, keep_best, false).end
+    }
+
+    /// Floats of memory a [`crate::Trainer`] with `config` takes: everything
+    /// [`Network::memory_len`] counts, with the batch, optimizer state and
+    /// best-weights snapshot the settings ask for, plus the weight average
+    /// if there is one.
+    ///
+    /// ```
+    /// use tinyreg::{Dense, Layer, LearningRate, Network, TrainConfig, WeightAverage};
+    /// const LAYERS: [Layer; 1] = [Layer::Dense(Dense::new(64, 10))];
+    /// const CONFIG: TrainConfig = TrainConfig::new(16, LearningRate::constant(0.01))
+    ///     .with_average(WeightAverage::exponential(0.999));
+    /// const FLOATS: usize = Network::new(&LAYERS).memory_len_for(&CONFIG);
+    /// assert_eq!(FLOATS, Network::new(&LAYERS).memory_len(16, 0, false) + 64 * 10 + 10);
+    /// ```
+    pub const fn memory_len_for(&self, config: &crate::trainer::TrainConfig) -> usize {
+        self.plan_for(config).end
+    }
+
+    pub(crate) const fn plan_for(&self, config: &crate::trainer::TrainConfig) -> Plan {
+        let keep_best = match config.early_stopping {
+            Some((_, es)) => es.restore_best_weights,
+            None => false,
+        };
+        self.plan(
+            config.batch,
+            config.update.optimizer.state_per_param(),
+            keep_best,
+            config.average.is_some(),
+        )
     }
 }

@@ -166,9 +166,14 @@ pub fn ensemble_proba(
     let k = members.len() as f32;
     for member in members.iter_mut() {
         member.predict_proba(input, rows, 0, tmp)?;
-        for (p, &t) in probs.iter_mut().zip(tmp.iter()) {
-            *p += t / k;
-        }
+        add_member(probs, tmp, k);
     }
     Ok(())
+}
+
+/// Adds one of `k` members' probabilities `member` to the running mean `probs`.
+pub(super) fn add_member(probs: &mut [f32], member: &[f32], k: f32) {
+    for (p, &t) in probs.iter_mut().zip(member) {
+        *p += t / k;
+    }
 }

@@ -17,6 +17,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// of them; at least 2 if the network has batch norm). Returns the batch's
     /// loss and accuracy, measured in train mode before the update.
     pub fn train_step(&mut self, data: &Icls<'_>, indices: &[u32]) -> Result<Metrics, Error> {
+        self.check_live_weights()?;
         let rows = indices.len();
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
@@ -33,6 +34,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         labels: &[u32],
         mix: Option<(&[u32], f32)>,
     ) -> Result<Metrics, Error> {
+        self.check_live_weights()?;
         let rows = labels.len();
         let classes = self.net.outputs();
         // Everything checked before the forward pass draws masks or moves
@@ -258,6 +260,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         if self.measure_update {
             self.update_ratio = total.ratio();
         }
+        self.update_average();
         Ok(())
     }
 }

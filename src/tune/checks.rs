@@ -132,6 +132,7 @@ pub fn unregularized_config(config: TrainConfig) -> TrainConfig {
             ..config.update
         },
         early_stopping: None,
+        average: None,
         ..config
     }
 }

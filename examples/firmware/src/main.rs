@@ -93,6 +93,7 @@ fn config(lr: f32, seed: u64) -> Result<TrainConfig, tinyreg::Error> {
         clip_norm: None,
         seed,
         early_stopping: None,
+        average: None,
     })
 }
 
@@ -460,6 +461,7 @@ fn train_step_window() -> Result<(), tinyreg::Error> {
         clip_norm: None,
         seed: 1,
         early_stopping: None,
+        average: None,
     };
     // SAFETY: training is over; nothing else uses the arena now.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
