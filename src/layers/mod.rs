@@ -1,6 +1,7 @@
 //! Layers: shapes, modes and validation over the kernels.
 
 pub(crate) mod activation;
+pub mod affine;
 pub mod augment;
 pub mod batch_norm;
 pub mod color;
