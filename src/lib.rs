@@ -69,6 +69,7 @@ extern crate std; // behind cfg(feature = "std"): conveniences only, no allocati
 pub mod capi;
 pub mod distributions;
 mod error;
+pub mod expectation;
 pub mod kernels;
 pub mod layers;
 pub mod reference;

@@ -1,7 +1,8 @@
 //! The trainer never touches the heap: a counting global allocator sees zero
 //! allocations during construction, training steps, fitting, evaluation and
 //! prediction, nor does the hyperparameter recipe (`tune`: the checks, the
-//! range test, samplers, successive halving, the curve diagnosis). Only the
+//! range test, samplers, successive halving, the curve diagnosis), nor do
+//! the expectation checks (`expectation`). Only the
 //! test's own thread is counted: the test harness's main thread records the
 //! running test (a map insert, a queue push) while this one starts, and on a
 //! busy machine those land inside the counted stretch.
@@ -241,6 +242,9 @@ fn trainer_never_allocates() {
         pad: 2,
         list: &ten,
     };
+    let (mut gap_sample, mut gap_eval) = (vec![0f32; 30], vec![0f32; 30]);
+    let (mut gap_mean, mut gap_spread) = (vec![0f64; 30], vec![0f64; 30]);
+    let gap_input = [0.5f32, -1.0, 2.0, 0.25];
     count_this_thread(true);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
     trainer
@@ -256,6 +260,35 @@ fn trainer_never_allocates() {
     trainer.predict_proba(&x, 3, 0, &mut probs).unwrap();
     trainer.predict_proba(&x, 3, 4, &mut probs).unwrap();
 
+    let report = tinyreg::expectation::network_gap(
+        &mut trainer,
+        &x,
+        3,
+        20,
+        1e-6,
+        tinyreg::expectation::GapBuffers {
+            sample: &mut gap_sample,
+            eval: &mut gap_eval,
+            mean: &mut gap_mean,
+            spread: &mut gap_spread,
+        },
+    )
+    .unwrap();
+    assert!(report.max_gap.is_finite());
+    let mut outcomes =
+        tinyreg::expectation::DropoutOutcomes::new(Dropout::inverted(0.5).unwrap(), &gap_input)
+            .unwrap();
+    tinyreg::expectation::exact_gap(
+        &mut outcomes,
+        tinyreg::expectation::GapBuffers {
+            sample: &mut gap_sample[..4],
+            eval: &mut gap_eval[..4],
+            mean: &mut gap_mean[..4],
+            spread: &mut gap_spread[..4],
+        },
+        true,
+    )
+    .unwrap();
     let snapshot = &mut snapshot[..trainer.snapshot_len()];
     let test_order = &mut order[..test.count];
     let config = RangeTestConfig::FASTAI;

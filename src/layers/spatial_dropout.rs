@@ -90,17 +90,7 @@ impl SpatialDropout {
         match mode {
             Mode::Train => {
                 bernoulli_mask(self.dropout.keep(), rng, planes, mask)?;
-                let scale = self.dropout.train_scale();
-                for (k, (x, y)) in input
-                    .chunks_exact(plane)
-                    .zip(output.chunks_exact_mut(plane))
-                    .enumerate()
-                {
-                    let s = if mask_bit(mask, k) { scale } else { 0.0 };
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        *y = x * s;
-                    }
-                }
+                self.scale_by_mask(plane, mask, input, output);
             }
             Mode::Eval => {
                 let scale = self.dropout.eval_scale();
@@ -110,6 +100,35 @@ impl SpatialDropout {
             }
         }
         Ok(())
+    }
+
+    /// Train forward with a mask the caller chose (bit `b * channels + c`
+    /// keeps channel `c` of image `b`), e.g. to enumerate every mask.
+    pub fn forward_with_mask(
+        &self,
+        batch: usize,
+        mask: &[u8],
+        input: &[f32],
+        output: &mut [f32],
+    ) -> Result<(), Error> {
+        self.check(batch, input.len(), output.len(), Some(mask.len()))?;
+        let plane = self.shape.height * self.shape.width;
+        self.scale_by_mask(plane, mask, input, output);
+        Ok(())
+    }
+
+    fn scale_by_mask(&self, plane: usize, mask: &[u8], input: &[f32], output: &mut [f32]) {
+        let scale = self.dropout.train_scale();
+        for (k, (x, y)) in input
+            .chunks_exact(plane)
+            .zip(output.chunks_exact_mut(plane))
+            .enumerate()
+        {
+            let s = if mask_bit(mask, k) { scale } else { 0.0 };
+            for (y, &x) in y.iter_mut().zip(x) {
+                *y = x * s;
+            }
+        }
     }
 
     /// Backward of a train forward: `grad_input` is `grad_output` through the
