@@ -16,5 +16,6 @@ pub(crate) mod jitter;
 pub(crate) mod matrix;
 pub(crate) mod reduce;
 pub(crate) mod region_pool;
+pub(crate) mod resample;
 pub(crate) mod update;
 pub(crate) mod words;

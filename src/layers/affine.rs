@@ -21,14 +21,17 @@
 //! coordinate is computed in pixels directly instead of through PyTorch's
 //! normalized grid: the same map, up to `f32` rounding.
 //!
-//! The map is not separable, so the loop is scalar: one source coordinate
-//! per pixel, shared by the channels.
+//! The source coordinates, their rounding and bounds are computed 16 pixels
+//! at a time (`kernels/resample.rs`); the loads are scalar (the map is not
+//! separable, and `wide` has no gather), shared by the channels.
 
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform01;
 use crate::error::Error;
+use crate::kernels::resample::{bilinear_taps, bilinear_values, nearest_sources, PixelMap};
 use crate::layers::augment::ImageShape;
+use crate::simd::LANES;
 
 /// How an output pixel reads the input around its source point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,73 +226,48 @@ pub fn affine(
             reason: "an affine transform needs a finite angle, a positive finite scale, shears within (-90, 90) degrees and a finite fill",
         });
     }
-    let m = params.inverse_matrix().map(|v| v as f32);
+    let map = PixelMap {
+        m: params.inverse_matrix().map(|v| v as f32),
+        width: shape.width,
+        height: shape.height,
+    };
     let (h, w) = (shape.height, shape.width);
     let plane = h * w;
-    let (half_w, half_h) = (w as f32 * 0.5, h as f32 * 0.5);
     for i in 0..h {
-        let y = i as f32 + 0.5 - half_h;
-        for j in 0..w {
-            let x = j as f32 + 0.5 - half_w;
-            // The source in pixel coordinates (PyTorch's `align_corners =
-            // False`: pixel k spans [k - 1/2, k + 1/2]).
-            let sx = m[0] * x + m[1] * y + m[2] + half_w - 0.5;
-            let sy = m[3] * x + m[4] * y + m[5] + half_h - 0.5;
-            let at = i * w + j;
+        for col in (0..w).step_by(LANES) {
+            let n = LANES.min(w - col);
             match interpolation {
                 Interpolation::Nearest => {
-                    let source = pixel(libm::rintf(sx), w).zip(pixel(libm::rintf(sy), h));
-                    for c in 0..shape.channels {
-                        out[c * plane + at] = match source {
-                            Some((col, row)) => image[c * plane + row * w + col],
-                            None => fill,
+                    let [cols, rows] = nearest_sources(&map, i, col);
+                    for k in 0..n {
+                        let at = i * w + col + k;
+                        // Clamped so that the load is always in bounds; the
+                        // fill replaces it outside (a select, not a branch).
+                        let inside = cols[k] >= 0;
+                        let src = if inside {
+                            rows[k] as usize * w + cols[k] as usize
+                        } else {
+                            0
                         };
+                        for c in 0..shape.channels {
+                            let v = image[c * plane + src];
+                            out[c * plane + at] = if inside { v } else { fill };
+                        }
                     }
                 }
                 Interpolation::Bilinear => {
-                    let taps = bilinear_taps(sx, sy, w, h);
-                    let inside: f32 = taps.iter().flatten().map(|&(_, weight)| weight).sum();
+                    let taps = bilinear_taps(&map, i, col, n);
                     for c in 0..shape.channels {
-                        let src = &image[c * plane..(c + 1) * plane];
-                        let mut v = 0.0;
-                        for &(index, weight) in taps.iter().flatten() {
-                            v += weight * src[index];
-                        }
-                        out[c * plane + at] = if inside == 1.0 {
-                            v
-                        } else {
-                            v + (1.0 - inside) * fill
-                        };
+                        let values =
+                            bilinear_values(&taps, &image[c * plane..(c + 1) * plane], fill);
+                        let at = c * plane + i * w + col;
+                        out[at..at + n].copy_from_slice(&values[..n]);
                     }
                 }
             }
         }
     }
     Ok(())
-}
-
-/// The index of whole coordinate `v` on an axis of `size` pixels, if inside.
-fn pixel(v: f32, size: usize) -> Option<usize> {
-    // NaN and infinities fail the range test (`as` would saturate NaN to 0).
-    (v >= 0.0 && v < size as f32).then_some(v as usize)
-}
-
-/// The four bilinear neighbours of `(sx, sy)` inside the image, as (index,
-/// weight); neighbours outside, or of weight zero (so that the identity
-/// reads each pixel once, exactly), are `None`.
-fn bilinear_taps(sx: f32, sy: f32, w: usize, h: usize) -> [Option<(usize, f32)>; 4] {
-    let (x0, y0) = (libm::floorf(sx), libm::floorf(sy));
-    let (fx, fy) = (sx - x0, sy - y0);
-    let tap = |x: f32, y: f32, weight: f32| {
-        let (col, row) = (pixel(x, w)?, pixel(y, h)?);
-        (weight != 0.0).then_some((row * w + col, weight))
-    };
-    [
-        tap(x0, y0, (1.0 - fx) * (1.0 - fy)),
-        tap(x0 + 1.0, y0, fx * (1.0 - fy)),
-        tap(x0, y0 + 1.0, (1.0 - fx) * fy),
-        tap(x0 + 1.0, y0 + 1.0, fx * fy),
-    ]
 }
 
 /// Draws a transform from `ranges` and maps `image` by it into `out`; returns
