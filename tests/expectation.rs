@@ -463,3 +463,55 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn expectation_test_time_views_exactly() {
+    // Crop-and-flip training with pad 1 on 8x8 images draws one of 18 views,
+    // equally likely; `predict_views` over all of them is its expectation.
+    use tinyreg::layers::test_time::{all_views, all_views_count};
+    use tinyreg::trainer::predict::Views;
+    let shape = ImageShape {
+        channels: 1,
+        height: 8,
+        width: 8,
+    };
+    let layers = [
+        Layer::Dense(Dense::new(64, 16).with_relu()),
+        Layer::Dense(Dense::new(16, 10)),
+    ];
+    let net = Network::new(&layers);
+    let config = TrainConfig::new(2, LearningRate::constant(0.1)).with_seed(4);
+    let mut mem = vec![0f32; net.memory_len_for(&config)];
+    let mut trainer = Trainer::new(net, config, &mut mem).unwrap();
+    let input: Vec<f32> = (0..128).map(|i| ((i * 7 % 17) as f32) / 17.0).collect();
+    let mut list = vec![tinyreg::layers::test_time::View::identity(1); all_views_count(1)];
+    let count = all_views(1, &mut list).unwrap();
+    assert_eq!(count, 18);
+    let trainer = std::cell::RefCell::new(&mut trainer);
+    let mut view_input = vec![0f32; 128];
+    let mut outcomes = FnOutcomes {
+        count: NonZeroU64::new(count as u64).unwrap(),
+        output_len: 20,
+        train: |k: u64, out: &mut [f32]| {
+            for (src, dst) in input.chunks_exact(64).zip(view_input.chunks_exact_mut(64)) {
+                list[k as usize].apply(shape, 1, src, dst)?;
+            }
+            trainer.borrow_mut().predict_proba(&view_input, 2, 0, out)?;
+            Ok(1.0 / count as f64)
+        },
+        eval: |out: &mut [f32]| {
+            let views = Views {
+                shape,
+                pad: 1,
+                list: &list,
+            };
+            let (mut scratch, mut tmp) = (vec![0f32; 128], vec![0f32; 20]);
+            trainer
+                .borrow_mut()
+                .predict_views(&input, 2, views, &mut scratch, &mut tmp, out)
+        },
+    };
+    let mut b = Owned::new(20);
+    let report = exact_gap(&mut outcomes, b.borrow(), true).unwrap();
+    assert_eq!(report.verdict(), Verdict::Equal, "{report:?}");
+}

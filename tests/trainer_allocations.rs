@@ -2,7 +2,8 @@
 //! allocations during construction, training steps, fitting, evaluation and
 //! prediction, nor does the hyperparameter recipe (`tune`: the checks, the
 //! range test, samplers, successive halving, the curve diagnosis), nor do
-//! the expectation checks (`expectation`). Only the
+//! the expectation checks (`expectation`) or the image augmentations
+//! (affine, resized crops, color jitter). Only the
 //! test's own thread is counted: the test harness's main thread records the
 //! running test (a map insert, a queue push) while this one starts, and on a
 //! busy machine those land inside the counted stretch.
@@ -245,6 +246,26 @@ fn trainer_never_allocates() {
     let (mut gap_sample, mut gap_eval) = (vec![0f32; 30], vec![0f32; 30]);
     let (mut gap_mean, mut gap_spread) = (vec![0f64; 30], vec![0f64; 30]);
     let gap_input = [0.5f32, -1.0, 2.0, 0.25];
+    let aug_shape = tinyreg::ImageShape {
+        channels: 3,
+        height: 8,
+        width: 8,
+    };
+    let aug_image: Vec<f32> = (0..192).map(|i| (i % 7) as f32 / 7.0).collect();
+    let mut aug_out = vec![0f32; 192];
+    let mut aug_rng =
+        <rand_xoshiro::Xoshiro128PlusPlus as rand_core::SeedableRng>::seed_from_u64(5);
+    let affine_ranges = tinyreg::layers::affine::RandomAffine {
+        translate: (0.2, 0.2),
+        interpolation: tinyreg::layers::affine::Interpolation::Bilinear,
+        ..tinyreg::layers::affine::RandomAffine::rotation(20.0)
+    };
+    let jitter = tinyreg::layers::color::ColorJitter {
+        brightness: 0.4,
+        contrast: 0.4,
+        saturation: 0.4,
+        hue: 0.1,
+    };
     count_this_thread(true);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
     trainer
@@ -328,6 +349,25 @@ fn trainer_never_allocates() {
         .unwrap();
     cnn.predict_proba(&x, 3, 2, &mut probs).unwrap();
     cnn.predict_views(&x, 3, views, &mut view_scratch, &mut view_tmp, &mut probs)
+        .unwrap();
+    // The augmentations (images in, images out, nothing on the heap).
+    tinyreg::layers::affine::random_affine(
+        &mut aug_rng,
+        aug_shape,
+        &affine_ranges,
+        &aug_image,
+        &mut aug_out,
+    )
+    .unwrap();
+    tinyreg::layers::resized_crop::random_resized_crop(
+        &mut aug_rng,
+        aug_shape,
+        &tinyreg::layers::resized_crop::ResizedCrop::DEFAULT,
+        &aug_image,
+        &mut aug_out,
+    )
+    .unwrap();
+    tinyreg::layers::color::color_jitter(&mut aug_rng, aug_shape, &jitter, 1.0, &mut aug_out)
         .unwrap();
     count_this_thread(false);
 
