@@ -47,13 +47,19 @@ use crate::trainer::Trainer;
 pub mod strategies;
 
 /// Most outcomes [`exact_gap`] enumerates (2^20: a mask over 20 units).
+///
+/// cbindgen:ignore
 pub const MAX_OUTCOMES: u64 = 1 << 20;
 
 /// Bits a mask may have for its outcomes to be enumerated.
+///
+/// cbindgen:ignore
 pub const MAX_MASK_BITS: usize = 20;
 
 /// The relative tolerance of an exact comparison: `f32` rounding of the
 /// train and eval outputs, `1e-5 (1 + |E|)` per output.
+///
+/// cbindgen:ignore
 pub const EXACT_TOLERANCE: f64 = 1e-5;
 
 /// A stochastic map whose randomness has finitely many outcomes, each with a

@@ -60,7 +60,7 @@ fn set_bit(mask: &mut [u8], i: usize, on: bool) {
 
 /// Clears the padding bits of the last mask byte, as the SIMD kernels do.
 fn clear_padding(mask: &mut [u8], units: usize) {
-    if units % 8 != 0 {
+    if !units.is_multiple_of(8) {
         mask[units / 8] &= (1u8 << (units % 8)) - 1;
     }
 }

@@ -63,7 +63,7 @@ fn capi_reports_bad_input_with_status_codes() {
             TINYREG_OK
         );
         let bytes = tinyreg_mlp_memory_bytes(&cfg);
-        assert!(bytes > 0 && bytes % 4 == 0);
+        assert!(bytes > 0 && bytes.is_multiple_of(4));
         let mut memory = vec![0f32; bytes / 4];
         let mut mlp: TinyregMlp = core::mem::zeroed();
         assert_eq!(

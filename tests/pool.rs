@@ -289,7 +289,7 @@ fn regions_of_kind(kind: u8, size: usize, seed: u64, out: &mut Vec<Region>) {
                 let u = (rng.next_u32() >> 8) as f32 / (1u32 << 24) as f32;
                 fmp_pseudorandom_bounds(u, size, o, &mut bounds).unwrap();
             }
-            fmp_regions(&bounds[..=o], kind % 2 == 0, size, &mut regions).unwrap();
+            fmp_regions(&bounds[..=o], kind.is_multiple_of(2), size, &mut regions).unwrap();
             out.extend_from_slice(&regions[..o]);
         }
         // PyTorch's windows.
@@ -458,4 +458,17 @@ fn global_avg_pool_worked_numbers() {
     assert_eq!(dx.to_vec(), want);
     let err = global_avg_pool_forward(shape, 3, &x, &mut y);
     assert!(matches!(err, Err(tinyreg::Error::LengthMismatch { .. })));
+}
+
+#[test]
+fn div_multiplier_divides_every_argmax_offset_exactly() {
+    use tinyreg::layers::pool::div_multiplier;
+    // Every region length a u16 holds, every offset a u8 holds.
+    for len in 1..=u16::MAX {
+        let m = div_multiplier(len);
+        for at in 0..256u32 {
+            assert_eq!((at * m) >> 16, at / len as u32, "{at} / {len}");
+        }
+    }
+    assert_eq!(div_multiplier(0), 0);
 }

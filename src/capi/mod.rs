@@ -212,7 +212,7 @@ pub unsafe extern "C" fn tinyreg_mlp_init(
     if memory.is_null() {
         return TINYREG_ERR_NULL;
     }
-    if (memory as usize) % 4 != 0 {
+    if !(memory as usize).is_multiple_of(4) {
         return TINYREG_ERR_CONFIG;
     }
     let run = || -> Result<TinyregMlp, Error> {

@@ -25,6 +25,22 @@ fn finish(sum: f32, c: &mut f32, col: usize, index: usize, epi: &Epilogue<'_>) {
     *c = if epi.relu && out < 0.0 { 0.0 } else { out };
 }
 
+/// [`finish`] for four neighbouring outputs of one row, starting at column
+/// `col`, without an output mask (the forward's case): one bounds check and
+/// one look at the epilogue for the four.
+#[inline(always)]
+fn finish4(sums: &[f32; 4], c: &mut [f32], col: usize, epi: &Epilogue<'_>) {
+    let prev: [f32; 4] = match epi.overwrite_with_bias {
+        Some([]) => [0.0; 4],
+        Some(bias) => core::array::from_fn(|t| bias[col + t]),
+        None => core::array::from_fn(|t| c[t]),
+    };
+    for ((c, &sum), prev) in c.iter_mut().zip(sums).zip(prev) {
+        let out = prev + sum * epi.alpha;
+        *c = if epi.relu && out < 0.0 { 0.0 } else { out };
+    }
+}
+
 /// `c[m x n] (ldc) = epilogue(alpha * A[m x k] · B[k x n])`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(
@@ -38,7 +54,21 @@ pub(crate) fn gemm(
     epi: Epilogue<'_>,
 ) {
     match (a, b.transposed) {
-        // Dot products: row r of A against storage row j of B, both contiguous.
+        // Dot products: row r of A against storage row j of B, both
+        // contiguous; without a mask, two rows of A against four of B at a
+        // time (then one), so that each load feeds two or four multiply-adds
+        // (four rows of A spilled registers on the Cortex-M4F: 3.02
+        // instructions per multiply-add against 2.70).
+        (AMat::RowMajor { data, ld }, true) if b.mask.is_none() && epi.mask.is_none() => {
+            let mut r = 0;
+            while r + 2 <= m {
+                dot_rows::<2>(r, n, k, (data, ld), b, (c, ldc), &epi);
+                r += 2;
+            }
+            if r < m {
+                dot_rows::<1>(r, n, k, (data, ld), b, (c, ldc), &epi);
+            }
+        }
         (AMat::RowMajor { data, ld }, true) => {
             for r in 0..m {
                 let x = &data[r * ld..r * ld + k];
@@ -119,6 +149,75 @@ fn dot(x: &[f32], w: &[f32]) -> f32 {
         .map(|(a, b)| a * b)
         .sum();
     (s[0] + s[1]) + (s[2] + s[3]) + tail
+}
+
+/// Rows `r..r + R` of `C = A B^T` (A row-major, B transposed, no mask):
+/// four columns at a time through [`dot_rx4`], then one at a time.
+#[inline(always)]
+fn dot_rows<const R: usize>(
+    r: usize,
+    n: usize,
+    k: usize,
+    (data, ld): (&[f32], usize),
+    b: BMat<'_>,
+    (c, ldc): (&mut [f32], usize),
+    epi: &Epilogue<'_>,
+) {
+    let x: [&[f32]; R] = core::array::from_fn(|dr| &data[(r + dr) * ld..(r + dr) * ld + k]);
+    let quads = n / 4 * 4;
+    for j in (0..quads).step_by(4) {
+        let w = core::array::from_fn(|t| &b.data[(j + t) * b.ld..(j + t) * b.ld + k]);
+        for (dr, row) in dot_rx4(x, w).iter().enumerate() {
+            let at = (r + dr) * ldc + j;
+            finish4(row, &mut c[at..at + 4], j, epi);
+        }
+    }
+    for j in quads..n {
+        let w = &b.data[j * b.ld..j * b.ld + k];
+        for (dr, x) in x.iter().enumerate() {
+            let at = (r + dr) * ldc + j;
+            finish(dot(x, w), &mut c[at], j, at, epi);
+        }
+    }
+}
+
+/// The `R x 4` dot products of `R` rows `x` with four rows `w` (all of one
+/// length): each `x` value loaded once for four multiply-adds, each `w`
+/// value once for `R`: with `R = 2`, 0.75 loads per multiply-add beside its
+/// `vmla` on a Cortex-M4F.
+#[inline(always)]
+fn dot_rx4<const R: usize>(x: [&[f32]; R], w: [&[f32]; 4]) -> [[f32; 4]; R] {
+    let k = w[0].len();
+    // Four steps of k at a time, as whole arrays: the loads take immediate
+    // offsets from six pointers (left to itself, the compiler kept the loop
+    // rolled and spent 3.75 instructions per multiply-add on the M4F).
+    // (`as_chunks`, Rust 1.88, is why that is the minimum version: chunk
+    // iterators cost 2.98 instructions per multiply-add.)
+    let quads = k / 4;
+    let xq = x.map(|row| &row[..k].as_chunks::<4>().0[..quads]);
+    let wq = w.map(|row| &row[..k].as_chunks::<4>().0[..quads]);
+    let mut acc = [[0.0f32; 4]; R];
+    for q in 0..quads {
+        let b = [wq[0][q], wq[1][q], wq[2][q], wq[3][q]];
+        for (acc, x) in acc.iter_mut().zip(&xq) {
+            let a = x[q];
+            for u in 0..4 {
+                for t in 0..4 {
+                    acc[t] += a[u] * b[t][u];
+                }
+            }
+        }
+    }
+    for i in quads * 4..k {
+        let b = [w[0][i], w[1][i], w[2][i], w[3][i]];
+        for (acc, x) in acc.iter_mut().zip(&x) {
+            let a = x[i];
+            for t in 0..4 {
+                acc[t] += a * b[t];
+            }
+        }
+    }
+    acc
 }
 
 /// `acc += coef * row`.

@@ -287,7 +287,7 @@ pub fn color_jitter(
 ) -> Result<(), Error> {
     jitter.validate()?;
     let len = shape.len();
-    if len == 0 || images.len() % len != 0 {
+    if len == 0 || !images.len().is_multiple_of(len) {
         return Err(Error::LengthMismatch {
             expected: len,
             got: images.len(),

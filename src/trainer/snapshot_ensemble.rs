@@ -90,7 +90,7 @@ pub fn snapshot_ensemble_proba(
     tmp: &mut [f32],
 ) -> Result<(), Error> {
     let len = trainer.weights_len();
-    if snapshots.is_empty() || len == 0 || snapshots.len() % len != 0 {
+    if snapshots.is_empty() || len == 0 || !snapshots.len().is_multiple_of(len) {
         return Err(Error::InvalidConfig {
             reason: "snapshots must be one or more whole sets of weights (Trainer::weights_len)",
         });

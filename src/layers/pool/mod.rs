@@ -19,6 +19,7 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
 use crate::kernels::region_pool::{max_pool_planes, PlaneShape};
+use crate::layers::layer::MAX_POOL_SIDE;
 use crate::Error;
 
 pub use crate::kernels::region_pool::Region;
@@ -411,18 +412,45 @@ pub fn region_max_pool_backward(
         }
     }
     grad_input.fill(0.0);
+    // The argmax offset `row * len + col` split without a division per
+    // output (a run-time division took most of this loop): `at / len` is
+    // `at * ceil(2^16 / len) >> 16` exactly for every `at < 256` and `len <
+    // 2^16` (checked exhaustively in `tests/pool.rs`).
+    let mut reciprocal = [0u32; MAX_POOL_SIDE];
+    for (m, &(_, cl)) in reciprocal.iter_mut().zip(cols) {
+        *m = div_multiplier(cl);
+    }
+    // A network layer has at most MAX_POOL_SIDE columns; longer lists (the
+    // public function takes any) fall back to dividing.
+    let fast = cols.len() <= MAX_POOL_SIDE;
     for p in 0..planes {
         for (i, &(r0, _)) in rows.iter().enumerate() {
+            let row_out = p * plane_out + i * cols.len();
+            let row_in = p * plane_in + r0 as usize * width;
             for (j, &(c0, cl)) in cols.iter().enumerate() {
-                let o = p * plane_out + i * cols.len() + j;
-                let at = argmax[o] as usize;
-                let (dr, dc) = (at / cl as usize, at % cl as usize);
-                grad_input[p * plane_in + (r0 as usize + dr) * width + c0 as usize + dc] +=
+                let o = row_out + j;
+                let at = argmax[o] as u32;
+                let dr = if fast {
+                    (at * reciprocal[j]) >> 16
+                } else {
+                    at / cl as u32
+                };
+                let dc = at - dr * cl as u32;
+                grad_input[row_in + dr as usize * width + c0 as usize + dc as usize] +=
                     grad_output[o];
             }
         }
     }
     Ok(())
+}
+
+/// `ceil(2^16 / len)`: multiplying an offset below 256 by it and shifting
+/// right by 16 divides it by `len` exactly (for `1 <= len < 2^16`; 0 for 0).
+pub fn div_multiplier(len: u16) -> u32 {
+    match len {
+        0 => 0,
+        len => 65_536u32.div_ceil(len as u32),
+    }
 }
 
 /// Average pooling over the same regions: each output is the mean of its
