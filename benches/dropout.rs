@@ -1,7 +1,8 @@
 //! Group `dropout`: the fused inverted forward, mask sampling and backward,
 //! against a `copy` baseline (`copy_from_slice`, the memory floor) and a `naive`
 //! baseline (a scalar loop drawing one `rand_xoshiro` value per element, which
-//! is what framework dropout costs). Read the results as ratios to those.
+//! is what framework dropout costs), and `scale` (`y = a * x` out of place:
+//! the same traffic without the mask). Read the results as ratios to those.
 //!
 //! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench dropout`
 
@@ -78,6 +79,25 @@ fn dropout(c: &mut Criterion) {
                 })
             });
         }
+        // `y = a * x` out of place, what the issue measures dropout against:
+        // the same read and write as dropout's, stores included.
+        group.bench_function(BenchmarkId::new("scale", label), |b| {
+            b.iter(|| {
+                for (y, &x) in y.iter_mut().zip(black_box(&x)) {
+                    *y = x * scale;
+                }
+            })
+        });
+        // In place, as the trainer can run it: no separate output lines to
+        // fetch before writing them.
+        let mut data = x.clone();
+        group.bench_function(BenchmarkId::new("inverted_forward_in_place", label), |b| {
+            b.iter(|| {
+                layer
+                    .forward_in_place(Mode::Train, &mut rng, black_box(&mut data), &mut mask)
+                    .unwrap()
+            })
+        });
         group.bench_function(BenchmarkId::new("mask_sampling", label), |b| {
             b.iter(|| bernoulli_mask(layer.keep(), &mut rng, n, black_box(&mut mask)).unwrap())
         });
