@@ -1,5 +1,7 @@
 //! Groups `pool`, `fmp` and `conv`: 2x2 max pooling and fractional max pooling
-//! of a (64, 16, 32, 32) batch, and 3x3 convolutions by im2col + GEMM and by a
+//! of a (64, 16, 32, 32) batch, 2x2 max pooling forward and backward at the
+//! Fashion CNN's first pooling (`pool_cnn`: (64, 16, 28, 28), rows of 14
+//! outputs), and 3x3 convolutions by im2col + GEMM and by a
 //! direct kernel, each with a `copy` baseline (`copy_from_slice` of the input)
 //! in its group. Throughput is in input elements per second (for `conv`, in
 //! multiply-adds).
@@ -14,7 +16,7 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::{
     fmp_pseudorandom_bounds, fmp_random_bounds, fmp_regions, max_pool_regions,
-    region_max_pool_forward, Region,
+    region_max_pool_backward, region_max_pool_forward, Region,
 };
 use tinyreg::Conv2d;
 
@@ -93,8 +95,38 @@ fn pool_groups(c: &mut Criterion) {
     bench_regions(&mut group, name, &x, &rr[..side], &cr[..side]);
     group.finish();
 
+    pool_cnn_group(c);
     conv_group(c);
     conv_backward_group(c);
+}
+
+/// Group `pool_cnn`: 2x2 max pooling of (64, 16, 28, 28), forward (argmax
+/// kept) and backward, against copying the input.
+fn pool_cnn_group(c: &mut Criterion) {
+    let (planes, side) = (64 * 16, 28);
+    let x: Vec<f32> = (0..planes * side * side)
+        .map(|i| ((i * 7919) % 1000) as f32)
+        .collect();
+    let mut group = group_with_copy(c, "pool_cnn", &x);
+    let mut regions = [(0u16, 0u16); 64];
+    let k = max_pool_regions(side, 2, 2, &mut regions).unwrap();
+    let r = &regions[..k];
+    let out = planes * k * k;
+    let (mut y, mut arg) = (vec![0f32; out], vec![0u8; out]);
+    group.bench_function("max_pool_2x2_forward", |b| {
+        b.iter(|| {
+            region_max_pool_forward(planes, side, side, r, r, black_box(&x), &mut y, &mut arg)
+                .unwrap()
+        })
+    });
+    let mut dx = vec![0f32; x.len()];
+    group.bench_function("max_pool_2x2_backward", |b| {
+        b.iter(|| {
+            region_max_pool_backward(planes, side, side, r, r, &arg, black_box(&y), &mut dx)
+                .unwrap()
+        })
+    });
+    group.finish();
 }
 
 /// Group `conv_backward`: the two backward paths, im2col + GEMM and the

@@ -187,11 +187,29 @@ fn fmp_eval_average_is_the_expectation_of_train() {
 /// brute force, with NaN, ties and a tail past the vectors.
 #[test]
 fn max_pool_2x2_fast_path_matches_brute_force() {
-    let (planes, h, w) = (3usize, 6usize, 70usize);
+    // Rows of 35 outputs (two vectors and a tail), of the CNN's 14 and 7, and
+    // of 1 to 3; odd sides leave a row and a column out.
+    for (planes, h, w) in [
+        (3usize, 6usize, 70usize),
+        (2, 28, 28),
+        (3, 14, 14),
+        (2, 7, 7),
+        (2, 5, 3),
+        (1, 2, 2),
+        (2, 3, 6),
+    ] {
+        max_pool_2x2_case(planes, h, w);
+    }
+}
+
+fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
     let mut x: Vec<f32> = (0..planes * h * w).map(|i| ((i * 31) % 7) as f32).collect();
-    x[3] = f32::NAN;
-    x[w + 40] = f32::NAN;
-    x[2 * w * h + 5] = -0.0;
+    let at = 3 % x.len();
+    x[at] = f32::NAN;
+    let at = (w + 40) % x.len();
+    x[at] = f32::NAN;
+    let at = (2 * w * h + 5) % x.len();
+    x[at] = -0.0;
     let mut rr = [(0u16, 0u16); 64];
     let nr = max_pool_regions(h, 2, 2, &mut rr).unwrap();
     let mut cr = [(0u16, 0u16); 64];
@@ -220,6 +238,22 @@ fn max_pool_2x2_fast_path_matches_brute_force() {
             }
         }
     }
+    // Backward: each output's gradient lands on its argmax, everything else
+    // (the row and column an odd side leaves out included) is zero.
+    let dy: Vec<f32> = (0..n_out).map(|o| o as f32 + 0.5).collect();
+    let mut dx = vec![f32::NAN; planes * h * w];
+    region_max_pool_backward(planes, h, w, &rr[..nr], &cr[..nc], &arg, &dy, &mut dx).unwrap();
+    let mut want = vec![0f32; planes * h * w];
+    for p in 0..planes {
+        for i in 0..nr {
+            for j in 0..nc {
+                let o = p * nr * nc + i * nc + j;
+                let (dr, dc) = (arg[o] as usize / 2, arg[o] as usize % 2);
+                want[p * h * w + (2 * i + dr) * w + 2 * j + dc] = dy[o];
+            }
+        }
+    }
+    assert_eq!(dx, want, "backward {planes} x {h} x {w}");
 }
 
 /// Average pooling: means of the regions; backward is the adjoint
