@@ -1,4 +1,6 @@
-//! Proptest strategies (feature `proptest`) for property tests of "eval is
+//! Proptest strategies (feature `proptest`, which turns on `std`: this is
+//! the one module that allocates, test-side only, never the checks it feeds)
+//! for property tests of "eval is
 //! the expectation of train": valid stochastic layers with inputs small
 //! enough to enumerate, and small networks with a batch of inputs. Each
 //! strategy only generates what the crate accepts, so a property test states
