@@ -16,7 +16,7 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::{
     fmp_pseudorandom_bounds, fmp_random_bounds, fmp_regions, max_pool_regions,
-    region_max_pool_backward, region_max_pool_forward, Region,
+    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, Region,
 };
 use tinyreg::Conv2d;
 
@@ -101,7 +101,7 @@ fn pool_groups(c: &mut Criterion) {
 }
 
 /// Group `pool_cnn`: 2x2 max pooling of (64, 16, 28, 28), forward (argmax
-/// kept) and backward, against copying the input.
+/// kept), the eval forward (no argmax) and backward, against copying the input.
 fn pool_cnn_group(c: &mut Criterion) {
     let (planes, side) = (64 * 16, 28);
     let x: Vec<f32> = (0..planes * side * side)
@@ -117,6 +117,12 @@ fn pool_cnn_group(c: &mut Criterion) {
         b.iter(|| {
             region_max_pool_forward(planes, side, side, r, r, black_box(&x), &mut y, &mut arg)
                 .unwrap()
+        })
+    });
+    let mut y_eval = vec![0f32; out];
+    group.bench_function("max_pool_2x2_eval", |b| {
+        b.iter(|| {
+            region_max_pool_eval(planes, side, side, r, r, black_box(&x), &mut y_eval).unwrap()
         })
     });
     let mut dx = vec![0f32; x.len()];

@@ -118,6 +118,12 @@ fn region_max_pool_matches_brute_force_and_routes_gradients() {
     region_max_pool_backward(planes, h, w, rows, cols, &arg, &dy, &mut dx).unwrap();
     assert_eq!(dx.iter().sum::<f32>(), dy.iter().sum::<f32>());
     assert!(region_max_pool_forward(planes, h, w, rows, cols, &x[1..], &mut y, &mut arg).is_err());
+    // The eval pooling refuses the same bad lengths, writing nothing.
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let y_before = bits(&y);
+    assert!(region_max_pool_eval(planes, h, w, rows, cols, &x[1..], &mut y).is_err());
+    assert!(region_max_pool_eval(planes, h, w, rows, cols, &x, &mut y[1..]).is_err());
+    assert_eq!(bits(&y), y_before);
     let mut bad = arg.clone();
     bad[n_out - 1] = 200;
     let before = dx.clone();
@@ -348,7 +354,8 @@ fn regions_of_kind(kind: u8, size: usize, seed: u64, out: &mut Vec<Region>) {
 proptest::proptest! {
     #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
     /// The vectorized pooling equals the reference bit for bit, argmax
-    /// included, for every kind of region, odd shapes, ties, NaN and -0.0.
+    /// included, for every kind of region, odd shapes, ties, NaN and -0.0;
+    /// so does the eval pooling, which records no argmax.
     #[test]
     fn region_max_pool_matches_reference(
         planes in 1usize..4,
@@ -380,12 +387,19 @@ proptest::proptest! {
             planes, height, width, &rows, &cols, &x, &mut y_ref, &mut arg_ref,
         )
         .unwrap();
+        let mut y_eval = vec![1.5f32; n_out];
+        region_max_pool_eval(planes, height, width, &rows, &cols, &x, &mut y_eval).unwrap();
         for o in 0..n_out {
             proptest::prop_assert!(
                 y[o].to_bits() == y_ref[o].to_bits() || (y[o].is_nan() && y_ref[o].is_nan()),
                 "output {o}: {} vs {}", y[o], y_ref[o]
             );
             proptest::prop_assert_eq!(arg[o], arg_ref[o], "argmax {}", o);
+            proptest::prop_assert!(
+                y_eval[o].to_bits() == y_ref[o].to_bits()
+                    || (y_eval[o].is_nan() && y_ref[o].is_nan()),
+                "eval output {o}: {} vs {}", y_eval[o], y_ref[o]
+            );
         }
     }
 }

@@ -31,8 +31,10 @@ fn is_2x2(regions: &[Region]) -> bool {
 
 /// Max pooling of every plane over `rows x cols`: each output the first
 /// maximum in row-major order (the first NaN beats everything), its offset
-/// inside the region in `argmax`. Lengths were checked by the caller.
-pub(crate) fn max_pool_planes(
+/// inside the region in `argmax` when `RECORD` (else `argmax` is empty and
+/// nothing computes offsets: an eval forward has no backward to serve).
+/// Lengths were checked by the caller.
+pub(crate) fn max_pool_planes<const RECORD: bool>(
     shape: PlaneShape,
     rows: &[Region],
     cols: &[Region],
@@ -49,21 +51,17 @@ pub(crate) fn max_pool_planes(
     if HAS_SIMD && is_2x2(rows) && is_2x2(cols) {
         for p in 0..planes {
             let x = &input[p * plane_in..(p + 1) * plane_in];
-            let (y, arg) = (
-                &mut output[p * plane_out..(p + 1) * plane_out],
-                &mut argmax[p * plane_out..(p + 1) * plane_out],
-            );
-            max_pool_2x2_plane(x, width, rows.len(), cols.len(), y, arg);
+            let y = &mut output[p * plane_out..(p + 1) * plane_out];
+            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
+            max_pool_2x2_plane::<RECORD>(x, width, rows.len(), cols.len(), y, arg);
         }
         return;
     }
     if !HAS_SIMD {
         for p in 0..planes {
-            let (y, arg) = (
-                &mut output[p * plane_out..(p + 1) * plane_out],
-                &mut argmax[p * plane_out..(p + 1) * plane_out],
-            );
-            max_pool_plane_scalar(&input[p * plane_in..], width, rows, cols, y, arg);
+            let y = &mut output[p * plane_out..(p + 1) * plane_out];
+            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
+            max_pool_plane_scalar::<RECORD>(&input[p * plane_in..], width, rows, cols, y, arg);
         }
         return;
     }
@@ -79,14 +77,33 @@ pub(crate) fn max_pool_planes(
             count += 1;
         }
         for p in 0..planes {
-            let (y, arg) = (
-                &mut output[p * plane_out..(p + 1) * plane_out],
-                &mut argmax[p * plane_out..(p + 1) * plane_out],
-            );
+            let y = &mut output[p * plane_out..(p + 1) * plane_out];
+            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
             for chunk in &chunks[..count] {
-                chunk.max_pool(input, p * plane_in, width, rows, cols.len(), y, arg);
+                chunk.max_pool::<RECORD>(input, p * plane_in, width, rows, cols.len(), y, arg);
             }
         }
+    }
+}
+
+/// Plane `p`'s argmaxes, or nothing when not recording.
+#[inline(always)]
+fn plane_argmax<const RECORD: bool>(argmax: &mut [u8], p: usize, plane_out: usize) -> &mut [u8] {
+    if RECORD {
+        &mut argmax[p * plane_out..(p + 1) * plane_out]
+    } else {
+        &mut []
+    }
+}
+
+/// Stores argmax offsets (exact small floats) into the first lanes' bytes:
+/// one vector conversion to integers, then a truncating narrow per lane (a
+/// saturating `f32 as u8` per lane cost about as much as the pooling itself).
+#[inline(always)]
+fn store_offsets(at: F32s, dst: &mut [u8]) {
+    let ints = at.fast_trunc_int().to_array();
+    for (d, &k) in dst.iter_mut().zip(&ints) {
+        *d = k as u8;
     }
 }
 
@@ -99,7 +116,7 @@ fn takes(best: F32s, v: F32s) -> F32s {
 }
 
 /// The generic rule one element at a time, for targets without SIMD.
-fn max_pool_plane_scalar(
+fn max_pool_plane_scalar<const RECORD: bool>(
     x: &[f32],
     width: usize,
     rows: &[Region],
@@ -122,7 +139,9 @@ fn max_pool_plane_scalar(
                 }
             }
             y[i * cols.len() + j] = best;
-            arg[i * cols.len() + j] = at;
+            if RECORD {
+                arg[i * cols.len() + j] = at;
+            }
         }
     }
 }
@@ -223,7 +242,7 @@ impl ColumnChunk {
 
     /// Pools this chunk's columns of one plane over every row region.
     #[allow(clippy::too_many_arguments)]
-    fn max_pool(
+    fn max_pool<const RECORD: bool>(
         &self,
         input: &[f32],
         plane_start: usize,
@@ -256,8 +275,8 @@ impl ColumnChunk {
             }
             let o = i * out_cols + self.first;
             y[o..o + self.n].copy_from_slice(&best.as_array()[..self.n]);
-            for (dst, &k) in arg[o..o + self.n].iter_mut().zip(at.as_array()) {
-                *dst = k as u8;
+            if RECORD {
+                store_offsets(at, &mut arg[o..o + self.n]);
             }
         }
     }
@@ -269,7 +288,7 @@ impl ColumnChunk {
 /// loop (so the results are identical); the tail of a row the same way, from
 /// a padded copy where the plane ends (a scalar tail took 13% of the Fashion
 /// CNN's step, whose rows have 14 and 7 outputs).
-fn max_pool_2x2_plane(
+fn max_pool_2x2_plane<const RECORD: bool>(
     x: &[f32],
     width: usize,
     out_rows: usize,
@@ -297,11 +316,8 @@ fn max_pool_2x2_plane(
             let (best, at) = step(best, at, c, 2.0);
             let (best, at) = step(best, at, d, 3.0);
             y[i * out_cols + j..i * out_cols + j + LANES].copy_from_slice(best.as_array());
-            for (dst, &k) in arg[i * out_cols + j..i * out_cols + j + LANES]
-                .iter_mut()
-                .zip(at.as_array())
-            {
-                *dst = k as u8;
+            if RECORD {
+                store_offsets(at, &mut arg[i * out_cols + j..i * out_cols + j + LANES]);
             }
         }
         if full < out_cols {
@@ -328,8 +344,8 @@ fn max_pool_2x2_plane(
             let (best, at) = step(best, at, d, 3.0);
             let o = i * out_cols + j;
             y[o..o + n].copy_from_slice(&best.as_array()[..n]);
-            for (dst, &k) in arg[o..o + n].iter_mut().zip(at.as_array()) {
-                *dst = k as u8;
+            if RECORD {
+                store_offsets(at, &mut arg[o..o + n]);
             }
         }
     }

@@ -38,6 +38,9 @@ pub(crate) struct Draws<'r> {
     pub stochastic: Mode,
     /// Mode of batch norm (Monte Carlo dropout runs the two apart).
     pub norm: Mode,
+    /// Whether a backward pass follows (a training step): max pooling
+    /// records its argmaxes only then.
+    pub backward_follows: bool,
     /// Every mask and random region comes from here, in layer order.
     pub masks: &'r mut MaskRng,
 }

@@ -362,6 +362,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let mut draws = Draws {
             stochastic,
             norm,
+            // Only a training step runs batch norm in train mode, and only
+            // a training step runs backward after its forward.
+            backward_follows: matches!(norm, Mode::Train),
             masks: &mut self.masks,
         };
         let net = self.net;

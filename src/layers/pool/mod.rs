@@ -371,7 +371,37 @@ pub fn region_max_pool_forward(
         plane_in,
         plane_out,
     };
-    max_pool_planes(planes_of, rows, cols, input, output, argmax);
+    max_pool_planes::<true>(planes_of, rows, cols, input, output, argmax);
+    Ok(())
+}
+
+/// [`region_max_pool_forward`] for inference: the same outputs, bit for bit,
+/// without recording argmaxes (an eval forward has no backward to route).
+pub fn region_max_pool_eval(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+) -> Result<(), Error> {
+    let (plane_in, plane_out) = check_pool(
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        input.len(),
+        &[output.len()],
+    )?;
+    let planes_of = PlaneShape {
+        planes,
+        width,
+        plane_in,
+        plane_out,
+    };
+    max_pool_planes::<false>(planes_of, rows, cols, input, output, &mut []);
     Ok(())
 }
 

@@ -88,7 +88,10 @@ pub(crate) fn forward_pass(
         _ => None,
     };
     let outputs = io.output.len();
-    pool_forward(layer, outputs, train, io.input, io.output, io.saved, io.tmp)
+    let record = draws.backward_follows;
+    pool_forward(
+        layer, outputs, train, record, io.input, io.output, io.saved, io.tmp,
+    )
 }
 
 /// Backward of a pooling layer.
@@ -166,13 +169,16 @@ pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
 
 /// Forward of a pooling layer over `outputs` values: max or average pooling,
 /// or fractional max pooling with the train draw (or, without one, the
-/// average of the layer's eval samplings, through `tmp`). Out of line so its
+/// average of the layer's eval samplings, through `tmp`); argmaxes go to
+/// `saved` only when `record` (a backward follows). Out of line so its
 /// region tables occupy the stack only while it runs.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn pool_forward(
     layer: Layer,
     outputs: usize,
     train: Option<[u32; 2]>,
+    record: bool,
     input: &[f32],
     output: &mut [f32],
     saved: &mut [f32],
@@ -188,7 +194,7 @@ fn pool_forward(
                 return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
             }
             let argmax = &mut bytes_mut(saved)[..outputs];
-            pool::region_max_pool_forward(planes, h, w, rr, cr, input, output, argmax)
+            max_pool(record, planes, h, w, rr, cr, input, output, argmax)
         }
         Layer::FractionalMaxPool {
             shape,
@@ -215,7 +221,8 @@ fn pool_forward(
                     fmp_regions_into(layer, draw, words)?;
                     unpack_regions(words, rr, cr);
                     let at = |len: usize| p * len..(p + 1) * len;
-                    pool::region_max_pool_forward(
+                    max_pool(
+                        record,
                         1,
                         h,
                         w,
@@ -244,7 +251,7 @@ fn pool_forward(
                 fmp_regions_into(layer, draw, regions)?;
                 unpack_regions(regions, rr, cr);
                 let dst = if s == 0 { &mut *output } else { &mut *tmp };
-                pool::region_max_pool_forward(planes, h, w, rr, cr, input, dst, argmax)?;
+                max_pool(record, planes, h, w, rr, cr, input, dst, argmax)?;
                 if s > 0 {
                     for (y, &t) in output.iter_mut().zip(tmp.iter()) {
                         *y += t;
@@ -258,6 +265,26 @@ fn pool_forward(
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// Max pooling, recording the argmaxes in `argmax` only when `record`.
+#[allow(clippy::too_many_arguments)]
+fn max_pool(
+    record: bool,
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u8],
+) -> Result<(), Error> {
+    if record {
+        pool::region_max_pool_forward(planes, height, width, rows, cols, input, output, argmax)
+    } else {
+        pool::region_max_pool_eval(planes, height, width, rows, cols, input, output)
     }
 }
 
