@@ -1,13 +1,17 @@
-//! Fuzz `region_max_pool_forward` and `region_max_pool_backward`: any plane
+//! Fuzz `region_max_pool_forward`, `region_max_pool_eval` and
+//! `region_max_pool_backward`: any plane
 //! shape, any regions (in or out of the plane, empty, oversized, in any order),
 //! any input bits and output lengths off by a little. They must never panic,
 //! must fail exactly when the reference fails (with the same error) and write
 //! nothing then, and must otherwise match the reference bit for bit, argmax
-//! included; backward must put every output gradient on its argmax.
+//! included (the eval pooling: the same outputs, the same errors); backward
+//! must put every output gradient on its argmax.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyreg::layers::pool::{region_max_pool_backward, region_max_pool_forward, Region};
+use tinyreg::layers::pool::{
+    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, Region,
+};
 use tinyreg::reference;
 
 fn regions(bytes: &[u8]) -> Vec<Region> {
@@ -61,8 +65,12 @@ fuzz_target!(|data: &[u8]| {
         &mut arg_ref,
     );
     assert_eq!(fast, slow);
+    let mut y_eval = vec![7.0f32; n_out];
+    let eval = region_max_pool_eval(planes, height, width, &rows, &cols, &x, &mut y_eval);
+    assert_eq!(eval.is_err(), fast.is_err());
     if fast.is_err() {
         assert!(y.iter().all(|&v| v == 7.0) && arg.iter().all(|&a| a == 0xEE));
+        assert!(y_eval.iter().all(|&v| v == 7.0));
         return;
     }
     for i in 0..n_out {
@@ -71,6 +79,10 @@ fuzz_target!(|data: &[u8]| {
             "output {i}"
         );
         assert_eq!(arg[i], arg_ref[i], "argmax {i}");
+        assert!(
+            y_eval[i].to_bits() == y[i].to_bits() || (y_eval[i].is_nan() && y[i].is_nan()),
+            "eval output {i}"
+        );
     }
     // Backward: gradient k lands at the input element holding output k's max.
     let dy: Vec<f32> = (0..n_out).map(|k| (k + 1) as f32).collect();
