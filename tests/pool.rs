@@ -246,7 +246,9 @@ fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
     }
     // Backward: each output's gradient lands on its argmax, everything else
     // (the row and column an odd side leaves out included) is zero.
-    let dy: Vec<f32> = (0..n_out).map(|o| o as f32 + 0.5).collect();
+    // A -0.0 gradient lands as +0.0 (zero plus it), as the generic path gives.
+    let mut dy: Vec<f32> = (0..n_out).map(|o| o as f32 + 0.5).collect();
+    dy[n_out / 2] = -0.0;
     let mut dx = vec![f32::NAN; planes * h * w];
     region_max_pool_backward(planes, h, w, &rr[..nr], &cr[..nc], &arg, &dy, &mut dx).unwrap();
     let mut want = vec![0f32; planes * h * w];
@@ -255,11 +257,19 @@ fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
             for j in 0..nc {
                 let o = p * nr * nc + i * nc + j;
                 let (dr, dc) = (arg[o] as usize / 2, arg[o] as usize % 2);
-                want[p * h * w + (2 * i + dr) * w + 2 * j + dc] = dy[o];
+                want[p * h * w + (2 * i + dr) * w + 2 * j + dc] = 0.0 + dy[o];
             }
         }
     }
-    assert_eq!(dx, want, "backward {planes} x {h} x {w}");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&dx), bits(&want), "backward {planes} x {h} x {w}");
+    // An offset past its window is refused before anything is written.
+    let mut bad = arg.clone();
+    bad[n_out - 1] = 4;
+    let before = bits(&dx);
+    let err = region_max_pool_backward(planes, h, w, &rr[..nr], &cr[..nc], &bad, &dy, &mut dx);
+    assert!(err.is_err(), "an offset past the window is refused");
+    assert_eq!(bits(&dx), before, "an error writes nothing");
 }
 
 /// Average pooling: means of the regions; backward is the adjoint

@@ -22,7 +22,7 @@ pub(crate) struct PlaneShape {
 }
 
 /// Whether `regions` are 2-wide windows with stride 2 from 0.
-fn is_2x2(regions: &[Region]) -> bool {
+pub(crate) fn is_2x2(regions: &[Region]) -> bool {
     regions
         .iter()
         .enumerate()
@@ -346,6 +346,57 @@ fn max_pool_2x2_plane<const RECORD: bool>(
             y[o..o + n].copy_from_slice(&best.as_array()[..n]);
             if RECORD {
                 store_offsets(at, &mut arg[o..o + n]);
+            }
+        }
+    }
+}
+
+/// Backward of 2 x 2, stride 2 max pooling over every plane, for argmaxes
+/// already checked to be below 4: one write-only pass that gives each input
+/// element its window's gradient where the argmax points and zero elsewhere
+/// (and zero where no window reaches), instead of zeroing the whole input
+/// gradient and then adding into it (that took 12% of the Fashion CNN's
+/// step). Each value is `g + 0.0`, as the add into zero gave: the same bits.
+pub(crate) fn max_pool_2x2_backward(
+    shape: PlaneShape,
+    out_rows: usize,
+    out_cols: usize,
+    argmax: &[u8],
+    grad_output: &[f32],
+    grad_input: &mut [f32],
+) {
+    let PlaneShape {
+        planes,
+        width,
+        plane_in,
+        plane_out,
+    } = shape;
+    for p in 0..planes {
+        let dx = &mut grad_input[p * plane_in..(p + 1) * plane_in];
+        let (covered, rest) = dx.split_at_mut(2 * out_rows * width);
+        rest.fill(0.0);
+        let outs = p * plane_out..(p + 1) * plane_out;
+        let (dy, arg) = (&grad_output[outs.clone()], &argmax[outs]);
+        for ((pair, dy), arg) in covered
+            .chunks_exact_mut(2 * width)
+            .zip(dy.chunks_exact(out_cols))
+            .zip(arg.chunks_exact(out_cols))
+        {
+            let (top, bottom) = pair.split_at_mut(width);
+            top[2 * out_cols..].fill(0.0);
+            bottom[2 * out_cols..].fill(0.0);
+            let (top, bottom) = (&mut top[..2 * out_cols], &mut bottom[..2 * out_cols]);
+            for (((t, b), &g), &a) in top
+                .chunks_exact_mut(2)
+                .zip(bottom.chunks_exact_mut(2))
+                .zip(dy)
+                .zip(arg)
+            {
+                let at = |k: u8| if a == k { g + 0.0 } else { 0.0 };
+                t[0] = at(0);
+                t[1] = at(1);
+                b[0] = at(2);
+                b[1] = at(3);
             }
         }
     }

@@ -18,7 +18,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
-use crate::kernels::region_pool::{max_pool_planes, PlaneShape};
+use crate::kernels::region_pool::{is_2x2, max_pool_2x2_backward, max_pool_planes, PlaneShape};
 use crate::layers::layer::MAX_POOL_SIDE;
 use crate::Error;
 
@@ -427,6 +427,30 @@ pub fn region_max_pool_backward(
         grad_input.len(),
         &[grad_output.len(), argmax.len()],
     )?;
+    if !rows.is_empty() && !cols.is_empty() && is_2x2(rows) && is_2x2(cols) {
+        // Every window has 4 elements: the first offset past them is the error.
+        if let Some(&at) = argmax[..planes * plane_out].iter().find(|&&a| a >= 4) {
+            return Err(Error::IndexOutOfRange {
+                index: at as usize,
+                len: 4,
+            });
+        }
+        let shape = PlaneShape {
+            planes,
+            width,
+            plane_in,
+            plane_out,
+        };
+        max_pool_2x2_backward(
+            shape,
+            rows.len(),
+            cols.len(),
+            argmax,
+            grad_output,
+            grad_input,
+        );
+        return Ok(());
+    }
     // Validate every recorded offset before writing anything.
     for p in 0..planes {
         for (i, &(_, rl)) in rows.iter().enumerate() {
