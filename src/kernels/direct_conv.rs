@@ -117,7 +117,7 @@ fn direct_single_rows<const N: usize>(
                 core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
             for c in 0..shape.in_channels {
                 for ky in 0..k {
-                    let row = &padded[c * plane + (oy + ky) * pw + ox..];
+                    let row = &padded[c * plane + (oy + ky) * pw + ox..][..k - 1 + LANES];
                     let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
                     for (kx, w) in taps.chunks_exact(N).enumerate() {
                         let v = load_f32s(&row[kx..]);
@@ -188,8 +188,13 @@ fn accumulate_rows<const N: usize, const R: usize>(
         for ky in 0..k {
             let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
             let at = c * plane + (oy + ky) * pw + ox;
+            // Each row's span of the k taps' loads, sliced once, so the loads
+            // need no bounds checks (one per load took as many instructions
+            // as the multiply-adds).
+            let rows: [&[f32]; R] =
+                core::array::from_fn(|r| &padded[at + r * pw..][..k - 1 + LANES]);
             for (kx, w) in taps.chunks_exact(N).enumerate() {
-                let v: [F32s; R] = core::array::from_fn(|r| load_f32s(&padded[at + r * pw + kx..]));
+                let v: [F32s; R] = core::array::from_fn(|r| load_f32s(&rows[r][kx..]));
                 #[allow(clippy::needless_range_loop)]
                 for o in 0..N {
                     let wv = F32s::splat(w[o]);
