@@ -3,8 +3,8 @@
 //! layer, Adam), of a 784-256-128-10 MLP (batch 64, same regularizer) and of
 //! the Fashion-MNIST CNN of `examples/fashion_cnn.rs` (conv 3x3 16 + ReLU,
 //! 2x2 max pooling, conv 3x3 32 + ReLU, 2x2 max pooling, dense 128 + ReLU,
-//! dense 10; batch 64, Adam), on fixed batches already in memory. `benches/pytorch_train_step.py` times the
-//! same steps in PyTorch eager for the ratio.
+//! dense 10; batch 64, Adam), on fixed batches already in memory.
+//! `scripts/pytorch-peers.py` times the same steps in PyTorch for the ratio.
 //!
 //! Run: `RUSTFLAGS="-C target-cpu=native" cargo bench -p tinyreg-benches --bench train_step`
 
