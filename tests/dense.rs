@@ -230,6 +230,11 @@ fn dense_matches_reference_across_depth_blocks_and_tails() {
     check_case(&Case::new(3, 600, 40, false, 1), None, 1.0);
     check_case(&Case::new(33, 300, 70, true, 2), None, 1.0);
     check_case(&Case::new(300, 20, 9, false, 3), None, 1.0);
+    // Many row tiles with a partial last one, depths in three blocks with a
+    // tail past the 16-wide transposes, several column panels with a
+    // partial last one.
+    check_case(&Case::new(300, 600, 130, true, 4), None, 1.0);
+    check_case(&Case::new(21, 37, 100, false, 5), None, 1.0);
 }
 
 #[test]
