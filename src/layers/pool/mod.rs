@@ -356,23 +356,7 @@ pub fn region_max_pool_forward(
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
-    let (plane_in, plane_out) = check_pool(
-        planes,
-        height,
-        width,
-        rows,
-        cols,
-        input.len(),
-        &[output.len(), argmax.len()],
-    )?;
-    let planes_of = PlaneShape {
-        planes,
-        width,
-        plane_in,
-        plane_out,
-    };
-    max_pool_planes::<true>(planes_of, rows, cols, input, output, argmax);
-    Ok(())
+    max_pool_checked::<true>(planes, height, width, rows, cols, input, output, argmax)
 }
 
 /// [`region_max_pool_forward`] for inference: the same outputs, bit for bit,
@@ -386,6 +370,22 @@ pub fn region_max_pool_eval(
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
+    max_pool_checked::<false>(planes, height, width, rows, cols, input, output, &mut [])
+}
+
+/// Checks the shapes (and `argmax`'s length when `RECORD`), then pools.
+#[allow(clippy::too_many_arguments)]
+fn max_pool_checked<const RECORD: bool>(
+    planes: usize,
+    height: usize,
+    width: usize,
+    rows: &[Region],
+    cols: &[Region],
+    input: &[f32],
+    output: &mut [f32],
+    argmax: &mut [u8],
+) -> Result<(), Error> {
+    let lens = [output.len(), argmax.len()];
     let (plane_in, plane_out) = check_pool(
         planes,
         height,
@@ -393,7 +393,7 @@ pub fn region_max_pool_eval(
         rows,
         cols,
         input.len(),
-        &[output.len()],
+        if RECORD { &lens } else { &lens[..1] },
     )?;
     let planes_of = PlaneShape {
         planes,
@@ -401,7 +401,7 @@ pub fn region_max_pool_eval(
         plane_in,
         plane_out,
     };
-    max_pool_planes::<false>(planes_of, rows, cols, input, output, &mut []);
+    max_pool_planes::<RECORD>(planes_of, rows, cols, input, output, argmax);
     Ok(())
 }
 
@@ -427,9 +427,10 @@ pub fn region_max_pool_backward(
         grad_input.len(),
         &[grad_output.len(), argmax.len()],
     )?;
-    if !rows.is_empty() && !cols.is_empty() && is_2x2(rows) && is_2x2(cols) {
+    // `check_pool` refused empty region lists, so these are real 2x2 windows.
+    if is_2x2(rows) && is_2x2(cols) {
         // Every window has 4 elements: the first offset past them is the error.
-        if let Some(&at) = argmax[..planes * plane_out].iter().find(|&&a| a >= 4) {
+        if let Some(&at) = argmax.iter().find(|&&a| a >= 4) {
             return Err(Error::IndexOutOfRange {
                 index: at as usize,
                 len: 4,
