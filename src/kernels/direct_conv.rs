@@ -89,6 +89,10 @@ fn direct_block<const N: usize>(
     // Pairs pay where there are many taps a vector (measured: +20 to 40% at
     // 16 input channels on the Intel Xeon, -17% at one).
     if PAIR_ROWS && shape.in_channels >= PAIR_ROWS_FROM_CHANNELS {
+        while oy + 3 <= oh {
+            direct_rows::<N, 3>(k, oc, oy, shape, packed, operands, y);
+            oy += 3;
+        }
         while oy + 2 <= oh {
             direct_rows::<N, 2>(k, oc, oy, shape, packed, operands, y);
             oy += 2;
@@ -112,7 +116,7 @@ fn direct_single_rows<const N: usize>(
     let (pw, plane) = (shape.padded_width, shape.padded_plane);
     let (padded, bias, relu) = (operands.padded, operands.bias, operands.relu);
     for oy in from..oh {
-        for ox in (0..ow).step_by(LANES) {
+        for ox in column_tiles(ow) {
             let mut acc: [F32s; N] =
                 core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
             for c in 0..shape.in_channels {
@@ -127,12 +131,37 @@ fn direct_single_rows<const N: usize>(
                     }
                 }
             }
-            let n = (ow - ox).min(LANES);
             for (o, a) in acc.iter().enumerate() {
                 let a = if relu { a.max(F32s::ZERO) } else { *a };
-                store_lanes(&mut y[((oc + o) * oh + oy) * ow + ox..], a, n);
+                store_output(y, oc + o, oh * ow, oy * ow + ox, a, ow - ox);
             }
         }
+    }
+}
+
+/// Where the vectors of an output row start: every [`LANES`] columns, the
+/// last moved back to end where the row ends (its first columns computed
+/// twice, to the same bits), so rows at least a vector wide store only whole
+/// vectors; a narrower row has one vector, at 0.
+#[inline(always)]
+fn column_tiles(ow: usize) -> impl Iterator<Item = usize> {
+    let last = ow.saturating_sub(LANES);
+    (0..ow).step_by(LANES).map(move |ox| ox.min(last))
+}
+
+/// Stores an output vector at `at` in channel `o`'s plane of `plane` floats
+/// (`valid` real lanes, the rest beyond the row). Whole where it fits in the
+/// plane: the lanes past a row narrower than a vector land on the rows below,
+/// which the kernel stores after this one (rows go top to bottom, and the
+/// second of a pair after the first). Storing only the real lanes went through
+/// the stack, and reading the vector back in pieces stalled store forwarding
+/// (15% of the forward's samples at 14 x 14 on the Intel Xeon).
+#[inline(always)]
+fn store_output(y: &mut [f32], o: usize, plane: usize, at: usize, v: F32s, valid: usize) {
+    let plane = &mut y[o * plane..][..plane];
+    match plane.get_mut(at..at + LANES) {
+        Some(whole) => store_f32s(whole, v),
+        None => store_lanes(&mut plane[at..], v, valid.min(LANES)),
     }
 }
 
@@ -156,16 +185,14 @@ fn direct_rows<const N: usize, const R: usize>(
 ) {
     let (oh, ow) = (shape.out_height, shape.out_width);
     let (bias, relu) = (operands.bias, operands.relu);
-    for ox in (0..ow).step_by(LANES) {
-        let init: [[F32s; N]; R] = core::array::from_fn(|_| {
-            core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])))
-        });
-        let acc = accumulate_rows(init, k, oy, ox, shape, packed, operands.padded);
-        let n = (ow - ox).min(LANES);
+    let init: [F32s; N] =
+        core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
+    for ox in column_tiles(ow) {
+        let acc = accumulate_rows([init; R], k, oy, ox, shape, packed, operands.padded);
         for (r, row) in acc.iter().enumerate() {
             for (o, a) in row.iter().enumerate() {
                 let a = if relu { a.max(F32s::ZERO) } else { *a };
-                store_lanes(&mut y[((oc + o) * oh + oy + r) * ow + ox..], a, n);
+                store_output(y, oc + o, oh * ow, (oy + r) * ow + ox, a, ow - ox);
             }
         }
     }
@@ -256,21 +283,46 @@ const fn tail_rows(k: usize) -> usize {
 }
 
 /// Adds one sample's `dW[o][c][ky][kx] = sum over positions of dy[o][pos]
-/// x[c][pos + (ky, kx)]` into `grad_weights`, from the padded sample and the
-/// output gradient transposed to position-major (`dy_t[pos * stride + o]`,
-/// zeros past the last channel). Vectors run over output channels, so
-/// every lane sums only real terms (no lane of a row's tail is reduced in).
+/// x[c][pos + (ky, kx)]` into `dw_t`, the weight gradient transposed to
+/// tap-major (`dw_t[tap * stride + o]`, see [`transpose_weight_grad`]), from
+/// the padded sample and the output gradient transposed to position-major
+/// (`dy_t[pos * stride + o]`, zeros past the last channel). Vectors run over
+/// output channels, so every lane sums only real terms (no lane of a row's
+/// tail is reduced in), and each block's sums are added with one vector add
+/// per tap instead of one scalar add per weight.
 pub(crate) fn direct_weight_grad(
     shape: &WeightGradShape,
     padded: &[f32],
     dy_t: &[f32],
-    grad_weights: &mut [f32],
+    dw_t: &mut [f32],
 ) {
     match shape.conv.k {
-        1 => weight_grad::<1, { tap_rows(1) }, { tail_rows(1) }>(shape, padded, dy_t, grad_weights),
-        3 => weight_grad::<3, { tap_rows(3) }, { tail_rows(3) }>(shape, padded, dy_t, grad_weights),
-        5 => weight_grad::<5, { tap_rows(5) }, { tail_rows(5) }>(shape, padded, dy_t, grad_weights),
+        1 => weight_grad::<1, { tap_rows(1) }, { tail_rows(1) }>(shape, padded, dy_t, dw_t),
+        3 => weight_grad::<3, { tap_rows(3) }, { tail_rows(3) }>(shape, padded, dy_t, dw_t),
+        5 => weight_grad::<5, { tap_rows(5) }, { tail_rows(5) }>(shape, padded, dy_t, dw_t),
         _ => {}
+    }
+}
+
+/// Moves a weight gradient between its layout (`dw[o * patch + tap]`) and
+/// the tap-major one [`direct_weight_grad`] adds into (`dw_t[tap * stride +
+/// o]`, lanes past the last channel left as they are); `to_taps` says which way.
+pub(crate) fn transpose_weight_grad(
+    dw: &mut [f32],
+    dw_t: &mut [f32],
+    patch: usize,
+    stride: usize,
+    to_taps: bool,
+) {
+    for (o, row) in dw.chunks_exact_mut(patch).enumerate() {
+        for (tap, w) in row.iter_mut().enumerate() {
+            let t = &mut dw_t[tap * stride + o];
+            if to_taps {
+                *t = *w;
+            } else {
+                *w = *t;
+            }
+        }
     }
 }
 
@@ -281,21 +333,21 @@ fn weight_grad<const K: usize, const R: usize, const T: usize>(
     shape: &WeightGradShape,
     padded: &[f32],
     dy_t: &[f32],
-    grad_weights: &mut [f32],
+    dw_t: &mut [f32],
 ) {
     let rows = shape.conv.in_channels * K;
     for ob in (0..shape.conv.out_channels).step_by(LANES) {
         let mut r0 = 0;
         while r0 + R <= rows {
-            tap_block::<K, R>(shape, ob, r0, padded, dy_t, grad_weights);
+            tap_block::<K, R>(shape, ob, r0, padded, dy_t, dw_t);
             r0 += R;
         }
         while r0 + T <= rows {
-            tap_block::<K, T>(shape, ob, r0, padded, dy_t, grad_weights);
+            tap_block::<K, T>(shape, ob, r0, padded, dy_t, dw_t);
             r0 += T;
         }
         while r0 < rows {
-            tap_block::<K, 1>(shape, ob, r0, padded, dy_t, grad_weights);
+            tap_block::<K, 1>(shape, ob, r0, padded, dy_t, dw_t);
             r0 += 1;
         }
     }
@@ -332,7 +384,7 @@ fn tap_block<const K: usize, const N: usize>(
     r0: usize,
     padded: &[f32],
     dy_t: &[f32],
-    grad_weights: &mut [f32],
+    dw_t: &mut [f32],
 ) {
     let (oh, ow) = (shape.conv.out_height, shape.conv.out_width);
     let (pw, plane, stride) = (
@@ -340,8 +392,6 @@ fn tap_block<const K: usize, const N: usize>(
         shape.conv.padded_plane,
         shape.channel_stride,
     );
-    let patch = shape.conv.in_channels * K * K;
-    let lanes = (shape.conv.out_channels - ob).min(LANES);
     // Where each row of taps starts in the padded sample.
     let starts: [usize; N] = core::array::from_fn(|r| (r0 + r) / K * plane + (r0 + r) % K * pw);
     let mut acc = [[F32s::ZERO; K]; N];
@@ -351,19 +401,20 @@ fn tap_block<const K: usize, const N: usize>(
         // accumulators to the stack at every step).
         let drow = &dy_t[oy * ow * stride..][..ow * stride];
         // Each tap's inputs for the row as a slice of exactly `ow`: indexed
-        // by `ox < ow`, no check is left in the loop.
+        // by `ox < ow`, no check is left in the loop. Cut from one span per
+        // row of taps, whose length bounds all `K` cuts (one check, not `K`).
         let taps: [[&[f32]; K]; N] = core::array::from_fn(|r| {
-            core::array::from_fn(|kx| &padded[starts[r] + oy * pw + kx..][..ow])
+            let span = &padded[starts[r] + oy * pw..][..ow + K - 1];
+            core::array::from_fn(|kx| &span[kx..kx + ow])
         });
         acc = tap_row(acc, ob, stride, drow, &taps);
     }
     for (r, row) in acc.iter().enumerate() {
         let (c, ky) = ((r0 + r) / K, (r0 + r) % K);
-        for (kx, a) in row.iter().enumerate() {
+        for (kx, &a) in row.iter().enumerate() {
             let tap = c * K * K + ky * K + kx;
-            for (l, &v) in a.to_array()[..lanes].iter().enumerate() {
-                grad_weights[(ob + l) * patch + tap] += v;
-            }
+            let dst = &mut dw_t[tap * stride + ob..][..LANES];
+            store_f32s(dst, load_f32s(dst) + a);
         }
     }
 }

@@ -9,7 +9,7 @@
 //! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
 
 use crate::kernels::direct_conv::{
-    copy_row, direct_conv_sample, direct_weight_grad, transpose_output_grad,
+    copy_row, direct_conv_sample, direct_weight_grad, transpose_output_grad, transpose_weight_grad,
     transposed_channel_stride, weight_grad_has_kernel, DirectOperands, DirectShape,
     WeightGradShape, DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
 };
@@ -276,19 +276,23 @@ impl Conv2d {
     }
 
     /// Floats of the direct backward's scratch: the flipped weights packed,
-    /// the padded output gradient, the transposed output gradient and the
-    /// padded input.
+    /// the padded output gradient, the transposed output gradient, the
+    /// padded input and the tap-major weight gradient.
     const fn direct_backward_scratch_len(&self) -> usize {
         let t = self.input_grad_conv();
         let channel_stride = transposed_channel_stride(self.out_channels);
+        let taps = size::mul(self.patch(), channel_stride);
         size::add(
+            taps,
             size::add(
-                self.weights_len(),
-                size::add(size::mul(t.in_channels, t.padded_plane()), LOAD_SLACK),
-            ),
-            size::add(
-                size::mul(self.positions(), channel_stride),
-                size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
+                size::add(
+                    self.weights_len(),
+                    size::add(size::mul(t.in_channels, t.padded_plane()), LOAD_SLACK),
+                ),
+                size::add(
+                    size::mul(self.positions(), channel_stride),
+                    size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
+                ),
             ),
         )
     }
@@ -315,7 +319,8 @@ impl Conv2d {
         let (packed, rest) = scratch.split_at_mut(self.weights_len());
         let (padded_dy, rest) = rest.split_at_mut(t.in_channels * t.padded_plane() + LOAD_SLACK);
         let (dy_t, rest) = rest.split_at_mut(self.positions() * channel_stride);
-        let padded_x = &mut rest[..ic * self.padded_plane() + LOAD_SLACK];
+        let (padded_x, rest) = rest.split_at_mut(ic * self.padded_plane() + LOAD_SLACK);
+        let dw_t = &mut rest[..self.patch() * channel_stride];
         let shape = WeightGradShape {
             conv: self.direct_shape(),
             channel_stride,
@@ -323,6 +328,8 @@ impl Conv2d {
         // Zero borders and channel tails, written inside only from here on.
         padded_x.fill(0.0);
         dy_t.fill(0.0);
+        dw_t.fill(0.0);
+        transpose_weight_grad(grad_weights, dw_t, self.patch(), channel_stride, true);
         let positions = self.positions();
         for (x, dy) in input
             .chunks_exact(n_in)
@@ -330,8 +337,9 @@ impl Conv2d {
         {
             self.pad_into(x, padded_x);
             transpose_output_grad(dy, positions, self.out_channels, channel_stride, dy_t);
-            direct_weight_grad(&shape, padded_x, dy_t, grad_weights);
+            direct_weight_grad(&shape, padded_x, dy_t, dw_t);
         }
+        transpose_weight_grad(grad_weights, dw_t, self.patch(), channel_stride, false);
         if let Some(grad_input) = grad_input {
             pack_direct(ic, t.patch(), packed, |c, tap| {
                 let (o, ky, kx) = (tap / kk, tap / k % k, tap % k);
