@@ -4,7 +4,7 @@
 //! de-interleaving, and the same rule one element at a time on targets
 //! without SIMD. `layers/pool/` checks the regions and the lengths first.
 
-use crate::simd::{load_f32s, F32s, U32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_f32s, store_lanes, F32s, U32s, HAS_SIMD, LANES};
 
 /// A region of one axis: `len` elements from `start`.
 pub type Region = (u16, u16);
@@ -50,9 +50,16 @@ pub(crate) fn max_pool_planes<const RECORD: bool>(
     } = shape;
     if HAS_SIMD && is_2x2(rows) && is_2x2(cols) {
         for p in 0..planes {
-            let x = &input[p * plane_in..(p + 1) * plane_in];
-            let y = &mut output[p * plane_out..(p + 1) * plane_out];
-            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
+            // The plane and all after it: a row's tail may load past the
+            // plane's end and store spare lanes on the outputs after its
+            // own, which later rows and planes overwrite.
+            let x = &input[p * plane_in..];
+            let y = &mut output[p * plane_out..];
+            let arg = if RECORD {
+                &mut argmax[p * plane_out..]
+            } else {
+                &mut []
+            };
             max_pool_2x2_plane::<RECORD>(x, width, rows.len(), cols.len(), y, arg);
         }
         return;
@@ -286,8 +293,9 @@ impl ColumnChunk {
 /// input vectors, de-interleaved into the four candidates of each window and
 /// compared in row-major order with the same tie and NaN rules as the generic
 /// loop (so the results are identical); the tail of a row the same way, from
-/// a padded copy where the plane ends (a scalar tail took 13% of the Fashion
-/// CNN's step, whose rows have 14 and 7 outputs).
+/// a padded copy where the input ends (a scalar tail took 13% of the Fashion
+/// CNN's step, whose rows have 14 and 7 outputs). `x`, `y` and `arg` start at
+/// the plane and may run on past it (only the plane's part is meaningful).
 fn max_pool_2x2_plane<const RECORD: bool>(
     x: &[f32],
     width: usize,
@@ -343,9 +351,15 @@ fn max_pool_2x2_plane<const RECORD: bool>(
             let (best, at) = step(best, at, c, 2.0);
             let (best, at) = step(best, at, d, 3.0);
             let o = i * out_cols + j;
-            y[o..o + n].copy_from_slice(&best.as_array()[..n]);
+            // A whole vector where the outputs go on (storing `n` lanes
+            // went through the stack and a `memcpy` call, 3% of the CNN step).
+            match y.get_mut(o..o + LANES) {
+                Some(whole) => store_f32s(whole, best),
+                None => store_lanes(&mut y[o..], best, n),
+            }
             if RECORD {
-                store_offsets(at, &mut arg[o..o + n]);
+                let len = if arg.len() >= o + LANES { LANES } else { n };
+                store_offsets(at, &mut arg[o..o + len]);
             }
         }
     }
