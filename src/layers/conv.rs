@@ -300,19 +300,23 @@ impl Conv2d {
     /// Backward without im2col (see [`Self::direct_backward_available`]): per
     /// sample, `dW` by [`direct_weight_grad`] and `dx` by the direct forward
     /// of [`Self::input_grad_conv`].
+    #[allow(clippy::too_many_arguments)]
     fn direct_backward(
         &self,
-        args: BackwardArgs<'_>,
+        (n_in, n_out): (usize, usize),
+        weights: &[f32],
+        input: &[f32],
+        grad_output: &mut [f32],
+        masked: Masked<'_>,
         grad_weights: &mut [f32],
         grad_input: Option<&mut [f32]>,
         scratch: &mut [f32],
     ) {
-        let BackwardArgs {
-            sizes: (n_in, n_out),
-            weights,
-            input,
-            grad_output,
-        } = args;
+        let Masked {
+            relu,
+            output,
+            grad_bias,
+        } = masked;
         let t = self.input_grad_conv();
         let (k, kk, ic) = (self.k, self.k * self.k, self.in_channels);
         let channel_stride = transposed_channel_stride(self.out_channels);
@@ -331,10 +335,12 @@ impl Conv2d {
         dw_t.fill(0.0);
         transpose_weight_grad(grad_weights, dw_t, self.patch(), channel_stride, true);
         let positions = self.positions();
-        for (x, dy) in input
+        for ((x, dy), y) in input
             .chunks_exact(n_in)
-            .zip(grad_output.chunks_exact(n_out))
+            .zip(grad_output.chunks_exact_mut(n_out))
+            .zip(output.chunks_exact(n_out))
         {
+            self.bias_and_relu_sample(relu, y, dy, grad_bias);
             self.pad_into(x, padded_x);
             transpose_output_grad(dy, positions, self.out_channels, channel_stride, dy_t);
             direct_weight_grad(&shape, padded_x, dy_t, dw_t);
@@ -597,16 +603,33 @@ impl Conv2d {
             grad_input.as_deref().map(<[f32]>::len),
             scratch.len(),
         )?;
-        self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
-        let args = BackwardArgs {
-            sizes,
-            weights,
-            input,
-            grad_output,
-        };
         if direct {
-            self.direct_backward(args, grad_weights, grad_input, scratch);
+            // Masks each sample's gradient where the sample is used, while
+            // it is in cache (a separate pass read and wrote the whole
+            // batch's gradient once more from memory).
+            let masked = Masked {
+                relu,
+                output,
+                grad_bias,
+            };
+            self.direct_backward(
+                sizes,
+                weights,
+                input,
+                grad_output,
+                masked,
+                grad_weights,
+                grad_input,
+                scratch,
+            );
         } else {
+            self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
+            let args = BackwardArgs {
+                sizes,
+                weights,
+                input,
+                grad_output,
+            };
             self.im2col_backward(args, grad_weights, grad_input, scratch);
         }
         Ok(())
@@ -660,13 +683,20 @@ impl Conv2d {
             .chunks_exact_mut(self.out_channels * positions)
             .zip(output.chunks_exact(self.out_channels * positions))
         {
-            for ((g, dy), y) in grad_bias
-                .iter_mut()
-                .zip(dy.chunks_exact_mut(positions))
-                .zip(y.chunks_exact(positions))
-            {
-                *g += relu_mask_and_sum(relu, y, dy);
-            }
+            self.bias_and_relu_sample(relu, y, dy, grad_bias);
+        }
+    }
+
+    /// [`Self::bias_and_relu_backward`] of one sample (the sums added in the
+    /// same order, sample after sample).
+    fn bias_and_relu_sample(&self, relu: bool, y: &[f32], dy: &mut [f32], grad_bias: &mut [f32]) {
+        let positions = self.positions();
+        for ((g, dy), y) in grad_bias
+            .iter_mut()
+            .zip(dy.chunks_exact_mut(positions))
+            .zip(y.chunks_exact(positions))
+        {
+            *g += relu_mask_and_sum(relu, y, dy);
         }
     }
 
@@ -760,6 +790,14 @@ struct ForwardArgs<'a> {
     bias: &'a [f32],
     relu: bool,
     input: &'a [f32],
+}
+
+/// What the direct backward masks and sums sample by sample: the ReLU's
+/// mask from `output` (if `relu`) and the bias gradient.
+struct Masked<'a> {
+    relu: bool,
+    output: &'a [f32],
+    grad_bias: &'a mut [f32],
 }
 
 /// A checked backward call's inputs (the output gradient after the ReLU).
