@@ -72,9 +72,9 @@ fn direct_blocks(k: usize, shape: &DirectShape, operands: DirectOperands<'_>, y:
     }
 }
 
-/// Output channels `oc..oc + N`, from their packed weights `packed`: two
-/// output rows at a time where there are two and enough input channels
-/// (`2N` accumulators sharing each weight broadcast), then row by row.
+/// Output channels `oc..oc + N`, from their packed weights `packed`: three
+/// output rows at a time, then two (`3N` or `2N` accumulators sharing each
+/// weight broadcast), then row by row.
 #[inline(always)]
 fn direct_block<const N: usize>(
     k: usize,
@@ -86,9 +86,10 @@ fn direct_block<const N: usize>(
 ) {
     let oh = shape.out_height;
     let mut oy = 0;
-    // Pairs pay where there are many taps a vector (measured: +20 to 40% at
-    // 16 input channels on the Intel Xeon, -17% at one).
-    if PAIR_ROWS && shape.in_channels >= PAIR_ROWS_FROM_CHANNELS {
+    // Rows together pay at one input channel too, since the stores are
+    // whole vectors (measured on the Intel Xeon, (64, 1->16, 28x28): 505 ->
+    // 398 us; when a partial store stalled them, they lost 17% there).
+    if PAIR_ROWS {
         while oy + 3 <= oh {
             direct_rows::<N, 3>(k, oc, oy, shape, packed, operands, y);
             oy += 3;
@@ -165,12 +166,9 @@ fn store_output(y: &mut [f32], o: usize, plane: usize, at: usize, v: F32s, valid
     }
 }
 
-/// Whether [`direct_block`] computes two rows at a time: with AVX-512 only
-/// (16 of its 32 registers; AVX2's 16 would spill).
+/// Whether [`direct_block`] computes several rows at a time: with AVX-512 only
+/// (24 of its 32 registers; AVX2's 16 would spill).
 const PAIR_ROWS: bool = cfg!(target_feature = "avx512f");
-
-/// Input channels from which the pairs pay.
-const PAIR_ROWS_FROM_CHANNELS: usize = 4;
 
 /// Output rows `oy..oy + R` of channels `oc..oc + N`.
 #[inline(always)]
