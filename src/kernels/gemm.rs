@@ -274,6 +274,9 @@ fn run_tile<const R: usize>(
     ctx: TileCtx,
     epi: Epilogue<'_>,
 ) {
+    if !ctx.first || epi.overwrite_with_bias.is_none() {
+        touch_tile::<R>(c, ctx);
+    }
     let acc = match a {
         AMat::RowMajor { data, ld } => {
             let rows: [&[f32]; R] = core::array::from_fn(|r| {
@@ -289,6 +292,29 @@ fn run_tile<const R: usize>(
         }),
     };
     store_tile::<R>(&acc, c, ctx, epi);
+}
+
+/// Loads one float of every cache line of the tile's C before the tile's
+/// depth loop, so a miss (C of a large product, left by the last depth
+/// block, is out of L2) resolves while the loop runs instead of at the
+/// epilogue's loads: the safe stand-in for a prefetch (`_mm_prefetch` is
+/// `unsafe`). `black_box` keeps the loads; they cost 4 x R scalar loads a
+/// tile of 32 x R x kc multiply-adds.
+#[inline(always)]
+fn touch_tile<const R: usize>(c: &[f32], ctx: TileCtx) {
+    let mut lines = [[[0.0f32; 2]; NV]; R];
+    for (r, line) in lines.iter_mut().enumerate() {
+        let row = (ctx.r0 + r) * ctx.ldc;
+        for (v, ends) in line.iter_mut().enumerate() {
+            let col = ctx.n0 + v * LANES;
+            if col < ctx.n {
+                // Both ends: a vector not aligned to 64 bytes spans two lines.
+                let last = (col + LANES).min(ctx.n) - 1;
+                *ends = [c[row + col], c[row + last]];
+            }
+        }
+    }
+    core::hint::black_box(lines);
 }
 
 /// The register tile: `acc[r][v] = sum_k A(r, k) * panel[k][v]`.
