@@ -397,6 +397,11 @@ fn pack_b(b: BMat<'_>, k0: usize, kc: usize, n0: usize, n: usize, panel: &mut [f
         // 16 x 16 blocks: 16 storage rows of B (16 panel columns) by 16 depths,
         // loaded as vectors, masked, transposed in registers, stored as panel rows.
         for v in 0..NV {
+            let first = n0 + v * LANES;
+            if b.mask.is_none() && first + LANES <= n {
+                pack_transposed_whole(b, k0, kc, first, v, panel);
+                continue;
+            }
             for kb in (0..kc).step_by(LANES) {
                 let depth = LANES.min(kc - kb);
                 let rows: [F32s; LANES] = core::array::from_fn(|j| {
@@ -431,6 +436,38 @@ fn pack_b(b: BMat<'_>, k0: usize, kc: usize, n0: usize, n: usize, panel: &mut [f
                 }
             }
             dst[width..].fill(0.0);
+        }
+    }
+}
+
+/// [`pack_b`]'s transposed case for 16 columns that all exist, unmasked:
+/// each storage row is sliced once, so the loads of whole blocks and their
+/// stores into the panel need no per-row checks (with them, packing took a
+/// sixth of the time at (32, 256, 256), where a panel serves four row tiles).
+#[inline(always)]
+fn pack_transposed_whole(
+    b: BMat<'_>,
+    k0: usize,
+    kc: usize,
+    first: usize,
+    v: usize,
+    panel: &mut [f32],
+) {
+    let src: [&[f32]; LANES] = core::array::from_fn(|j| &b.data[(first + j) * b.ld + k0..][..kc]);
+    let full = kc / LANES * LANES;
+    for (kb, dst) in panel[..full * NR].chunks_exact_mut(LANES * NR).enumerate() {
+        let at = kb * LANES;
+        let rows: [F32s; LANES] =
+            core::array::from_fn(|j| crate::simd::load_f32s(&src[j][at..at + LANES]));
+        for (kk, col) in transpose16(rows).iter().enumerate() {
+            crate::simd::store_f32s(&mut dst[kk * NR + v * LANES..][..LANES], *col);
+        }
+    }
+    if full < kc {
+        let rows: [F32s; LANES] = core::array::from_fn(|j| load_partial(&src[j][full..]));
+        for (kk, col) in transpose16(rows).iter().take(kc - full).enumerate() {
+            let at = (full + kk) * NR + v * LANES;
+            crate::simd::store_f32s(&mut panel[at..at + LANES], *col);
         }
     }
 }
