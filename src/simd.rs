@@ -63,6 +63,18 @@ pub(crate) fn store_lanes(dst: &mut [f32], v: F32s, n: usize) {
     }
 }
 
+/// Stores `v` at `dst[at..]`: the whole vector where `dst` has room for it
+/// (the caller overwrites the lanes past `valid` later), else only the first
+/// `valid` lanes. Storing a part goes through the stack, and reading it back
+/// in pieces stalls store forwarding, so the whole store is the fast path.
+#[inline(always)]
+pub(crate) fn store_whole_or_lanes(dst: &mut [f32], at: usize, v: F32s, valid: usize) {
+    match dst.get_mut(at..at + LANES) {
+        Some(whole) => store_f32s(whole, v),
+        None => store_lanes(&mut dst[at..], v, valid.min(LANES)),
+    }
+}
+
 /// Lane-wise square root, correctly rounded everywhere: the hardware instruction
 /// where `wide` has SIMD, libm's `sqrtf` per lane elsewhere (wide's own
 /// fallback goes through a slow software `f64` routine).

@@ -3,7 +3,9 @@
 //! tap, from a zero-padded copy of the sample and weights packed block by
 //! block (`layers/conv.rs` prepares both).
 
-use crate::simd::{load_f32s, store_f32s, store_lanes, transpose16, F32s, HAS_SIMD, LANES};
+use crate::simd::{
+    load_f32s, store_f32s, store_whole_or_lanes, transpose16, F32s, HAS_SIMD, LANES,
+};
 
 /// Output channels the direct forward accumulates at once: 8 x 16 floats fill
 /// 8 of AVX-512's 32 registers (two or four times that on narrower SIMD).
@@ -89,7 +91,7 @@ fn direct_block<const N: usize>(
     // Rows together pay at one input channel too, since the stores are
     // whole vectors (measured on the Intel Xeon, (64, 1->16, 28x28): 505 ->
     // 398 us; when a partial store stalled them, they lost 17% there).
-    if PAIR_ROWS {
+    if SEVERAL_ROWS {
         while oy + 3 <= oh {
             direct_rows::<N, 3>(k, oc, oy, shape, packed, operands, y);
             oy += 3;
@@ -154,21 +156,16 @@ fn column_tiles(ow: usize) -> impl Iterator<Item = usize> {
 /// (`valid` real lanes, the rest beyond the row). Whole where it fits in the
 /// plane: the lanes past a row narrower than a vector land on the rows below,
 /// which the kernel stores after this one (rows go top to bottom, and the
-/// second of a pair after the first). Storing only the real lanes went through
-/// the stack, and reading the vector back in pieces stalled store forwarding
-/// (15% of the forward's samples at 14 x 14 on the Intel Xeon).
+/// later rows of a group after the first). The partial store it replaces
+/// took 15% of the forward's samples at 14 x 14 on the Intel Xeon.
 #[inline(always)]
 fn store_output(y: &mut [f32], o: usize, plane: usize, at: usize, v: F32s, valid: usize) {
-    let plane = &mut y[o * plane..][..plane];
-    match plane.get_mut(at..at + LANES) {
-        Some(whole) => store_f32s(whole, v),
-        None => store_lanes(&mut plane[at..], v, valid.min(LANES)),
-    }
+    store_whole_or_lanes(&mut y[o * plane..][..plane], at, v, valid);
 }
 
 /// Whether [`direct_block`] computes several rows at a time: with AVX-512 only
 /// (24 of its 32 registers; AVX2's 16 would spill).
-const PAIR_ROWS: bool = cfg!(target_feature = "avx512f");
+const SEVERAL_ROWS: bool = cfg!(target_feature = "avx512f");
 
 /// Output rows `oy..oy + R` of channels `oc..oc + N`.
 #[inline(always)]

@@ -4,7 +4,7 @@
 //! de-interleaving, and the same rule one element at a time on targets
 //! without SIMD. `layers/pool/` checks the regions and the lengths first.
 
-use crate::simd::{load_f32s, store_f32s, store_lanes, F32s, U32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, store_whole_or_lanes, F32s, U32s, HAS_SIMD, LANES};
 
 /// A region of one axis: `len` elements from `start`.
 pub type Region = (u16, u16);
@@ -55,11 +55,7 @@ pub(crate) fn max_pool_planes<const RECORD: bool>(
             // own, which later rows and planes overwrite.
             let x = &input[p * plane_in..];
             let y = &mut output[p * plane_out..];
-            let arg = if RECORD {
-                &mut argmax[p * plane_out..]
-            } else {
-                &mut []
-            };
+            let arg = argmax_part::<RECORD, _>(argmax, p * plane_out..);
             max_pool_2x2_plane::<RECORD>(x, width, rows.len(), cols.len(), y, arg);
         }
         return;
@@ -67,7 +63,7 @@ pub(crate) fn max_pool_planes<const RECORD: bool>(
     if !HAS_SIMD {
         for p in 0..planes {
             let y = &mut output[p * plane_out..(p + 1) * plane_out];
-            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
+            let arg = argmax_part::<RECORD, _>(argmax, p * plane_out..(p + 1) * plane_out);
             max_pool_plane_scalar::<RECORD>(&input[p * plane_in..], width, rows, cols, y, arg);
         }
         return;
@@ -85,7 +81,7 @@ pub(crate) fn max_pool_planes<const RECORD: bool>(
         }
         for p in 0..planes {
             let y = &mut output[p * plane_out..(p + 1) * plane_out];
-            let arg = plane_argmax::<RECORD>(argmax, p, plane_out);
+            let arg = argmax_part::<RECORD, _>(argmax, p * plane_out..(p + 1) * plane_out);
             for chunk in &chunks[..count] {
                 chunk.max_pool::<RECORD>(input, p * plane_in, width, rows, cols.len(), y, arg);
             }
@@ -93,11 +89,14 @@ pub(crate) fn max_pool_planes<const RECORD: bool>(
     }
 }
 
-/// Plane `p`'s argmaxes, or nothing when not recording.
+/// The argmaxes in `range`, or nothing when not recording.
 #[inline(always)]
-fn plane_argmax<const RECORD: bool>(argmax: &mut [u8], p: usize, plane_out: usize) -> &mut [u8] {
+fn argmax_part<const RECORD: bool, R>(argmax: &mut [u8], range: R) -> &mut [u8]
+where
+    R: core::slice::SliceIndex<[u8], Output = [u8]>,
+{
     if RECORD {
-        &mut argmax[p * plane_out..(p + 1) * plane_out]
+        &mut argmax[range]
     } else {
         &mut []
     }
@@ -353,10 +352,7 @@ fn max_pool_2x2_plane<const RECORD: bool>(
             let o = i * out_cols + j;
             // A whole vector where the outputs go on (storing `n` lanes
             // went through the stack and a `memcpy` call, 3% of the CNN step).
-            match y.get_mut(o..o + LANES) {
-                Some(whole) => store_f32s(whole, best),
-                None => store_lanes(&mut y[o..], best, n),
-            }
+            store_whole_or_lanes(y, o, best, n);
             if RECORD {
                 let len = if arg.len() >= o + LANES { LANES } else { n };
                 store_offsets(at, &mut arg[o..o + len]);

@@ -300,13 +300,10 @@ impl Conv2d {
     /// Backward without im2col (see [`Self::direct_backward_available`]): per
     /// sample, `dW` by [`direct_weight_grad`] and `dx` by the direct forward
     /// of [`Self::input_grad_conv`].
-    #[allow(clippy::too_many_arguments)]
     fn direct_backward(
         &self,
         (n_in, n_out): (usize, usize),
-        weights: &[f32],
-        input: &[f32],
-        grad_output: &mut [f32],
+        (weights, input): (&[f32], &[f32]),
         masked: Masked<'_>,
         grad_weights: &mut [f32],
         grad_input: Option<&mut [f32]>,
@@ -315,6 +312,7 @@ impl Conv2d {
         let Masked {
             relu,
             output,
+            grad_output,
             grad_bias,
         } = masked;
         let t = self.input_grad_conv();
@@ -610,18 +608,11 @@ impl Conv2d {
             let masked = Masked {
                 relu,
                 output,
+                grad_output,
                 grad_bias,
             };
-            self.direct_backward(
-                sizes,
-                weights,
-                input,
-                grad_output,
-                masked,
-                grad_weights,
-                grad_input,
-                scratch,
-            );
+            let operands = (weights, input);
+            self.direct_backward(sizes, operands, masked, grad_weights, grad_input, scratch);
         } else {
             self.bias_and_relu_backward(relu, output, grad_output, grad_bias);
             let args = BackwardArgs {
@@ -792,11 +783,12 @@ struct ForwardArgs<'a> {
     input: &'a [f32],
 }
 
-/// What the direct backward masks and sums sample by sample: the ReLU's
-/// mask from `output` (if `relu`) and the bias gradient.
+/// What the direct backward masks and sums sample by sample: `grad_output`
+/// by the ReLU's mask from `output` (if `relu`), its sums into `grad_bias`.
 struct Masked<'a> {
     relu: bool,
     output: &'a [f32],
+    grad_output: &'a mut [f32],
     grad_bias: &'a mut [f32],
 }
 
