@@ -136,6 +136,30 @@ pub const GEMM_KC: usize = 128;
 /// `transpose` is lane by lane.
 #[inline(always)]
 pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
+    let mut m = rows;
+    swap_index_bit::<8, LANES>(&mut m);
+    swap_index_bit::<4, LANES>(&mut m);
+    swap_index_bit::<2, LANES>(&mut m);
+    swap_index_bit::<1, LANES>(&mut m);
+    m
+}
+
+/// Transposes 8 rows of 16 lanes by halves: lane `r` of `out[s]` is lane `s`
+/// of `rows[r]`, and lane `8 + r` is lane `s + 8`. Three of
+/// [`transpose16`]'s stages (the row index has no bit 8), 24 shuffles.
+#[inline(always)]
+pub(crate) fn transpose8_halves(rows: [F32s; 8]) -> [F32s; 8] {
+    let mut m = rows;
+    swap_index_bit::<4, 8>(&mut m);
+    swap_index_bit::<2, 8>(&mut m);
+    swap_index_bit::<1, 8>(&mut m);
+    m
+}
+
+/// One transposition stage: swaps bit `BIT` of the vector index with the same
+/// bit of the lane index, a pair of two-source shuffles per vector pair.
+#[inline(always)]
+fn swap_index_bit<const BIT: usize, const N: usize>(m: &mut [F32s; N]) {
     use wide::ShuffleExt;
     const fn indices(bit: usize, high: bool) -> [u32; LANES] {
         let mut idx = [0u32; LANES];
@@ -152,41 +176,31 @@ pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
         }
         idx
     }
-    let mut m = rows;
-    macro_rules! stage {
-        ($bit:expr) => {{
-            let lo = U32s::new(const { indices($bit, false) });
-            let hi = U32s::new(const { indices($bit, true) });
-            let mut r = 0;
-            while r < LANES {
-                if r & $bit == 0 {
-                    let (a, b) = (m[r], m[r | $bit]);
-                    m[r] = [a, b].shuffle(lo);
-                    m[r | $bit] = [a, b].shuffle(hi);
-                }
-                r += 1;
-            }
-        }};
+    let lo = U32s::new(const { indices(BIT, false) });
+    let hi = U32s::new(const { indices(BIT, true) });
+    for r in 0..N {
+        if r & BIT == 0 {
+            let (a, b) = (m[r], m[r | BIT]);
+            m[r] = [a, b].shuffle(lo);
+            m[r | BIT] = [a, b].shuffle(hi);
+        }
     }
-    stage!(8);
-    stage!(4);
-    stage!(2);
-    stage!(1);
-    m
 }
 
 /// Sums each of 16 vectors: lane `c` of the result is the sum of the lanes of
 /// `acc[bit_reverse4(c)]` (so store output `o` in `acc[bit_reverse4(o)]` to get
-/// it back in lane `o`). Four shuffle-and-add stages, 45 operations in all.
+/// it back in lane `o`). Four stages of shuffle, blend and add, 45 operations in all.
 #[inline(always)]
 pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
     use wide::ShuffleExt;
-    const fn indices(bit: usize, partner: bool) -> [u32; LANES] {
+    /// Lane `c` takes lane `c ^ bit` of the pair's second vector where bit
+    /// `bit` of `c` is set, of the first elsewhere.
+    const fn indices(bit: usize) -> [u32; LANES] {
         let mut idx = [0u32; LANES];
         let mut c = 0;
         while c < LANES {
             let from_b = c & bit != 0;
-            let lane = if partner { c ^ bit } else { c };
+            let lane = c ^ bit;
             idx[c] = if from_b {
                 (LANES + lane) as u32
             } else {
@@ -196,14 +210,28 @@ pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
         }
         idx
     }
+    const fn from_b(bit: usize) -> [f32; LANES] {
+        let mut lanes = [0.0f32; LANES];
+        let mut c = 0;
+        while c < LANES {
+            if c & bit != 0 {
+                lanes[c] = 1.0;
+            }
+            c += 1;
+        }
+        lanes
+    }
+    // The lanes that stay in place are a blend (not a shuffle): on Intel,
+    // shuffles of 512-bit vectors share port 5 with one of the FMA units,
+    // while a blend may run on either port.
     macro_rules! stage {
         ($bit:expr, $v:expr, $n:expr) => {{
-            let own = U32s::new(const { indices($bit, false) });
-            let partner = U32s::new(const { indices($bit, true) });
+            let own = F32s::new(const { from_b($bit) }).simd_gt(F32s::ZERO);
+            let partner = U32s::new(const { indices($bit) });
             let v = $v;
             let out: [F32s; $n] = core::array::from_fn(|p| {
                 let pair = [v[2 * p], v[2 * p + 1]];
-                pair.shuffle(own) + pair.shuffle(partner)
+                own.select(pair[1], pair[0]) + pair.shuffle(partner)
             });
             out
         }};
@@ -233,6 +261,19 @@ mod tests {
         for (c, col) in t.iter().enumerate() {
             for (r, &v) in col.as_array().iter().enumerate() {
                 assert_eq!(v, (r * 100 + c) as f32);
+            }
+        }
+    }
+
+    #[test]
+    fn transpose8_halves_puts_two_columns_in_each_vector() {
+        let rows: [F32s; 8] =
+            core::array::from_fn(|r| F32s::new(core::array::from_fn(|c| (r * 100 + c) as f32)));
+        let t = transpose8_halves(rows);
+        for (s, v) in t.iter().enumerate() {
+            for (lane, &x) in v.as_array().iter().enumerate() {
+                let (r, c) = (lane % 8, s + 8 * (lane / 8));
+                assert_eq!(x, (r * 100 + c) as f32, "vector {s} lane {lane}");
             }
         }
     }

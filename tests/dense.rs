@@ -237,6 +237,22 @@ fn dense_matches_reference_across_depth_blocks_and_tails() {
     check_case(&Case::new(21, 37, 100, false, 5), None, 1.0);
 }
 
+/// At least one packed panel of samples and more outputs than samples: the
+/// GEMM computes `W · x^T` and stores it transposed; partial panels, partial
+/// row tiles and depths over several blocks with a tail.
+#[test]
+fn dense_matches_reference_when_computed_transposed() {
+    for (batch, ni, no) in [(32, 64, 128), (40, 300, 77), (47, 529, 50), (64, 784, 256)] {
+        for relu in [false, true] {
+            check_case(
+                &Case::new(batch, ni, no, relu, (batch + no) as u64),
+                None,
+                1.0,
+            );
+        }
+    }
+}
+
 #[test]
 fn dense_dropconnect_matches_reference() {
     for (batch, ni, no) in [(1, 64, 64), (7, 33, 17), (16, 65, 3), (2, 300, 20)] {

@@ -13,8 +13,8 @@
 //! then row tiles.
 
 use crate::simd::{
-    bit_reverse4, f32s_from_bits, reduce16, transpose16, F32s, U32s, GEMM_KC, GEMM_MR, GEMM_NV,
-    HAS_SIMD, LANES,
+    bit_reverse4, f32s_from_bits, reduce16, transpose16, transpose8_halves, F32s, U32s, GEMM_KC,
+    GEMM_MR, GEMM_NV, HAS_SIMD, LANES,
 };
 
 use super::bernoulli::{bits_to_lanes, mask_bit};
@@ -68,6 +68,60 @@ pub(crate) fn gemm(
     if !HAS_SIMD {
         return super::gemm_scalar::gemm(m, n, k, a, b, c, ldc, epi);
     }
+    match swapped(m, n, a, b, epi) {
+        Some((bt, at)) => blocked::<true>(n, m, k, bt, at, c, ldc, scratch, epi),
+        None => blocked::<false>(m, n, k, a, b, c, ldc, scratch, epi),
+    }
+}
+
+/// `B^T` and `A^T` as operands, when `C = (B^T · A^T)^T` is the cheaper way to
+/// compute `A · B`: B stored transposed (the dense forward's `W^T`) is then
+/// read in place and only A, the smaller, is packed. Packing transposes
+/// 16 x 16 blocks, which a panel of `W^T` amortizes over only `m / MR` row
+/// tiles; the price is transposing the tiles on the way out. Each element is
+/// summed in the same order either way, so both give the same bits.
+fn swapped<'a>(
+    m: usize,
+    n: usize,
+    a: AMat<'a>,
+    b: BMat<'a>,
+    epi: Epilogue<'_>,
+) -> Option<(AMat<'a>, BMat<'a>)> {
+    match a {
+        AMat::RowMajor { data, ld }
+            if b.transposed && b.mask.is_none() && epi.mask.is_none() && NR <= m && m < n =>
+        {
+            let bt = AMat::RowMajor {
+                data: b.data,
+                ld: b.ld,
+            };
+            let at = BMat {
+                data,
+                ld,
+                transposed: true,
+                mask: None,
+            };
+            Some((bt, at))
+        }
+        _ => None,
+    }
+}
+
+/// The blocked product `A · B` into C, or into C transposed (`TRANSPOSED_C`:
+/// element `(r, j)` of the product goes to `c[j * ldc + r]`, and the
+/// epilogue's bias is per row of the product).
+#[allow(clippy::too_many_arguments)]
+fn blocked<const TRANSPOSED_C: bool>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: AMat<'_>,
+    b: BMat<'_>,
+    c: &mut [f32],
+    ldc: usize,
+    scratch: &mut [f32],
+    epi: Epilogue<'_>,
+) {
     let depth_blocks = k.div_ceil(KC).max(1);
     for kb in 0..depth_blocks {
         let k0 = kb * KC;
@@ -92,8 +146,8 @@ pub(crate) fn gemm(
                     last,
                 };
                 match rows {
-                    MR => run_tile::<MR>(a, panel, c, ctx, epi),
-                    _ => run_partial_tile(rows, a, panel, c, ctx, epi),
+                    MR => run_tile::<MR, TRANSPOSED_C>(a, panel, c, ctx, epi),
+                    _ => run_partial_tile::<TRANSPOSED_C>(rows, a, panel, c, ctx, epi),
                 }
                 r0 += rows;
             }
@@ -242,7 +296,7 @@ struct TileCtx {
 }
 
 /// Partial row tiles (fewer than MR rows): one instantiation per count.
-fn run_partial_tile(
+fn run_partial_tile<const TRANSPOSED_C: bool>(
     rows: usize,
     a: AMat<'_>,
     panel: &[f32],
@@ -253,7 +307,7 @@ fn run_partial_tile(
     macro_rules! dispatch {
         ($($r:literal),*) => {
             match rows {
-                $($r if $r < MR => run_tile::<$r>(a, panel, c, ctx, epi),)*
+                $($r if $r < MR => run_tile::<$r, TRANSPOSED_C>(a, panel, c, ctx, epi),)*
                 _ => unreachable_tile(),
             }
         };
@@ -267,14 +321,15 @@ fn unreachable_tile() {
 }
 
 #[inline(always)]
-fn run_tile<const R: usize>(
+fn run_tile<const R: usize, const TRANSPOSED_C: bool>(
     a: AMat<'_>,
     panel: &[f32],
     c: &mut [f32],
     ctx: TileCtx,
     epi: Epilogue<'_>,
 ) {
-    if !ctx.first || epi.overwrite_with_bias.is_none() {
+    // A transposed C is the small one (the swap needs m < n) and stays in cache.
+    if !TRANSPOSED_C && (!ctx.first || epi.overwrite_with_bias.is_none()) {
         touch_tile::<R>(c, ctx);
     }
     let acc = match a {
@@ -291,7 +346,11 @@ fn run_tile<const R: usize>(
             core::array::from_fn(|r| col[r])
         }),
     };
-    store_tile::<R>(&acc, c, ctx, epi);
+    if TRANSPOSED_C {
+        store_tile_transposed::<R>(&acc, c, ctx, epi);
+    } else {
+        store_tile::<R>(&acc, c, ctx, epi);
+    }
 }
 
 /// Loads one float of every cache line of the tile's C before the tile's
@@ -356,6 +415,66 @@ fn store_tile<const R: usize>(
     }
 }
 
+/// [`store_tile`] into C transposed: product rows `r0..r0 + R` are C's
+/// columns, product columns C's rows. Each vector of 16 product columns is
+/// turned into 8 vectors of two C row pieces (R floats at `r0`) by
+/// [`transpose8_halves`], then each piece gets the same epilogue as
+/// [`store_vector`] gives an element.
+#[inline(always)]
+fn store_tile_transposed<const R: usize>(
+    acc: &[[F32s; NV]; R],
+    c: &mut [f32],
+    ctx: TileCtx,
+    epi: Epilogue<'_>,
+) {
+    const HALF: usize = LANES / 2;
+    const { assert!(R <= HALF) };
+    let bias = match (ctx.first, epi.overwrite_with_bias) {
+        (true, Some(bias)) if !bias.is_empty() => {
+            let piece = &bias[ctx.r0..ctx.r0 + R];
+            Some(F32s::new(core::array::from_fn(|l| {
+                piece.get(l % HALF).copied().unwrap_or(0.0)
+            })))
+        }
+        (true, Some(_)) => Some(F32s::ZERO),
+        _ => None,
+    };
+    let alpha = F32s::splat(epi.alpha);
+    for (v, first_row) in (ctx.n0..ctx.n).step_by(LANES).take(NV).enumerate() {
+        let rows_here = LANES.min(ctx.n - first_row);
+        let rows: [F32s; HALF] =
+            core::array::from_fn(|r| if r < R { acc[r][v] } else { F32s::ZERO });
+        for (s, sum) in transpose8_halves(rows).into_iter().enumerate() {
+            // Lanes 0..8: C row first_row + s; lanes 8..16: row first_row + s + 8.
+            let at = [s, s + HALF].map(|row| (first_row + row) * ctx.ldc + ctx.r0);
+            let present = [s < rows_here, s + HALF < rows_here];
+            if !present[0] {
+                break;
+            }
+            let product = sum * alpha;
+            let prev = bias.unwrap_or_else(|| {
+                let mut lanes = [0.0f32; LANES];
+                for (half, (&at, &here)) in at.iter().zip(&present).enumerate() {
+                    if here {
+                        lanes[half * HALF..half * HALF + R].copy_from_slice(&c[at..at + R]);
+                    }
+                }
+                F32s::new(lanes)
+            });
+            let mut out = prev + product;
+            if epi.relu && ctx.last {
+                out = out.simd_lt(F32s::ZERO).select(F32s::ZERO, out);
+            }
+            let lanes = out.as_array();
+            for (half, (&at, &here)) in at.iter().zip(&present).enumerate() {
+                if here {
+                    c[at..at + R].copy_from_slice(&lanes[half * HALF..half * HALF + R]);
+                }
+            }
+        }
+    }
+}
+
 /// Writes `epilogue(sum)` to `c[row][col..]`, at most up to column `ctx.n`.
 #[inline(always)]
 fn store_vector(sum: F32s, row: usize, col: usize, c: &mut [f32], ctx: TileCtx, epi: Epilogue<'_>) {
@@ -376,13 +495,17 @@ fn store_vector(sum: F32s, row: usize, col: usize, c: &mut [f32], ctx: TileCtx, 
     if epi.relu && ctx.last {
         out = out.simd_lt(F32s::ZERO).select(F32s::ZERO, out);
     }
-    dst.copy_from_slice(&out.as_array()[..valid]);
+    crate::simd::store_lanes(dst, out, valid);
 }
 
+/// The first `src.len() <= LANES` floats of a vector, zero past them; the
+/// whole and the empty case need no copy through the stack.
 #[inline(always)]
 fn load_partial(src: &[f32]) -> F32s {
     if src.len() == LANES {
         crate::simd::load_f32s(src)
+    } else if src.is_empty() {
+        F32s::ZERO
     } else {
         let mut lanes = [0.0f32; LANES];
         lanes[..src.len()].copy_from_slice(src);
