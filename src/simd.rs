@@ -98,6 +98,12 @@ pub(crate) fn sqrt(v: F32s) -> F32s {
     }
 }
 
+/// Reinterprets the bits of a float vector as integers.
+#[inline(always)]
+pub(crate) fn bits_of(v: F32s) -> U32s {
+    wide::bytemuck::cast(v)
+}
+
 /// Reinterprets the bits of an integer vector as floats.
 #[inline(always)]
 pub(crate) fn f32s_from_bits(v: U32s) -> F32s {

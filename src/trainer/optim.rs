@@ -3,7 +3,7 @@
 //! slices of parameters, gradients and optimizer state.
 
 use crate::kernels::update::{
-    measured, update_vectors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
+    flush_below, measured, update_vectors, AdamFloors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
 };
 use crate::Error;
 
@@ -194,12 +194,14 @@ impl Update {
                 let t = step.max(1) as f32;
                 let c1 = 1.0 - libm::powf(beta1, t);
                 let c2 = 1.0 - libm::powf(beta2, t);
+                let step_size = lr / c1;
                 VectorRule::Adam {
                     beta1,
                     beta2,
                     eps,
-                    step_size: lr / c1,
+                    step_size,
                     c2_root: libm::sqrtf(c2),
+                    floors: AdamFloors::new(beta1, beta2, step_size),
                 }
             }
         };
@@ -262,12 +264,18 @@ impl Update {
                 let step_size = lr / c1;
                 let c2_root = libm::sqrtf(c2);
                 let (one_b1, one_b2) = (1.0 - beta1, 1.0 - beta2);
+                let floors = AdamFloors::new(beta1, beta2, step_size);
+                let tiny = f32::MIN_POSITIVE;
                 for (i, p) in params.iter_mut().enumerate() {
                     measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, grads[i]);
-                        m[i] = beta1 * m[i] + one_b1 * g;
-                        v[i] = beta2 * v[i] + one_b2 * g * g;
-                        *p -= step_size * m[i] / (libm::sqrtf(v[i]) / c2_root + eps);
+                        let g_for_m = flush_below(g, floors.g_m);
+                        let m_new = beta1 * flush_below(m[i], floors.m_in) + one_b1 * g_for_m;
+                        m[i] = flush_below(m_new, tiny);
+                        let g_for_v = flush_below(g, floors.g_v);
+                        v[i] = beta2 * flush_below(v[i], floors.v_in) + one_b2 * g_for_v * g_for_v;
+                        let m_used = flush_below(m[i], floors.m_update);
+                        *p -= step_size * m_used / (libm::sqrtf(v[i]) / c2_root + eps);
                     });
                 }
             }
@@ -450,9 +458,69 @@ impl LearningRate {
 mod tests {
     use super::*;
 
+    fn subnormal(x: f32) -> bool {
+        x != 0.0 && x.abs() < f32::MIN_POSITIVE
+    }
+
+    /// A weight whose gradient stops (a dead ReLU unit): without the floors
+    /// its first moment would decay until it stuck at the smallest subnormal
+    /// (`0.9 x` rounds back to it); with them it reaches zero and the weight
+    /// stops where it was, and no moment is ever subnormal, on either path.
+    #[test]
+    fn adam_moments_never_go_subnormal() {
+        let update = Update::new(Optimizer::ADAM, WeightDecay::NONE).unwrap();
+        for vectors in [true, false] {
+            let mut p = [0.5f32; 17];
+            // A subnormal gradient and moments from elsewhere are read as zero.
+            let mut state = [0f32; 34];
+            state[16] = 1e-40;
+            state[33] = -3e-39;
+            let mut g = [1e-3f32; 17];
+            g[5] = 1e-41;
+            let mut stopped_at = None;
+            for step in 1..=3000u32 {
+                if step == 2 {
+                    g = [0.0; 17];
+                }
+                if vectors {
+                    update
+                        .apply_inner(false, 1e-3, step, &mut p, &g, &mut state)
+                        .unwrap();
+                } else {
+                    update.apply_scalar(false, 1e-3, step, &mut p, &g, &mut state);
+                }
+                assert!(
+                    !state.iter().any(|&x| subnormal(x)),
+                    "step {step}: {state:?}"
+                );
+                if stopped_at.is_none() && state[..17].iter().all(|&m| m == 0.0) {
+                    stopped_at = Some((step, p));
+                }
+            }
+            let (step, p_then) = stopped_at.expect("the first moments reach zero");
+            assert!(step < 1000, "first moments zero only at step {step}");
+            assert_eq!(p, p_then, "weights move after their moments are zero");
+        }
+    }
+
+    #[test]
+    fn adam_floors_sit_where_the_products_leave_the_normal_range() {
+        let f = AdamFloors::new(0.9, 0.999, 1e-3);
+        let tiny = f32::MIN_POSITIVE;
+        assert!(0.9 * f.m_in >= tiny && 0.9 * (f.m_in * 0.99) < tiny);
+        assert!(0.1 * f.g_m >= tiny * 0.999_999);
+        assert!(0.001 * f.g_v * f.g_v >= tiny * 0.999_999);
+        assert!(1e-3 * f.m_update >= tiny * 0.999_999);
+        // No floor where a factor is zero (the product is zero anyway), and
+        // never one above the normal range's edge for factors of one.
+        let zero = AdamFloors::new(0.0, 0.0, 0.0);
+        assert_eq!((zero.m_in, zero.v_in, zero.m_update), (tiny, tiny, tiny));
+        assert_eq!(AdamFloors::new(0.5, 0.5, 10.0).m_update, tiny);
+    }
+
     /// The scalar update (targets without SIMD) equals the vector one bit for
     /// bit, for every optimizer and decay, on values that include zeros,
-    /// negatives, huge and NaN.
+    /// negatives, huge, NaN, subnormal and just above Adam's floors.
     #[test]
     fn scalar_update_equals_vector_update() {
         // Up to 100 values (50 parameters with two state floats each).
@@ -467,6 +535,10 @@ mod tests {
                     1 => -0.0,
                     2 => f32::NAN,
                     3 => 1e30,
+                    4 => -1e-40,
+                    5 => 2e-38,
+                    6 => 1e-36,
+                    7 => -4e-18,
                     _ => (s >> 8) as f32 / (1 << 23) as f32 - 1.0,
                 }
             })
