@@ -142,6 +142,9 @@ pub const GEMM_KC: usize = 128;
 /// `transpose` is lane by lane.
 #[inline(always)]
 pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
+    if !SHUFFLES_IN_REGISTERS {
+        return transpose_through_memory(rows);
+    }
     let mut m = rows;
     swap_index_bit::<8, LANES>(&mut m);
     swap_index_bit::<4, LANES>(&mut m);
@@ -155,11 +158,30 @@ pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
 /// [`transpose16`]'s stages (the row index has no bit 8), 24 shuffles.
 #[inline(always)]
 pub(crate) fn transpose8_halves(rows: [F32s; 8]) -> [F32s; 8] {
+    if !SHUFFLES_IN_REGISTERS {
+        let lanes = rows.map(|r| r.to_array());
+        return core::array::from_fn(|s| {
+            F32s::new(core::array::from_fn(|l| lanes[l % 8][s + 8 * (l / 8)]))
+        });
+    }
     let mut m = rows;
     swap_index_bit::<4, 8>(&mut m);
     swap_index_bit::<2, 8>(&mut m);
     swap_index_bit::<1, 8>(&mut m);
     m
+}
+
+/// Whether a 16-lane two-source shuffle is one instruction (AVX-512). With
+/// narrower vectors `wide` builds it lane by lane through calls that are not
+/// inlined (57% of an AVX2 batch-1 forward), so the transposes and the
+/// reduction there go through memory instead, element by element.
+const SHUFFLES_IN_REGISTERS: bool = cfg!(target_feature = "avx512f");
+
+/// [`transpose16`] element by element, for targets without 16-lane shuffles.
+#[inline(always)]
+fn transpose_through_memory(rows: [F32s; LANES]) -> [F32s; LANES] {
+    let lanes = rows.map(|r| r.to_array());
+    core::array::from_fn(|c| F32s::new(core::array::from_fn(|r| lanes[r][c])))
 }
 
 /// One transposition stage: swaps bit `BIT` of the vector index with the same
@@ -199,6 +221,10 @@ fn swap_index_bit<const BIT: usize, const N: usize>(m: &mut [F32s; N]) {
 #[inline(always)]
 pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
     use wide::ShuffleExt;
+    if !SHUFFLES_IN_REGISTERS {
+        // Each vector summed on its own (wide adds the halves, then within one).
+        return F32s::new(core::array::from_fn(|c| acc[bit_reverse4(c)].reduce_add()));
+    }
     /// Lane `c` takes lane `c ^ bit` of the pair's second vector where bit
     /// `bit` of `c` is set, of the first elsewhere.
     const fn indices(bit: usize) -> [u32; LANES] {
