@@ -177,6 +177,28 @@ pub(crate) fn transpose8_halves(rows: [F32s; 8]) -> [F32s; 8] {
 /// reduction there go through memory instead, element by element.
 const SHUFFLES_IN_REGISTERS: bool = cfg!(target_feature = "avx512f");
 
+/// `[a, b].shuffle(indices)`: lane `l` is lane `indices[l]` of `a` (below 16)
+/// or of `b` (16 to 31; higher bits ignored, as AVX-512 does). Without
+/// AVX-512, element by element through an array (see
+/// [`SHUFFLES_IN_REGISTERS`]).
+#[inline(always)]
+pub(crate) fn shuffle_pair(pair: [F32s; 2], indices: U32s) -> F32s {
+    use wide::ShuffleExt;
+    if SHUFFLES_IN_REGISTERS {
+        return pair.shuffle(indices);
+    }
+    let (a, b) = (pair[0].to_array(), pair[1].to_array());
+    let indices = indices.to_array();
+    F32s::new(core::array::from_fn(|l| {
+        let i = indices[l] as usize & (2 * LANES - 1);
+        if i < LANES {
+            a[i]
+        } else {
+            b[i - LANES]
+        }
+    }))
+}
+
 /// [`transpose16`] element by element, for targets without 16-lane shuffles.
 #[inline(always)]
 fn transpose_through_memory(rows: [F32s; LANES]) -> [F32s; LANES] {

@@ -4,7 +4,7 @@
 //! de-interleaving, and the same rule one element at a time on targets
 //! without SIMD. `layers/pool/` checks the regions and the lengths first.
 
-use crate::simd::{load_f32s, store_whole_or_lanes, F32s, U32s, HAS_SIMD, LANES};
+use crate::simd::{load_f32s, shuffle_pair, store_whole_or_lanes, F32s, U32s, HAS_SIMD, LANES};
 
 /// A region of one axis: `len` elements from `start`.
 pub type Region = (u16, u16);
@@ -224,7 +224,6 @@ impl ColumnChunk {
     /// column offset of that max.
     #[inline(always)]
     fn reduce_row(&self, input: &[f32], start: usize) -> (F32s, F32s) {
-        use wide::ShuffleExt;
         let pair = if start + SPAN <= input.len() {
             [
                 load_f32s(&input[start..]),
@@ -236,9 +235,9 @@ impl ColumnChunk {
             pad[..input.len() - start].copy_from_slice(&input[start..]);
             [load_f32s(&pad), load_f32s(&pad[LANES..])]
         };
-        let (mut best, mut at) = (pair.shuffle(self.picks[0]), F32s::ZERO);
+        let (mut best, mut at) = (shuffle_pair(pair, self.picks[0]), F32s::ZERO);
         for (k, &pick) in self.picks.iter().enumerate().take(self.most).skip(1) {
-            let v = pair.shuffle(pick);
+            let v = shuffle_pair(pair, pick);
             let take = takes(best, v);
             best = take.select(v, best);
             at = take.select(F32s::splat(k as f32), at);
@@ -303,7 +302,6 @@ fn max_pool_2x2_plane<const RECORD: bool>(
     y: &mut [f32],
     arg: &mut [u8],
 ) {
-    use wide::ShuffleExt;
     const EVEN: [u32; LANES] = [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30];
     const ODD: [u32; LANES] = [1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31];
     let (even, odd) = (wide::u32x16::new(EVEN), wide::u32x16::new(ODD));
@@ -317,8 +315,8 @@ fn max_pool_2x2_plane<const RECORD: bool>(
         for j in (0..full).step_by(LANES) {
             let top = [load_f32s(&r0[2 * j..]), load_f32s(&r0[2 * j + LANES..])];
             let bottom = [load_f32s(&r1[2 * j..]), load_f32s(&r1[2 * j + LANES..])];
-            let (a, b) = (top.shuffle(even), top.shuffle(odd));
-            let (c, d) = (bottom.shuffle(even), bottom.shuffle(odd));
+            let (a, b) = (shuffle_pair(top, even), shuffle_pair(top, odd));
+            let (c, d) = (shuffle_pair(bottom, even), shuffle_pair(bottom, odd));
             let (best, at) = step(a, F32s::ZERO, b, 1.0);
             let (best, at) = step(best, at, c, 2.0);
             let (best, at) = step(best, at, d, 3.0);
@@ -344,8 +342,8 @@ fn max_pool_2x2_plane<const RECORD: bool>(
                 }
             };
             let (top, bottom) = (pair(r0), pair(r1));
-            let (a, b) = (top.shuffle(even), top.shuffle(odd));
-            let (c, d) = (bottom.shuffle(even), bottom.shuffle(odd));
+            let (a, b) = (shuffle_pair(top, even), shuffle_pair(top, odd));
+            let (c, d) = (shuffle_pair(bottom, even), shuffle_pair(bottom, odd));
             let (best, at) = step(a, F32s::ZERO, b, 1.0);
             let (best, at) = step(best, at, c, 2.0);
             let (best, at) = step(best, at, d, 3.0);
