@@ -49,8 +49,8 @@ pub(crate) const SUBNORMAL_FLOORS: bool = VECTORS_AVAILABLE;
 /// stops (a dead ReLU unit) has its first moment decay by `beta1` a step
 /// until it sticks at the smallest subnormal, which `0.9 x` rounds back to.
 /// Each floor is where the product it guards would leave the normal range;
-/// a weight moves by at most `f32::MIN_POSITIVE / eps` a step less than
-/// without them.
+/// a weight moves by about `f32::MIN_POSITIVE / eps` a step (1.2e-30 with
+/// the default `eps`) or less away from where it would without them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct AdamFloors {
     /// `m` before `beta1 m`.
