@@ -21,9 +21,12 @@ fuzz_target!(|data: &[u8]| {
     let seed = u64::from_le_bytes(data[0..8].try_into().unwrap());
     let keep = f32::from_le_bytes(data[8..12].try_into().unwrap());
     let flags = data[12];
-    let batch = (data[13] % 12) as usize;
+    // Batches up to 39 and outputs up to 71: eval with a batch of a packed
+    // panel or more and more outputs computes `(W x^T)^T` (the GEMM's
+    // swapped path, panels of 16 here without AVX-512).
+    let batch = (data[13] % 40) as usize;
     let ni = (data[14] % 80) as usize;
-    let no = (data[15] % 40) as usize;
+    let no = (data[15] % 72) as usize;
     let kind = if flags & 1 == 0 {
         DropoutKind::Vanilla
     } else {
