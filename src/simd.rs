@@ -143,7 +143,7 @@ pub const GEMM_KC: usize = 128;
 #[inline(always)]
 pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
     if !SHUFFLES_IN_REGISTERS {
-        return transpose_through_memory(rows);
+        return gather_lanes(rows, |c, r| (r, c));
     }
     let mut m = rows;
     swap_index_bit::<8, LANES>(&mut m);
@@ -159,10 +159,7 @@ pub(crate) fn transpose16(rows: [F32s; LANES]) -> [F32s; LANES] {
 #[inline(always)]
 pub(crate) fn transpose8_halves(rows: [F32s; 8]) -> [F32s; 8] {
     if !SHUFFLES_IN_REGISTERS {
-        let lanes = rows.map(|r| r.to_array());
-        return core::array::from_fn(|s| {
-            F32s::new(core::array::from_fn(|l| lanes[l % 8][s + 8 * (l / 8)]))
-        });
+        return gather_lanes(rows, |s, l| (l % 8, s + 8 * (l / 8)));
     }
     let mut m = rows;
     swap_index_bit::<4, 8>(&mut m);
@@ -199,18 +196,26 @@ pub(crate) fn shuffle_pair(pair: [F32s; 2], indices: U32s) -> F32s {
     }))
 }
 
-/// [`transpose16`] element by element, for targets without 16-lane shuffles.
+/// The transposes element by element, for targets without 16-lane
+/// shuffles: lane `l` of `out[v]` is lane `j` of `rows[i]`, `(i, j) = from(v, l)`.
 #[inline(always)]
-fn transpose_through_memory(rows: [F32s; LANES]) -> [F32s; LANES] {
+fn gather_lanes<const N: usize, const M: usize>(
+    rows: [F32s; N],
+    from: impl Fn(usize, usize) -> (usize, usize),
+) -> [F32s; M] {
     let lanes = rows.map(|r| r.to_array());
-    core::array::from_fn(|c| F32s::new(core::array::from_fn(|r| lanes[r][c])))
+    core::array::from_fn(|v| {
+        F32s::new(core::array::from_fn(|l| {
+            let (i, j) = from(v, l);
+            lanes[i][j]
+        }))
+    })
 }
 
 /// One transposition stage: swaps bit `BIT` of the vector index with the same
 /// bit of the lane index, a pair of two-source shuffles per vector pair.
 #[inline(always)]
 fn swap_index_bit<const BIT: usize, const N: usize>(m: &mut [F32s; N]) {
-    use wide::ShuffleExt;
     const fn indices(bit: usize, high: bool) -> [u32; LANES] {
         let mut idx = [0u32; LANES];
         let mut c = 0;
@@ -231,8 +236,8 @@ fn swap_index_bit<const BIT: usize, const N: usize>(m: &mut [F32s; N]) {
     for r in 0..N {
         if r & BIT == 0 {
             let (a, b) = (m[r], m[r | BIT]);
-            m[r] = [a, b].shuffle(lo);
-            m[r | BIT] = [a, b].shuffle(hi);
+            m[r] = shuffle_pair([a, b], lo);
+            m[r | BIT] = shuffle_pair([a, b], hi);
         }
     }
 }
@@ -242,7 +247,6 @@ fn swap_index_bit<const BIT: usize, const N: usize>(m: &mut [F32s; N]) {
 /// it back in lane `o`). Four stages of shuffle, blend and add, 45 operations in all.
 #[inline(always)]
 pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
-    use wide::ShuffleExt;
     if !SHUFFLES_IN_REGISTERS {
         // Each vector summed on its own (wide adds the halves, then within one).
         return F32s::new(core::array::from_fn(|c| acc[bit_reverse4(c)].reduce_add()));
@@ -285,7 +289,7 @@ pub(crate) fn reduce16(acc: [F32s; LANES]) -> F32s {
             let v = $v;
             let out: [F32s; $n] = core::array::from_fn(|p| {
                 let pair = [v[2 * p], v[2 * p + 1]];
-                own.select(pair[1], pair[0]) + pair.shuffle(partner)
+                own.select(pair[1], pair[0]) + shuffle_pair(pair, partner)
             });
             out
         }};
