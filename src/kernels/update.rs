@@ -34,8 +34,9 @@ pub(crate) enum VectorRule {
 /// Whether [`AdamFloors`] and [`Square`]'s floor apply: wherever the vector
 /// path runs (x86, NEON, WASM), and on the scalar path there too, which the
 /// tests compare with it bit for bit. Targets without SIMD (Cortex-M,
-/// RISC-V) take subnormals at full speed (the Cortex-M4F's FPU handles them
-/// in hardware; soft float in software) and would pay for the floors alone:
+/// RISC-V) have no such assist (the Cortex-M4F's FPU computes on subnormals
+/// in hardware outside flush-to-zero mode, TI SLAU723A "Underflow"; soft
+/// float in software) and would pay for the floors alone:
 /// 12% more instructions a training step on the Cortex-M4F (777,869 ->
 /// 872,575 with Adam, `scripts/firmware-footprint.sh`).
 pub(crate) const SUBNORMAL_FLOORS: bool = VECTORS_AVAILABLE;
