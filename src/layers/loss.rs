@@ -38,25 +38,48 @@ pub fn softmax_cross_entropy(
             });
         }
     }
-    let mut total = 0.0f64;
-    for (row, (z, &label)) in logits.chunks_exact(classes.max(1)).zip(labels).enumerate() {
-        let (max, log_sum) = log_sum_exp(z);
-        let loss = log_sum + (max - z[label as usize]);
-        if !loss.is_finite() {
+    for (row, (z, &label)) in logits.chunks_exact(classes).zip(labels).enumerate() {
+        if !loss_is_finite(z, label as usize) {
             return Err(Error::NonFiniteLoss { row });
         }
-        total += loss as f64;
     }
+    // One `exp` per logit: the loss's sum and the softmax share them.
+    let mut total = 0.0f64;
     let inv_batch = 1.0 / batch as f32;
     for ((z, g), &label) in logits
-        .chunks_exact(classes.max(1))
-        .zip(grad.chunks_exact_mut(classes.max(1)))
+        .chunks_exact(classes)
+        .zip(grad.chunks_exact_mut(classes))
         .zip(labels)
     {
-        softmax_into(z, g, inv_batch);
+        let (max, sum) = exp_shifted_into(z, g);
+        total += (libm::logf(sum) + (max - z[label as usize])) as f64;
+        let factor = inv_batch / sum;
+        g.iter_mut().for_each(|gk| *gk *= factor);
         g[label as usize] -= inv_batch;
     }
     Ok(mean(total, batch))
+}
+
+/// Whether `log(sum_k exp(z_k - m)) + (m - z_label)` is finite, without an
+/// `exp`: a NaN or `+inf` logit, or all logits `-inf`, make the sum NaN;
+/// otherwise the sum lies in `[1, classes]` (the largest term is exactly 1),
+/// so its log is finite and at most `ln classes`, which cannot carry a finite
+/// `m - z_label` past `f32::MAX` (whose spacing is 2^104).
+fn loss_is_finite(z: &[f32], label: usize) -> bool {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    max.is_finite() && z.iter().all(|&v| v <= max) && (max - z[label]).is_finite()
+}
+
+/// `g_k = exp(z_k - m)`; returns `m = max_k z_k` and `sum_k g_k`, summed in
+/// order (the sum [`log_sum_exp`] gives).
+fn exp_shifted_into(z: &[f32], g: &mut [f32]) -> (f32, f32) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (gk, &zk) in g.iter_mut().zip(z) {
+        *gk = libm::expf(zk - max);
+        sum += *gk;
+    }
+    (max, sum)
 }
 
 /// Mean softmax cross-entropy against soft targets (each row a distribution,
@@ -147,12 +170,7 @@ fn log_sum_exp(z: &[f32]) -> (f32, f32) {
 
 /// `g = softmax(z) * scale`.
 fn softmax_into(z: &[f32], g: &mut [f32], scale: f32) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for (gk, &zk) in g.iter_mut().zip(z) {
-        *gk = libm::expf(zk - max);
-        sum += *gk;
-    }
+    let (_, sum) = exp_shifted_into(z, g);
     let factor = scale / sum;
     for gk in g.iter_mut() {
         *gk *= factor;
@@ -192,4 +210,44 @@ pub(crate) fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The check without `exp` says what computing the loss says, on every
+    /// row of up to three logits drawn from the values where it could differ.
+    #[test]
+    fn loss_is_finite_agrees_with_the_computed_loss() {
+        let values = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::MAX,
+            -f32::MAX,
+            f32::MIN_POSITIVE,
+            0.0,
+            -1.5,
+            88.0,
+            -104.0,
+        ];
+        let mut rows = 0;
+        for classes in 1..=3usize {
+            let count = values.len().pow(classes as u32);
+            for index in 0..count {
+                let z: [f32; 3] = core::array::from_fn(|k| {
+                    values[index / values.len().pow(k as u32) % values.len()]
+                });
+                let z = &z[..classes];
+                for label in 0..classes {
+                    let (max, log_sum) = log_sum_exp(z);
+                    let computed = (log_sum + (max - z[label])).is_finite();
+                    assert_eq!(loss_is_finite(z, label), computed, "{z:?}, label {label}");
+                    rows += 1;
+                }
+            }
+        }
+        assert_eq!(rows, 10 + 2 * 100 + 3 * 1000);
+    }
 }
