@@ -114,7 +114,10 @@ pub(crate) fn f32s_from_bits(v: U32s) -> F32s {
 ///
 /// With AVX-512 a [`F32s`] is one of 32 `zmm` registers, so an 8 x 2-vector tile
 /// (16 accumulators) fits with room for the operands. Narrower targets split each
-/// [`F32s`] into 2 or 4 registers (or none), so their tile is 4 x 1 vectors.
+/// [`F32s`] into 2 or 4 registers (or none), so their tile is one vector wide and
+/// as tall as their registers allow: 6 rows with AVX (12 of the 16 `ymm`, the
+/// shape BLIS uses on Haswell), 2 with SSE2 only (8 of the 16 `xmm`; 4 rows
+/// took all 16 and spilled), 4 elsewhere (NEON has 32 registers).
 #[cfg(target_feature = "avx512f")]
 pub const GEMM_MR: usize = 8;
 /// GEMM register tile: output columns computed at once, in vectors.
@@ -127,13 +130,24 @@ pub const GEMM_KC: usize = 256;
 
 /// GEMM register tile: rows of the output computed at once.
 #[cfg(not(target_feature = "avx512f"))]
-pub const GEMM_MR: usize = 4;
+pub const GEMM_MR: usize = if cfg!(target_feature = "avx") {
+    6
+} else if cfg!(target_feature = "sse2") {
+    2
+} else {
+    4
+};
 /// GEMM register tile: output columns computed at once, in vectors.
 #[cfg(not(target_feature = "avx512f"))]
 pub const GEMM_NV: usize = 1;
-/// GEMM depth block: rows of the packed panel (`GEMM_KC * LANES` floats, 8 KiB).
+/// GEMM depth block: rows of the packed panel (`GEMM_KC * LANES` floats: 16 KiB
+/// on x86, whose L1 holds at least 32 KiB; 8 KiB elsewhere).
 #[cfg(not(target_feature = "avx512f"))]
-pub const GEMM_KC: usize = 128;
+pub const GEMM_KC: usize = if cfg!(target_feature = "sse2") {
+    256
+} else {
+    128
+};
 
 /// Transposes a 16 x 16 block: `out[c].lane(r) = rows[r].lane(c)`.
 ///

@@ -23,8 +23,8 @@
 //! (`B i_0`), its labels (`B`), two gradient buffers of `B * max features` (three
 //! with residual blocks; a first dense layer's inputs do not count, since its
 //! input gradient is never computed), and the GEMM packing panel
-//! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 2048 with other
-//! SIMD, none on targets without SIMD).
+//! ([`crate::Dense::SCRATCH_LEN`]: 8192 floats with AVX-512, 4096 on other x86,
+//! 2048 with other SIMD, none on targets without SIMD).
 
 use crate::layers::dense::Dense;
 use crate::layers::layer::Layer;
