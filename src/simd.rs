@@ -141,7 +141,7 @@ pub const GEMM_MR: usize = if cfg!(target_feature = "avx") {
 #[cfg(not(target_feature = "avx512f"))]
 pub const GEMM_NV: usize = 1;
 /// GEMM depth block: rows of the packed panel (`GEMM_KC * LANES` floats: 16 KiB
-/// on x86, whose L1 holds at least 32 KiB; 8 KiB elsewhere).
+/// on x86, whose cores' L1 data caches hold 24 KiB or more; 8 KiB elsewhere).
 #[cfg(not(target_feature = "avx512f"))]
 pub const GEMM_KC: usize = if cfg!(target_feature = "sse2") {
     256
