@@ -117,7 +117,8 @@ pub(crate) fn f32s_from_bits(v: U32s) -> F32s {
 /// [`F32s`] into 2 or 4 registers (or none), so their tile is one vector wide and
 /// as tall as their registers allow: 6 rows with AVX (12 of the 16 `ymm`, the
 /// shape BLIS uses on Haswell), 2 with SSE2 only (8 of the 16 `xmm`; 4 rows
-/// took all 16 and spilled), 4 elsewhere (NEON has 32 registers).
+/// took all 16 for accumulators and ran slower), 4 elsewhere (NEON has 32
+/// registers).
 #[cfg(target_feature = "avx512f")]
 pub const GEMM_MR: usize = 8;
 /// GEMM register tile: output columns computed at once, in vectors.

@@ -225,7 +225,6 @@ pub(crate) fn gemv(
 /// `j` goes to slot `bit_reverse4(j)`.
 #[inline(always)]
 fn dot16_rows(block: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; LANES] {
-    const GROUP: usize = 8;
     let (first, second) = block.split_at(GROUP * k);
     // Both groups by name, not in a loop over an index: the sixteen sums then
     // stay in registers for the reduction instead of going through the stack.
@@ -241,10 +240,12 @@ fn dot16_rows(block: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; LANES]
     })
 }
 
+/// Rows of a [`dot8_rows`] group: eight accumulator chains hide the FMA latency.
+const GROUP: usize = 8;
+
 /// Eight dot products of consecutive rows of `rows8` (`8 x k`) with `x`.
 #[inline(always)]
-fn dot8_rows(rows8: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; 8] {
-    const GROUP: usize = 8;
+fn dot8_rows(rows8: &[f32], k: usize, x: &[f32], x_tail: F32s) -> [F32s; GROUP] {
     let full = k / LANES * LANES;
     let rows: [&[f32]; GROUP] = core::array::from_fn(|j| &rows8[j * k..j * k + full]);
     let mut sums = [F32s::ZERO; GROUP];

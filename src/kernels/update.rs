@@ -39,7 +39,7 @@ pub(crate) enum VectorRule {
 /// float in software) and would pay for the floors alone:
 /// 12% more instructions a training step on the Cortex-M4F (777,869 ->
 /// 872,575 with Adam, `scripts/firmware-footprint.sh`).
-pub(crate) const SUBNORMAL_FLOORS: bool = VECTORS_AVAILABLE;
+const SUBNORMAL_FLOORS: bool = VECTORS_AVAILABLE;
 
 /// Magnitudes below which Adam's operands count as zero, so that no step of
 /// the update reads or writes a subnormal float (below `f32::MIN_POSITIVE`,
@@ -86,9 +86,20 @@ impl AdamFloors {
 /// `x`, or +0 where `|x| < floor` (compared as bits, so a subnormal `x` is
 /// never an operand of a floating-point instruction).
 #[inline(always)]
-pub(crate) fn flush_below(x: f32, floor: f32) -> f32 {
+fn flush_below(x: f32, floor: f32) -> f32 {
     if x.to_bits() & 0x7fff_ffff < floor.to_bits() {
         0.0
+    } else {
+        x
+    }
+}
+
+/// [`flush_below`] where [`SUBNORMAL_FLOORS`] apply, `x` unchanged elsewhere:
+/// the scalar path's one formula for both kinds of target.
+#[inline(always)]
+pub(crate) fn floored(x: f32, floor: f32) -> f32 {
+    if SUBNORMAL_FLOORS {
+        flush_below(x, floor)
     } else {
         x
     }
@@ -223,11 +234,7 @@ const SQUARE_FLOOR: f32 = 1.0 / (1u64 << 63) as f32;
 impl Square for f32 {
     #[inline(always)]
     fn square(self) -> f32 {
-        let x = if SUBNORMAL_FLOORS {
-            flush_below(self, SQUARE_FLOOR)
-        } else {
-            self
-        };
+        let x = floored(self, SQUARE_FLOOR);
         x * x
     }
 }

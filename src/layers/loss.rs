@@ -51,10 +51,8 @@ pub fn softmax_cross_entropy(
         .zip(grad.chunks_exact_mut(classes))
         .zip(labels)
     {
-        let (max, sum) = exp_shifted_into(z, g);
+        let (max, sum) = softmax_into(z, g, inv_batch);
         total += (libm::logf(sum) + (max - z[label as usize])) as f64;
-        let factor = inv_batch / sum;
-        g.iter_mut().for_each(|gk| *gk *= factor);
         g[label as usize] -= inv_batch;
     }
     Ok(mean(total, batch))
@@ -68,18 +66,6 @@ pub fn softmax_cross_entropy(
 fn loss_is_finite(z: &[f32], label: usize) -> bool {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     max.is_finite() && z.iter().all(|&v| v <= max) && (max - z[label]).is_finite()
-}
-
-/// `g_k = exp(z_k - m)`; returns `m = max_k z_k` and `sum_k g_k`, summed in
-/// order (the sum [`log_sum_exp`] gives).
-fn exp_shifted_into(z: &[f32], g: &mut [f32]) -> (f32, f32) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for (gk, &zk) in g.iter_mut().zip(z) {
-        *gk = libm::expf(zk - max);
-        sum += *gk;
-    }
-    (max, sum)
 }
 
 /// Mean softmax cross-entropy against soft targets (each row a distribution,
@@ -168,13 +154,20 @@ fn log_sum_exp(z: &[f32]) -> (f32, f32) {
     (max, libm::logf(sum))
 }
 
-/// `g = softmax(z) * scale`.
-fn softmax_into(z: &[f32], g: &mut [f32], scale: f32) {
-    let (_, sum) = exp_shifted_into(z, g);
+/// `g = softmax(z) * scale`; returns `m = max_k z_k` and the sum of the
+/// `exp(z_k - m)`, summed in order (the sum [`log_sum_exp`] gives).
+fn softmax_into(z: &[f32], g: &mut [f32], scale: f32) -> (f32, f32) {
+    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for (gk, &zk) in g.iter_mut().zip(z) {
+        *gk = libm::expf(zk - max);
+        sum += *gk;
+    }
     let factor = scale / sum;
     for gk in g.iter_mut() {
         *gk *= factor;
     }
+    (max, sum)
 }
 
 fn mean(total: f64, batch: usize) -> f32 {

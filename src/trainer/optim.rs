@@ -3,8 +3,7 @@
 //! slices of parameters, gradients and optimizer state.
 
 use crate::kernels::update::{
-    flush_below, measured, update_vectors, AdamFloors, VectorDecay, VectorRule, SUBNORMAL_FLOORS,
-    VECTORS_AVAILABLE,
+    floored, measured, update_vectors, AdamFloors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
 };
 use crate::Error;
 
@@ -269,18 +268,12 @@ impl Update {
                 for (i, p) in params.iter_mut().enumerate() {
                     measured(measure, p, shrink, &mut acc, |p| {
                         let g = grad(*p, grads[i]);
-                        if !SUBNORMAL_FLOORS {
-                            m[i] = beta1 * m[i] + one_b1 * g;
-                            v[i] = beta2 * v[i] + one_b2 * g * g;
-                            *p -= step_size * m[i] / (libm::sqrtf(v[i]) / c2_root + eps);
-                            return;
-                        }
-                        let g_for_m = flush_below(g, floors.g_m);
-                        let m_new = beta1 * flush_below(m[i], floors.m_in) + one_b1 * g_for_m;
-                        m[i] = flush_below(m_new, f32::MIN_POSITIVE);
-                        let g_for_v = flush_below(g, floors.g_v);
-                        v[i] = beta2 * flush_below(v[i], floors.v_in) + one_b2 * g_for_v * g_for_v;
-                        let m_used = flush_below(m[i], floors.m_update);
+                        let g_for_m = floored(g, floors.g_m);
+                        let m_new = beta1 * floored(m[i], floors.m_in) + one_b1 * g_for_m;
+                        m[i] = floored(m_new, f32::MIN_POSITIVE);
+                        let g_for_v = floored(g, floors.g_v);
+                        v[i] = beta2 * floored(v[i], floors.v_in) + one_b2 * g_for_v * g_for_v;
+                        let m_used = floored(m[i], floors.m_update);
                         *p -= step_size * m_used / (libm::sqrtf(v[i]) / c2_root + eps);
                     });
                 }
