@@ -102,6 +102,36 @@ fn conv2d_matches_direct_convolution() {
             stride: 1,
             padding: 3,
         },
+        // "Same" convolutions, whose direct kernels run over the flattened
+        // plane: one smaller than a vector, one of whole vectors and a
+        // moved-back last one; and rows of whole vectors, which keep rows.
+        Conv2d {
+            in_channels: 3,
+            out_channels: 10,
+            height: 3,
+            width: 4,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Conv2d {
+            in_channels: 2,
+            out_channels: 9,
+            height: 9,
+            width: 20,
+            k: 5,
+            stride: 1,
+            padding: 2,
+        },
+        Conv2d {
+            in_channels: 2,
+            out_channels: 8,
+            height: 5,
+            width: 16,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
     ];
     for (n, conv) in shapes.iter().enumerate() {
         let batch = 2;

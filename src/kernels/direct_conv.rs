@@ -1,7 +1,7 @@
 //! The direct stride-1 convolution's inner loops: [`DIRECT_OC`] output
-//! channels x one vector of output columns accumulate in registers, tap by
-//! tap, from a zero-padded copy of the sample and weights packed block by
-//! block (`layers/conv.rs` prepares both).
+//! channels x one vector of output positions accumulate in registers, tap by
+//! tap, from a copy of the sample laid out for them ([`InputLayout`]) and
+//! weights packed block by block (`layers/conv.rs` prepares both).
 
 use crate::simd::{
     load_f32s, store_f32s, store_whole_or_lanes, transpose16, F32s, HAS_SIMD, LANES,
@@ -18,9 +18,32 @@ pub(crate) const DIRECT_OC: usize = if cfg!(target_feature = "avx512f") {
 /// Whether the direct kernel runs here (it needs SIMD).
 pub(crate) const DIRECT_AVAILABLE: bool = HAS_SIMD;
 
-/// Floats the padded copy needs past its end: loads run up to a vector past
+/// Floats the input copy needs past its end: loads run up to a vector past
 /// a row (those lanes are never stored).
 pub(crate) const LOAD_SLACK: usize = LANES;
+
+/// How one sample's input is laid out for the direct kernels.
+#[derive(Clone, Copy)]
+pub(crate) enum InputLayout {
+    /// Each channel inside a zero border: `plane` floats of rows `width`
+    /// wide. Vectors run along output rows, so a row of 14 fills 14 of 16
+    /// lanes.
+    Padded { width: usize, plane: usize },
+    /// For a convolution whose output is as wide as its input, each channel
+    /// as `k` copies (`plane` floats each, rows as wide as the output): copy
+    /// `kx` holds the padded input shifted left by `kx` columns, so tap `(ky,
+    /// kx)` of output position `q` (rows flattened) is float `q + ky * width`
+    /// of copy `kx`. Vectors run over the flattened plane: a 14 x 14 plane
+    /// takes 13 vectors instead of 14 rows of one.
+    Shifted { plane: usize },
+}
+
+/// Whether [`InputLayout::Shifted`] pays for a "same" convolution of rows
+/// `width` wide: when the rows do not fill whole vectors (it copies each
+/// channel `k` times instead of once).
+pub(crate) const fn shifted_layout_pays(width: usize) -> bool {
+    !width.is_multiple_of(LANES)
+}
 
 /// The shape of one sample's direct convolution.
 pub(crate) struct DirectShape {
@@ -29,17 +52,14 @@ pub(crate) struct DirectShape {
     pub k: usize,
     pub out_height: usize,
     pub out_width: usize,
-    /// Width of a padded input row.
-    pub padded_width: usize,
-    /// Floats of one padded input channel.
-    pub padded_plane: usize,
+    pub input: InputLayout,
 }
 
 /// What one sample's direct convolution reads.
 #[derive(Clone, Copy)]
 pub(crate) struct DirectOperands<'a> {
-    /// The padded sample, channel after channel (plus [`LOAD_SLACK`]).
-    pub padded: &'a [f32],
+    /// The sample in the shape's [`InputLayout`] (plus [`LOAD_SLACK`]).
+    pub input: &'a [f32],
     /// Weights of each block of [`DIRECT_OC`] channels tap by tap, its
     /// channels side by side; the channels after the last block as they are.
     pub packed: &'a [f32],
@@ -74,9 +94,32 @@ fn direct_blocks(k: usize, shape: &DirectShape, operands: DirectOperands<'_>, y:
     }
 }
 
+/// Vectors of output positions [`direct_tile`] computes together: where the
+/// first starts in the output plane and in the input, how far apart they
+/// are in each, and how many lanes of each are real.
+#[derive(Clone, Copy)]
+struct Tile {
+    out_at: usize,
+    in_at: usize,
+    out_step: usize,
+    in_step: usize,
+    valid: usize,
+}
+
+/// Floats between an input's taps in an [`InputLayout`]: from one input
+/// channel, kernel row and kernel column to the next.
+#[derive(Clone, Copy)]
+struct TapStrides {
+    channel: usize,
+    ky: usize,
+    kx: usize,
+}
+
 /// Output channels `oc..oc + N`, from their packed weights `packed`: three
-/// output rows at a time, then two (`3N` or `2N` accumulators sharing each
-/// weight broadcast), then row by row.
+/// vectors of positions at a time, then two (`3N` or `2N` accumulators
+/// sharing each weight broadcast), then one. Padded: the vectors are one
+/// column tile of consecutive output rows. Shifted: consecutive vectors of
+/// the flattened plane, the last moved back to end where the plane ends.
 #[inline(always)]
 fn direct_block<const N: usize>(
     k: usize,
@@ -86,57 +129,117 @@ fn direct_block<const N: usize>(
     operands: DirectOperands<'_>,
     y: &mut [f32],
 ) {
-    let oh = shape.out_height;
-    let mut oy = 0;
-    // Rows together pay at one input channel too, since the stores are
-    // whole vectors (measured on the Intel Xeon, (64, 1->16, 28x28): 505 ->
-    // 398 us; when a partial store stalled them, they lost 17% there).
-    if SEVERAL_ROWS {
-        while oy + 3 <= oh {
-            direct_rows::<N, 3>(k, oc, oy, shape, packed, operands, y);
-            oy += 3;
-        }
-        while oy + 2 <= oh {
-            direct_rows::<N, 2>(k, oc, oy, shape, packed, operands, y);
-            oy += 2;
-        }
-    }
-    direct_single_rows::<N>(k, oc, oy, shape, packed, operands, y);
-}
-
-/// Output rows `from..` of channels `oc..oc + N`, one at a time.
-#[inline(always)]
-fn direct_single_rows<const N: usize>(
-    k: usize,
-    oc: usize,
-    from: usize,
-    shape: &DirectShape,
-    packed: &[f32],
-    operands: DirectOperands<'_>,
-    y: &mut [f32],
-) {
     let (oh, ow) = (shape.out_height, shape.out_width);
-    let (pw, plane) = (shape.padded_width, shape.padded_plane);
-    let (padded, bias, relu) = (operands.padded, operands.bias, operands.relu);
-    for oy in from..oh {
-        for ox in column_tiles(ow) {
-            let mut acc: [F32s; N] =
-                core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
-            for c in 0..shape.in_channels {
-                for ky in 0..k {
-                    let row = &padded[c * plane + (oy + ky) * pw + ox..][..k - 1 + LANES];
-                    let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
-                    for (kx, w) in taps.chunks_exact(N).enumerate() {
-                        let v = load_f32s(&row[kx..]);
-                        for (a, &wv) in acc.iter_mut().zip(w) {
-                            *a = v.mul_add(F32s::splat(wv), *a);
-                        }
+    match shape.input {
+        InputLayout::Padded { width, plane } => {
+            let strides = TapStrides {
+                channel: plane,
+                ky: width,
+                kx: 1,
+            };
+            let tile = |oy: usize, ox: usize| Tile {
+                out_at: oy * ow + ox,
+                in_at: oy * width + ox,
+                out_step: ow,
+                in_step: width,
+                valid: ow - ox,
+            };
+            let mut oy = 0;
+            // Rows together pay at one input channel too, since the stores
+            // are whole vectors (measured on the Intel Xeon, (64, 1->16,
+            // 28x28): 505 -> 398 us; when a partial store stalled them, they
+            // lost 17% there).
+            if SEVERAL_ROWS {
+                while oy + 3 <= oh {
+                    for ox in column_tiles(ow) {
+                        direct_tile::<N, 3>(
+                            k,
+                            oc,
+                            tile(oy, ox),
+                            strides,
+                            shape,
+                            packed,
+                            operands,
+                            y,
+                        );
                     }
+                    oy += 3;
+                }
+                while oy + 2 <= oh {
+                    for ox in column_tiles(ow) {
+                        direct_tile::<N, 2>(
+                            k,
+                            oc,
+                            tile(oy, ox),
+                            strides,
+                            shape,
+                            packed,
+                            operands,
+                            y,
+                        );
+                    }
+                    oy += 2;
                 }
             }
-            for (o, a) in acc.iter().enumerate() {
-                let a = if relu { a.max(F32s::ZERO) } else { *a };
-                store_output(y, oc + o, oh * ow, oy * ow + ox, a, ow - ox);
+            for oy in oy..oh {
+                for ox in column_tiles(ow) {
+                    direct_tile::<N, 1>(k, oc, tile(oy, ox), strides, shape, packed, operands, y);
+                }
+            }
+        }
+        InputLayout::Shifted { plane } => {
+            let strides = TapStrides {
+                channel: k * plane,
+                ky: ow,
+                kx: plane,
+            };
+            let positions = oh * ow;
+            let tile = |at: usize| Tile {
+                out_at: at,
+                in_at: at,
+                out_step: LANES,
+                in_step: LANES,
+                valid: positions - at,
+            };
+            let whole = positions / LANES;
+            let mut t = 0;
+            if SEVERAL_ROWS {
+                while t + 3 <= whole {
+                    direct_tile::<N, 3>(
+                        k,
+                        oc,
+                        tile(t * LANES),
+                        strides,
+                        shape,
+                        packed,
+                        operands,
+                        y,
+                    );
+                    t += 3;
+                }
+                while t + 2 <= whole {
+                    direct_tile::<N, 2>(
+                        k,
+                        oc,
+                        tile(t * LANES),
+                        strides,
+                        shape,
+                        packed,
+                        operands,
+                        y,
+                    );
+                    t += 2;
+                }
+            }
+            for t in t..whole {
+                direct_tile::<N, 1>(k, oc, tile(t * LANES), strides, shape, packed, operands, y);
+            }
+            if !positions.is_multiple_of(LANES) {
+                // Its first lanes computed twice, to the same bits, so that
+                // it stores a whole vector (a partial one only when the plane
+                // is narrower than a vector).
+                let at = positions.saturating_sub(LANES);
+                direct_tile::<N, 1>(k, oc, tile(at), strides, shape, packed, operands, y);
             }
         }
     }
@@ -163,60 +266,73 @@ fn store_output(y: &mut [f32], o: usize, plane: usize, at: usize, v: F32s, valid
     store_whole_or_lanes(&mut y[o * plane..][..plane], at, v, valid);
 }
 
-/// Whether [`direct_block`] computes several rows at a time: with AVX-512 only
-/// (24 of its 32 registers; AVX2's 16 would spill).
+/// Whether [`direct_block`] computes several vectors of positions at a
+/// time: with AVX-512 only (24 of its 32 registers; AVX2's 16 would spill).
 const SEVERAL_ROWS: bool = cfg!(target_feature = "avx512f");
 
-/// Output rows `oy..oy + R` of channels `oc..oc + N`.
+/// The `R` vectors of `tile` for channels `oc..oc + N`: accumulated from the
+/// bias (or zero), then the ReLU, then stored.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn direct_rows<const N: usize, const R: usize>(
+fn direct_tile<const N: usize, const R: usize>(
     k: usize,
     oc: usize,
-    oy: usize,
+    tile: Tile,
+    strides: TapStrides,
     shape: &DirectShape,
     packed: &[f32],
     operands: DirectOperands<'_>,
     y: &mut [f32],
 ) {
-    let (oh, ow) = (shape.out_height, shape.out_width);
+    let plane = shape.out_height * shape.out_width;
     let (bias, relu) = (operands.bias, operands.relu);
     let init: [F32s; N] =
         core::array::from_fn(|o| bias.map_or(F32s::ZERO, |b| F32s::splat(b[oc + o])));
-    for ox in column_tiles(ow) {
-        let acc = accumulate_rows([init; R], k, oy, ox, shape, packed, operands.padded);
-        for (r, row) in acc.iter().enumerate() {
-            for (o, a) in row.iter().enumerate() {
-                let a = if relu { a.max(F32s::ZERO) } else { *a };
-                store_output(y, oc + o, oh * ow, (oy + r) * ow + ox, a, ow - ox);
-            }
+    let acc = accumulate_tile(
+        [init; R],
+        k,
+        tile,
+        strides,
+        shape.in_channels,
+        packed,
+        operands.input,
+    );
+    for (r, vectors) in acc.iter().enumerate() {
+        for (o, a) in vectors.iter().enumerate() {
+            let a = if relu { a.max(F32s::ZERO) } else { *a };
+            let at = tile.out_at + r * tile.out_step;
+            store_output(y, oc + o, plane, at, a, tile.valid);
         }
     }
 }
 
-/// Every tap's terms for one vector of columns of `R` rows, the
-/// accumulators in and out by value (so they stay in registers).
+/// Every tap's terms for the `R` vectors of `tile`, input channel by
+/// channel, kernel row by row, column by column (every layout sums in this
+/// order, so both give the same bits); the accumulators in and out by value
+/// (so they stay in registers).
 #[inline(always)]
-fn accumulate_rows<const N: usize, const R: usize>(
+fn accumulate_tile<const N: usize, const R: usize>(
     mut acc: [[F32s; N]; R],
     k: usize,
-    oy: usize,
-    ox: usize,
-    shape: &DirectShape,
+    tile: Tile,
+    strides: TapStrides,
+    in_channels: usize,
     packed: &[f32],
-    padded: &[f32],
+    input: &[f32],
 ) -> [[F32s; N]; R] {
-    let (pw, plane) = (shape.padded_width, shape.padded_plane);
-    for c in 0..shape.in_channels {
+    for c in 0..in_channels {
         for ky in 0..k {
             let taps = &packed[(c * k * k + ky * k) * N..][..k * N];
-            let at = c * plane + (oy + ky) * pw + ox;
-            // Each row's span of the k taps' loads, sliced once, so the loads
-            // need no bounds checks (one per load took as many instructions
-            // as the multiply-adds).
-            let rows: [&[f32]; R] =
-                core::array::from_fn(|r| &padded[at + r * pw..][..k - 1 + LANES]);
+            let at = c * strides.channel + ky * strides.ky + tile.in_at;
+            // Each vector's span of the k taps' loads, sliced once, so the
+            // loads need no bounds checks (one per load took as many
+            // instructions as the multiply-adds).
+            let spans: [&[f32]; R] = core::array::from_fn(|r| {
+                &input[at + r * tile.in_step..][..(k - 1) * strides.kx + LANES]
+            });
             for (kx, w) in taps.chunks_exact(N).enumerate() {
-                let v: [F32s; R] = core::array::from_fn(|r| load_f32s(&rows[r][kx..]));
+                let v: [F32s; R] =
+                    core::array::from_fn(|r| load_f32s(&spans[r][kx * strides.kx..]));
                 #[allow(clippy::needless_range_loop)]
                 for o in 0..N {
                     let wv = F32s::splat(w[o]);
@@ -230,15 +346,23 @@ fn accumulate_rows<const N: usize, const R: usize>(
     acc
 }
 
-/// The shape of one sample's direct weight gradient: the convolution's, and
-/// the layout of the transposed output gradient.
+/// The shape of one sample's direct weight gradient: the convolution's
+/// sizes, the padded input's layout and that of the transposed output
+/// gradient.
 pub(crate) struct WeightGradShape {
-    pub conv: DirectShape,
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub k: usize,
+    pub out_height: usize,
+    pub out_width: usize,
+    /// Width of a row of the zero-padded input.
+    pub padded_width: usize,
+    /// Floats of one zero-padded input channel.
+    pub padded_plane: usize,
     /// Floats between positions of the transposed output gradient (the
     /// output channels rounded up to [`LANES`]).
     pub channel_stride: usize,
 }
-
 /// [`WeightGradShape::channel_stride`] for `out_channels`.
 pub(crate) const fn transposed_channel_stride(out_channels: usize) -> usize {
     crate::size::mul(out_channels.div_ceil(LANES), LANES)
@@ -291,7 +415,7 @@ pub(crate) fn direct_weight_grad(
     dy_t: &[f32],
     dw_t: &mut [f32],
 ) {
-    match shape.conv.k {
+    match shape.k {
         1 => weight_grad::<1, { tap_rows(1) }, { tail_rows(1) }>(shape, padded, dy_t, dw_t),
         3 => weight_grad::<3, { tap_rows(3) }, { tail_rows(3) }>(shape, padded, dy_t, dw_t),
         5 => weight_grad::<5, { tap_rows(5) }, { tail_rows(5) }>(shape, padded, dy_t, dw_t),
@@ -330,8 +454,8 @@ fn weight_grad<const K: usize, const R: usize, const T: usize>(
     dy_t: &[f32],
     dw_t: &mut [f32],
 ) {
-    let rows = shape.conv.in_channels * K;
-    for ob in (0..shape.conv.out_channels).step_by(LANES) {
+    let rows = shape.in_channels * K;
+    for ob in (0..shape.out_channels).step_by(LANES) {
         let mut r0 = 0;
         while r0 + R <= rows {
             tap_block::<K, R>(shape, ob, r0, padded, dy_t, dw_t);
@@ -381,12 +505,8 @@ fn tap_block<const K: usize, const N: usize>(
     dy_t: &[f32],
     dw_t: &mut [f32],
 ) {
-    let (oh, ow) = (shape.conv.out_height, shape.conv.out_width);
-    let (pw, plane, stride) = (
-        shape.conv.padded_width,
-        shape.conv.padded_plane,
-        shape.channel_stride,
-    );
+    let (oh, ow) = (shape.out_height, shape.out_width);
+    let (pw, plane, stride) = (shape.padded_width, shape.padded_plane, shape.channel_stride);
     // Where each row of taps starts in the padded sample.
     let starts: [usize; N] = core::array::from_fn(|r| (r0 + r) / K * plane + (r0 + r) % K * pw);
     let mut acc = [[F32s::ZERO; K]; N];
@@ -452,6 +572,74 @@ pub(crate) fn transpose_output_grad(
     for c in full_channels..channels {
         for (pos, &v) in dy[c * positions..(c + 1) * positions].iter().enumerate() {
             dy_t[pos * stride + c] = v;
+        }
+    }
+}
+
+/// Writes one input channel (`src`, rows `width` wide) as the `k` copies of
+/// [`InputLayout::Shifted`] into `copies` (their planes one after another,
+/// `padding` zero rows above and below each): copy `kx` is the channel moved
+/// by `kx - padding` floats, with the columns that came from a neighbouring
+/// row zeroed. One pass stores each loaded vector into every copy (a
+/// `memcpy` a copy took 5% of the forward's samples at (64, 16->32,
+/// 14x14)); the floats a move pushes past the data land on the columns
+/// zeroed in the padding rows next to it.
+pub(crate) fn shift_channel(
+    src: &[f32],
+    copies: &mut [f32],
+    width: usize,
+    padding: usize,
+    k: usize,
+) {
+    match k {
+        1 => shift_copies::<1>(src, copies, width, padding),
+        3 => shift_copies::<3>(src, copies, width, padding),
+        5 => shift_copies::<5>(src, copies, width, padding),
+        _ => shift_copies_of(k, src, copies, width, padding),
+    }
+}
+
+/// [`shift_channel`] for a constant side (the copies' stores unrolled).
+fn shift_copies<const K: usize>(src: &[f32], copies: &mut [f32], width: usize, padding: usize) {
+    shift_copies_of(K, src, copies, width, padding);
+}
+
+/// [`shift_channel`]'s body.
+#[inline(always)]
+fn shift_copies_of(k: usize, src: &[f32], copies: &mut [f32], width: usize, padding: usize) {
+    let (hw, p) = (src.len(), padding);
+    let plane = copies.len() / k.max(1);
+    // Copy kx's float `i + p - kx` (from the start of its data) is `src[i]`;
+    // counted from `(p - 1) * width`, which exists whenever a move does.
+    let first = p.saturating_sub(1) * width;
+    let lead = (p * width + p) - first;
+    let whole = hw / LANES * LANES;
+    for i in (0..whole).step_by(LANES) {
+        let v = load_f32s(&src[i..]);
+        for kx in 0..k {
+            store_f32s(&mut copies[kx * plane + first + lead + i - kx..], v);
+        }
+    }
+    for (i, &v) in src.iter().enumerate().skip(whole) {
+        for kx in 0..k {
+            copies[kx * plane + first + lead + i - kx] = v;
+        }
+    }
+    if p == 0 {
+        return;
+    }
+    // The wrapped columns, over the data's rows and one padding row each side.
+    for kx in 0..k {
+        let wrapped = if kx >= p {
+            width - (kx - p)..width
+        } else {
+            0..p - kx
+        };
+        let rows = &mut copies[kx * plane + first..][..(hw / width + 2) * width];
+        for column in wrapped {
+            for v in rows[column..].iter_mut().step_by(width) {
+                *v = 0.0;
+            }
         }
     }
 }

@@ -9,9 +9,10 @@
 //! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
 
 use crate::kernels::direct_conv::{
-    copy_row, direct_conv_sample, direct_weight_grad, transpose_output_grad, transpose_weight_grad,
-    transposed_channel_stride, weight_grad_has_kernel, DirectOperands, DirectShape,
-    WeightGradShape, DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
+    copy_row, direct_conv_sample, direct_weight_grad, shift_channel, shifted_layout_pays,
+    transpose_output_grad, transpose_weight_grad, transposed_channel_stride,
+    weight_grad_has_kernel, DirectOperands, DirectShape, InputLayout, WeightGradShape,
+    DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
 };
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::kernels::reduce::relu_mask_and_sum;
@@ -77,10 +78,7 @@ impl Conv2d {
     /// the direct forward or backward needs if more.
     pub const fn scratch_len(&self) -> usize {
         let im2col = size::add(size::mul(self.patch(), self.positions()), GEMM_SCRATCH_LEN);
-        let direct = size::add(
-            size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
-            self.weights_len(),
-        );
+        let direct = size::add(self.direct_input_len(), self.weights_len());
         let backward = if self.direct_backward_available() {
             self.direct_backward_scratch_len()
         } else {
@@ -168,17 +166,48 @@ impl Conv2d {
         }
     }
 
-    /// Floats of one zero-padded input plane in [`Self::direct_forward`].
+    /// Floats of one zero-padded input plane.
     const fn padded_plane(&self) -> usize {
         let pad = size::mul(2, self.padding);
         size::mul(size::add(self.height, pad), size::add(self.width, pad))
     }
 
+    /// Whether the direct kernels read the input as shifted copies
+    /// ([`InputLayout::Shifted`]): a stride-1 convolution whose output is as
+    /// large as its input (`2p + 1 = k`, the kernel no wider than the image),
+    /// with rows that do not fill whole vectors.
+    const fn shifted_input(&self) -> bool {
+        self.stride == 1
+            && size::add(size::mul(2, self.padding), 1) == self.k
+            && self.k <= self.width
+            && shifted_layout_pays(self.width)
+    }
+
+    /// Floats of one shifted copy of an input channel: the rows of the
+    /// padded input, as wide as the image.
+    const fn shifted_plane(&self) -> usize {
+        size::mul(
+            size::add(self.height, size::mul(2, self.padding)),
+            self.width,
+        )
+    }
+
+    /// Floats of one sample laid out for the direct kernels, with the slack
+    /// their loads run into.
+    const fn direct_input_len(&self) -> usize {
+        let sample = if self.shifted_input() {
+            size::mul(size::mul(self.in_channels, self.k), self.shifted_plane())
+        } else {
+            size::mul(self.in_channels, self.padded_plane())
+        };
+        size::add(sample, LOAD_SLACK)
+    }
+
     /// Stride-1 forward without im2col, which measures faster at the CNN
     /// example's shapes (`--bench pool`, group `conv`). Once per call, the
-    /// weights are packed for the blocks and the padded input's borders
-    /// zeroed; per sample, the input is copied inside the padding, then
-    /// [`DIRECT_OC`] output channels x 16 output columns accumulate in
+    /// weights are packed for the blocks and the input buffer zeroed; per
+    /// sample, the input is laid out in it ([`Self::direct_run`]), then
+    /// [`DIRECT_OC`] output channels x 16 output positions accumulate in
     /// registers, one input load per kernel tap shared by all of them.
     fn direct_forward(&self, args: ForwardArgs<'_>, output: &mut [f32], scratch: &mut [f32]) {
         let ForwardArgs {
@@ -188,25 +217,23 @@ impl Conv2d {
             relu,
             input,
         } = args;
-        // Loads run up to a vector past a row; the slack keeps the
-        // last row's in bounds (those lanes are never stored).
-        let (padded, packed) =
-            scratch.split_at_mut(self.in_channels * self.padded_plane() + LOAD_SLACK);
+        let (laid_out, packed) = scratch.split_at_mut(self.direct_input_len());
         let packed = &mut packed[..self.weights_len()];
         pack_direct(self.out_channels, self.patch(), packed, |o, t| {
             weights[o * self.patch() + t]
         });
         let operands = DirectOperands {
-            padded: &[],
+            input: &[],
             packed,
             bias: Some(bias),
             relu,
         };
-        self.direct_run(n_in, n_out, operands, input, output, padded);
+        self.direct_run(n_in, n_out, operands, input, output, laid_out);
     }
 
     /// The direct forward of every sample with packed weights (`operands`,
-    /// whose `padded` is ignored: `padded` is the buffer it stands for).
+    /// whose `input` is ignored: `laid_out`, of [`Self::direct_input_len`],
+    /// is the buffer it stands for).
     fn direct_run(
         &self,
         n_in: usize,
@@ -214,14 +241,21 @@ impl Conv2d {
         operands: DirectOperands<'_>,
         input: &[f32],
         output: &mut [f32],
-        padded: &mut [f32],
+        laid_out: &mut [f32],
     ) {
         let shape = self.direct_shape();
-        // Samples write only inside the padding, so it stays zero.
-        padded.fill(0.0);
+        // Samples write only what is not padding, so it stays zero.
+        laid_out.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
-            self.pad_into(x, padded);
-            let operands = DirectOperands { padded, ..operands };
+            if self.shifted_input() {
+                self.shift_into(x, laid_out);
+            } else {
+                self.pad_into(x, laid_out);
+            }
+            let operands = DirectOperands {
+                input: laid_out,
+                ..operands
+            };
             direct_conv_sample(&shape, operands, y);
         }
     }
@@ -234,8 +268,16 @@ impl Conv2d {
             k: self.k,
             out_height: self.out_height(),
             out_width: self.out_width(),
-            padded_width: self.width + 2 * self.padding,
-            padded_plane: self.padded_plane(),
+            input: if self.shifted_input() {
+                InputLayout::Shifted {
+                    plane: self.shifted_plane(),
+                }
+            } else {
+                InputLayout::Padded {
+                    width: self.width + 2 * self.padding,
+                    plane: self.padded_plane(),
+                }
+            },
         }
     }
 
@@ -247,6 +289,16 @@ impl Conv2d {
             for (r, row) in src.chunks_exact(w).enumerate() {
                 copy_row(&mut padded[c * plane + (r + p) * pw + p..][..w], row);
             }
+        }
+    }
+
+    /// Lays one sample out as [`InputLayout::Shifted`] in `shifted`, whose
+    /// top and bottom `p` rows of each copy are zero (see [`shift_channel`]).
+    fn shift_into(&self, x: &[f32], shifted: &mut [f32]) {
+        let (hw, k) = (self.height * self.width, self.k);
+        let copies = size::mul(k, self.shifted_plane());
+        for (src, dst) in x.chunks_exact(hw).zip(shifted.chunks_exact_mut(copies)) {
+            shift_channel(src, dst, self.width, self.padding, k);
         }
     }
 
@@ -285,10 +337,7 @@ impl Conv2d {
         size::add(
             taps,
             size::add(
-                size::add(
-                    self.weights_len(),
-                    size::add(size::mul(t.in_channels, t.padded_plane()), LOAD_SLACK),
-                ),
+                size::add(self.weights_len(), t.direct_input_len()),
                 size::add(
                     size::mul(self.positions(), channel_stride),
                     size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
@@ -319,12 +368,18 @@ impl Conv2d {
         let (k, kk, ic) = (self.k, self.k * self.k, self.in_channels);
         let channel_stride = transposed_channel_stride(self.out_channels);
         let (packed, rest) = scratch.split_at_mut(self.weights_len());
-        let (padded_dy, rest) = rest.split_at_mut(t.in_channels * t.padded_plane() + LOAD_SLACK);
+        let (laid_out_dy, rest) = rest.split_at_mut(t.direct_input_len());
         let (dy_t, rest) = rest.split_at_mut(self.positions() * channel_stride);
         let (padded_x, rest) = rest.split_at_mut(ic * self.padded_plane() + LOAD_SLACK);
         let dw_t = &mut rest[..self.patch() * channel_stride];
         let shape = WeightGradShape {
-            conv: self.direct_shape(),
+            in_channels: ic,
+            out_channels: self.out_channels,
+            k,
+            out_height: self.out_height(),
+            out_width: self.out_width(),
+            padded_width: self.width + 2 * self.padding,
+            padded_plane: self.padded_plane(),
             channel_stride,
         };
         // Zero borders and channel tails, written inside only from here on.
@@ -350,12 +405,12 @@ impl Conv2d {
                 weights[(o * ic + c) * kk + (k - 1 - ky) * k + (k - 1 - kx)]
             });
             let operands = DirectOperands {
-                padded: &[],
+                input: &[],
                 packed,
                 bias: None,
                 relu: false,
             };
-            t.direct_run(n_out, n_in, operands, grad_output, grad_input, padded_dy);
+            t.direct_run(n_out, n_in, operands, grad_output, grad_input, laid_out_dy);
         }
     }
 
