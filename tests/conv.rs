@@ -132,6 +132,47 @@ fn conv2d_matches_direct_convolution() {
             stride: 1,
             padding: 1,
         },
+        // Outputs at least 14 wide in whole vectors of channels, whose
+        // direct kernel (with AVX-512) puts channels in the lanes: two
+        // vectors then one, an odd number of rows; rows narrower than the
+        // input; a 5x5 kernel over two tiles of a row (its input gradient
+        // one vector two rows at a time); a 1x1 kernel.
+        Conv2d {
+            in_channels: 3,
+            out_channels: 48,
+            height: 7,
+            width: 14,
+            k: 3,
+            stride: 1,
+            padding: 1,
+        },
+        Conv2d {
+            in_channels: 16,
+            out_channels: 16,
+            height: 5,
+            width: 16,
+            k: 3,
+            stride: 1,
+            padding: 0,
+        },
+        Conv2d {
+            in_channels: 16,
+            out_channels: 32,
+            height: 6,
+            width: 28,
+            k: 5,
+            stride: 1,
+            padding: 2,
+        },
+        Conv2d {
+            in_channels: 5,
+            out_channels: 16,
+            height: 3,
+            width: 14,
+            k: 1,
+            stride: 1,
+            padding: 0,
+        },
     ];
     for (n, conv) in shapes.iter().enumerate() {
         let batch = 2;
@@ -320,4 +361,53 @@ fn conv2d_rejects_bad_shapes_and_small_scratch() {
     assert!(bad
         .forward(1, &w, &b, false, &x, &mut y, &mut vec![0f32; 4096])
         .is_err());
+}
+
+/// The direct forward's kernels sum every output in the same order (bias,
+/// then input channel, kernel row, kernel column), whichever puts what in
+/// the lanes: 32 output channels of a 14 x 14 plane run with channels in
+/// the lanes (with AVX-512), 17 with positions in them, and the 17 they
+/// share agree bit for bit, with and without the ReLU. At 28 x 28 both put
+/// positions in the lanes (blocks of output channels against single ones).
+#[test]
+fn conv2d_direct_kernels_agree_bit_for_bit() {
+    for (side, k, padding) in [(14, 3, 1), (14, 5, 2), (28, 3, 1)] {
+        let (batch, in_channels) = (2, 5);
+        let wide = Conv2d {
+            in_channels,
+            out_channels: 32,
+            height: side,
+            width: side,
+            k,
+            stride: 1,
+            padding,
+        };
+        let narrow = Conv2d {
+            out_channels: 17,
+            ..wide
+        };
+        let patch = in_channels * k * k;
+        let x = values(batch * in_channels * side * side, 1);
+        let w = values(wide.weights_len(), 2);
+        let b = values(32, 3);
+        for relu in [false, true] {
+            let mut outputs = Vec::new();
+            for (conv, channels) in [(wide, 32), (narrow, 17)] {
+                let mut y = vec![0f32; batch * channels * side * side];
+                let mut scratch = vec![0f32; conv.scratch_len()];
+                let (w, b) = (&w[..channels * patch], &b[..channels]);
+                conv.forward(batch, w, b, relu, &x, &mut y, &mut scratch)
+                    .unwrap();
+                outputs.push(y);
+            }
+            let plane = side * side;
+            for s in 0..batch {
+                let wide_sample = &outputs[0][s * 32 * plane..][..17 * plane];
+                let narrow_sample = &outputs[1][s * 17 * plane..][..17 * plane];
+                for (i, (a, n)) in wide_sample.iter().zip(narrow_sample).enumerate() {
+                    assert_eq!(a.to_bits(), n.to_bits(), "side {side}, k {k}, float {i}");
+                }
+            }
+        }
+    }
 }

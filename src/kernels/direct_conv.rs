@@ -346,6 +346,184 @@ fn accumulate_tile<const N: usize, const R: usize>(
     acc
 }
 
+/// Whether the channel-lane kernel ([`direct_conv_channels`]) runs here:
+/// with AVX-512 only (it transposes 16 x 16 blocks in registers).
+pub(crate) const CHANNEL_LANES_AVAILABLE: bool = cfg!(target_feature = "avx512f");
+
+/// Positions [`direct_conv_channels`] accumulates at once: 14, so that the
+/// tiles of a plane of a multiple of 14 positions (a 14 x 14 or 28 x 14
+/// image, MNIST's after one pooling) fill their lanes where vectors of 16
+/// positions cannot (196 positions take 13 of them, 208 lanes).
+const CHANNEL_TILE: usize = 14;
+
+/// Whether output channels in the lanes ([`direct_conv_channels`]) waste
+/// fewer lanes than output positions in them ([`direct_conv_sample`]) for
+/// `out_channels` channels of `positions` over [`InputLayout::Shifted`]:
+/// for planes of whole tiles. Both sum each output in the same order, so
+/// the choice changes no bits.
+pub(crate) const fn channel_lanes_pay(out_channels: usize, positions: usize) -> bool {
+    if !CHANNEL_LANES_AVAILABLE || positions == 0 || !positions.is_multiple_of(CHANNEL_TILE) {
+        return false;
+    }
+    // Lanes used over lanes computed, each way, compared crosswise.
+    let channel_lanes = crate::size::mul(transposed_channel_stride(out_channels), positions);
+    let position_lanes = crate::size::mul(positions.div_ceil(LANES), LANES);
+    crate::size::mul(out_channels, position_lanes) > channel_lanes
+}
+
+/// Whether [`direct_conv_channels`] has a kernel for side `k`.
+pub(crate) const fn channel_lanes_have_kernel(k: usize) -> bool {
+    matches!(k, 1 | 3 | 5)
+}
+
+/// One sample's convolution with output channels in the lanes: per vector
+/// of [`LANES`] channels, tiles of [`CHANNEL_TILE`] consecutive positions of
+/// the flattened plane (which must hold whole tiles) accumulate one register
+/// each (each input float broadcast once per tap), then go through a 16 x 16
+/// transpose in registers and are stored channel by channel into `y`. Reads
+/// the sample as [`InputLayout::Shifted`] and the weights tap by tap
+/// (`packed[tap * stride + o]`, zeros past the last channel); sums in the
+/// same order as [`direct_conv_sample`], so the same bits.
+pub(crate) fn direct_conv_channels(
+    shape: &DirectShape,
+    operands: DirectOperands<'_>,
+    stride: usize,
+    y: &mut [f32],
+) {
+    let InputLayout::Shifted { plane } = shape.input else {
+        return;
+    };
+    let geometry = ChannelGeometry {
+        in_channels: shape.in_channels,
+        out_channels: shape.out_channels,
+        out_width: shape.out_width,
+        positions: shape.out_height * shape.out_width,
+        plane,
+        stride,
+    };
+    match shape.k {
+        1 => channel_blocks::<1>(&geometry, operands, y),
+        3 => channel_blocks::<3>(&geometry, operands, y),
+        5 => channel_blocks::<5>(&geometry, operands, y),
+        _ => {}
+    }
+}
+
+/// The sizes [`channel_tile_sums`] indexes with.
+struct ChannelGeometry {
+    in_channels: usize,
+    out_channels: usize,
+    out_width: usize,
+    positions: usize,
+    /// Floats of one shifted copy of an input channel.
+    plane: usize,
+    /// Floats between taps of the packed weights.
+    stride: usize,
+}
+
+/// Every pair of vectors of channels (a last single one alone), every tile
+/// of positions.
+#[inline(always)]
+fn channel_blocks<const K: usize>(
+    geometry: &ChannelGeometry,
+    operands: DirectOperands<'_>,
+    y: &mut [f32],
+) {
+    let vectors = geometry.out_channels.div_ceil(LANES);
+    let mut v0 = 0;
+    while v0 + 2 <= vectors {
+        channel_block::<K, 2>(geometry, v0 * LANES, operands, y);
+        v0 += 2;
+    }
+    if v0 < vectors {
+        channel_block::<K, 1>(geometry, v0 * LANES, operands, y);
+    }
+}
+
+/// Channels `o0..o0 + V * LANES`, tile after tile.
+#[inline(always)]
+fn channel_block<const K: usize, const V: usize>(
+    geometry: &ChannelGeometry,
+    o0: usize,
+    operands: DirectOperands<'_>,
+    y: &mut [f32],
+) {
+    const P: usize = CHANNEL_TILE;
+    let positions = geometry.positions;
+    // The bias of each lane's channel (zero past the last one).
+    let bias: [F32s; V] = core::array::from_fn(|v| {
+        let lanes: [f32; LANES] = core::array::from_fn(|l| {
+            let o = o0 + v * LANES + l;
+            operands.bias.and_then(|b| b.get(o)).copied().unwrap_or(0.0)
+        });
+        load_f32s(&lanes)
+    });
+    for q0 in (0..positions).step_by(P) {
+        let acc = channel_tile_sums::<K, P, V>(geometry, bias, o0, q0, operands);
+        for v in 0..V {
+            // Row p of the block is position q0 + p; column j, channel
+            // o0 + v * LANES + j.
+            let mut rows = [F32s::ZERO; LANES];
+            for (row, a) in rows.iter_mut().zip(&acc) {
+                *row = if operands.relu {
+                    a[v].max(F32s::ZERO)
+                } else {
+                    a[v]
+                };
+            }
+            let columns = transpose16(rows);
+            let first = o0 + v * LANES;
+            let channels = geometry.out_channels.saturating_sub(first).min(LANES);
+            for (j, column) in columns.iter().take(channels).enumerate() {
+                // Whole where it fits the plane: the lanes past the tile land
+                // on positions the next tile stores after it.
+                let dst = &mut y[(first + j) * positions..][..positions];
+                store_whole_or_lanes(dst, q0, *column, P);
+            }
+        }
+    }
+}
+
+/// Positions `q0..q0 + P`, channels `o0..o0 + V * LANES`: from the bias,
+/// tap by tap (input channel, kernel row, kernel column).
+#[inline(always)]
+fn channel_tile_sums<const K: usize, const P: usize, const V: usize>(
+    geometry: &ChannelGeometry,
+    bias: [F32s; V],
+    o0: usize,
+    q0: usize,
+    operands: DirectOperands<'_>,
+) -> [[F32s; V]; P] {
+    let (plane, stride) = (geometry.plane, geometry.stride);
+    let mut acc = [bias; P];
+    for c in 0..geometry.in_channels {
+        for ky in 0..K {
+            // Plain loops, not `array::from_fn`: its closures were left as
+            // calls in the kernel, with the accumulators spilled around them.
+            let mut spans: [&[f32]; K] = [&[]; K];
+            for (kx, span) in spans.iter_mut().enumerate() {
+                let at = (c * K + kx) * plane + ky * geometry.out_width + q0;
+                *span = &operands.input[at..][..P];
+            }
+            let taps =
+                &operands.packed[(c * K + ky) * K * stride + o0..][..(K - 1) * stride + V * LANES];
+            for (kx, span) in spans.iter().enumerate() {
+                let mut w = [F32s::ZERO; V];
+                for (v, wv) in w.iter_mut().enumerate() {
+                    *wv = load_f32s(&taps[kx * stride + v * LANES..]);
+                }
+                for (a, &x) in acc.iter_mut().zip(span.iter()) {
+                    let x = F32s::splat(x);
+                    for v in 0..V {
+                        a[v] = x.mul_add(w[v], a[v]);
+                    }
+                }
+            }
+        }
+    }
+    acc
+}
+
 /// The shape of one sample's direct weight gradient: the convolution's
 /// sizes, the padded input's layout and that of the transposed output
 /// gradient.

@@ -9,7 +9,8 @@
 //! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
 
 use crate::kernels::direct_conv::{
-    copy_row, direct_conv_sample, direct_weight_grad, shift_channel, shifted_layout_pays,
+    channel_lanes_have_kernel, channel_lanes_pay, copy_row, direct_conv_channels,
+    direct_conv_sample, direct_weight_grad, shift_channel, shifted_layout_pays,
     transpose_output_grad, transpose_weight_grad, transposed_channel_stride,
     weight_grad_has_kernel, DirectOperands, DirectShape, InputLayout, WeightGradShape,
     DIRECT_AVAILABLE, DIRECT_OC, LOAD_SLACK,
@@ -78,7 +79,7 @@ impl Conv2d {
     /// the direct forward or backward needs if more.
     pub const fn scratch_len(&self) -> usize {
         let im2col = size::add(size::mul(self.patch(), self.positions()), GEMM_SCRATCH_LEN);
-        let direct = size::add(self.direct_input_len(), self.weights_len());
+        let direct = self.direct_scratch_len();
         let backward = if self.direct_backward_available() {
             self.direct_backward_scratch_len()
         } else {
@@ -172,15 +173,40 @@ impl Conv2d {
         size::mul(size::add(self.height, pad), size::add(self.width, pad))
     }
 
-    /// Whether the direct kernels read the input as shifted copies
-    /// ([`InputLayout::Shifted`]): a stride-1 convolution whose output is as
-    /// large as its input (`2p + 1 = k`, the kernel no wider than the image),
-    /// with rows that do not fill whole vectors.
-    const fn shifted_input(&self) -> bool {
+    /// Whether the direct forward runs with output channels in the lanes
+    /// ([`direct_conv_channels`], over the shifted layout): where that wastes
+    /// fewer lanes than positions in them (32 channels of 14 x 14 outputs:
+    /// none, against 6%).
+    const fn channel_lanes(&self) -> bool {
+        self.same_size()
+            && channel_lanes_have_kernel(self.k)
+            && channel_lanes_pay(self.out_channels, self.positions())
+    }
+
+    /// Whether the output is as large as the input (stride 1, `2p + 1 =
+    /// k`, the kernel no wider than the image).
+    const fn same_size(&self) -> bool {
         self.stride == 1
             && size::add(size::mul(2, self.padding), 1) == self.k
             && self.k <= self.width
-            && shifted_layout_pays(self.width)
+    }
+
+    /// Whether the direct kernels read the input as shifted copies
+    /// ([`InputLayout::Shifted`]): a convolution whose output is as large
+    /// as its input, with rows that do not fill whole vectors or channels
+    /// in the lanes.
+    const fn shifted_input(&self) -> bool {
+        self.same_size() && (shifted_layout_pays(self.width) || self.channel_lanes())
+    }
+
+    /// Floats of the direct forward's packed weights: tap-major rows of the
+    /// output channels rounded up to vectors with channels in the lanes.
+    const fn direct_packed_len(&self) -> usize {
+        if self.channel_lanes() {
+            size::mul(self.patch(), transposed_channel_stride(self.out_channels))
+        } else {
+            self.weights_len()
+        }
     }
 
     /// Floats of one shifted copy of an input channel: the rows of the
@@ -203,12 +229,39 @@ impl Conv2d {
         size::add(sample, LOAD_SLACK)
     }
 
+    /// Floats of the direct forward's scratch: the laid-out sample, the
+    /// packed weights and the position-major output.
+    const fn direct_scratch_len(&self) -> usize {
+        size::add(self.direct_input_len(), self.direct_packed_len())
+    }
+
+    /// The direct forward's scratch as (laid-out sample, packed weights).
+    fn split_direct<'s>(&self, scratch: &'s mut [f32]) -> (&'s mut [f32], &'s mut [f32]) {
+        let (laid_out, rest) = scratch.split_at_mut(self.direct_input_len());
+        (laid_out, &mut rest[..self.direct_packed_len()])
+    }
+
+    /// Packs `weight(o, tap)` for the direct kernel that runs: tap by tap
+    /// with channels in the lanes, else [`pack_direct`]'s blocks.
+    fn pack_for_direct(&self, packed: &mut [f32], weight: impl Fn(usize, usize) -> f32) {
+        if self.channel_lanes() {
+            let stride = transposed_channel_stride(self.out_channels);
+            packed.fill(0.0);
+            for (tap, row) in packed.chunks_exact_mut(stride).enumerate() {
+                for (o, w) in row[..self.out_channels].iter_mut().enumerate() {
+                    *w = weight(o, tap);
+                }
+            }
+        } else {
+            pack_direct(self.out_channels, self.patch(), packed, weight);
+        }
+    }
+
     /// Stride-1 forward without im2col, which measures faster at the CNN
     /// example's shapes (`--bench pool`, group `conv`). Once per call, the
-    /// weights are packed for the blocks and the input buffer zeroed; per
+    /// weights are packed for the kernel and the input buffer zeroed; per
     /// sample, the input is laid out in it ([`Self::direct_run`]), then
-    /// [`DIRECT_OC`] output channels x 16 output positions accumulate in
-    /// registers, one input load per kernel tap shared by all of them.
+    /// blocks of output channels x positions accumulate in registers.
     fn direct_forward(&self, args: ForwardArgs<'_>, output: &mut [f32], scratch: &mut [f32]) {
         let ForwardArgs {
             sizes: (n_in, n_out),
@@ -217,18 +270,15 @@ impl Conv2d {
             relu,
             input,
         } = args;
-        let (laid_out, packed) = scratch.split_at_mut(self.direct_input_len());
-        let packed = &mut packed[..self.weights_len()];
-        pack_direct(self.out_channels, self.patch(), packed, |o, t| {
-            weights[o * self.patch() + t]
-        });
+        let (laid_out, packed) = self.split_direct(scratch);
+        self.pack_for_direct(packed, |o, t| weights[o * self.patch() + t]);
         let operands = DirectOperands {
             input: &[],
             packed,
             bias: Some(bias),
             relu,
         };
-        self.direct_run(n_in, n_out, operands, input, output, laid_out);
+        self.direct_run((n_in, n_out), operands, input, output, laid_out);
     }
 
     /// The direct forward of every sample with packed weights (`operands`,
@@ -236,14 +286,14 @@ impl Conv2d {
     /// is the buffer it stands for).
     fn direct_run(
         &self,
-        n_in: usize,
-        n_out: usize,
+        (n_in, n_out): (usize, usize),
         operands: DirectOperands<'_>,
         input: &[f32],
         output: &mut [f32],
         laid_out: &mut [f32],
     ) {
         let shape = self.direct_shape();
+        let stride = transposed_channel_stride(self.out_channels);
         // Samples write only what is not padding, so it stays zero.
         laid_out.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
@@ -256,7 +306,11 @@ impl Conv2d {
                 input: laid_out,
                 ..operands
             };
-            direct_conv_sample(&shape, operands, y);
+            if self.channel_lanes() {
+                direct_conv_channels(&shape, operands, stride, y);
+            } else {
+                direct_conv_sample(&shape, operands, y);
+            }
         }
     }
 
@@ -337,7 +391,7 @@ impl Conv2d {
         size::add(
             taps,
             size::add(
-                size::add(self.weights_len(), t.direct_input_len()),
+                t.direct_scratch_len(),
                 size::add(
                     size::mul(self.positions(), channel_stride),
                     size::add(size::mul(self.in_channels, self.padded_plane()), LOAD_SLACK),
@@ -367,8 +421,7 @@ impl Conv2d {
         let t = self.input_grad_conv();
         let (k, kk, ic) = (self.k, self.k * self.k, self.in_channels);
         let channel_stride = transposed_channel_stride(self.out_channels);
-        let (packed, rest) = scratch.split_at_mut(self.weights_len());
-        let (laid_out_dy, rest) = rest.split_at_mut(t.direct_input_len());
+        let (t_scratch, rest) = scratch.split_at_mut(t.direct_scratch_len());
         let (dy_t, rest) = rest.split_at_mut(self.positions() * channel_stride);
         let (padded_x, rest) = rest.split_at_mut(ic * self.padded_plane() + LOAD_SLACK);
         let dw_t = &mut rest[..self.patch() * channel_stride];
@@ -400,7 +453,8 @@ impl Conv2d {
         }
         transpose_weight_grad(grad_weights, dw_t, self.patch(), channel_stride, false);
         if let Some(grad_input) = grad_input {
-            pack_direct(ic, t.patch(), packed, |c, tap| {
+            let (laid_out_dy, packed) = t.split_direct(t_scratch);
+            t.pack_for_direct(packed, |c, tap| {
                 let (o, ky, kx) = (tap / kk, tap / k % k, tap % k);
                 weights[(o * ic + c) * kk + (k - 1 - ky) * k + (k - 1 - kx)]
             });
@@ -410,7 +464,13 @@ impl Conv2d {
                 bias: None,
                 relu: false,
             };
-            t.direct_run(n_out, n_in, operands, grad_output, grad_input, laid_out_dy);
+            t.direct_run(
+                (n_out, n_in),
+                operands,
+                grad_output,
+                grad_input,
+                laid_out_dy,
+            );
         }
     }
 
