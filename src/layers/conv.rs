@@ -196,7 +196,9 @@ impl Conv2d {
     /// as its input, with rows that do not fill whole vectors or channels
     /// in the lanes.
     const fn shifted_input(&self) -> bool {
-        self.same_size() && (shifted_layout_pays(self.width) || self.channel_lanes())
+        DIRECT_AVAILABLE
+            && self.same_size()
+            && (shifted_layout_pays(self.width) || self.channel_lanes())
     }
 
     /// Floats of the direct forward's packed weights: tap-major rows of the
