@@ -350,25 +350,36 @@ fn accumulate_tile<const N: usize, const R: usize>(
 /// with AVX-512 only (it transposes 16 x 16 blocks in registers).
 pub(crate) const CHANNEL_LANES_AVAILABLE: bool = cfg!(target_feature = "avx512f");
 
-/// Positions [`direct_conv_channels`] accumulates at once: 14, so that the
-/// tiles of a plane of a multiple of 14 positions (a 14 x 14 or 28 x 14
-/// image, MNIST's after one pooling) fill their lanes where vectors of 16
-/// positions cannot (196 positions take 13 of them, 208 lanes).
+/// Positions [`direct_conv_channels`] accumulates at once, along an output
+/// row: 14, so that rows of 14 or 28 (MNIST's after one pooling or none)
+/// fill their lanes where vectors of 16 positions cannot.
 const CHANNEL_TILE: usize = 14;
 
 /// Whether output channels in the lanes ([`direct_conv_channels`]) waste
-/// fewer lanes than output positions in them ([`direct_conv_sample`]) for
-/// `out_channels` channels of `positions` over [`InputLayout::Shifted`]:
-/// for planes of whole tiles. Both sum each output in the same order, so
-/// the choice changes no bits.
-pub(crate) const fn channel_lanes_pay(out_channels: usize, positions: usize) -> bool {
-    if !CHANNEL_LANES_AVAILABLE || positions == 0 || !positions.is_multiple_of(CHANNEL_TILE) {
+/// fewer lanes than output positions in them ([`direct_conv_sample`]: over
+/// the flattened plane for a "same" convolution, else along rows) for
+/// `out_channels` channels of `out_height x out_width`, where the rows are
+/// whole tiles. Both sum each output in the same order, so the choice
+/// changes no bits.
+pub(crate) const fn channel_lanes_pay(
+    out_channels: usize,
+    out_height: usize,
+    out_width: usize,
+    same_size: bool,
+) -> bool {
+    if !CHANNEL_LANES_AVAILABLE || out_width == 0 || !out_width.is_multiple_of(CHANNEL_TILE) {
         return false;
     }
+    use crate::size::mul;
+    let positions = mul(out_height, out_width);
     // Lanes used over lanes computed, each way, compared crosswise.
-    let channel_lanes = crate::size::mul(transposed_channel_stride(out_channels), positions);
-    let position_lanes = crate::size::mul(positions.div_ceil(LANES), LANES);
-    crate::size::mul(out_channels, position_lanes) > channel_lanes
+    let channel_lanes = mul(transposed_channel_stride(out_channels), positions);
+    let position_lanes = if same_size {
+        mul(positions.div_ceil(LANES), LANES)
+    } else {
+        mul(out_height, mul(out_width.div_ceil(LANES), LANES))
+    };
+    mul(out_channels, position_lanes) > channel_lanes
 }
 
 /// Whether [`direct_conv_channels`] has a kernel for side `k`.
@@ -377,11 +388,11 @@ pub(crate) const fn channel_lanes_have_kernel(k: usize) -> bool {
 }
 
 /// One sample's convolution with output channels in the lanes: per vector
-/// of [`LANES`] channels, tiles of [`CHANNEL_TILE`] consecutive positions of
-/// the flattened plane (which must hold whole tiles) accumulate one register
-/// each (each input float broadcast once per tap), then go through a 16 x 16
-/// transpose in registers and are stored channel by channel into `y`. Reads
-/// the sample as [`InputLayout::Shifted`] and the weights tap by tap
+/// of [`LANES`] channels, tiles of [`CHANNEL_TILE`] positions of an output
+/// row (rows of whole tiles) accumulate one register each (each input
+/// float broadcast once per tap), then go through a 16 x 16 transpose in
+/// registers and are stored channel by channel into `y`. Reads the sample
+/// zero-padded ([`InputLayout::Padded`]) and the weights tap by tap
 /// (`packed[tap * stride + o]`, zeros past the last channel); sums in the
 /// same order as [`direct_conv_sample`], so the same bits.
 pub(crate) fn direct_conv_channels(
@@ -390,14 +401,15 @@ pub(crate) fn direct_conv_channels(
     stride: usize,
     y: &mut [f32],
 ) {
-    let InputLayout::Shifted { plane } = shape.input else {
+    let InputLayout::Padded { width, plane } = shape.input else {
         return;
     };
     let geometry = ChannelGeometry {
         in_channels: shape.in_channels,
         out_channels: shape.out_channels,
+        out_height: shape.out_height,
         out_width: shape.out_width,
-        positions: shape.out_height * shape.out_width,
+        width,
         plane,
         stride,
     };
@@ -413,9 +425,10 @@ pub(crate) fn direct_conv_channels(
 struct ChannelGeometry {
     in_channels: usize,
     out_channels: usize,
+    out_height: usize,
     out_width: usize,
-    positions: usize,
-    /// Floats of one shifted copy of an input channel.
+    /// Width and floats of one zero-padded input channel.
+    width: usize,
     plane: usize,
     /// Floats between taps of the packed weights.
     stride: usize,
@@ -449,7 +462,8 @@ fn channel_block<const K: usize, const V: usize>(
     y: &mut [f32],
 ) {
     const P: usize = CHANNEL_TILE;
-    let positions = geometry.positions;
+    let (oh, ow) = (geometry.out_height, geometry.out_width);
+    let positions = oh * ow;
     // The bias of each lane's channel (zero past the last one).
     let bias: [F32s; V] = core::array::from_fn(|v| {
         let lanes: [f32; LANES] = core::array::from_fn(|l| {
@@ -458,8 +472,10 @@ fn channel_block<const K: usize, const V: usize>(
         });
         load_f32s(&lanes)
     });
-    for q0 in (0..positions).step_by(P) {
-        let acc = channel_tile_sums::<K, P, V>(geometry, bias, o0, q0, operands);
+    let tiles = (0..oh).flat_map(|oy| (0..ow).step_by(P).map(move |ox| (oy, ox)));
+    for (oy, ox) in tiles {
+        let q0 = oy * ow + ox;
+        let acc = channel_tile_sums::<K, P, V>(geometry, bias, o0, (oy, ox), operands);
         for v in 0..V {
             // Row p of the block is position q0 + p; column j, channel
             // o0 + v * LANES + j.
@@ -484,30 +500,29 @@ fn channel_block<const K: usize, const V: usize>(
     }
 }
 
-/// Positions `q0..q0 + P`, channels `o0..o0 + V * LANES`: from the bias,
-/// tap by tap (input channel, kernel row, kernel column).
+/// Row `oy`, positions `ox..ox + P`, channels `o0..o0 + V * LANES`: from
+/// the bias, tap by tap (input channel, kernel row, kernel column).
 #[inline(always)]
 fn channel_tile_sums<const K: usize, const P: usize, const V: usize>(
     geometry: &ChannelGeometry,
     bias: [F32s; V],
     o0: usize,
-    q0: usize,
+    (oy, ox): (usize, usize),
     operands: DirectOperands<'_>,
 ) -> [[F32s; V]; P] {
     let (plane, stride) = (geometry.plane, geometry.stride);
     let mut acc = [bias; P];
     for c in 0..geometry.in_channels {
         for ky in 0..K {
-            // Plain loops, not `array::from_fn`: its closures were left as
-            // calls in the kernel, with the accumulators spilled around them.
-            let mut spans: [&[f32]; K] = [&[]; K];
-            for (kx, span) in spans.iter_mut().enumerate() {
-                let at = (c * K + kx) * plane + ky * geometry.out_width + q0;
-                *span = &operands.input[at..][..P];
-            }
+            // One span of the padded row for the K taps (one check).
+            let at = c * plane + (oy + ky) * geometry.width + ox;
+            let row = &operands.input[at..][..P + K - 1];
             let taps =
                 &operands.packed[(c * K + ky) * K * stride + o0..][..(K - 1) * stride + V * LANES];
-            for (kx, span) in spans.iter().enumerate() {
+            // Plain loops, not `array::from_fn`: its closures were left as
+            // calls in the kernel, with the accumulators spilled around them.
+            for kx in 0..K {
+                let span = &row[kx..kx + P];
                 let mut w = [F32s::ZERO; V];
                 for (v, wv) in w.iter_mut().enumerate() {
                     *wv = load_f32s(&taps[kx * stride + v * LANES..]);

@@ -174,13 +174,18 @@ impl Conv2d {
     }
 
     /// Whether the direct forward runs with output channels in the lanes
-    /// ([`direct_conv_channels`], over the shifted layout): where that wastes
-    /// fewer lanes than positions in them (32 channels of 14 x 14 outputs:
-    /// none, against 6%).
+    /// ([`direct_conv_channels`]): stride 1, output rows of whole tiles, and
+    /// fewer lanes wasted than with positions in them (32 channels of 14 x
+    /// 14 outputs: none, against 6%).
     const fn channel_lanes(&self) -> bool {
-        self.same_size()
+        self.stride == 1
             && channel_lanes_have_kernel(self.k)
-            && channel_lanes_pay(self.out_channels, self.positions())
+            && channel_lanes_pay(
+                self.out_channels,
+                self.out_height(),
+                self.out_width(),
+                self.same_size(),
+            )
     }
 
     /// Whether the output is as large as the input (stride 1, `2p + 1 =
@@ -193,12 +198,13 @@ impl Conv2d {
 
     /// Whether the direct kernels read the input as shifted copies
     /// ([`InputLayout::Shifted`]): a convolution whose output is as large
-    /// as its input, with rows that do not fill whole vectors or channels
-    /// in the lanes.
+    /// as its input, with rows that do not fill whole vectors, and whose
+    /// output channels do not go in the lanes instead.
     const fn shifted_input(&self) -> bool {
         DIRECT_AVAILABLE
             && self.same_size()
-            && (shifted_layout_pays(self.width) || self.channel_lanes())
+            && shifted_layout_pays(self.width)
+            && !self.channel_lanes()
     }
 
     /// Floats of the direct forward's packed weights: tap-major rows of the
