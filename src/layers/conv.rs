@@ -237,8 +237,8 @@ impl Conv2d {
         size::add(sample, LOAD_SLACK)
     }
 
-    /// Floats of the direct forward's scratch: the laid-out sample, the
-    /// packed weights and the position-major output.
+    /// Floats of the direct forward's scratch: the laid-out sample and the
+    /// packed weights.
     const fn direct_scratch_len(&self) -> usize {
         size::add(self.direct_input_len(), self.direct_packed_len())
     }
