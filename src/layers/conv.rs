@@ -302,10 +302,11 @@ impl Conv2d {
     ) {
         let shape = self.direct_shape();
         let stride = transposed_channel_stride(self.out_channels);
+        let (shifted, channel_lanes) = (self.shifted_input(), self.channel_lanes());
         // Samples write only what is not padding, so it stays zero.
         laid_out.fill(0.0);
         for (x, y) in input.chunks_exact(n_in).zip(output.chunks_exact_mut(n_out)) {
-            if self.shifted_input() {
+            if shifted {
                 self.shift_into(x, laid_out);
             } else {
                 self.pad_into(x, laid_out);
@@ -314,7 +315,7 @@ impl Conv2d {
                 input: laid_out,
                 ..operands
             };
-            if self.channel_lanes() {
+            if channel_lanes {
                 direct_conv_channels(&shape, operands, stride, y);
             } else {
                 direct_conv_sample(&shape, operands, y);
