@@ -53,7 +53,9 @@ pub(crate) fn map_blocks(
     }
 }
 
-/// [`map_blocks`] over two sources of the destination's length.
+/// [`map_blocks`] over two sources of the destination's length (the blend's
+/// driver where it runs on [`F32s`]).
+#[cfg(not(target_feature = "avx512f"))]
 #[inline(always)]
 pub(crate) fn map_blocks2(
     a: &[f32],
