@@ -215,6 +215,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             decay: WeightDecay::NONE,
             ..self.config.update
         };
+        let corrections = optim::StepCorrections::new(self.config.update.optimizer, self.step);
         let mut p = 0;
         let mut total = optim::UpdateNorms::default();
         for (l, layer) in self.net.layers().iter().enumerate() {
@@ -239,12 +240,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
                     &no_decay
                 };
                 // Only weight matrices are measured (and only when asked).
-                let n = if decayed && self.measure_update {
-                    update.apply_measured(lr, self.step, params, grads, state)?
-                } else {
-                    update.apply(lr, self.step, params, grads, state)?;
-                    optim::UpdateNorms::default()
-                };
+                let measure = decayed && self.measure_update;
+                let n = update.apply_inner(measure, lr, corrections, params, grads, state)?;
                 if decayed {
                     norms.delta_sq += n.delta_sq;
                     norms.weight_sq += n.weight_sq;
