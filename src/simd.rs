@@ -113,7 +113,8 @@ pub(crate) fn f32s_from_bits(v: U32s) -> F32s {
 /// GEMM register tile: rows of the output computed at once.
 ///
 /// With AVX-512 a [`F32s`] is one of 32 `zmm` registers, so an 8 x 2-vector tile
-/// (16 accumulators) fits with room for the operands. Narrower targets split each
+/// (16 accumulators) fits with room for the operands (8 x 1 on Zen 4: see
+/// [`GEMM_NV`]). Narrower targets split each
 /// [`F32s`] into 2 or 4 registers (or none), so their tile is one vector wide and
 /// as tall as their registers allow: 6 rows with AVX (12 of the 16 `ymm`, the
 /// shape BLIS uses on Haswell), 2 with SSE2 only (8 of the 16 `xmm`; 4 rows
@@ -122,10 +123,28 @@ pub(crate) fn f32s_from_bits(v: U32s) -> F32s {
 #[cfg(target_feature = "avx512f")]
 pub const GEMM_MR: usize = 8;
 /// GEMM register tile: output columns computed at once, in vectors.
+///
+/// Two where 512-bit multiply-adds run at full width (Intel, Zen 5). One on
+/// AMD Zen 4, which runs each 512-bit operation as two 256-bit halves: there
+/// the 8 x 1 tile was as fast or faster at every shape measured, 17-30% on the
+/// weight gradients of small batches ((32, 256, 256): 66 -> 55 us), twice as
+/// fast on a 10-output layer, 2% slower at 1024^3 (README, issue 14). Zen 4 is
+/// told apart at compile time as AVX-512 with BF16 but without AVX-VNNI, which
+/// Zen 5 and Intel's BF16 parts (Sapphire Rapids on) have; Cooper Lake, the one
+/// other such part, gets the narrow tile too. The tile changes no sum's order,
+/// so every AVX-512 machine computes the same bits.
 #[cfg(target_feature = "avx512f")]
-pub const GEMM_NV: usize = 2;
+pub const GEMM_NV: usize = if ZEN4 { 1 } else { 2 };
+/// AVX-512 with BF16 and without AVX-VNNI: AMD Zen 4 (see [`GEMM_NV`]).
+#[cfg(target_feature = "avx512f")]
+const ZEN4: bool = cfg!(all(
+    target_feature = "avx512bf16",
+    not(target_feature = "avxvnni")
+));
 /// GEMM depth block: rows of the packed panel, sized so a panel
-/// (`GEMM_KC * GEMM_NV * LANES` floats, 32 KiB here) stays in L1.
+/// (`GEMM_KC * GEMM_NV * LANES` floats, 32 KiB, 16 KiB on Zen 4) stays in
+/// L1. The same on every AVX-512 machine, because the depth block sets the
+/// order of the sums past it.
 #[cfg(target_feature = "avx512f")]
 pub const GEMM_KC: usize = 256;
 
