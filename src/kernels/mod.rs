@@ -10,6 +10,7 @@ pub(crate) mod blend;
 pub(crate) mod blocks;
 pub(crate) mod direct_conv;
 pub(crate) mod dropout;
+pub(crate) mod exp;
 pub(crate) mod gemm;
 pub(crate) mod gemm_scalar;
 pub(crate) mod jitter;

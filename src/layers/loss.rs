@@ -7,6 +7,7 @@
 //! passes are separate: the loss is checked before the gradient is written, so
 //! a non-finite loss writes nothing.
 
+use crate::kernels::exp::exp_in_place;
 use crate::Error;
 
 /// Mean softmax cross-entropy against integer labels; writes its gradient
@@ -46,15 +47,11 @@ pub fn softmax_cross_entropy(
     // One `exp` per logit: the loss's sum and the softmax share them.
     let mut total = 0.0f64;
     let inv_batch = 1.0 / batch as f32;
-    for ((z, g), &label) in logits
-        .chunks_exact(classes)
-        .zip(grad.chunks_exact_mut(classes))
-        .zip(labels)
-    {
-        let (max, sum) = softmax_into(z, g, inv_batch);
-        total += (libm::logf(sum) + (max - z[label as usize])) as f64;
-        g[label as usize] -= inv_batch;
-    }
+    softmax_into(classes, logits, grad, inv_batch, |row, max, sum, g| {
+        let label = labels[row] as usize;
+        total += (libm::logf(sum) + (max - logits[row * classes + label])) as f64;
+        g[label] -= inv_batch;
+    });
     Ok(mean(total, batch))
 }
 
@@ -111,16 +108,11 @@ pub fn softmax_cross_entropy_soft(
         total += loss as f64;
     }
     let inv_batch = 1.0 / batch as f32;
-    for ((z, g), t) in logits
-        .chunks_exact(classes)
-        .zip(grad.chunks_exact_mut(classes))
-        .zip(targets.chunks_exact(classes))
-    {
-        softmax_into(z, g, inv_batch);
-        for (gk, &tk) in g.iter_mut().zip(t) {
+    softmax_into(classes, logits, grad, inv_batch, |row, _, _, g| {
+        for (gk, &tk) in g.iter_mut().zip(&targets[row * classes..]) {
             *gk -= tk * inv_batch;
         }
-    }
+    });
     Ok(mean(total, batch))
 }
 
@@ -149,25 +141,45 @@ fn check_shapes(classes: usize, batch: usize, logits: usize, grad: usize) -> Res
 
 /// `(m, log sum_k exp(z_k - m))` with `m = max_k z_k`.
 fn log_sum_exp(z: &[f32]) -> (f32, f32) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = row_max(z);
     let sum: f32 = z.iter().map(|&v| libm::expf(v - max)).sum();
     (max, libm::logf(sum))
 }
 
-/// `g = softmax(z) * scale`; returns `m = max_k z_k` and the sum of the
-/// `exp(z_k - m)`, summed in order (the sum [`log_sum_exp`] gives).
-fn softmax_into(z: &[f32], g: &mut [f32], scale: f32) -> (f32, f32) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for (gk, &zk) in g.iter_mut().zip(z) {
-        *gk = libm::expf(zk - max);
-        sum += *gk;
+/// `g = softmax(z) * scale` for every row of `logits` (`classes` each), then
+/// `each(row, m, sum, g_row)` with the row's `m = max_k z_k` and the sum of
+/// its `exp(z_k - m)`, summed in order (the sum [`log_sum_exp`] gives). The
+/// exponentials of all rows are taken in one pass (see [`exp_in_place`]).
+fn softmax_into(
+    classes: usize,
+    logits: &[f32],
+    grad: &mut [f32],
+    scale: f32,
+    mut each: impl FnMut(usize, f32, f32, &mut [f32]),
+) {
+    let rows = || logits.chunks_exact(classes);
+    for (z, g) in rows().zip(grad.chunks_exact_mut(classes)) {
+        let max = row_max(z);
+        for (gk, &zk) in g.iter_mut().zip(z) {
+            *gk = zk - max;
+        }
     }
-    let factor = scale / sum;
-    for gk in g.iter_mut() {
-        *gk *= factor;
+    exp_in_place(&mut grad[..logits.len()]);
+    for (row, (z, g)) in rows().zip(grad.chunks_exact_mut(classes)).enumerate() {
+        let mut sum = 0.0f32;
+        for &gk in g.iter() {
+            sum += gk;
+        }
+        let factor = scale / sum;
+        for gk in g.iter_mut() {
+            *gk *= factor;
+        }
+        each(row, row_max(z), sum, g);
     }
-    (max, sum)
+}
+
+fn row_max(z: &[f32]) -> f32 {
+    z.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 
 fn mean(total: f64, batch: usize) -> f32 {
@@ -180,15 +192,23 @@ fn mean(total: f64, batch: usize) -> f32 {
 
 /// Softmax of each row of `logits` into `probs`.
 pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
+    let classes = classes.max(1);
+    let mut len = 0;
     for (z, p) in logits
-        .chunks_exact(classes.max(1))
-        .zip(probs.chunks_exact_mut(classes.max(1)))
+        .chunks_exact(classes)
+        .zip(probs.chunks_exact_mut(classes))
     {
-        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0;
+        let max = row_max(z);
         for (pk, &zk) in p.iter_mut().zip(z) {
-            *pk = libm::expf(zk - max);
-            sum += *pk;
+            *pk = zk - max;
+        }
+        len += classes;
+    }
+    exp_in_place(&mut probs[..len]);
+    for p in probs[..len].chunks_exact_mut(classes) {
+        let mut sum = 0.0f32;
+        for &pk in p.iter() {
+            sum += pk;
         }
         p.iter_mut().for_each(|pk| *pk /= sum);
     }
