@@ -457,7 +457,7 @@ const AFFINE: RandomAffine = RandomAffine {
 };
 
 /// Decay of the moving average of the `*Ema` rows.
-const EMA_DECAY: f32 = 0.998;
+const EMA_DECAY: f64 = 0.998;
 
 /// Accuracy with probabilities averaged over ResNet's ten crops of the
 /// image padded by 2 (the crops training drew from).

@@ -52,7 +52,8 @@ fn reference(s: ImageShape, p: &AffineParams, fill: f64, img: &[f32]) -> Vec<f64
                         mask += wt;
                     }
                 }
-                out[c * h * w + i * w + j] = v + (1.0 - mask) * fill;
+                // torchvision: `img * mask + (1 - mask) * fill`, `img` zero-padded.
+                out[c * h * w + i * w + j] = v * mask + (1.0 - mask) * fill;
             }
         }
     }

@@ -35,7 +35,7 @@ fn plateau_follows_torch_reduce_lr_on_plateau() {
         lr = plateau.update(m, lr);
         assert_eq!(lr, w, "epoch {}", e + 1);
     }
-    assert_eq!(plateau.best(), 0.8);
+    assert_eq!(plateau.best(), f64::from(0.8f32));
 }
 
 /// Mode max with an absolute threshold: a gain of 0.005 over the best is not
@@ -61,7 +61,7 @@ fn plateau_max_mode_absolute_threshold_and_nan() {
         lr = plateau.update(m, lr);
         assert!((lr - want).abs() < 1e-7, "{m}: {lr} vs {want}");
     }
-    assert_eq!(plateau.best(), 0.52);
+    assert_eq!(plateau.best(), f64::from(0.52f32));
 }
 
 /// A factor of 1 or above, below 0 or NaN, and a negative or infinite
@@ -79,7 +79,7 @@ fn plateau_refuses_bad_settings() {
             ..base
         },
         PlateauConfig {
-            factor: f32::NAN,
+            factor: f64::NAN,
             ..base
         },
         PlateauConfig {
@@ -87,7 +87,7 @@ fn plateau_refuses_bad_settings() {
             ..base
         },
         PlateauConfig {
-            min_lr: f32::INFINITY,
+            min_lr: f64::INFINITY,
             ..base
         },
         PlateauConfig { eps: -1.0, ..base },
@@ -95,4 +95,23 @@ fn plateau_refuses_bad_settings() {
         assert!(ReduceOnPlateau::new(bad).is_err(), "{bad:?}");
     }
     assert!(ReduceOnPlateau::new(base).is_ok());
+}
+
+/// PyTorch compares in `f64`: with the default relative threshold 1e-4 and a
+/// best of 1.0, the bar is `1.0 * (1 - 1e-4) = 0.9999` (a double), and the
+/// `f32` metric 0.9999 (0.99989998...) lies below it: an improvement. In
+/// `f32` the bar rounds to the metric itself and the epoch would count as
+/// bad, reducing the rate one epoch early.
+#[test]
+fn plateau_compares_in_f64_as_pytorch() {
+    let mut plateau = ReduceOnPlateau::new(PlateauConfig {
+        patience: 0,
+        ..PlateauConfig::new(Monitor::Min)
+    })
+    .unwrap();
+    let metric = 0.9999f32;
+    assert!(f64::from(metric) < 1.0 * (1.0 - 1e-4));
+    assert_eq!(plateau.update(1.0, 1.0), 1.0);
+    assert_eq!(plateau.update(metric, 1.0), 1.0, "an improvement in f64");
+    assert_eq!(plateau.best(), f64::from(metric));
 }

@@ -335,3 +335,106 @@ fn validation_split_is_seeded_disjoint_and_complete() {
     assert!(validation_split(&data, 300, 7, &mut images, &mut short).is_err());
     assert!(validation_split(&data, 1438, 7, &mut images, &mut labels).is_err());
 }
+
+/// Every stochastic layer kind, one at a time: regularized before,
+/// unregularized after `unregularized_layers`, and the regularizer-off form
+/// is the kind's deterministic twin (keep 1, survival 1), with the rest of
+/// the layer unchanged. The network trains the same in train and eval mode.
+#[test]
+fn unregularized_layers_switches_off_every_stochastic_kind() {
+    use tinyreg::layers::spatial_dropout::SpatialDropout;
+    use tinyreg::{tune::is_unregularized, DepthScaling, ImageShape, StochasticDepth};
+    let shape = ImageShape {
+        channels: 2,
+        height: 2,
+        width: 2,
+    };
+    let depth = StochasticDepth {
+        survival: 0.5,
+        scaling: DepthScaling::Paper,
+        per_row: true,
+    };
+    let kinds: [[Layer; 3]; 5] = [
+        [
+            Layer::Dropout {
+                features: 8,
+                dropout: Dropout::vanilla(0.5).unwrap(),
+            },
+            Layer::Relu { features: 8 },
+            Layer::Dense(Dense::new(8, 2)),
+        ],
+        [
+            Layer::DenseDropConnect(Dense::new(8, 8), Dropout::inverted(0.5).unwrap()),
+            Layer::Relu { features: 8 },
+            Layer::Dense(Dense::new(8, 2)),
+        ],
+        [
+            Layer::SpatialDropout(SpatialDropout {
+                shape,
+                dropout: Dropout::inverted(0.5).unwrap(),
+            }),
+            Layer::Relu { features: 8 },
+            Layer::Dense(Dense::new(8, 2)),
+        ],
+        [
+            Layer::Residual {
+                features: 8,
+                hidden: 4,
+                survival: 0.5,
+                scaling: DepthScaling::Inverted,
+            },
+            Layer::Relu { features: 8 },
+            Layer::Dense(Dense::new(8, 2)),
+        ],
+        [
+            Layer::ResidualStart { features: 8, depth },
+            Layer::Dense(Dense::new(8, 8)),
+            Layer::ResidualEnd {
+                features: 8,
+                projection: None,
+            },
+        ],
+    ];
+    let cfg = config(Optimizer::Sgd, 1e-2, WeightDecay::NONE);
+    for layers in kinds {
+        let net = Network::new(&layers);
+        assert!(!is_unregularized(&net, &cfg), "{:?}", layers[0]);
+        let mut plain = layers;
+        unregularized_layers(&layers, &mut plain).unwrap();
+        assert!(is_unregularized(&Network::new(&plain), &cfg), "{plain:?}");
+        let want = match layers[0] {
+            Layer::Dropout { features, .. } => Layer::Dropout {
+                features,
+                dropout: Dropout::vanilla(1.0).unwrap(),
+            },
+            Layer::DenseDropConnect(d, _) => {
+                Layer::DenseDropConnect(d, Dropout::inverted(1.0).unwrap())
+            }
+            Layer::SpatialDropout(s) => Layer::SpatialDropout(SpatialDropout {
+                dropout: Dropout::inverted(1.0).unwrap(),
+                ..s
+            }),
+            Layer::Residual {
+                features,
+                hidden,
+                scaling,
+                ..
+            } => Layer::Residual {
+                features,
+                hidden,
+                survival: 1.0,
+                scaling,
+            },
+            Layer::ResidualStart { features, depth } => Layer::ResidualStart {
+                features,
+                depth: StochasticDepth {
+                    survival: 1.0,
+                    ..depth
+                },
+            },
+            other => panic!("not a stochastic kind: {other:?}"),
+        };
+        assert_eq!(plain[0], want);
+        assert_eq!(plain[1..], layers[1..], "the other layers are unchanged");
+    }
+}

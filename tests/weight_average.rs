@@ -87,6 +87,22 @@ fn weight_average_fold_worked_numbers() {
     assert_eq!(avg, [4.0, 5.0]);
 }
 
+/// PyTorch's EMA lerps by the double `1 - decay`, rounded once to `f32`:
+/// 0.999 gives a step weight of 0.001f32 (from 1.0000000000000009e-3), while
+/// an `f32` decay of 0.999 (0.99900001...) would give 0.000999987.
+#[test]
+fn weight_average_ema_weight_is_pytorchs_for_inexact_decays() {
+    let mut avg = [0.0f32];
+    fold_into_average(
+        AverageKind::Exponential { decay: 0.999 },
+        2,
+        &[1.0],
+        &mut avg,
+    );
+    assert_eq!(avg, [0.001f32]);
+    assert_ne!(avg[0], 1.0 - 0.999f32, "the f32 weight differs");
+}
+
 #[test]
 fn weight_average_follows_the_recurrences_over_weights_and_buffers() {
     let steps = 12;
@@ -113,7 +129,7 @@ fn weight_average_follows_the_recurrences_over_weights_and_buffers() {
             let n = (n - start + 1) as f64;
             for (e, &w) in expect.iter_mut().zip(wp.iter().chain(wb)) {
                 *e += match kind {
-                    AverageKind::Exponential { decay } => (1.0 - decay as f64) * (w as f64 - *e),
+                    AverageKind::Exponential { decay } => (1.0 - decay) * (w as f64 - *e),
                     AverageKind::Uniform => (w as f64 - *e) / n,
                 };
             }
@@ -223,6 +239,14 @@ fn weight_average_in_refuses_training_and_state_saving() {
     // A weights-only checkpoint saves the averaged network.
     let mut weights = vec![0u8; trainer.checkpoint_len(false).unwrap()];
     trainer.write_checkpoint(false, &mut weights).unwrap();
+    // Loading over the swapped-in average would lose the live weights.
+    assert_eq!(trainer.load_weights(&weights), Err(Error::AverageSwappedIn));
+    let mut full = vec![0u8; trainer.checkpoint_len(true).unwrap()];
+    trainer.swap_average().unwrap();
+    trainer.write_checkpoint(true, &mut full).unwrap();
+    trainer.swap_average().unwrap();
+    assert_eq!(trainer.load_checkpoint(&full), Err(Error::AverageSwappedIn));
+    assert_eq!(trainer.params(), &p[..]);
     trainer.swap_average().unwrap();
     trainer.load_weights(&weights).unwrap();
     assert_eq!(trainer.params(), &p[..]);
@@ -272,7 +296,7 @@ fn weight_average_resumes_from_a_checkpoint() {
 #[test]
 fn weight_average_refuses_bad_settings_and_small_memory() {
     let net = Network::new(&LAYERS);
-    for decay in [f32::NAN, 1.0, -0.1, 1.5, f32::INFINITY] {
+    for decay in [f64::NAN, 1.0, -0.1, 1.5, f64::INFINITY] {
         let config = config(Some(WeightAverage::exponential(decay)));
         let mut mem = vec![0f32; net.memory_len_for(&config)];
         assert!(

@@ -133,9 +133,13 @@ pub(crate) fn bilinear_taps(map: &PixelMap, row: usize, col: usize, n: usize) ->
     taps
 }
 
-/// Bilinear values of [`LANES`] pixels of one channel `plane`: the corners
-/// weighed, and `fill` for the weight that fell outside the image
-/// (torchvision's mask: `sampled + (1 - inside) fill`).
+/// Bilinear values of [`LANES`] pixels of one channel `plane`, blended with
+/// `fill` as torchvision's `_apply_grid_transform` does: `sampled` is the
+/// zero-padded bilinear sample of the image and `inside` that of a channel of
+/// ones (the weight that fell inside the image), and the pixel is
+/// `sampled * inside + (1 - inside) * fill`. The image term is weighed by
+/// `inside` a second time, so a border pixel is darker than
+/// `sampled + (1 - inside) * fill` even with a fill of 0.
 #[inline]
 pub(crate) fn bilinear_values(taps: &BilinearTaps, plane: &[f32], fill: f32) -> [f32; LANES] {
     let mut sum = F32s::ZERO;
@@ -146,7 +150,7 @@ pub(crate) fn bilinear_values(taps: &BilinearTaps, plane: &[f32], fill: f32) -> 
         sum += w * p;
         inside += w;
     }
-    let mut v = (sum + (F32s::ONE - inside) * F32s::splat(fill)).to_array();
+    let mut v = (sum * inside + (F32s::ONE - inside) * F32s::splat(fill)).to_array();
     for (v, exact) in v.iter_mut().zip(&taps.exact) {
         if let Some(at) = *exact {
             *v = plane[at];

@@ -16,8 +16,9 @@
 //! angle to turn counter-clockwise), applied to each
 //! output pixel's centre, then `grid_sample` with `align_corners = False`:
 //! nearest rounds half to even, bilinear weighs the four neighbours, and a
-//! fill blends in as torchvision's mask does (`out = sampled + (1 - mask)
-//! fill`, where `mask` is the weight that fell inside the image). The source
+//! fill blends in as torchvision's `_apply_grid_transform` does (`out =
+//! sampled * mask + (1 - mask) fill`, where `sampled` is the zero-padded
+//! sample and `mask` the weight that fell inside the image). The source
 //! coordinate is computed in pixels directly instead of through PyTorch's
 //! normalized grid: the same map, up to `f32` rounding.
 //!

@@ -17,8 +17,11 @@ pub enum AverageKind {
     /// `avg += (1 - decay)(w - avg)`: an exponential moving average
     /// (`swa_utils.get_ema_multi_avg_fn(decay)`, a lerp; `decay` in `[0, 1)`).
     Exponential {
-        /// Weight kept of the old average each step, e.g. 0.999.
-        decay: f32,
+        /// Weight kept of the old average each step, e.g. 0.999. A double,
+        /// as PyTorch's is: `1 - decay` is formed in `f64` and rounded once
+        /// to the `f32` step weight (0.001 for 0.999; an `f32` decay of
+        /// 0.999 would give 0.000999987).
+        decay: f64,
     },
     /// `avg += (w - avg) / n` at the `n`-th averaged step: the plain mean of
     /// every step's weights (stochastic weight averaging's default, updated
@@ -39,7 +42,7 @@ pub struct WeightAverage {
 
 impl WeightAverage {
     /// An exponential moving average with `decay`, from the first step.
-    pub const fn exponential(decay: f32) -> Self {
+    pub const fn exponential(decay: f64) -> Self {
         WeightAverage {
             kind: AverageKind::Exponential { decay },
             start: 0,
@@ -82,9 +85,9 @@ pub fn fold_into_average(kind: AverageKind, n: u32, live: &[f32], avg: &mut [f32
     }
     match kind {
         AverageKind::Exponential { decay } => {
-            // PyTorch passes `1 - decay` as a double; rounding it once from
-            // f64 matches the f32 weight its lerp uses.
-            let weight = (1.0 - decay as f64) as f32;
+            // PyTorch passes `1 - decay` as a double, and its f32 lerp
+            // rounds that weight once to f32: so do we.
+            let weight = (1.0 - decay) as f32;
             for (a, &w) in avg.iter_mut().zip(live) {
                 *a += weight * (w - *a);
             }

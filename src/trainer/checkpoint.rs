@@ -204,8 +204,11 @@ impl Trainer<'_, '_> {
     /// Loads a checkpoint with its training state: weights, buffers,
     /// optimizer state, generators and step, so training goes on exactly as
     /// if it had never stopped. The network and optimizer must be those that
-    /// wrote it; nothing changes on error.
+    /// wrote it; nothing changes on error. Refused with
+    /// [`Error::AverageSwappedIn`] while the weight average is swapped in
+    /// (the live weights would be lost).
     pub fn load_checkpoint(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.check_live_weights()?;
         let header = self.check_checkpoint(bytes)?;
         if !header.has_state {
             return Err(Error::BadCheckpoint {
@@ -236,8 +239,10 @@ impl Trainer<'_, '_> {
 
     /// Loads the weights and buffers of a checkpoint (with or without its
     /// training state) and nothing else: for prediction, or to start a new
-    /// training from them. Nothing changes on error.
+    /// training from them. Nothing changes on error; refused while the
+    /// weight average is swapped in, as [`Trainer::load_checkpoint`] is.
     pub fn load_weights(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.check_live_weights()?;
         let header = self.check_checkpoint(bytes)?;
         let [params, _, buffers] = self.snapshot_ranges();
         let skip = (HEADER_BYTES + 4 * params.1, 4 * header.opt_state);

@@ -32,21 +32,21 @@ pub struct PlateauConfig {
     /// Whether smaller (a loss) or larger (an accuracy) is better.
     pub mode: Monitor,
     /// What a reduction multiplies the rate by, in `[0, 1)`.
-    pub factor: f32,
+    pub factor: f64,
     /// Epochs without improvement tolerated: the next one reduces.
     pub patience: u32,
     /// Smallest improvement that counts (`>= 0`): relative to the best
     /// (`best (1 - threshold)` for a minimum, `best (1 + threshold)` for a
     /// maximum) or absolute (`best -+ threshold`).
-    pub threshold: f32,
+    pub threshold: f64,
     /// Whether `threshold` is relative (PyTorch's default) or absolute.
     pub relative: bool,
     /// Epochs after a reduction in which bad epochs are not counted.
     pub cooldown: u32,
     /// The lowest rate a reduction gives (`>= 0`).
-    pub min_lr: f32,
+    pub min_lr: f64,
     /// A reduction smaller than this is skipped (PyTorch's `eps`).
-    pub eps: f32,
+    pub eps: f64,
 }
 
 impl PlateauConfig {
@@ -68,7 +68,7 @@ impl PlateauConfig {
     /// Refuses a factor outside `[0, 1)` (PyTorch: "Factor should be < 1.0"),
     /// and a threshold, `min_lr` or `eps` that is negative or not finite.
     pub fn validate(&self) -> Result<(), Error> {
-        let non_negative = |v: f32| v.is_finite() && v >= 0.0;
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
         if !(0.0..1.0).contains(&self.factor)
             || !non_negative(self.threshold)
             || !non_negative(self.min_lr)
@@ -86,7 +86,7 @@ impl PlateauConfig {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ReduceOnPlateau {
     config: PlateauConfig,
-    best: f32,
+    best: f64,
     bad_epochs: u32,
     cooldown_left: u32,
 }
@@ -98,8 +98,8 @@ impl ReduceOnPlateau {
         Ok(ReduceOnPlateau {
             config,
             best: match config.mode {
-                Monitor::Min => f32::INFINITY,
-                Monitor::Max => f32::NEG_INFINITY,
+                Monitor::Min => f64::INFINITY,
+                Monitor::Max => f64::NEG_INFINITY,
             },
             bad_epochs: 0,
             cooldown_left: 0,
@@ -109,8 +109,14 @@ impl ReduceOnPlateau {
     /// After an epoch: its `metric` and the rate it trained at; returns the
     /// rate for the next epoch. A NaN metric is a bad epoch (as in PyTorch,
     /// whose comparisons with NaN are false).
+    ///
+    /// The comparison and the reduction are computed in `f64`, as PyTorch's
+    /// Python floats are (an `f32` `best * (1 - 1e-4)` rounds the bar to
+    /// the metric's own value in some cases and misses an improvement); the
+    /// reduced rate is then rounded once to `f32`.
     pub fn update(&mut self, metric: f32, lr: f32) -> f32 {
         let c = self.config;
+        let metric = f64::from(metric);
         if self.improves(metric) {
             self.best = metric;
             self.bad_epochs = 0;
@@ -124,20 +130,21 @@ impl ReduceOnPlateau {
         if self.bad_epochs > c.patience {
             self.cooldown_left = c.cooldown;
             self.bad_epochs = 0;
-            let reduced = (lr * c.factor).max(c.min_lr);
-            if lr - reduced > c.eps {
-                return reduced;
+            let old = f64::from(lr);
+            let reduced = (old * c.factor).max(c.min_lr);
+            if old - reduced > c.eps {
+                return reduced as f32;
             }
         }
         lr
     }
 
     /// The best metric so far (infinite before the first).
-    pub fn best(&self) -> f32 {
+    pub fn best(&self) -> f64 {
         self.best
     }
 
-    fn improves(&self, metric: f32) -> bool {
+    fn improves(&self, metric: f64) -> bool {
         let (best, t) = (self.best, self.config.threshold);
         match (self.config.mode, self.config.relative) {
             (Monitor::Min, true) => metric < best * (1.0 - t),

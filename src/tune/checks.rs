@@ -2,7 +2,8 @@
 //! sample with every regularizer switched off.
 
 use crate::layers::dropout::{Dropout, DropoutKind};
-use crate::layers::layer::Layer;
+use crate::layers::layer::{Layer, StochasticDepth};
+use crate::layers::spatial_dropout::SpatialDropout;
 use crate::trainer::data::Icls;
 use crate::trainer::network::Network;
 use crate::trainer::optim::{Update, WeightDecay};
@@ -85,10 +86,12 @@ pub fn check_initial_loss(
 }
 
 /// `layers` with every stochastic regularizer switched off, into `out` (same
-/// length): dropout and DropConnect keep 1, residual branches always
-/// survive. The memory plan is unchanged (the same layer kinds), so the same
-/// buffer serves. Fractional max pooling keeps its random regions: they are
-/// the layer's structure (noted, not changed).
+/// length): dropout, DropConnect and spatial dropout keep 1, residual
+/// branches (the dense block and the general block's stochastic depth)
+/// always survive. The memory plan is unchanged (the same layer kinds), so
+/// the same buffer serves. Fractional max pooling keeps its random regions:
+/// they are the layer's structure (noted, not changed). The match is
+/// exhaustive: a new layer kind must say here whether it regularizes.
 pub fn unregularized_layers(layers: &[Layer], out: &mut [Layer]) -> Result<(), Error> {
     if out.len() != layers.len() {
         return Err(Error::LengthMismatch {
@@ -96,32 +99,84 @@ pub fn unregularized_layers(layers: &[Layer], out: &mut [Layer]) -> Result<(), E
             got: out.len(),
         });
     }
-    let keep_all = |d: Dropout| match d.kind() {
-        DropoutKind::Vanilla => Dropout::vanilla(1.0),
-        DropoutKind::Inverted => Dropout::inverted(1.0),
-    };
+    // Every conversion is checked before `out` is written.
+    for layer in layers {
+        unregularized(*layer)?;
+    }
     for (o, layer) in out.iter_mut().zip(layers) {
-        *o = match *layer {
-            Layer::Dropout { features, dropout } => Layer::Dropout {
-                features,
-                dropout: keep_all(dropout)?,
-            },
-            Layer::DenseDropConnect(d, dropout) => Layer::DenseDropConnect(d, keep_all(dropout)?),
-            Layer::Residual {
-                features,
-                hidden,
-                scaling,
-                ..
-            } => Layer::Residual {
-                features,
-                hidden,
-                survival: 1.0,
-                scaling,
-            },
-            other => other,
-        };
+        *o = unregularized(*layer)?;
     }
     Ok(())
+}
+
+fn keep_all(d: Dropout) -> Result<Dropout, Error> {
+    match d.kind() {
+        DropoutKind::Vanilla => Dropout::vanilla(1.0),
+        DropoutKind::Inverted => Dropout::inverted(1.0),
+    }
+}
+
+/// One layer's regularizer-off form.
+fn unregularized(layer: Layer) -> Result<Layer, Error> {
+    Ok(match layer {
+        Layer::Dropout { features, dropout } => Layer::Dropout {
+            features,
+            dropout: keep_all(dropout)?,
+        },
+        Layer::DenseDropConnect(d, dropout) => Layer::DenseDropConnect(d, keep_all(dropout)?),
+        Layer::SpatialDropout(s) => Layer::SpatialDropout(SpatialDropout {
+            dropout: keep_all(s.dropout)?,
+            ..s
+        }),
+        Layer::Residual {
+            features,
+            hidden,
+            scaling,
+            ..
+        } => Layer::Residual {
+            features,
+            hidden,
+            survival: 1.0,
+            scaling,
+        },
+        Layer::ResidualStart { features, depth } => Layer::ResidualStart {
+            features,
+            depth: StochasticDepth {
+                survival: 1.0,
+                ..depth
+            },
+        },
+        Layer::Dense(_)
+        | Layer::Relu { .. }
+        | Layer::BatchNorm(_)
+        | Layer::GlobalAvgPool { .. }
+        | Layer::ResidualEnd { .. }
+        | Layer::Conv2d { .. }
+        | Layer::MaxPool { .. }
+        | Layer::AvgPool { .. }
+        | Layer::FractionalMaxPool { .. } => layer,
+    })
+}
+
+/// Whether one layer trains without a stochastic regularizer.
+fn layer_is_unregularized(layer: &Layer) -> bool {
+    match *layer {
+        Layer::Dropout { dropout, .. } | Layer::DenseDropConnect(_, dropout) => {
+            dropout.keep() == crate::Keep::ALL
+        }
+        Layer::SpatialDropout(s) => s.dropout.keep() == crate::Keep::ALL,
+        Layer::Residual { survival, .. } => survival >= 1.0,
+        Layer::ResidualStart { depth, .. } => depth.survival >= 1.0,
+        Layer::Dense(_)
+        | Layer::Relu { .. }
+        | Layer::BatchNorm(_)
+        | Layer::GlobalAvgPool { .. }
+        | Layer::ResidualEnd { .. }
+        | Layer::Conv2d { .. }
+        | Layer::MaxPool { .. }
+        | Layer::AvgPool { .. }
+        | Layer::FractionalMaxPool { .. } => true,
+    }
 }
 
 /// `config` without weight decay or early stopping.
@@ -138,15 +193,10 @@ pub fn unregularized_config(config: TrainConfig) -> TrainConfig {
 }
 
 /// Whether `net` and `config` train without any regularizer: no dropout or
-/// DropConnect below keep 1, no stochastic depth, no weight decay.
+/// DropConnect or spatial dropout below keep 1, no stochastic depth, no
+/// weight decay.
 pub fn is_unregularized(net: &Network<'_>, config: &TrainConfig) -> bool {
-    let layers_ok = net.layers().iter().all(|layer| match *layer {
-        Layer::Dropout { dropout, .. } | Layer::DenseDropConnect(_, dropout) => {
-            dropout.keep() == crate::Keep::ALL
-        }
-        Layer::Residual { survival, .. } => survival >= 1.0,
-        _ => true,
-    });
+    let layers_ok = net.layers().iter().all(layer_is_unregularized);
     layers_ok && config.update.decay == WeightDecay::NONE
 }
 

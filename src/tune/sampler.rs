@@ -12,8 +12,12 @@
 //!   over the next power of four, cycle-walked into range: at most the domain
 //!   size steps, fewer than 4 expected).
 //! - **Sobol**: Sobol's sequence with Joe and Kuo's direction numbers
-//!   (`new-joe-kuo-6.21201`, the first [`SOBOL_MAX_DIMS`] dimensions; equal to
-//!   SciPy's `qmc.Sobol(scramble=False)` in index order), Owen-scrambled per
+//!   (`new-joe-kuo-6.21201`, the first [`SOBOL_MAX_DIMS`] dimensions), in
+//!   index order: point `i` is the XOR of the direction numbers of the set
+//!   bits of `i`. SciPy's `qmc.Sobol(scramble=False)` walks the same points in
+//!   Gray-code order, so its point `k` is this sampler's index `k ^ (k >> 1)`
+//!   (its point 2 is index 3); the first `2^m` points are the same set.
+//!   Owen-scrambled per
 //!   dimension by Burley's hash-based nested uniform scrambling (Burley 2020,
 //!   "Practical Hash-based Owen Scrambling"). Scrambling keeps the net
 //!   property: the first `2^m` points put exactly one point in each of the
