@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch on one CPU thread, at the shapes of the crate's benches: the peer
-figures of the README's benchmark tables (issue 14). Not part of CI.
+figures of the README's benchmark tables. Not part of CI.
 
 Set-up (several GB: PyTorch pulls its CUDA wheels, then runs on the CPU):
 
@@ -11,7 +11,7 @@ Set-up (several GB: PyTorch pulls its CUDA wheels, then runs on the CPU):
 Each figure is the best of `--repeats` timed runs of a loop long enough to
 take about 0.2 s, after a warm-up; compare it with the criterion figure of the
 same shape from `RUSTFLAGS="-C target-cpu=native" cargo bench -p
-tinyreg-benches` run on the same machine, in the same session.
+tinyreg-benches` run on the same machine, in the same window.
 """
 
 import argparse

@@ -81,6 +81,17 @@ pub enum Error {
         /// The stream whose state is zero.
         stream: usize,
     },
+    /// A checkpoint's bytes do not match the CRC-32C stored with them: a
+    /// flipped bit or a torn write.
+    ChecksumMismatch {
+        /// The checksum the checkpoint carries.
+        stored: u32,
+        /// The checksum of its bytes.
+        computed: u32,
+    },
+    /// A learning-rate range test found no finite loss: the first step's
+    /// loss was already NaN or infinite, so no rate can be suggested.
+    NoFiniteLoss,
 }
 
 impl fmt::Display for Error {
@@ -134,6 +145,16 @@ impl fmt::Display for Error {
             Error::InvalidRngState { stream } => {
                 write!(f, "invalid generator state: stream {stream} is all zero")
             }
+            Error::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "checkpoint checksum mismatch: stored {stored:#010x}, computed {computed:#010x} \
+                 (the file is corrupt or was torn while written)"
+            ),
+            Error::NoFiniteLoss => write!(
+                f,
+                "the range test's first loss is not finite: no rate to suggest \
+                 (check the data's scale and the initial weights)"
+            ),
         }
     }
 }

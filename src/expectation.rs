@@ -69,8 +69,11 @@ pub trait Outcomes {
     fn count(&self) -> u64;
     /// Values of one output.
     fn output_len(&self) -> usize;
-    /// Writes the train output under outcome `k` and returns its probability.
-    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<f64, Error>;
+    /// The probability of outcome `k`: finite, in `[0, 1]`, summing to 1
+    /// over the outcomes ([`exact_gap`] checks them all before it writes).
+    fn probability(&self, k: u64) -> f64;
+    /// Writes the train output under outcome `k`.
+    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error>;
     /// Writes the eval output.
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error>;
 }
@@ -187,8 +190,11 @@ impl GapBuffers<'_> {
 
 /// The exact expectation of `outcomes`' train output against its eval
 /// output. `claims_equal`: whether the math says they are equal. Refuses
-/// more than [`MAX_OUTCOMES`] outcomes, and probabilities that do not sum to
-/// 1 (a broken [`Outcomes`]).
+/// more than [`MAX_OUTCOMES`] outcomes, and probabilities that are NaN, out
+/// of `[0, 1]` or do not sum to 1 within 1e-9 (a broken [`Outcomes`]),
+/// before it writes any buffer. An error from the outcomes' own `eval` or
+/// `train` is returned as it comes: `eval`, `sample` and `spread` may then
+/// hold partial work, `mean` is untouched (the sum builds up in `spread`).
 ///
 /// ```
 /// use tinyreg::expectation::{exact_gap, DropoutOutcomes, GapBuffers, Verdict};
@@ -213,14 +219,15 @@ pub fn exact_gap<O: Outcomes + ?Sized>(
             reason: "exact expectations enumerate 1 to 2^20 outcomes; use Monte Carlo beyond",
         });
     }
-    buffers.mean.fill(0.0);
     let mut total = 0.0;
     for k in 0..count {
-        let p = outcomes.train(k, buffers.sample)?;
-        total += p;
-        for (m, &y) in buffers.mean.iter_mut().zip(buffers.sample.iter()) {
-            *m += p * y as f64;
+        let p = outcomes.probability(k);
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::InvalidConfig {
+                reason: "an outcome's probability is NaN or outside [0, 1]",
+            });
         }
+        total += p;
     }
     if (total - 1.0).abs() > 1e-9 {
         return Err(Error::InvalidConfig {
@@ -228,6 +235,15 @@ pub fn exact_gap<O: Outcomes + ?Sized>(
         });
     }
     outcomes.eval(buffers.eval)?;
+    buffers.spread.fill(0.0);
+    for k in 0..count {
+        outcomes.train(k, buffers.sample)?;
+        let p = outcomes.probability(k);
+        for (m, &y) in buffers.spread.iter_mut().zip(buffers.sample.iter()) {
+            *m += p * y as f64;
+        }
+    }
+    buffers.mean.copy_from_slice(buffers.spread);
     buffers.spread.fill(0.0);
     Ok(report(
         Method::Exact { outcomes: count },
@@ -395,7 +411,12 @@ fn report(method: Method, b: GapBuffers<'_>, samples: u32, claims_equal: bool) -
         } else {
             gap / band
         };
-        max_gap = max_gap.max(gap);
+        // f64::max drops NaN: a NaN output makes the gaps NaN instead.
+        max_gap = if gap.is_nan() || max_gap.is_nan() {
+            f64::NAN
+        } else {
+            max_gap.max(gap)
+        };
         sum += gap;
         if ratio > worst_ratio || i == 0 {
             worst_ratio = ratio;
@@ -477,13 +498,14 @@ impl Outcomes for DropoutOutcomes<'_> {
     fn output_len(&self) -> usize {
         self.input.len()
     }
-    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<f64, Error> {
+    fn probability(&self, k: u64) -> f64 {
+        mask_probability(k, self.input.len(), self.dropout.keep().probability())
+    }
+    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error> {
         let mask = mask_of(k);
         let bytes = Dropout::mask_bytes(self.input.len());
         self.dropout
-            .forward_with_mask(&mask[..bytes], self.input, out)?;
-        let q = self.dropout.keep().probability();
-        Ok(mask_probability(k, self.input.len(), q))
+            .forward_with_mask(&mask[..bytes], self.input, out)
     }
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error> {
         let mut rng = unused_rng();
@@ -536,7 +558,14 @@ impl Outcomes for DropConnectOutcomes<'_> {
     fn output_len(&self) -> usize {
         self.batch.saturating_mul(self.dense.outputs())
     }
-    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<f64, Error> {
+    fn probability(&self, k: u64) -> f64 {
+        mask_probability(
+            k,
+            self.dense.weights_len(),
+            self.dropconnect.keep().probability(),
+        )
+    }
+    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error> {
         let mask = mask_of(k);
         self.dense.forward_with_mask(
             &self.dropconnect,
@@ -546,9 +575,7 @@ impl Outcomes for DropConnectOutcomes<'_> {
             self.input,
             out,
             self.scratch,
-        )?;
-        let q = self.dropconnect.keep().probability();
-        Ok(mask_probability(k, self.dense.weights_len(), q))
+        )
     }
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error> {
         let mut rng = unused_rng();
@@ -596,13 +623,14 @@ impl Outcomes for SpatialDropoutOutcomes<'_> {
     fn output_len(&self) -> usize {
         self.input.len()
     }
-    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<f64, Error> {
+    fn probability(&self, k: u64) -> f64 {
         let planes = self.batch * self.layer.shape.channels;
+        mask_probability(k, planes, self.layer.dropout.keep().probability())
+    }
+    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error> {
         let mask = mask_of(k);
         self.layer
-            .forward_with_mask(self.batch, &mask, self.input, out)?;
-        let q = self.layer.dropout.keep().probability();
-        Ok(mask_probability(k, planes, q))
+            .forward_with_mask(self.batch, &mask, self.input, out)
     }
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error> {
         let mut rng = unused_rng();
@@ -611,24 +639,28 @@ impl Outcomes for SpatialDropoutOutcomes<'_> {
     }
 }
 
-/// Outcomes given as closures: `train(k, out)` writes outcome `k`'s output
-/// and returns its probability, `eval(out)` the eval output (stochastic
-/// depth's two branches, fractional pooling's pieces, test-time views, a
-/// layer of your own).
-pub struct FnOutcomes<T, E> {
+/// Outcomes given as closures: `probability(k)` is outcome `k`'s
+/// probability, `train(k, out)` writes its output, `eval(out)` the eval
+/// output (stochastic depth's two branches, fractional pooling's pieces,
+/// test-time views, a layer of your own). The probabilities are a closure of
+/// their own so that [`exact_gap`] checks them all before anything runs.
+pub struct FnOutcomes<P, T, E> {
     /// Outcomes.
     pub count: NonZeroU64,
     /// Values of one output.
     pub output_len: usize,
-    /// Outcome `k`'s train output and probability.
+    /// Outcome `k`'s probability.
+    pub probability: P,
+    /// Outcome `k`'s train output.
     pub train: T,
     /// The eval output.
     pub eval: E,
 }
 
-impl<T, E> Outcomes for FnOutcomes<T, E>
+impl<P, T, E> Outcomes for FnOutcomes<P, T, E>
 where
-    T: FnMut(u64, &mut [f32]) -> Result<f64, Error>,
+    P: Fn(u64) -> f64,
+    T: FnMut(u64, &mut [f32]) -> Result<(), Error>,
     E: FnMut(&mut [f32]) -> Result<(), Error>,
 {
     fn count(&self) -> u64 {
@@ -637,7 +669,10 @@ where
     fn output_len(&self) -> usize {
         self.output_len
     }
-    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<f64, Error> {
+    fn probability(&self, k: u64) -> f64 {
+        (self.probability)(k)
+    }
+    fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error> {
         (self.train)(k, out)
     }
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error> {

@@ -128,7 +128,7 @@ pub const GEMM_MR: usize = 8;
 /// AMD Zen 4, which runs each 512-bit operation as two 256-bit halves: there
 /// the 8 x 1 tile was as fast or faster at every shape measured, 17-30% on the
 /// weight gradients of small batches ((32, 256, 256): 66 -> 55 us), twice as
-/// fast on a 10-output layer, 2% slower at 1024^3 (README, issue 14). Zen 4 is
+/// fast on a 10-output layer, 2% slower at 1024^3. Zen 4 is
 /// told apart at compile time as AVX-512 with BF16 but without AVX-VNNI, which
 /// Zen 5 and Intel's BF16 parts (Sapphire Rapids on) have; Cooper Lake, the one
 /// other such part, gets the narrow tile too. The tile changes no sum's order,

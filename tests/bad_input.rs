@@ -1,4 +1,4 @@
-//! Regression tests for hostile input (issue 15): each case once panicked,
+//! Regression tests for hostile input: each case once panicked,
 //! hung or returned silent garbage; now it returns a typed error (or a
 //! documented result) and writes nothing.
 
@@ -516,4 +516,94 @@ fn fit_on_mismatched_data_writes_nothing_and_draws_nothing() {
     );
     assert!(order.iter().all(|&i| i == 7));
     assert_eq!(trainer.state(), state);
+}
+
+#[test]
+fn successive_halving_refuses_trial_indices_past_u64_max() {
+    use tinyreg::tune::{SuccessiveHalving, TrialRecord};
+    let halving = SuccessiveHalving::new(3, 3, 1, 3)
+        .unwrap()
+        .with_first_trial(u64::MAX);
+    let mut records = [TrialRecord::EMPTY; 3];
+    assert!(matches!(
+        halving.start(&mut records),
+        Err(Error::InvalidConfig { .. })
+    ));
+    // (Debug: an empty record's NaN score is not equal to itself.)
+    assert_eq!(
+        format!("{records:?}"),
+        format!("{:?}", [TrialRecord::EMPTY; 3]),
+        "nothing written"
+    );
+    // The last index that fits is fine.
+    let halving = halving.with_first_trial(u64::MAX - 2);
+    halving.start(&mut records).unwrap();
+    assert_eq!(records[2].trial, u64::MAX);
+}
+
+#[test]
+fn successive_halving_promote_refuses_rungs_past_the_last() {
+    use tinyreg::tune::{SuccessiveHalving, TrialRecord};
+    let halving = SuccessiveHalving::new(9, 3, 1, 9).unwrap();
+    let mut records = [TrialRecord::EMPTY; 9];
+    halving.start(&mut records).unwrap();
+    for i in 0..9 {
+        halving.report(&mut records, i, i as f32).unwrap();
+    }
+    let before = records;
+    for rung in [halving.rungs() - 1, halving.rungs(), u32::MAX - 1, u32::MAX] {
+        assert!(matches!(
+            halving.promote(rung, &mut records),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert_eq!(records, before, "nothing written (rung {rung})");
+    }
+    assert_eq!(halving.budget(u32::MAX), halving.budget(halving.rungs()));
+}
+
+#[test]
+fn fractional_pooling_sizes_near_usize_max_are_refused() {
+    use tinyreg::layers::pool::{fmp_random_bounds, fmp_random_count};
+    let mut rng = Xoshiro128PlusPlus::seed_from_u64(1);
+    let mut bounds = [0u16; 8];
+    for (input, output) in [
+        (5, usize::MAX),
+        (usize::MAX, 5),
+        (usize::MAX, usize::MAX),
+        (usize::MAX, usize::MAX / 2 + 1),
+    ] {
+        assert!(fmp_random_count(input, output).is_none());
+        assert!(fmp_random_bounds(&mut rng, input, output, &mut bounds).is_err());
+    }
+    assert_eq!(
+        rng,
+        Xoshiro128PlusPlus::seed_from_u64(1),
+        "no draw on error"
+    );
+}
+
+#[test]
+fn networks_with_empty_layers_are_refused() {
+    use tinyreg::{BatchNorm, Dense, Layer, LearningRate, Network, TrainConfig, Trainer};
+    let config = TrainConfig::new(4, LearningRate::constant(0.1));
+    let cases: [&[Layer]; 4] = [
+        &[Layer::Dense(Dense::new(0, 10))],
+        &[Layer::Dense(Dense::new(10, 0))],
+        &[
+            Layer::BatchNorm(BatchNorm::over_channels(0, 4)),
+            Layer::Dense(Dense::new(0, 2)),
+        ],
+        &[Layer::Relu { features: 0 }],
+    ];
+    for layers in cases {
+        let net = Network::new(layers);
+        let mut mem = vec![0f32; net.memory_len_for(&config).max(16)];
+        assert!(
+            matches!(
+                Trainer::new(net, config, &mut mem).map(|_| ()),
+                Err(Error::InvalidConfig { .. })
+            ),
+            "{layers:?}"
+        );
+    }
 }

@@ -47,7 +47,7 @@ fn capi_reports_bad_input_with_status_codes() {
             ..cfg
         };
         assert_eq!(tinyreg_mlp_memory_bytes(&bad), 0);
-        // Sizes whose memory overflows: 0, not a wrapped size (issue 15).
+        // Sizes whose memory overflows: 0, not a wrapped size.
         let huge = TinyregMlpConfig {
             inputs: u32::MAX,
             hidden: u32::MAX,

@@ -4,7 +4,9 @@
 //! `fit_observed`: observing changes nothing, and breaking stops training.
 use std::ops::ControlFlow;
 
-use tinyreg::trainer::checkpoint::{fingerprint, CheckpointHeader, HEADER_BYTES};
+use tinyreg::trainer::checkpoint::{
+    crc32c, fingerprint, seal, CheckpointHeader, CHECKSUM_BYTES, HEADER_BYTES,
+};
 use tinyreg::{
     BatchNorm, Dense, Dropout, EpochMetrics, Error, FitEvent, Icls, Layer, LearningRate, Network,
     Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
@@ -158,13 +160,14 @@ fn checkpoint_refuses_other_networks_and_damaged_files_changing_nothing() {
         bytes[..HEADER_BYTES - 1].to_vec(),
         Vec::new(),
     ];
-    for (at, value) in [(0, b'T'), (8, 2), (12, 4), (24, 0xff), (35, 1)] {
+    for (at, value) in [(0, b'T'), (8, 3), (12, 4), (24, 0xff), (35, 1)] {
         let mut b = bytes.clone();
         b[at] = value;
         damaged.push(b);
     }
     let mut zero_masks = bytes.clone();
     zero_masks[68..84].fill(0);
+    seal(&mut zero_masks).unwrap();
     damaged.push(zero_masks);
     for b in &damaged {
         assert!(fresh.load_checkpoint(b).is_err());
@@ -234,4 +237,96 @@ fn fit_observed_changes_nothing_and_breaks_where_told() {
     assert!(summary.interrupted);
     assert_eq!(summary.epochs, 2);
     assert_eq!(stopped.steps(), 26);
+}
+
+#[test]
+fn checkpoint_crc32c_is_castagnolis() {
+    // The check value of the CRC-32C catalogue entry, and RFC 3720's
+    // 32 zero bytes.
+    assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+    assert_eq!(crc32c(&[]), 0);
+}
+
+/// Every byte of a small checkpoint flipped in turn (every bit of it at
+/// once, and its lowest bit alone): each load is refused with a typed error
+/// and changes nothing.
+#[test]
+fn checkpoint_flipping_any_byte_is_refused() {
+    let layers = [
+        Layer::Dense(Dense::new(64, 4).with_relu()),
+        Layer::BatchNorm(BatchNorm::new(4)),
+        Layer::Dense(Dense::new(4, 10)),
+    ];
+    let cfg = config(Optimizer::ADAM);
+    let mut mem = memory(&layers, &cfg);
+    let mut trained = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fit(&mut trained, 1);
+    let mut bytes = vec![0u8; trained.checkpoint_len(true).unwrap()];
+    trained.write_checkpoint(true, &mut bytes).unwrap();
+    let mut mem = memory(&layers, &cfg);
+    let mut fresh = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let before = fresh.params().to_vec();
+    let mut refused = 0;
+    for at in 0..bytes.len() {
+        for mask in [0xffu8, 0x01] {
+            let mut b = bytes.clone();
+            b[at] ^= mask;
+            let checkpoint = fresh.load_checkpoint(&b);
+            let weights = fresh.load_weights(&b);
+            assert!(
+                matches!(
+                    checkpoint,
+                    Err(Error::ChecksumMismatch { .. } | Error::BadCheckpoint { .. })
+                ) && weights.is_err(),
+                "byte {at} ^ {mask:#x}: {checkpoint:?} {weights:?}"
+            );
+            assert!(fresh.params() == &before[..], "byte {at} changed weights");
+            assert_eq!(fresh.steps(), 0);
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 2 * bytes.len());
+    fresh.load_checkpoint(&bytes).unwrap();
+    assert!(fresh.params() == trained.params());
+}
+
+/// Version 1 (no checksum) still loads; a sealed body of NaN does not.
+#[test]
+fn checkpoint_reads_version_1_and_refuses_non_finite_floats() {
+    let (layers, cfg) = (mlp(0.8), config(Optimizer::ADAM));
+    let mut mem = memory(&layers, &cfg);
+    let mut trained = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fit(&mut trained, 1);
+    let mut bytes = vec![0u8; trained.checkpoint_len(true).unwrap()];
+    trained.write_checkpoint(true, &mut bytes).unwrap();
+    assert_eq!(CheckpointHeader::parse(&bytes).unwrap().version, 2);
+    let mut v1 = bytes[..bytes.len() - CHECKSUM_BYTES].to_vec();
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    assert_eq!(CheckpointHeader::parse(&v1).unwrap().version, 1);
+    let mut mem = memory(&layers, &cfg);
+    let mut fresh = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    fresh.load_checkpoint(&v1).unwrap();
+    assert!(fresh.params() == trained.params());
+    assert_eq!(fresh.steps(), trained.steps());
+
+    let mut mem = memory(&layers, &cfg);
+    let mut fresh = Trainer::new(Network::new(&layers), cfg, &mut mem).unwrap();
+    let before = fresh.params().to_vec();
+    for at in [HEADER_BYTES, bytes.len() - CHECKSUM_BYTES - 4] {
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut b = bytes.clone();
+            b[at..at + 4].copy_from_slice(&bad.to_le_bytes());
+            seal(&mut b).unwrap();
+            assert!(matches!(
+                fresh.load_weights(&b),
+                Err(Error::BadCheckpoint { .. })
+            ));
+            assert!(matches!(
+                fresh.load_checkpoint(&b),
+                Err(Error::BadCheckpoint { .. })
+            ));
+            assert!(fresh.params() == &before[..]);
+        }
+    }
 }

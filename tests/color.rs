@@ -198,3 +198,39 @@ fn color_jitter_draws_and_refusals() {
     assert_eq!(rng, before, "the generator moved on a refusal");
     assert_eq!(z, original, "written on a refusal");
 }
+
+#[test]
+fn color_refuses_non_finite_and_negative_factors_before_any_pixel_changes() {
+    let shape = rgb(4);
+    let image: Vec<f32> = (0..12).map(|i| i as f32 / 12.0).collect();
+    for factor in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -0.5] {
+        type Adjust = fn(ImageShape, f32, f32, &mut [f32]) -> Result<(), tinyreg::Error>;
+        let adjust: [Adjust; 3] = [adjust_brightness, adjust_contrast, adjust_saturation];
+        for f in adjust {
+            let mut out = image.clone();
+            assert!(f(shape, factor, 1.0, &mut out).is_err(), "factor {factor}");
+            assert_eq!(out, image, "nothing written (factor {factor})");
+        }
+    }
+    // A draw whose hue is out of range is refused before its brightness,
+    // first in its order, is applied.
+    let draw = JitterDraw {
+        order: [0, 1, 2, 3],
+        brightness: 0.5,
+        contrast: 1.0,
+        saturation: 1.0,
+        hue: 7.0,
+    };
+    let mut out = image.clone();
+    assert!(apply_jitter(shape, &draw, 1.0, &mut out).is_err());
+    assert_eq!(out, image);
+    for order in [[0, 0, 1, 2], [0, 1, 2, 4]] {
+        let draw = JitterDraw {
+            order,
+            hue: 0.0,
+            ..draw
+        };
+        assert!(apply_jitter(shape, &draw, 1.0, &mut out).is_err());
+        assert_eq!(out, image);
+    }
+}

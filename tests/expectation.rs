@@ -32,6 +32,20 @@ impl Owned {
             spread: vec![0.0; n],
         }
     }
+    fn fill(&mut self, v: f32) {
+        self.sample.fill(v);
+        self.eval.fill(v);
+        self.mean.fill(v.into());
+        self.spread.fill(v.into());
+    }
+    fn all(&self, v: f32) -> bool {
+        self.sample.iter().chain(&self.eval).all(|&x| x == v)
+            && self
+                .mean
+                .iter()
+                .chain(&self.spread)
+                .all(|&x| x == f64::from(v))
+    }
     fn borrow(&mut self) -> GapBuffers<'_> {
         GapBuffers {
             sample: &mut self.sample,
@@ -76,10 +90,10 @@ fn expectation_flags_inverted_dropout_evaluated_with_a_vanilla_scale() {
     let mut wrong = FnOutcomes {
         count: NonZeroU64::new(64).unwrap(),
         output_len: 6,
+        probability: |_| 0.5f64.powi(6),
         train: |k: u64, out: &mut [f32]| {
             let mask = [k as u8];
-            dropout.forward_with_mask(&mask, &INPUT, out)?;
-            Ok(0.5f64.powi(6))
+            dropout.forward_with_mask(&mask, &INPUT, out)
         },
         // The bug: `x * keep`, vanilla dropout's eval, for inverted dropout.
         eval: |out: &mut [f32]| {
@@ -179,11 +193,12 @@ fn expectation_stochastic_depth_two_branches_exactly() {
     let mut outcomes = FnOutcomes {
         count: NonZeroU64::new(2).unwrap(),
         output_len: 4,
+        probability: |k| if k == 1 { p } else { 1.0 - p },
         train: |k: u64, out: &mut [f32]| {
             for (y, &v) in out.iter_mut().zip(&x) {
                 *y = if k == 1 { v + f(v) / p as f32 } else { v };
             }
-            Ok(if k == 1 { p } else { 1.0 - p })
+            Ok(())
         },
         eval: |out: &mut [f32]| {
             for (y, &v) in out.iter_mut().zip(&x) {
@@ -339,13 +354,52 @@ fn expectation_refuses_bad_input_before_drawing() {
         exact_gap(&mut outcomes, b.borrow(), true),
         Err(Error::LengthMismatch { .. })
     ));
-    // Probabilities that do not sum to 1.
-    let mut broken = FnOutcomes {
+    // Probabilities that do not sum to 1, are NaN or lie outside [0, 1]
+    // (-1 and 2 sum to 1): refused before any buffer is written or any
+    // outcome runs.
+    let cases: [fn(u64) -> f64; 4] = [
+        |_| 0.4,
+        |_| f64::NAN,
+        |k| if k == 0 { -1.0 } else { 2.0 },
+        |k| if k == 0 { f64::INFINITY } else { 0.0 },
+    ];
+    for probability in cases {
+        let mut ran = 0;
+        let mut broken = FnOutcomes {
+            count: NonZeroU64::new(2).unwrap(),
+            output_len: 1,
+            probability,
+            train: |_, out: &mut [f32]| {
+                ran += 1;
+                out[0] = 1.0;
+                Ok(())
+            },
+            eval: |out: &mut [f32]| {
+                out[0] = 1.0;
+                Ok(())
+            },
+        };
+        let mut one = Owned::new(1);
+        one.fill(7.0);
+        assert!(matches!(
+            exact_gap(&mut broken, one.borrow(), true),
+            Err(Error::InvalidConfig { .. })
+        ));
+        assert!(one.all(7.0), "nothing written");
+        assert_eq!(ran, 0, "no outcome ran");
+    }
+    // An outcome that fails midway leaves the mean untouched.
+    let mut failing = FnOutcomes {
         count: NonZeroU64::new(2).unwrap(),
         output_len: 1,
-        train: |_, out: &mut [f32]| {
+        probability: |_| 0.5,
+        train: |k, out: &mut [f32]| {
             out[0] = 1.0;
-            Ok(0.4)
+            if k == 1 {
+                Err(Error::ShapeOverflow)
+            } else {
+                Ok(())
+            }
         },
         eval: |out: &mut [f32]| {
             out[0] = 1.0;
@@ -353,7 +407,39 @@ fn expectation_refuses_bad_input_before_drawing() {
         },
     };
     let mut one = Owned::new(1);
-    assert!(exact_gap(&mut broken, one.borrow(), true).is_err());
+    one.fill(7.0);
+    assert_eq!(
+        exact_gap(&mut failing, one.borrow(), true).map(|_| ()),
+        Err(Error::ShapeOverflow)
+    );
+    assert_eq!(one.mean, [7.0]);
+    // A NaN output: an infinite ratio beside NaN gaps, never a gap of 0.
+    let mut nan = FnOutcomes {
+        count: NonZeroU64::new(1).unwrap(),
+        output_len: 2,
+        probability: |_| 1.0,
+        train: |_, out: &mut [f32]| {
+            out.copy_from_slice(&[f32::NAN, 1.0]);
+            Ok(())
+        },
+        eval: |out: &mut [f32]| {
+            out.copy_from_slice(&[0.0, 1.0]);
+            Ok(())
+        },
+    };
+    let mut two = Owned::new(2);
+    let report = exact_gap(&mut nan, two.borrow(), true).unwrap();
+    assert!(
+        report.max_gap.is_nan() && report.mean_gap.is_nan(),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.verdict(),
+        Verdict::Mismatch {
+            output: 0,
+            ratio: f64::INFINITY
+        }
+    );
     let mut calls = 0;
     for (samples, alpha) in [(1, 1e-3), (100, 0.0), (100, 1.0), (100, f64::NAN)] {
         let got = monte_carlo_gap(
@@ -492,12 +578,12 @@ fn expectation_test_time_views_exactly() {
     let mut outcomes = FnOutcomes {
         count: NonZeroU64::new(count as u64).unwrap(),
         output_len: 20,
+        probability: |_| 1.0 / count as f64,
         train: |k: u64, out: &mut [f32]| {
             for (src, dst) in input.chunks_exact(64).zip(view_input.chunks_exact_mut(64)) {
                 list[k as usize].apply(shape, 1, src, dst)?;
             }
-            trainer.borrow_mut().predict_proba(&view_input, 2, 0, out)?;
-            Ok(1.0 / count as f64)
+            trainer.borrow_mut().predict_proba(&view_input, 2, 0, out)
         },
         eval: |out: &mut [f32]| {
             let views = Views {

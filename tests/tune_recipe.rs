@@ -438,3 +438,32 @@ fn unregularized_layers_switches_off_every_stochastic_kind() {
         assert_eq!(plain[1..], layers[1..], "the other layers are unchanged");
     }
 }
+
+/// A sweep whose first loss is NaN or whose first step reports a non-finite
+/// loss has nothing to suggest: an error, not the start rate as a valley.
+#[test]
+fn range_sweep_without_a_finite_loss_is_an_error() {
+    let config = RangeTestConfig::FASTAI;
+    let mut points = [RangePoint::default(); 100];
+    assert_eq!(
+        lr_range_sweep(&config, &mut points, |_| Ok(f32::NAN)),
+        Err(Error::NoFiniteLoss)
+    );
+    assert_eq!(
+        lr_range_sweep(&config, &mut points, |_| Err(Error::NonFiniteLoss {
+            row: 0
+        })),
+        Err(Error::NoFiniteLoss)
+    );
+    // One finite loss is enough to suggest something.
+    let mut first = true;
+    let report = lr_range_sweep(&config, &mut points, |_| {
+        Ok(if std::mem::take(&mut first) {
+            1.0
+        } else {
+            f32::NAN
+        })
+    })
+    .unwrap();
+    assert_eq!(report.suggestions.valley, config.lr(0));
+}

@@ -324,6 +324,7 @@ fn bad_spaces_and_samplers_are_refused() {
     ));
     for p in [
         Param::uniform("x", 2.0, 1.0),
+        Param::uniform("x", -1e308, 1e308), // a width past f64::MAX: NaN points
         Param::uniform("x", f64::NAN, 1.0),
         Param::uniform("x", 0.0, f64::INFINITY),
         Param::log_uniform("x", 0.0, 1.0),

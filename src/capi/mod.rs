@@ -106,10 +106,11 @@ fn status(e: Error) -> i32 {
         Error::LengthMismatch { .. } | Error::ShapeOverflow | Error::IndexOutOfRange { .. } => {
             TINYREG_ERR_LENGTH
         }
-        Error::InvalidData { .. } | Error::LabelOutOfRange { .. } | Error::BadCheckpoint { .. } => {
-            TINYREG_ERR_DATA
-        }
-        Error::NonFiniteLoss { .. } => TINYREG_ERR_NOT_FINITE,
+        Error::InvalidData { .. }
+        | Error::LabelOutOfRange { .. }
+        | Error::BadCheckpoint { .. }
+        | Error::ChecksumMismatch { .. } => TINYREG_ERR_DATA,
+        Error::NonFiniteLoss { .. } | Error::NoFiniteLoss => TINYREG_ERR_NOT_FINITE,
         Error::InvalidKeep { .. } | Error::InvalidConfig { .. } | Error::InvalidParam { .. } => {
             TINYREG_ERR_CONFIG
         }

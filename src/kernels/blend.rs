@@ -21,7 +21,7 @@ pub(crate) fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) {
 /// 512-bit operation in it moved a 1M blend 8-10% slower (4M: 20%) than the
 /// same loop on 256-bit vectors. Where the arrays sit in L2 the 512-bit loop
 /// is the faster (4K: 435 against 455 ns), a case the blend of a mini-batch
-/// rarely meets (README, issue 14). The first few elements go one at a time until the output is aligned
+/// rarely meets. The first few elements go one at a time until the output is aligned
 /// to its vectors (and the inputs, where they share its alignment, as arrays
 /// from one allocator do): loads that straddle cache lines cost a 1M blend
 /// another 3.5%. Every element gets the same two products and sum.

@@ -91,6 +91,53 @@ fn check(shape: ImageShape, image: &[f32], max: f32) -> Result<usize, Error> {
     Ok(plane)
 }
 
+/// Refuses a brightness, contrast or saturation factor that is negative or
+/// not finite (torchvision raises for a negative one; NaN or infinity would
+/// turn every pixel to 0 or NaN).
+fn check_factor(factor: f32) -> Result<(), Error> {
+    if factor.is_finite() && factor >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            reason: "a brightness, contrast or saturation factor must be finite and >= 0",
+        })
+    }
+}
+
+/// Refuses a hue shift outside `[-0.5, 0.5]` (NaN included).
+fn check_hue(shift: f32) -> Result<(), Error> {
+    if (-0.5..=0.5).contains(&shift) {
+        Ok(())
+    } else {
+        Err(Error::InvalidConfig {
+            reason: "a hue shift must be in [-0.5, 0.5]",
+        })
+    }
+}
+
+impl JitterDraw {
+    /// Checks every factor and the order (a permutation of 0..4) at once, so
+    /// that [`apply_jitter`] refuses a draw before it changes a pixel.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_factor(self.brightness)?;
+        check_factor(self.contrast)?;
+        check_factor(self.saturation)?;
+        check_hue(self.hue)?;
+        let mut seen = [false; 4];
+        for &step in &self.order {
+            match seen.get_mut(step as usize) {
+                Some(s) if !*s => *s = true,
+                _ => {
+                    return Err(Error::InvalidConfig {
+                        reason: "a jitter order must be a permutation of 0, 1, 2, 3",
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The planes of one image (all of them, or R, G, B).
 fn planes(image: &mut [f32], plane: usize) -> (&mut [f32], &mut [f32], &mut [f32]) {
     let (r, rest) = image.split_at_mut(plane);
@@ -106,6 +153,7 @@ pub fn adjust_brightness(
     image: &mut [f32],
 ) -> Result<(), Error> {
     check(shape, image, max)?;
+    check_factor(factor)?;
     scale_shift_clamp(image, factor, 0.0, max);
     Ok(())
 }
@@ -119,6 +167,7 @@ pub fn adjust_contrast(
     image: &mut [f32],
 ) -> Result<(), Error> {
     let plane = check(shape, image, max)?;
+    check_factor(factor)?;
     let total = if shape.channels == 3 {
         let (r, g, b) = planes(image, plane);
         sum(&[r, g, b])
@@ -139,6 +188,7 @@ pub fn adjust_saturation(
     image: &mut [f32],
 ) -> Result<(), Error> {
     let plane = check(shape, image, max)?;
+    check_factor(factor)?;
     if shape.channels == 3 {
         let (r, g, b) = planes(image, plane);
         blend_with_gray(r, g, b, factor, max);
@@ -152,11 +202,7 @@ pub fn adjust_saturation(
 /// left as it is.
 pub fn adjust_hue(shape: ImageShape, shift: f32, max: f32, image: &mut [f32]) -> Result<(), Error> {
     let plane = check(shape, image, max)?;
-    if !(-0.5..=0.5).contains(&shift) {
-        return Err(Error::InvalidConfig {
-            reason: "a hue shift must be in [-0.5, 0.5]",
-        });
-    }
+    check_hue(shift)?;
     if shape.channels == 3 {
         let (r, g, b) = planes(image, plane);
         for ((r, g), b) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()) {
@@ -255,7 +301,8 @@ pub fn draw_jitter(
 }
 
 /// Applies a drawn jitter to one image, in its order (disabled adjustments
-/// skipped).
+/// skipped). The whole draw is checked ([`JitterDraw::validate`]) before the
+/// first adjustment: nothing changes on error.
 pub fn apply_jitter(
     shape: ImageShape,
     draw: &JitterDraw,
@@ -263,6 +310,7 @@ pub fn apply_jitter(
     image: &mut [f32],
 ) -> Result<(), Error> {
     check(shape, image, max)?;
+    draw.validate()?;
     for step in draw.order {
         match step {
             0 if draw.brightness != 1.0 => adjust_brightness(shape, draw.brightness, max, image)?,

@@ -625,7 +625,20 @@ impl Layer {
 
     /// Checks the layer on its own (its kind's module says what it
     /// accepts); how layers chain and blocks close is the trainer's check.
+    /// Every kind needs at least one input and one output value (a
+    /// `Dense::new(0, 10)` or a 0-channel batch norm would train on
+    /// nothing), and a dense residual branch at least one hidden unit.
     pub fn validate(&self) -> Result<(), Error> {
+        if self.inputs() == 0 || self.outputs() == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "every layer needs at least one input and one output value",
+            });
+        }
+        if let Layer::Residual { hidden: 0, .. } = *self {
+            return Err(Error::InvalidConfig {
+                reason: "a residual branch needs at least one hidden unit",
+            });
+        }
         let survival = match *self {
             Layer::Conv2d { conv, .. } => return conv.validate(),
             Layer::BatchNorm(bn) => return bn.validate(),

@@ -1,12 +1,12 @@
 //! Checkpoints: a trainer's weights, and optionally everything needed to go on
 //! training it bit for bit, as bytes a file, flash or another program can hold.
 //!
-//! Format version 1, every number little-endian:
+//! Format version 2, every number little-endian:
 //!
 //! | offset | bytes | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `b"tinyreg\0"` |
-//! | 8 | 4 | version, `1` |
+//! | 8 | 4 | version, `2` |
 //! | 12 | 4 | flags: bit 0 set when the training state (optimizer, generators, step) follows the weights |
 //! | 16 | 8 | [`fingerprint`] of the network's shapes |
 //! | 24 | 8 | parameters `P` (floats) |
@@ -18,10 +18,14 @@
 //! | 324 | 4 `P` | parameters, in [`crate::Network`] order |
 //! | | 4 `S` | optimizer state |
 //! | | 4 `B` | buffers |
+//! | | 4 | CRC-32C (Castagnoli) of every byte before it |
 //!
-//! Without the training state the step and generator fields are zero. A
-//! checkpoint for another network (another fingerprint or length) is refused
-//! with [`Error::BadCheckpoint`] before anything is written.
+//! Version 1 is the same without the checksum; it is still read. Without the
+//! training state the step and generator fields are zero. A checkpoint for
+//! another network (another fingerprint or length) is refused with
+//! [`Error::BadCheckpoint`], one whose checksum does not match with
+//! [`Error::ChecksumMismatch`], and one holding a NaN or infinite float with
+//! [`Error::BadCheckpoint`], all before anything is written.
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
@@ -33,11 +37,60 @@ use crate::{Error, MaskRng, MaskRngState, STATE_BYTES};
 
 /// The first eight bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"tinyreg\0";
-/// The version this crate writes and reads.
-pub const VERSION: u32 = 1;
+/// The version this crate writes (it reads 1 as well).
+pub const VERSION: u32 = 2;
 /// Bytes before the floats.
 pub const HEADER_BYTES: usize = 68 + STATE_BYTES;
+/// Bytes after the floats in a version-2 checkpoint: the CRC-32C.
+pub const CHECKSUM_BYTES: usize = 4;
 const HAS_STATE: u32 = 1;
+
+/// CRC-32C (Castagnoli, reflected polynomial `0x82F63B78`, as iSCSI, ext4
+/// and SSE4.2's `crc32` instruction compute it) of `bytes`:
+/// `crc32c(b"123456789") == 0xE306_9283`.
+pub fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc = CRC32C_TABLE[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// The byte-at-a-time table of [`crc32c`] (1 KiB), built at compile time.
+const CRC32C_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 == 1 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        table[i] = c;
+        i += 1;
+    }
+    table
+};
+
+/// Writes the CRC-32C of everything before the last [`CHECKSUM_BYTES`] of
+/// `bytes` into them (a tool that edits a checkpoint reseals it with this).
+pub fn seal(bytes: &mut [u8]) -> Result<(), Error> {
+    let body = bytes
+        .len()
+        .checked_sub(CHECKSUM_BYTES)
+        .ok_or(Error::BufferTooSmall {
+            needed: CHECKSUM_BYTES,
+            got: bytes.len(),
+        })?;
+    let crc = crc32c(&bytes[..body]);
+    bytes[body..].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
 
 /// A 64-bit FNV-1a hash of each layer's kind and of its input, output,
 /// parameter and buffer counts: two networks whose weights fit each other's
@@ -83,11 +136,14 @@ pub struct CheckpointHeader {
     pub buffers: usize,
     /// Whether the training state is included.
     pub has_state: bool,
+    /// The format version (1 has no checksum).
+    pub version: u32,
 }
 
 impl CheckpointHeader {
-    /// Reads and checks the header of `bytes`: magic, version, flags, and a
-    /// total length that matches the counts.
+    /// Reads and checks the header of `bytes`: magic, version, the
+    /// checksum (version 2), flags, and a total length that matches the
+    /// counts.
     pub fn parse(bytes: &[u8]) -> Result<Self, Error> {
         if bytes.len() < HEADER_BYTES {
             return Err(Error::BadCheckpoint {
@@ -99,10 +155,22 @@ impl CheckpointHeader {
                 reason: "not a tinyreg checkpoint (wrong magic)",
             });
         }
-        if u32_at(bytes, 8) != VERSION {
+        let version = u32_at(bytes, 8);
+        if version != 1 && version != VERSION {
             return Err(Error::BadCheckpoint {
-                reason: "unsupported checkpoint version (this crate reads version 1)",
+                reason: "unsupported checkpoint version (this crate reads versions 1 and 2)",
             });
+        }
+        let trailer = if version == 1 { 0 } else { CHECKSUM_BYTES };
+        if trailer > 0 {
+            // Checked before the counts, so a flipped bit anywhere is named
+            // for what it is.
+            let body = bytes.len() - CHECKSUM_BYTES;
+            let stored = u32_at(bytes, body);
+            let computed = crc32c(&bytes[..body]);
+            if stored != computed {
+                return Err(Error::ChecksumMismatch { stored, computed });
+            }
         }
         let flags = u32_at(bytes, 12);
         if flags & !HAS_STATE != 0 {
@@ -117,6 +185,7 @@ impl CheckpointHeader {
             opt_state: count(32)?,
             buffers: count(40)?,
             has_state: flags & HAS_STATE != 0,
+            version,
         };
         if !header.has_state && header.opt_state != 0 {
             return Err(Error::BadCheckpoint {
@@ -124,13 +193,22 @@ impl CheckpointHeader {
             });
         }
         let floats = add(add(header.params, header.opt_state), header.buffers);
-        let expected = fits(add(HEADER_BYTES, mul(4, floats)))?;
+        let expected = fits(add(add(HEADER_BYTES, mul(4, floats)), trailer))?;
         if bytes.len() != expected {
             return Err(Error::BadCheckpoint {
                 reason: "length does not match the counts in its header (truncated?)",
             });
         }
         Ok(header)
+    }
+}
+
+/// Bytes after the floats: the checksum, in version 2.
+fn trailer_len(header: &CheckpointHeader) -> usize {
+    if header.version == 1 {
+        0
+    } else {
+        CHECKSUM_BYTES
     }
 }
 
@@ -153,7 +231,7 @@ impl Trainer<'_, '_> {
         } else {
             add(p, b)
         };
-        fits(add(HEADER_BYTES, mul(4, floats)))
+        fits(add(add(HEADER_BYTES, mul(4, floats)), CHECKSUM_BYTES))
     }
 
     /// Writes the checkpoint into `out` (exactly
@@ -198,7 +276,7 @@ impl Trainer<'_, '_> {
                 at += 4;
             }
         }
-        Ok(())
+        seal(out)
     }
 
     /// Loads a checkpoint with its training state: weights, buffers,
@@ -230,7 +308,8 @@ impl Trainer<'_, '_> {
             });
         }
         let masks = MaskRng::from_state(&MaskRngState::from_bytes(&masks)?)?;
-        self.copy_floats(&bytes[HEADER_BYTES..], &self.snapshot_ranges());
+        let end = bytes.len() - trailer_len(&header);
+        self.copy_floats(&bytes[HEADER_BYTES..end], &self.snapshot_ranges());
         self.masks = masks;
         self.shuffle_rng = Xoshiro128PlusPlus::from_seed(shuffle);
         self.step = u32_at(bytes, 48);
@@ -246,8 +325,9 @@ impl Trainer<'_, '_> {
         let header = self.check_checkpoint(bytes)?;
         let [params, _, buffers] = self.snapshot_ranges();
         let skip = (HEADER_BYTES + 4 * params.1, 4 * header.opt_state);
+        let end = bytes.len() - trailer_len(&header);
         self.copy_floats(&bytes[HEADER_BYTES..skip.0], &[params]);
-        self.copy_floats(&bytes[skip.0 + skip.1..], &[buffers]);
+        self.copy_floats(&bytes[skip.0 + skip.1..end], &[buffers]);
         Ok(())
     }
 
@@ -260,6 +340,15 @@ impl Trainer<'_, '_> {
         {
             return Err(Error::BadCheckpoint {
                 reason: "written for another network (its layer shapes differ)",
+            });
+        }
+        let end = bytes.len() - trailer_len(&header);
+        let finite = bytes[HEADER_BYTES..end]
+            .chunks_exact(4)
+            .all(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]).is_finite());
+        if !finite {
+            return Err(Error::BadCheckpoint {
+                reason: "holds a NaN or infinite weight, statistic or optimizer value",
             });
         }
         Ok(header)

@@ -185,7 +185,10 @@ pub fn shuffled_indices(rng: &mut Xoshiro128PlusPlus, indices: &mut [u32]) {
 }
 
 /// Shuffles `items` in place (Fisher-Yates); any length (positions past
-/// `2^32` draw 64-bit indices).
+/// `2^32` draw 64-bit indices). Bounded but linear: one draw per item, zero-
+/// sized items included (their swaps are free, their draws are not, so the
+/// generator ends in the same state whatever `T` is); 2^32 items take about
+/// a minute on a 2024 x86 core.
 pub fn shuffle<T>(rng: &mut Xoshiro128PlusPlus, items: &mut [T]) {
     for i in (1..items.len()).rev() {
         // i + 1 >= 2 and at most the length: never zero, never wraps.

@@ -139,7 +139,7 @@ impl SuccessiveHalving {
     pub fn budget(&self, rung: u32) -> u32 {
         let mut b = self.min_budget as u64;
         for _ in 0..rung.min(self.rungs) {
-            b *= self.eta as u64;
+            b = b.saturating_mul(self.eta as u64);
         }
         b.min(u32::MAX as u64) as u32
     }
@@ -169,13 +169,25 @@ impl SuccessiveHalving {
     }
 
     /// Fills the first [`SuccessiveHalving::trials`] records for rung 0.
-    /// [`Error::BufferTooSmall`] (nothing written) if `records` is shorter.
+    /// [`Error::BufferTooSmall`] (nothing written) if `records` is shorter;
+    /// [`Error::InvalidConfig`] if the trial indices `first_trial ..
+    /// first_trial + trials` pass `u64::MAX`.
     pub fn start(&self, records: &mut [TrialRecord]) -> Result<(), Error> {
         let n = self.trials as usize;
         if records.len() < n {
             return Err(Error::BufferTooSmall {
                 needed: n,
                 got: records.len(),
+            });
+        }
+        if self
+            .first_trial
+            .checked_add(u64::from(self.trials) - 1)
+            .is_none()
+        {
+            return Err(Error::InvalidConfig {
+                reason:
+                    "successive halving's trial indices (first trial + trials - 1) pass u64::MAX",
             });
         }
         for (i, r) in records[..n].iter_mut().enumerate() {
@@ -236,7 +248,7 @@ impl SuccessiveHalving {
                 got: records.len(),
             });
         }
-        if rung + 1 >= self.rungs {
+        if rung >= self.rungs.saturating_sub(1) {
             return Err(Error::InvalidConfig {
                 reason: "the last rung has nothing to promote to",
             });

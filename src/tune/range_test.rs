@@ -120,6 +120,8 @@ pub struct RangeTestReport {
 /// The sweep over any training step: `step(lr)` takes one step at `lr` and
 /// returns its loss (an error other than [`Error::NonFiniteLoss`] aborts;
 /// that one ends the sweep). Writes up to `config.steps` points.
+/// [`Error::NoFiniteLoss`] when the first loss is already not finite: there
+/// is nothing to suggest a rate from.
 pub fn lr_range_sweep(
     config: &RangeTestConfig,
     points: &mut [RangePoint],
@@ -158,6 +160,9 @@ pub fn lr_range_sweep(
             break;
         }
         min = min.min(smoothed);
+    }
+    if !points[0].smoothed.is_finite() {
+        return Err(Error::NoFiniteLoss);
     }
     // Suggestions from the points before a blow-up.
     let usable = if stopped_early || !points[written - 1].smoothed.is_finite() {

@@ -175,6 +175,11 @@ impl Param {
                 if low > high {
                     return bad("low must not exceed high");
                 }
+                // `low + u (high - low)` needs a finite width: [-1e308,
+                // 1e308] would give NaN points.
+                if !(high - low).is_finite() {
+                    return bad("the width high - low must be finite (below f64::MAX)");
+                }
             }
             Distribution::LogUniform { low, high } => {
                 if !low.is_finite() || !high.is_finite() {

@@ -54,12 +54,17 @@ pub fn max_pool_regions(
 }
 
 fn check_fractional(input: usize, output: usize, bounds: usize) -> Result<(), Error> {
-    if output == 0 || input < output || input > 2 * output || input > u16::MAX as usize {
+    if output == 0
+        || input < output
+        || input > output.saturating_mul(2)
+        || input > u16::MAX as usize
+    {
         return Err(Error::InvalidConfig {
             reason: "fractional pooling needs output <= input <= 2 output",
         });
     }
-    if bounds < output + 1 {
+    // `input` fits u16 and `output <= input`: `output + 1` cannot wrap.
+    if bounds <= output {
         return Err(Error::BufferTooSmall {
             needed: output + 1,
             got: bounds,
