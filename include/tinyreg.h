@@ -44,7 +44,8 @@
 
 #if defined(TINYREG_CAPI)
 /*
- The data set is malformed (a label out of range, a zero `max_value`).
+ The data set or parameters are malformed (a label out of range, a zero
+ `max_value`, fewer than 2 training samples, a NaN parameter).
  */
 #define TINYREG_ERR_DATA -5
 #endif
@@ -58,7 +59,8 @@
 
 #if defined(TINYREG_CAPI)
 /*
- The model was not initialized by `tinyreg_mlp_init`.
+ The model was not initialized by its `init`, or its layer descriptors
+ changed since.
  */
 #define TINYREG_ERR_STATE -7
 #endif
@@ -432,6 +434,11 @@ typedef struct TinyregNet {
   uint8_t shuffle[16];
   uint32_t step;
   uint32_t magic;
+  /*
+   [`descriptor_hash`] at init: the descriptors are read again at every
+   call, and an array edited since would reinterpret the memory.
+   */
+  uint64_t descriptors;
 } TinyregNet;
 #endif
 
@@ -622,7 +629,8 @@ int32_t tinyreg_net_get_params(struct TinyregNet *net, float *out, uintptr_t len
 /*
  Replaces the parameters with `len` floats from `from` (as
  `tinyreg_net_get_params` wrote them), e.g. trained weights for a
- device that only predicts. Nothing changes on error.
+ device that only predicts. A NaN or infinite value is refused with
+ `TINYREG_ERR_DATA`. Nothing changes on error.
 
  # Safety
  `net` was initialized; `from` points to `len` floats.

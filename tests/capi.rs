@@ -489,3 +489,100 @@ fn capi_net_refuses_bad_descriptions() {
         );
     }
 }
+
+/// Flag bits a kind does not read, zero sizes, NaN parameters, data sets
+/// with fewer than two samples and descriptors edited after init: each gets
+/// its status code and changes nothing.
+#[test]
+fn capi_net_refuses_stray_flags_zero_sizes_nan_params_tiny_data_and_edited_descriptors() {
+    let good = cnn();
+    let mut relu_flag = good;
+    relu_flag[2].flags = TINYREG_VANILLA; // ReLU reads no flag
+    let mut stray_bit = good;
+    stray_bit[9].flags = 1 << 20;
+    let mut zero_units = good;
+    zero_units[9] = layer(TINYREG_LAYER_DENSE, 0, 0, 0, 0.0);
+    // SAFETY (whole test): every pointer is valid or null, as the contract asks.
+    unsafe {
+        for (name, layers) in [
+            ("a flag relu does not read", &relu_flag),
+            ("an unknown bit", &stray_bit),
+            ("zero units", &zero_units),
+        ] {
+            let cfg = net_config(layers);
+            assert_eq!(tinyreg_net_memory_bytes(&cfg), 0, "{name}");
+        }
+        let zero_height = TinyregNetConfig {
+            height: 0,
+            ..net_config(&good)
+        };
+        assert_eq!(tinyreg_net_memory_bytes(&zero_height), 0);
+
+        // The descriptors are reached only through `edit` from here on (a C
+        // caller's array behind the config's pointer).
+        let mut layers = good;
+        let edit = layers.as_mut_ptr();
+        let cfg = TinyregNetConfig {
+            layers: edit,
+            ..net_config(&good)
+        };
+        let bytes = tinyreg_net_memory_bytes(&cfg);
+        let mut memory = vec![0f32; bytes / 4];
+        let mut net: TinyregNet = core::mem::zeroed();
+        assert_eq!(
+            tinyreg_net_init(&mut net, &cfg, memory.as_mut_ptr(), bytes),
+            TINYREG_OK
+        );
+        let n = tinyreg_net_params_len(&net);
+        let mut params = vec![0f32; n];
+        assert_eq!(
+            tinyreg_net_get_params(&mut net, params.as_mut_ptr(), n),
+            TINYREG_OK
+        );
+        for bad in [f32::NAN, f32::INFINITY] {
+            let mut poisoned = params.clone();
+            poisoned[n / 2] = bad;
+            assert_eq!(
+                tinyreg_net_set_params(&mut net, poisoned.as_ptr(), n),
+                TINYREG_ERR_DATA
+            );
+        }
+        let mut now = vec![0f32; n];
+        tinyreg_net_get_params(&mut net, now.as_mut_ptr(), n);
+        assert_eq!(now, params, "a refused set_params changed nothing");
+
+        for count in [0u32, 1] {
+            let data = TinyregDataset { count, ..digits() };
+            let mut order = [0u32; 1];
+            let (mut loss, mut acc) = (-1f32, -1f32);
+            assert_eq!(
+                tinyreg_net_train_epoch(
+                    &mut net,
+                    &data,
+                    order.as_mut_ptr(),
+                    count,
+                    &mut loss,
+                    &mut acc
+                ),
+                TINYREG_ERR_DATA,
+                "{count} samples"
+            );
+            assert_eq!((loss, acc), (-1.0, -1.0), "nothing written");
+        }
+
+        // The descriptors are read at every call: an edit since init is
+        // refused rather than reinterpreting the memory.
+        (*edit.add(9)).size = 12;
+        let x = [0f32; 64];
+        let mut probs = [0f32; 10];
+        assert_eq!(
+            tinyreg_net_predict(&mut net, x.as_ptr(), 1, probs.as_mut_ptr()),
+            TINYREG_ERR_STATE
+        );
+        (*edit.add(9)).size = 10;
+        assert_eq!(
+            tinyreg_net_predict(&mut net, x.as_ptr(), 1, probs.as_mut_ptr()),
+            TINYREG_OK
+        );
+    }
+}

@@ -29,11 +29,13 @@ pub const TINYREG_ERR_CONFIG: i32 = -2;
 pub const TINYREG_ERR_BUFFER_TOO_SMALL: i32 = -3;
 /// A length or shape does not match the model.
 pub const TINYREG_ERR_LENGTH: i32 = -4;
-/// The data set is malformed (a label out of range, a zero `max_value`).
+/// The data set or parameters are malformed (a label out of range, a zero
+/// `max_value`, fewer than 2 training samples, a NaN parameter).
 pub const TINYREG_ERR_DATA: i32 = -5;
 /// The loss became NaN or infinite.
 pub const TINYREG_ERR_NOT_FINITE: i32 = -6;
-/// The model was not initialized by `tinyreg_mlp_init`.
+/// The model was not initialized by its `init`, or its layer descriptors
+/// changed since.
 pub const TINYREG_ERR_STATE: i32 = -7;
 
 /// Momentum SGD (momentum 0.9).

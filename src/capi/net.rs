@@ -135,16 +135,71 @@ pub struct TinyregNet {
     shuffle: [u8; 16],
     step: u32,
     magic: u32,
+    /// [`descriptor_hash`] at init: the descriptors are read again at every
+    /// call, and an array edited since would reinterpret the memory.
+    descriptors: u64,
 }
 
-const MAGIC: u32 = 0x7452_6e31;
+const MAGIC: u32 = 0x7452_6e32;
+
+/// A 64-bit FNV-1a hash of every field of `c`'s descriptors and of its
+/// shape fields.
+///
+/// # Safety
+/// `c.layers` points to `c.count` descriptors (init checked it).
+unsafe fn descriptor_hash(c: &TinyregNetConfig) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |v: u32| {
+        for b in v.to_le_bytes() {
+            hash = (hash ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for v in [c.count, c.channels, c.height, c.width, c.classes, c.batch] {
+        eat(v);
+    }
+    // SAFETY: per the contract.
+    let raw = unsafe { core::slice::from_raw_parts(c.layers, c.count as usize) };
+    for l in raw {
+        for v in [
+            l.kind,
+            l.size,
+            l.kernel,
+            l.stride,
+            l.padding,
+            l.flags,
+            l.p.to_bits(),
+            l.samplings,
+        ] {
+            eat(v);
+        }
+    }
+    hash
+}
 
 fn invalid(reason: &'static str) -> Error {
     Error::InvalidConfig { reason }
 }
 
+/// The flags each kind reads; any other bit set is refused (a typo in C
+/// would otherwise be ignored silently).
+fn allowed_flags(kind: u32) -> u32 {
+    match kind {
+        TINYREG_LAYER_DENSE => TINYREG_RELU | TINYREG_DROPCONNECT,
+        TINYREG_LAYER_CONV => TINYREG_RELU,
+        TINYREG_LAYER_DROPOUT | TINYREG_LAYER_SPATIAL_DROPOUT => TINYREG_VANILLA,
+        TINYREG_LAYER_BLOCK_START => TINYREG_PER_ROW,
+        TINYREG_LAYER_FRACTIONAL_MAX_POOL => {
+            TINYREG_RANDOM_REGIONS | TINYREG_OVERLAPPING | TINYREG_PER_PLANE | TINYREG_EXACT_EVAL
+        }
+        _ => 0,
+    }
+}
+
 /// The descriptor as a [`LayerDesc`].
 fn describe(l: &TinyregLayer) -> Result<LayerDesc, Error> {
+    if l.flags & !allowed_flags(l.kind) != 0 {
+        return Err(invalid("a flag bit this layer kind does not read is set"));
+    }
     let kind = if l.flags & TINYREG_VANILLA != 0 {
         DropoutKind::Vanilla
     } else {
@@ -353,6 +408,8 @@ pub unsafe extern "C" fn tinyreg_net_init(
             shuffle: state.shuffle,
             step: state.step,
             magic: MAGIC,
+            // SAFETY: `layers` above read the same `count` descriptors.
+            descriptors: unsafe { descriptor_hash(c) },
         })
     };
     match run() {
@@ -365,11 +422,16 @@ pub unsafe extern "C" fn tinyreg_net_init(
 }
 
 /// Runs `f` with the network's trainer and saves its state afterwards.
+/// `TINYREG_ERR_STATE` when the descriptors changed since init.
 fn with_trainer(
     net: &mut TinyregNet,
     f: impl FnOnce(&mut Trainer<'_, '_>) -> Result<(), Error>,
 ) -> i32 {
-    if net.magic != MAGIC || net.memory.is_null() {
+    if net.magic != MAGIC || net.memory.is_null() || net.config.layers.is_null() {
+        return TINYREG_ERR_STATE;
+    }
+    // SAFETY: init checked the descriptors, which the caller keeps alive.
+    if unsafe { descriptor_hash(&net.config) } != net.descriptors {
         return TINYREG_ERR_STATE;
     }
     let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
@@ -518,7 +580,8 @@ pub unsafe extern "C" fn tinyreg_net_get_params(
 
 /// Replaces the parameters with `len` floats from `from` (as
 /// `tinyreg_net_get_params` wrote them), e.g. trained weights for a
-/// device that only predicts. Nothing changes on error.
+/// device that only predicts. A NaN or infinite value is refused with
+/// `TINYREG_ERR_DATA`. Nothing changes on error.
 ///
 /// # Safety
 /// `net` was initialized; `from` points to `len` floats.
@@ -531,6 +594,11 @@ pub unsafe extern "C" fn tinyreg_net_set_params(
     with_params(net, from.is_null(), len, |trainer| {
         // SAFETY: `from` holds `len` floats, per the contract.
         let from = unsafe { core::slice::from_raw_parts(from, len) };
+        if !from.iter().all(|x| x.is_finite()) {
+            return Err(Error::InvalidData {
+                reason: "a parameter is NaN or infinite",
+            });
+        }
         trainer.params_mut().copy_from_slice(from);
         Ok(())
     })

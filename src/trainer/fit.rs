@@ -55,7 +55,9 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// Trains for up to `epochs` epochs over `train` in an order reshuffled
     /// each epoch (Fisher-Yates into `order`, `train.count` entries), evaluating
     /// on `val` after each epoch into `history` (at least `epochs` entries).
-    /// The last batch of an epoch is dropped if it has a single sample.
+    /// The last batch of an epoch is dropped if it has a single sample, so
+    /// `train` needs at least 2 samples (an epoch would take no step) and
+    /// `val` at least 1 ([`Error::InvalidData`] otherwise).
     pub fn fit(
         &mut self,
         train: &Icls<'_>,
@@ -90,6 +92,16 @@ impl<'n, 'm> Trainer<'n, 'm> {
         // generator moves (a mismatched set used to fail at its first step).
         self.check_data(train)?;
         self.check_data(val)?;
+        if train.count < 2 {
+            return Err(Error::InvalidData {
+                reason: "training needs at least 2 samples (a last batch of one is dropped, so an epoch of one takes no step)",
+            });
+        }
+        if val.count == 0 {
+            return Err(Error::InvalidData {
+                reason: "the validation set is empty",
+            });
+        }
         if order.len() != train.count {
             return Err(Error::LengthMismatch {
                 expected: train.count,
