@@ -949,7 +949,11 @@ impl Run {
                         _ => lo >= 0.0,
                     };
                     if !in_range {
-                        return Err(fail(format!("[{low}, {high}] is outside what it sets")));
+                        return Err(fail(format!(
+                            "[{}, {}] is outside what it sets",
+                            crate::search::short(low),
+                            crate::search::short(high)
+                        )));
                     }
                     param.grid_levels(p.levels)
                 }

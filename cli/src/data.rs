@@ -166,6 +166,22 @@ impl Data {
             .map(Icls::parse)
             .transpose()
             .map_err(|e| format!("test data: {e}"))?;
+        if let Some(t) = &test {
+            let shape = |d: &Icls| (d.channels, d.rows, d.cols);
+            if shape(t) != shape(&train) {
+                let (c, h, w) = shape(t);
+                let (tc, th, tw) = shape(&train);
+                return Err(format!(
+                    "test data: images of {c}x{h}x{w} (channels x height x width), the training images are {tc}x{th}x{tw}"
+                ));
+            }
+            if t.classes != train.classes {
+                return Err(format!(
+                    "test data: {} classes, the training data has {}",
+                    t.classes, train.classes
+                ));
+            }
+        }
         Ok(Sets { train, val, test })
     }
 }

@@ -7,16 +7,17 @@
 
 mod config;
 mod data;
+mod files;
 mod plot;
 mod report;
 mod search;
+mod search_command;
 mod train;
 
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,8 +25,8 @@ use serde_json::json;
 
 use config::Run;
 use data::Data;
-use search::{better, EpochRecord, TrialId, TrialSummary};
-use train::{Options, TrainError, Trained};
+use search::{EpochRecord, TrialId};
+use train::{Hooks, Options, TrainError, Trained};
 
 #[derive(Parser)]
 #[command(
@@ -56,22 +57,34 @@ enum Command {
         config: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Go on from a checkpoint written by `train` (its weights.tinyreg).
+        /// Go on from a checkpoint written by `train` (its weights.tinyreg),
+        /// e.g. after a kill: the result is that of an unbroken run, bit for bit.
         #[arg(long)]
         resume: Option<PathBuf>,
         /// Stop after this many epochs in all (default: the config's). The
         /// schedule spans the config's epochs, so `--resume` goes on exactly.
         #[arg(long)]
         epochs: Option<u32>,
+        /// Write weights.tinyreg (with the training state) and the curves
+        /// every N epochs, so a killed run loses at most N epochs.
+        #[arg(long, default_value_t = 1)]
+        checkpoint_every: u32,
     },
     /// Run the config's search on N threads; the winner (on validation) is retrained and scored once on test.
+    /// Every finished trial is kept in the folder's journal.jsonl: `--resume DIR` goes on after a kill.
     Search {
-        config: PathBuf,
-        #[arg(long)]
+        /// The config (with --resume: optional, the journal names it).
+        #[arg(required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        #[arg(long, conflicts_with = "resume")]
         out: Option<PathBuf>,
         /// Worker threads (default: one per core); results do not depend on it.
         #[arg(long)]
         threads: Option<usize>,
+        /// Continue the killed search in DIR from its journal: the trials it
+        /// finished are not run again, and the results equal an unbroken search's.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
     },
     /// One trial: JSON lines on stdout, one per epoch (what an external engine drives).
     Trial {
@@ -118,6 +131,7 @@ impl From<TrainError> for Fail {
         match e {
             TrainError::Config(m) => Fail(2, m),
             TrainError::Training(m) => Fail(4, format!("training failed: {m}")),
+            TrainError::Io(m) => Fail(3, m),
         }
     }
 }
@@ -131,12 +145,14 @@ fn main() -> ExitCode {
             out,
             resume,
             epochs,
-        } => train_command(&config, out, resume, epochs),
+            checkpoint_every,
+        } => train_command(&config, out, resume, epochs, checkpoint_every),
         Command::Search {
             config,
             out,
             threads,
-        } => search_command(&config, out, threads),
+            resume,
+        } => search_command::run(config.as_deref(), out, threads, resume.as_deref()),
         Command::Trial {
             config,
             params,
@@ -169,14 +185,21 @@ fn load(config: &Path) -> Result<(Run, Data), Fail> {
     Ok((run, data))
 }
 
-fn out_dir(config: &Path, out: Option<PathBuf>) -> Result<PathBuf, Fail> {
-    let dir = out.unwrap_or_else(|| Path::new("runs").join(config.file_stem().unwrap_or_default()));
-    std::fs::create_dir_all(&dir).map_err(|e| Fail(3, format!("{}: {e}", dir.display())))?;
-    Ok(dir)
+/// The output folder: `--out`, or `runs/<config name>`. Not made yet.
+fn out_path(config: &Path, out: Option<PathBuf>) -> PathBuf {
+    out.unwrap_or_else(|| Path::new("runs").join(config.file_stem().unwrap_or_default()))
 }
 
+/// Makes the output folder once everything else is checked, and proves it
+/// writable before any work (a read-only folder fails now, not after
+/// training).
+fn prepare(dir: &Path) -> Result<(), Fail> {
+    files::prepare_dir(dir).map_err(|m| Fail(3, m))
+}
+
+/// Writes a record atomically (temporary file, sync, rename).
 fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), Fail> {
-    std::fs::write(path, bytes).map_err(|e| Fail(3, format!("{}: {e}", path.display())))
+    files::write_atomic(path, bytes.as_ref()).map_err(|m| Fail(3, m))
 }
 
 fn jsonl<T: serde::Serialize>(items: &[T]) -> String {
@@ -216,15 +239,26 @@ fn steps_csv(steps: &[f32]) -> String {
 }
 
 /// Writes the records of one trained model (its curves, steps and
-/// checkpoint) into `dir`.
-fn save_trained(dir: &Path, t: &Trained) -> Result<(), Fail> {
-    write(&dir.join("curves.jsonl"), jsonl(&t.epochs))?;
-    write(&dir.join("curves.csv"), epochs_csv(&t.epochs))?;
-    write(&dir.join("steps.csv"), steps_csv(&t.steps))?;
-    if let Some(bytes) = &t.checkpoint {
+/// checkpoint) into `dir`: the curves first, then the checkpoint, each
+/// atomically, so a kill between them leaves curves one checkpoint ahead at
+/// most (a resumed run drops the epochs past its checkpoint).
+fn save_records(
+    dir: &Path,
+    epochs: &[EpochRecord],
+    steps: &[f32],
+    checkpoint: Option<&[u8]>,
+) -> Result<(), Fail> {
+    write(&dir.join("curves.jsonl"), jsonl(epochs))?;
+    write(&dir.join("curves.csv"), epochs_csv(epochs))?;
+    write(&dir.join("steps.csv"), steps_csv(steps))?;
+    if let Some(bytes) = checkpoint {
         write(&dir.join("weights.tinyreg"), bytes)?;
     }
     Ok(())
+}
+
+fn save_trained(dir: &Path, t: &Trained) -> Result<(), Fail> {
+    save_records(dir, &t.epochs, &t.steps, t.checkpoint.as_deref())
 }
 
 fn bar(len: u64, unit: &str) -> ProgressBar {
@@ -252,7 +286,8 @@ fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
     let sets = data.sets().map_err(|m| Fail(3, m))?;
     train::preflight(&run, &sets)?;
-    let dir = out_dir(config, out)?;
+    let dir = out_path(config, out);
+    prepare(&dir)?;
     let summary = report::recipe_checks(&run, &sets).map_err(Fail::from)?;
     for line in &summary.lines {
         println!("{line}");
@@ -274,21 +309,64 @@ fn train_command(
     out: Option<PathBuf>,
     resume: Option<PathBuf>,
     epochs: Option<u32>,
+    checkpoint_every: u32,
 ) -> Result<(), Fail> {
+    if epochs == Some(0) {
+        return Err(Fail(2, "--epochs must be at least 1".into()));
+    }
+    if checkpoint_every == 0 {
+        return Err(Fail(2, "--checkpoint-every must be at least 1".into()));
+    }
     let (run, mut data) = load(config)?;
     let resume_bytes = resume
         .as_ref()
         .map(|p| std::fs::read(p).map_err(|e| Fail(3, format!("{}: {e}", p.display()))))
         .transpose()?;
+    if let (Some(bytes), Some(p)) = (&resume_bytes, &resume) {
+        tinyreg::trainer::checkpoint::CheckpointHeader::parse(bytes)
+            .map_err(|e| Fail(2, format!("{}: {e}", p.display())))?;
+    }
     let sets = data.sets().map_err(|m| Fail(3, m))?;
     train::preflight(&run, &sets)?;
-    let dir = out_dir(config, out)?;
+    let dir = out_path(config, out);
+    prepare(&dir)?;
+    // The records a resumed run goes on from: the folder's curves and step
+    // losses up to its checkpoint (later ones are dropped as they come).
+    let (prior_epochs, prior_steps) = if resume.is_some() {
+        (
+            report::read_records::<EpochRecord>(&dir.join("curves.jsonl")),
+            report::read_steps(&dir.join("steps.csv")),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let batch = run.config.train.batch;
+    let per_epoch = train::steps_per_epoch(sets.train.count, batch);
+    // Prior records of the epochs before `first` (1-based), and new ones.
+    let merged = |first: u32, new: &[EpochRecord], steps: &[f32]| {
+        let mut e: Vec<EpochRecord> = prior_epochs
+            .iter()
+            .filter(|r| r.epoch < first)
+            .cloned()
+            .collect();
+        e.extend_from_slice(new);
+        let kept = (first as usize).saturating_sub(1) * per_epoch;
+        let mut s: Vec<f32> = prior_steps.iter().copied().take(kept).collect();
+        s.extend_from_slice(steps);
+        (e, s)
+    };
+    let started = json!({
+        "command": "train",
+        "config": config.display().to_string(),
+        "status": "running",
+        "resumed_from": resume.as_ref().map(|p| p.display().to_string()),
+    });
+    write(&dir.join("run.json"), started.to_string())?;
     // The schedule spans the config's epochs; --epochs stops earlier (and a
     // resumed run goes on to the end, bit-identical to an unbroken one).
     let schedule_epochs = run.config.train.epochs.max(epochs.unwrap_or(0));
-    let steps_per_epoch = sets.train.count.div_ceil(run.config.train.batch) as u64;
     let progress = bar(
-        epochs.unwrap_or(schedule_epochs) as u64 * steps_per_epoch,
+        epochs.unwrap_or(schedule_epochs) as u64 * per_epoch as u64,
         "steps",
     );
     let id = TrialId {
@@ -300,24 +378,26 @@ fn train_command(
         score_test: true,
         resume: resume_bytes.as_deref(),
         stop_after: epochs,
+        checkpoint_every: Some(checkpoint_every),
     };
-    let trained = train::train(
-        &run,
-        &sets,
-        None,
-        (id, schedule_epochs),
-        options,
-        |_, _| progress.inc(1),
-        |r| {
+    let hooks = Hooks::default()
+        .on_step(|_, _| progress.inc(1))
+        .on_epoch(|r| {
             say(&progress, format!(
                 "epoch {:3}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | lr {:.2e} | update/weight {:.1e}",
                 r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.update_ratio
             ));
             ControlFlow::Continue(())
-        },
-    )?;
+        })
+        .on_checkpoint(|p| {
+            let first = p.records.first().map_or(p.epochs_done + 1, |r| r.epoch);
+            let (e, s) = merged(first, p.records, p.steps);
+            save_records(&dir, &e, &s, Some(p.checkpoint)).map_err(|Fail(_, m)| m)
+        });
+    let trained = train::train(&run, &sets, None, (id, schedule_epochs), options, hooks)?;
     progress.finish_and_clear();
-    save_trained(&dir, &trained)?;
+    let (all_epochs, all_steps) = merged(trained.first_epoch + 1, &trained.epochs, &trained.steps);
+    save_records(&dir, &all_epochs, &all_steps, trained.checkpoint.as_deref())?;
     let test = trained
         .test
         .map(|m| json!({"loss": m.loss, "accuracy": m.accuracy}));
@@ -330,6 +410,7 @@ fn train_command(
     let meta = json!({
         "command": "train",
         "config": config.display().to_string(),
+        "status": "done",
         "seconds": trained.seconds,
         "layer_ratios": trained.layer_ratios,
         "test": test,
@@ -341,254 +422,6 @@ fn train_command(
         "trained in {:.2} s; weights {}/weights.tinyreg; pictures {}/index.html",
         trained.seconds,
         dir.display(),
-        dir.display()
-    );
-    Ok(())
-}
-
-fn search_command(config: &Path, out: Option<PathBuf>, threads: Option<usize>) -> Result<(), Fail> {
-    let (run, mut data) = load(config)?;
-    let spec = run
-        .search()
-        .ok_or_else(|| {
-            Fail(
-                2,
-                format!("{}: the config has no [search]", config.display()),
-            )
-        })?
-        .clone();
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
-    train::preflight(&run, &sets)?;
-    let dir = out_dir(config, out)?;
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let started = Instant::now();
-    let checks = report::recipe_checks(&run, &sets).map_err(Fail::from)?;
-    for line in &checks.lines {
-        println!("{line}");
-    }
-    write(&dir.join("range_test.json"), checks.range_test.to_string())?;
-
-    let n = search::trial_count(&run).map_err(|m| Fail(2, m))?;
-    let epochs = spec.epochs.unwrap_or(run.config.train.epochs);
-    println!(
-        "search: {:?}, {n} trials of up to {epochs} epochs, {threads} threads",
-        spec.sampler
-    );
-    let progress = bar(n, "trials");
-    let trials_started = Instant::now();
-    let mut all_epochs: Vec<EpochRecord> = Vec::new();
-    // One trial at `budget` epochs, trained from its seed.
-    let one = |index: u64, budget: u32| -> Result<(TrialSummary, Trained), Fail> {
-        let (values, params) = search::values_at(&run, index).map_err(|m| Fail(2, m))?;
-        let id = TrialId::of(spec.seed, index);
-        let t = train::train(
-            &run,
-            &sets,
-            Some(&values),
-            (id, budget),
-            Options::default(),
-            |_, _| {},
-            |_| ControlFlow::Continue(()),
-        )?;
-        let last = t.last().cloned();
-        Ok((
-            TrialSummary {
-                trial: index,
-                seed: id.seed,
-                params,
-                epochs: budget,
-                val_loss: last.as_ref().map_or(f32::NAN, |r| r.val_loss),
-                val_accuracy: last.as_ref().map_or(f32::NAN, |r| r.val_accuracy),
-                seconds: t.seconds,
-                rung: None,
-            },
-            t,
-        ))
-    };
-    let show = |s: &TrialSummary| {
-        say(
-            &progress,
-            format!(
-                "trial {:3}: {} -> validation {:.4} (loss {:.4}, {} epochs, {:.2} s)",
-                s.trial,
-                serde_json::Value::Object(s.params.clone()),
-                s.val_accuracy,
-                s.val_loss,
-                s.epochs,
-                s.seconds
-            ),
-        );
-        progress.inc(1);
-    };
-    let mut summaries: Vec<TrialSummary> = Vec::new();
-    if spec.sampler == config::SamplerName::Halving {
-        use tinyreg::tune::{SuccessiveHalving, TrialRecord};
-        let halving = SuccessiveHalving::new(n as u32, spec.eta, spec.min_epochs, epochs)
-            .map_err(|e| Fail(2, format!("search: {e}")))?;
-        let mut records = train::buffer(TrialRecord::EMPTY, n as usize, "the trials")?;
-        halving
-            .start(&mut records)
-            .map_err(|e| Fail(2, e.to_string()))?;
-        progress.set_length(
-            (0..halving.rungs())
-                .map(|r| halving.trials_at(r) as u64)
-                .sum(),
-        );
-        for rung in 0..halving.rungs() {
-            let budget = halving.budget(rung);
-            let pending: Vec<usize> = (0..records.len())
-                .filter(|&i| records[i].rung == rung && !records[i].scored)
-                .collect();
-            let results = search::run_parallel(
-                pending.len(),
-                threads,
-                |k| one(records[pending[k]].trial, budget),
-                |_, r| {
-                    if let Ok((s, _)) = r {
-                        show(s);
-                    }
-                },
-            );
-            for (k, r) in results.into_iter().enumerate() {
-                let (mut s, t) = r?;
-                let score = if s.val_accuracy.is_nan() {
-                    f32::NEG_INFINITY
-                } else {
-                    s.val_accuracy
-                };
-                halving
-                    .report(&mut records, pending[k], score)
-                    .map_err(|e| Fail(4, e.to_string()))?;
-                s.rung = Some(rung);
-                all_epochs.extend(t.epochs);
-                summaries.push(s);
-            }
-            if rung + 1 < halving.rungs() {
-                halving
-                    .promote(rung, &mut records)
-                    .map_err(|e| Fail(4, e.to_string()))?;
-            }
-        }
-    } else {
-        let results = search::run_parallel(
-            n as usize,
-            threads,
-            |i| one(i as u64, epochs),
-            |_, r| {
-                if let Ok((s, _)) = r {
-                    show(s);
-                }
-            },
-        );
-        for r in results {
-            let (s, t) = r?;
-            all_epochs.extend(t.epochs);
-            summaries.push(s);
-        }
-    }
-    progress.finish_and_clear();
-    let trials_seconds = trials_started.elapsed().as_secs_f64();
-    println!(
-        "{} trials in {trials_seconds:.2} s on {threads} threads ({:.2} s of training in all)",
-        summaries.len(),
-        summaries.iter().map(|s| s.seconds).sum::<f64>()
-    );
-    let search_seconds = started.elapsed().as_secs_f64();
-    // The winner: the best of the longest budget, on validation.
-    let top = summaries.iter().map(|s| s.epochs).max().unwrap_or(0);
-    let winner = summaries
-        .iter()
-        .filter(|s| s.epochs == top)
-        .fold(None::<&TrialSummary>, |best, s| match best {
-            Some(b) if !better(s, b) => Some(b),
-            _ => Some(s),
-        })
-        .cloned()
-        .ok_or_else(|| Fail(4, "no trial finished".into()))?;
-    let (values, _) = search::values_at(&run, winner.trial).map_err(|m| Fail(2, m))?;
-    let again = train::train(
-        &run,
-        &sets,
-        Some(&values),
-        (TrialId::of(spec.seed, winner.trial), winner.epochs),
-        Options {
-            checkpoint: true,
-            score_test: true,
-            resume: None,
-            stop_after: None,
-        },
-        |_, _| {},
-        |_| ControlFlow::Continue(()),
-    )?;
-    let identical = again.last().map(|r| (r.val_accuracy, r.val_loss))
-        == Some((winner.val_accuracy, winner.val_loss));
-    println!(
-        "winner: trial {} {} -> validation {:.4} (loss {:.4}); retrained from its seed: {}",
-        winner.trial,
-        serde_json::Value::Object(winner.params.clone()),
-        winner.val_accuracy,
-        winner.val_loss,
-        if identical {
-            "bit-identical"
-        } else {
-            "DIFFERS"
-        }
-    );
-    if let Some(m) = again.test {
-        println!(
-            "test accuracy of the winner, scored once: {:.4} (loss {:.4})",
-            m.accuracy, m.loss
-        );
-    }
-    save_trained(&dir, &again)?;
-    write(&dir.join("trials.jsonl"), jsonl(&summaries))?;
-    write(&dir.join("epochs.jsonl"), jsonl(&all_epochs))?;
-    write(&dir.join("epochs.csv"), epochs_csv(&all_epochs))?;
-    let mut trials_csv = format!(
-        "trial,seed,epochs,rung,val_loss,val_accuracy,seconds,{}\n",
-        search::names(&run).join(",")
-    );
-    for s in &summaries {
-        let values: Vec<String> = search::names(&run)
-            .iter()
-            .map(|n| s.params.get(*n).map_or(String::new(), |v| v.to_string()))
-            .collect();
-        trials_csv += &format!(
-            "{},{},{},{},{},{},{:.4},{}\n",
-            s.trial,
-            s.seed,
-            s.epochs,
-            s.rung.map_or(String::new(), |r| r.to_string()),
-            s.val_loss,
-            s.val_accuracy,
-            s.seconds,
-            values.join(",")
-        );
-    }
-    write(&dir.join("trials.csv"), trials_csv)?;
-    let names = search::names(&run);
-    let meta = json!({
-        "command": "search",
-        "config": config.display().to_string(),
-        "checks": checks.lines,
-        "sampler": format!("{:?}", spec.sampler),
-        "params": names,
-        "log": names.iter().map(|n| search::is_log(&run, n)).collect::<Vec<_>>(),
-        "threads": threads,
-        "seconds": search_seconds,
-        "trials_seconds": trials_seconds,
-        "winner": winner,
-        "winner_retrained_identical": identical,
-        "layer_ratios": again.layer_ratios,
-        "test": again.test.map(|m| json!({"loss": m.loss, "accuracy": m.accuracy})),
-    });
-    write(&dir.join("run.json"), meta.to_string())?;
-    report::write(&dir).map_err(|m| Fail(3, m))?;
-    println!(
-        "search took {:.1} s; records, weights and pictures in {}/ (open index.html)",
-        search_seconds,
         dir.display()
     );
     Ok(())
@@ -628,8 +461,7 @@ fn trial_command(
         Some(&values),
         (id, epochs),
         Options::default(),
-        |_, _| {},
-        |r| {
+        Hooks::default().on_epoch(|r| {
             let mut out = stdout.lock();
             let ok = serde_json::to_writer(&mut out, r).is_ok()
                 && writeln!(out).is_ok()
@@ -640,7 +472,7 @@ fn trial_command(
                 closed = true;
                 ControlFlow::Break(())
             }
-        },
+        }),
     )?;
     if closed {
         return Err(Fail(5, "standard output closed; trial abandoned".into()));

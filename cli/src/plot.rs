@@ -16,6 +16,12 @@ const MARK: RGBColor = RGBColor(44, 160, 44);
 
 type Res = Result<(), String>;
 
+/// Writes a drawn picture atomically (a report redrawn while a reader looks
+/// never shows half a picture).
+fn save(path: &Path, svg: &str) -> Res {
+    crate::files::write_atomic(path, svg.as_bytes())
+}
+
 fn err<E: std::fmt::Display>(e: E) -> String {
     format!("drawing: {e}")
 }
@@ -78,242 +84,258 @@ fn finite_max(values: impl Iterator<Item = f32>) -> f64 {
 /// Loss curves: train and validation per epoch, and every step's loss with
 /// its moving average (x in epochs).
 pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let n = epochs.len().max(1) as f64;
-    let per_epoch = steps.len() as f64 / n;
-    let ymax = finite_max(
-        epochs
-            .iter()
-            .flat_map(|e| [e.train_loss, e.val_loss])
-            .chain(moving_average(steps, 20)),
-    )
-    .max(1e-3)
-        * 1.05;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("loss", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..n, 0.0..ymax)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("cross-entropy")
-        .draw()
-        .map_err(err)?;
-    if per_epoch > 0.0 {
-        let at = |i: usize| (i + 1) as f64 / per_epoch;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let n = epochs.len().max(1) as f64;
+        let per_epoch = steps.len() as f64 / n;
+        let ymax = finite_max(
+            epochs
+                .iter()
+                .flat_map(|e| [e.train_loss, e.val_loss])
+                .chain(moving_average(steps, 20)),
+        )
+        .max(1e-3)
+            * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("loss", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..n, 0.0..ymax)
+            .map_err(err)?;
         chart
-            .draw_series(LineSeries::new(
-                steps
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| v.is_finite())
-                    .map(|(i, &v)| (at(i), (v as f64).min(ymax))),
-                STEP.stroke_width(1),
-            ))
-            .map_err(err)?
-            .label("step loss")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
-        let smooth = moving_average(steps, (per_epoch as usize).max(1));
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("cross-entropy")
+            .draw()
+            .map_err(err)?;
+        if per_epoch > 0.0 {
+            let at = |i: usize| (i + 1) as f64 / per_epoch;
+            chart
+                .draw_series(LineSeries::new(
+                    steps
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| v.is_finite())
+                        .map(|(i, &v)| (at(i), (v as f64).min(ymax))),
+                    STEP.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("step loss")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
+            let smooth = moving_average(steps, (per_epoch as usize).max(1));
+            chart
+                .draw_series(LineSeries::new(
+                    smooth.iter().enumerate().map(|(i, &v)| (at(i), v as f64)),
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label("step loss, moving average (1 epoch)")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+        }
+        for (name, color, value) in [
+            (
+                "train (epoch mean)",
+                TRAIN,
+                (|e: &EpochRecord| e.train_loss) as fn(&EpochRecord) -> f32,
+            ),
+            ("validation", VAL, |e: &EpochRecord| e.val_loss),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    epochs.iter().map(|e| (e.epoch as f64, value(e) as f64)),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
         chart
-            .draw_series(LineSeries::new(
-                smooth.iter().enumerate().map(|(i, &v)| (at(i), v as f64)),
-                BLACK.stroke_width(1),
-            ))
-            .map_err(err)?
-            .label("step loss, moving average (1 epoch)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+            .configure_series_labels()
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
     }
-    for (name, color, value) in [
-        (
-            "train (epoch mean)",
-            TRAIN,
-            (|e: &EpochRecord| e.train_loss) as fn(&EpochRecord) -> f32,
-        ),
-        ("validation", VAL, |e: &EpochRecord| e.val_loss),
-    ] {
-        chart
-            .draw_series(LineSeries::new(
-                epochs.iter().map(|e| (e.epoch as f64, value(e) as f64)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-    }
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    save(path, &svg)
 }
 
 /// Accuracy curves, train and validation per epoch.
 pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let n = epochs.len().max(1) as f64;
-    let lo = epochs
-        .iter()
-        .flat_map(|e| [e.train_accuracy, e.val_accuracy])
-        .filter(|v| v.is_finite())
-        .fold(1.0f32, f32::min) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("accuracy", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(0.0..n, (lo - 0.02).max(0.0)..1.0)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("epoch")
-        .y_desc("accuracy")
-        .draw()
-        .map_err(err)?;
-    for (name, color, value) in [
-        (
-            "train (epoch mean, train mode)",
-            TRAIN,
-            (|e: &EpochRecord| e.train_accuracy) as fn(&EpochRecord) -> f32,
-        ),
-        ("validation", VAL, |e: &EpochRecord| e.val_accuracy),
-    ] {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let n = epochs.len().max(1) as f64;
+        let lo = epochs
+            .iter()
+            .flat_map(|e| [e.train_accuracy, e.val_accuracy])
+            .filter(|v| v.is_finite())
+            .fold(1.0f32, f32::min) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("accuracy", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..n, (lo - 0.02).max(0.0)..1.0)
+            .map_err(err)?;
         chart
-            .draw_series(LineSeries::new(
-                epochs.iter().map(|e| (e.epoch as f64, value(e) as f64)),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+            .configure_mesh()
+            .x_desc("epoch")
+            .y_desc("accuracy")
+            .draw()
+            .map_err(err)?;
+        for (name, color, value) in [
+            (
+                "train (epoch mean, train mode)",
+                TRAIN,
+                (|e: &EpochRecord| e.train_accuracy) as fn(&EpochRecord) -> f32,
+            ),
+            ("validation", VAL, |e: &EpochRecord| e.val_accuracy),
+        ] {
+            chart
+                .draw_series(LineSeries::new(
+                    epochs.iter().map(|e| (e.epoch as f64, value(e) as f64)),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    save(path, &svg)
 }
 
 /// The range test: loss and smoothed loss against the rate (log axis), the
 /// suggestions marked.
 pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]) -> Res {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let x = Axis { log: true };
-    let xr = x.range(points.iter().map(|p| p.0 as f64));
-    let first = points.first().map_or(1.0, |p| p.2 as f64);
-    let ymax = finite_max(points.iter().map(|p| p.2)).max(first * 1.5);
-    let ymin = points
-        .iter()
-        .map(|p| p.2)
-        .filter(|v| v.is_finite())
-        .fold(f32::INFINITY, f32::min)
-        .min(ymax as f32) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("learning-rate range test", ("sans-serif", 20))
-        .margin(12)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(xr, (ymin * 0.9)..ymax * 1.05)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("learning rate")
-        .y_desc("loss")
-        .x_label_formatter(&|v| x.label(*v))
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new(
-            points
-                .iter()
-                .filter(|p| p.1.is_finite())
-                .map(|p| (x.map(p.0 as f64), (p.1 as f64).min(ymax))),
-            STEP.stroke_width(1),
-        ))
-        .map_err(err)?
-        .label("loss")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
-    chart
-        .draw_series(LineSeries::new(
-            points
-                .iter()
-                .filter(|p| p.2.is_finite())
-                .map(|p| (x.map(p.0 as f64), p.2 as f64)),
-            TRAIN.stroke_width(2),
-        ))
-        .map_err(err)?
-        .label("smoothed loss")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TRAIN));
-    for (i, &(name, lr)) in marks.iter().enumerate() {
-        let color = [VAL, MARK, BLACK][i % 3];
-        let at = x.map(lr as f64);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let x = Axis { log: true };
+        let xr = x.range(points.iter().map(|p| p.0 as f64));
+        let first = points.first().map_or(1.0, |p| p.2 as f64);
+        let ymax = finite_max(points.iter().map(|p| p.2)).max(first * 1.5);
+        let ymin = points
+            .iter()
+            .map(|p| p.2)
+            .filter(|v| v.is_finite())
+            .fold(f32::INFINITY, f32::min)
+            .min(ymax as f32) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("learning-rate range test", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(xr, (ymin * 0.9)..ymax * 1.05)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("learning rate")
+            .y_desc("loss")
+            .x_label_formatter(&|v| x.label(*v))
+            .draw()
+            .map_err(err)?;
         chart
             .draw_series(LineSeries::new(
-                [(at, ymin * 0.9), (at, ymax * 1.05)],
-                color.stroke_width(1),
+                points
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|p| (x.map(p.0 as f64), (p.1 as f64).min(ymax))),
+                STEP.stroke_width(1),
             ))
             .map_err(err)?
-            .label(format!("{name} {lr:.2e}"))
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+            .label("loss")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
+        chart
+            .draw_series(LineSeries::new(
+                points
+                    .iter()
+                    .filter(|p| p.2.is_finite())
+                    .map(|p| (x.map(p.0 as f64), p.2 as f64)),
+                TRAIN.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label("smoothed loss")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TRAIN));
+        for (i, &(name, lr)) in marks.iter().enumerate() {
+            let color = [VAL, MARK, BLACK][i % 3];
+            let at = x.map(lr as f64);
+            chart
+                .draw_series(LineSeries::new(
+                    [(at, ymin * 0.9), (at, ymax * 1.05)],
+                    color.stroke_width(1),
+                ))
+                .map_err(err)?
+                .label(format!("{name} {lr:.2e}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.85))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    save(path, &svg)
 }
 
 /// Validation accuracy of each trial against one parameter.
 pub fn against_param(path: &Path, name: &str, log: bool, points: &[(f64, f32)]) -> Res {
-    let root = SVGBackend::new(path, (480, 340)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let x = Axis { log };
-    let xr = x.range(points.iter().map(|p| p.0));
-    let lo = points
-        .iter()
-        .map(|p| p.1)
-        .filter(|v| v.is_finite())
-        .fold(1.0f32, f32::min) as f64;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("validation accuracy vs {name}"), ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(xr, (lo - 0.02).max(0.0)..1.0)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc(if log {
-            format!("{name} (log axis)")
-        } else {
-            name.to_string()
-        })
-        .y_desc("validation accuracy")
-        .x_label_formatter(&|v| x.label(*v))
-        .draw()
-        .map_err(err)?;
-    chart
-        .draw_series(
-            points
-                .iter()
-                .filter(|p| p.1.is_finite())
-                .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, TRAIN.filled())),
-        )
-        .map_err(err)?;
-    root.present().map_err(err)
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (480, 340)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let x = Axis { log };
+        let xr = x.range(points.iter().map(|p| p.0));
+        let lo = points
+            .iter()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .fold(1.0f32, f32::min) as f64;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("validation accuracy vs {name}"), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(xr, (lo - 0.02).max(0.0)..1.0)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(if log {
+                format!("{name} (log axis)")
+            } else {
+                name.to_string()
+            })
+            .y_desc("validation accuracy")
+            .x_label_formatter(&|v| x.label(*v))
+            .draw()
+            .map_err(err)?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.1.is_finite())
+                    .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, TRAIN.filled())),
+            )
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    save(path, &svg)
 }
 
 /// Parallel coordinates: one line per trial across the parameters (each
@@ -325,89 +347,93 @@ pub fn parallel_coordinates(
     logs: &[bool],
     trials: &[(Vec<f64>, f32)],
 ) -> Res {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let axes = names.len() + 1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption("trials across the parameters", ("sans-serif", 20))
-        .margin(16)
-        .x_label_area_size(36)
-        .y_label_area_size(30)
-        .build_cartesian_2d(-0.2..(axes as f64 - 0.8), -0.05..1.05)
-        .map_err(err)?;
-    let labels: Vec<String> = names
-        .iter()
-        .map(|s| s.to_string())
-        .chain(["val accuracy".to_string()])
-        .collect();
-    chart
-        .configure_mesh()
-        .disable_y_mesh()
-        .x_labels(axes)
-        .x_label_formatter(&|v| {
-            let i = v.round();
-            if (v - i).abs() < 1e-6 && i >= 0.0 {
-                labels.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        })
-        .y_desc("scaled to each axis' range")
-        .draw()
-        .map_err(err)?;
-    let scale = |values: Vec<f64>| -> (f64, f64) {
-        let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        (lo, if hi > lo { hi } else { lo + 1.0 })
-    };
-    let mut ranges = Vec::new();
-    for (d, &log) in logs.iter().enumerate() {
-        let a = Axis { log };
-        ranges.push(scale(trials.iter().map(|t| a.map(t.0[d])).collect()));
-    }
-    let acc = scale(
-        trials
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let axes = names.len() + 1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("trials across the parameters", ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(36)
+            .y_label_area_size(30)
+            .build_cartesian_2d(-0.2..(axes as f64 - 0.8), -0.05..1.05)
+            .map_err(err)?;
+        let labels: Vec<String> = names
             .iter()
-            .map(|t| t.1 as f64)
-            .filter(|v| v.is_finite())
-            .collect(),
-    );
-    let mut order: Vec<usize> = (0..trials.len()).collect();
-    order.sort_by(|&a, &b| trials[a].1.total_cmp(&trials[b].1));
-    for &t in &order {
-        let (values, score) = &trials[t];
-        let s = if score.is_finite() {
-            (*score as f64 - acc.0) / (acc.1 - acc.0)
-        } else {
-            0.0
-        };
-        let color = RGBColor(
-            (240.0 - 60.0 * s) as u8,
-            (220.0 - 200.0 * s) as u8,
-            (220.0 - 200.0 * s) as u8,
-        );
-        let mut line: Vec<(f64, f64)> = values
-            .iter()
-            .enumerate()
-            .map(|(d, &v)| {
-                let a = Axis { log: logs[d] };
-                (
-                    d as f64,
-                    (a.map(v) - ranges[d].0) / (ranges[d].1 - ranges[d].0),
-                )
-            })
+            .map(|s| s.to_string())
+            .chain(["val accuracy".to_string()])
             .collect();
-        line.push((names.len() as f64, s));
         chart
-            .draw_series(LineSeries::new(line, color.stroke_width(2)))
+            .configure_mesh()
+            .disable_y_mesh()
+            .x_labels(axes)
+            .x_label_formatter(&|v| {
+                let i = v.round();
+                if (v - i).abs() < 1e-6 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("scaled to each axis' range")
+            .draw()
             .map_err(err)?;
+        let scale = |values: Vec<f64>| -> (f64, f64) {
+            let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            (lo, if hi > lo { hi } else { lo + 1.0 })
+        };
+        let mut ranges = Vec::new();
+        for (d, &log) in logs.iter().enumerate() {
+            let a = Axis { log };
+            ranges.push(scale(trials.iter().map(|t| a.map(t.0[d])).collect()));
+        }
+        let acc = scale(
+            trials
+                .iter()
+                .map(|t| t.1 as f64)
+                .filter(|v| v.is_finite())
+                .collect(),
+        );
+        let mut order: Vec<usize> = (0..trials.len()).collect();
+        order.sort_by(|&a, &b| trials[a].1.total_cmp(&trials[b].1));
+        for &t in &order {
+            let (values, score) = &trials[t];
+            let s = if score.is_finite() {
+                (*score as f64 - acc.0) / (acc.1 - acc.0)
+            } else {
+                0.0
+            };
+            let color = RGBColor(
+                (240.0 - 60.0 * s) as u8,
+                (220.0 - 200.0 * s) as u8,
+                (220.0 - 200.0 * s) as u8,
+            );
+            let mut line: Vec<(f64, f64)> = values
+                .iter()
+                .enumerate()
+                .map(|(d, &v)| {
+                    let a = Axis { log: logs[d] };
+                    (
+                        d as f64,
+                        (a.map(v) - ranges[d].0) / (ranges[d].1 - ranges[d].0),
+                    )
+                })
+                .collect();
+            line.push((names.len() as f64, s));
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(err)?;
+        }
+        for d in 0..axes {
+            chart
+                .draw_series(LineSeries::new([(d as f64, 0.0), (d as f64, 1.0)], BLACK))
+                .map_err(err)?;
+        }
+        root.present().map_err(err)?;
     }
-    for d in 0..axes {
-        chart
-            .draw_series(LineSeries::new([(d as f64, 0.0), (d as f64, 1.0)], BLACK))
-            .map_err(err)?;
-    }
-    root.present().map_err(err)
+    save(path, &svg)
 }
 
 /// The lecture's grid-vs-random figure from the real trials: the trials in
@@ -420,69 +446,73 @@ pub fn search_plane(
     trials: &[(f64, f64, f32)],
     sampler: &str,
 ) -> Res {
-    let root = SVGBackend::new(path, (520, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
-    let (top, bottom) = root.split_vertically(180);
-    let (x, y) = (Axis { log: xlog }, Axis { log: ylog });
-    let xr = x.range(trials.iter().map(|t| t.0));
-    let lo = trials
-        .iter()
-        .map(|t| t.2)
-        .filter(|v| v.is_finite())
-        .fold(1.0f32, f32::min) as f64;
-    let distinct = {
-        let mut xs: Vec<u64> = trials.iter().map(|t| t.0.to_bits()).collect();
-        xs.sort_unstable();
-        xs.dedup();
-        xs.len()
-    };
-    let mut upper = ChartBuilder::on(&top)
-        .caption(
-            format!(
-                "{sampler}: {distinct} distinct values of {xname} in {} trials",
-                trials.len()
-            ),
-            ("sans-serif", 16),
-        )
-        .margin(8)
-        .y_label_area_size(48)
-        .build_cartesian_2d(xr.clone(), (lo - 0.02).max(0.0)..1.0)
-        .map_err(err)?;
-    upper
-        .configure_mesh()
-        .y_desc("val accuracy")
-        .x_label_formatter(&|v| x.label(*v))
-        .draw()
-        .map_err(err)?;
-    upper
-        .draw_series(
-            trials
-                .iter()
-                .filter(|t| t.2.is_finite())
-                .map(|t| Circle::new((x.map(t.0), t.2 as f64), 4, VAL.filled())),
-        )
-        .map_err(err)?;
-    let yr = y.range(trials.iter().map(|t| t.1));
-    let mut plane = ChartBuilder::on(&bottom)
-        .margin(8)
-        .x_label_area_size(36)
-        .y_label_area_size(48)
-        .build_cartesian_2d(xr, yr)
-        .map_err(err)?;
-    plane
-        .configure_mesh()
-        .x_desc(format!("{xname}{}", if xlog { " (log)" } else { "" }))
-        .y_desc(format!("{yname}{}", if ylog { " (log)" } else { "" }))
-        .x_label_formatter(&|v| x.label(*v))
-        .y_label_formatter(&|v| y.label(*v))
-        .draw()
-        .map_err(err)?;
-    plane
-        .draw_series(
-            trials
-                .iter()
-                .map(|t| Circle::new((x.map(t.0), y.map(t.1)), 5, TRAIN.filled())),
-        )
-        .map_err(err)?;
-    root.present().map_err(err)
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (520, 560)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let (top, bottom) = root.split_vertically(180);
+        let (x, y) = (Axis { log: xlog }, Axis { log: ylog });
+        let xr = x.range(trials.iter().map(|t| t.0));
+        let lo = trials
+            .iter()
+            .map(|t| t.2)
+            .filter(|v| v.is_finite())
+            .fold(1.0f32, f32::min) as f64;
+        let distinct = {
+            let mut xs: Vec<u64> = trials.iter().map(|t| t.0.to_bits()).collect();
+            xs.sort_unstable();
+            xs.dedup();
+            xs.len()
+        };
+        let mut upper = ChartBuilder::on(&top)
+            .caption(
+                format!(
+                    "{sampler}: {distinct} distinct values of {xname} in {} trials",
+                    trials.len()
+                ),
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .y_label_area_size(48)
+            .build_cartesian_2d(xr.clone(), (lo - 0.02).max(0.0)..1.0)
+            .map_err(err)?;
+        upper
+            .configure_mesh()
+            .y_desc("val accuracy")
+            .x_label_formatter(&|v| x.label(*v))
+            .draw()
+            .map_err(err)?;
+        upper
+            .draw_series(
+                trials
+                    .iter()
+                    .filter(|t| t.2.is_finite())
+                    .map(|t| Circle::new((x.map(t.0), t.2 as f64), 4, VAL.filled())),
+            )
+            .map_err(err)?;
+        let yr = y.range(trials.iter().map(|t| t.1));
+        let mut plane = ChartBuilder::on(&bottom)
+            .margin(8)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(xr, yr)
+            .map_err(err)?;
+        plane
+            .configure_mesh()
+            .x_desc(format!("{xname}{}", if xlog { " (log)" } else { "" }))
+            .y_desc(format!("{yname}{}", if ylog { " (log)" } else { "" }))
+            .x_label_formatter(&|v| x.label(*v))
+            .y_label_formatter(&|v| y.label(*v))
+            .draw()
+            .map_err(err)?;
+        plane
+            .draw_series(
+                trials
+                    .iter()
+                    .map(|t| Circle::new((x.map(t.0), y.map(t.1)), 5, TRAIN.filled())),
+            )
+            .map_err(err)?;
+        root.present().map_err(err)?;
+    }
+    save(path, &svg)
 }

@@ -113,7 +113,46 @@ fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>, Str
     }
 }
 
-fn read_steps(path: &Path) -> Vec<f32> {
+/// The records of a JSON-lines file for a run to go on from: every line
+/// that parses (a missing file is none).
+pub fn read_records<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .map(|t| {
+            t.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The trial summaries a search's journal holds (a search still running or
+/// killed has no trials.jsonl yet): every whole line after the head; a
+/// last line torn by a kill is left out.
+fn journal_trials(path: &Path) -> Result<Vec<TrialSummary>, String> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        summary: TrialSummary,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let whole = text.rfind('\n').map_or("", |i| &text[..i]);
+    whole
+        .lines()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str::<Entry>(l)
+                .map(|e| e.summary)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+pub fn read_steps(path: &Path) -> Vec<f32> {
     std::fs::read_to_string(path)
         .map(|t| {
             t.lines()
@@ -232,8 +271,21 @@ pub fn write(dir: &Path) -> Result<(), String> {
         }
     }
 
-    // The search.
-    let trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
+    // The search: its trials.jsonl, or while it runs (or after a kill) the
+    // trials its journal holds.
+    let mut trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
+    if trials.is_empty() {
+        trials = journal_trials(&dir.join(crate::search_command::JOURNAL))?;
+        trials.sort_by_key(|t| (t.epochs, t.trial));
+        if !trials.is_empty() {
+            notes.push(format!(
+                "The search has not finished (running, or killed: `tinyreg search --resume {}` goes on); {} trial{} from its journal so far.",
+                dir.display(),
+                trials.len(),
+                if trials.len() == 1 { "" } else { "s" }
+            ));
+        }
+    }
     let names: Vec<String> = meta["params"]
         .as_array()
         .map(|a| {
@@ -379,6 +431,5 @@ pub fn write(dir: &Path) -> Result<(), String> {
     }
     // Lets a headless browser (and CI) tell that every picture loaded.
     html += "<script>window.addEventListener('load',function(){var i=document.images,bad=0;for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0)bad++;}document.body.setAttribute('data-images',i.length+' loaded, '+bad+' missing');});</script>\n</body></html>\n";
-    std::fs::write(dir.join("index.html"), html)
-        .map_err(|e| format!("{}: {e}", dir.join("index.html").display()))
+    crate::files::write_atomic(&dir.join("index.html"), html.as_bytes())
 }

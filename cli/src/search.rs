@@ -85,8 +85,14 @@ fn values_of(run: &Run, values: &[Value]) -> (Values, Map<String, Json>) {
 /// The values of a `--params` JSON object: every search parameter by name,
 /// each inside its range. Errors name the parameter.
 pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Json>), String> {
-    let object: Map<String, Json> =
-        serde_json::from_str(text).map_err(|e| format!("--params is not a JSON object: {e}"))?;
+    let value: Json = serde_json::from_str(text).map_err(|e| {
+        format!("--params is not valid JSON: {e} (numbers must fit a double: 1e999 does not)")
+    })?;
+    let Json::Object(object) = value else {
+        return Err(format!(
+            "--params must be a JSON object such as {{\"lr\": 0.01}}, got {value}"
+        ));
+    };
     for key in object.keys() {
         if !run.params.iter().any(|p| p.name == key) {
             let names: Vec<&str> = run.params.iter().map(|p| p.name).collect();
@@ -120,7 +126,11 @@ pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Js
             Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
                 let x = v.as_f64().ok_or_else(|| bad("must be a number"))?;
                 if !(low..=high).contains(&x) {
-                    return Err(bad(&format!("must be in [{low}, {high}]")));
+                    return Err(bad(&format!(
+                        "must be in [{}, {}]",
+                        short(low),
+                        short(high)
+                    )));
                 }
                 Value::Real(x)
             }
@@ -130,16 +140,40 @@ pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Js
     Ok(values_of(run, &values))
 }
 
+/// `x` for people: plain below a million and above 1e-4, otherwise in
+/// scientific notation (`1e-300`, not three hundred digits).
+pub fn short(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || (1e-4..1e6).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// A float that JSON wrote as `null` (serde_json's NaN) read back as NaN,
+/// so records of a diverged trial load again.
+fn nan_or<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
 /// One epoch of one trial, as `trial` prints it and the records keep it.
 #[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct EpochRecord {
     pub trial: u64,
     pub epoch: u32,
+    #[serde(deserialize_with = "nan_or")]
     pub train_loss: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub train_accuracy: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub val_loss: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub val_accuracy: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub lr: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub update_ratio: f32,
 }
 
@@ -150,7 +184,9 @@ pub struct TrialSummary {
     pub seed: u64,
     pub params: serde_json::Map<String, serde_json::Value>,
     pub epochs: u32,
+    #[serde(deserialize_with = "nan_or")]
     pub val_loss: f32,
+    #[serde(deserialize_with = "nan_or")]
     pub val_accuracy: f32,
     pub seconds: f64,
     /// Successive halving: the rung it reached.

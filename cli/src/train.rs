@@ -19,6 +19,8 @@ pub struct Trained {
     /// The checkpoint (with training state) if asked for.
     pub checkpoint: Option<Vec<u8>>,
     pub test: Option<Metrics>,
+    /// Epochs the resumed checkpoint had done (0 for a fresh start).
+    pub first_epoch: u32,
 }
 
 impl Trained {
@@ -27,11 +29,13 @@ impl Trained {
     }
 }
 
-/// Why training failed: a bad setting (exit 2) or training itself (exit 4).
+/// Why training failed: a bad setting (exit 2), training itself (exit 4),
+/// or a record that could not be written (exit 3).
 #[derive(Debug)]
 pub enum TrainError {
     Config(String),
     Training(String),
+    Io(String),
 }
 
 /// `n` copies of `fill`, or an error (not an abort) when the machine cannot
@@ -100,19 +104,89 @@ pub struct Options<'a> {
     /// done; the schedule still spans all of them, so a run stopped here and
     /// resumed is bit-identical to one never stopped.
     pub stop_after: Option<u32>,
+    /// Hand a checkpoint (with training state) to `on_checkpoint` every this
+    /// many epochs. Training goes on from it exactly as a resumed run does,
+    /// so the weights are those of an unbroken run bit for bit.
+    pub checkpoint_every: Option<u32>,
 }
 
-/// Trains `values` for `epochs` from `id.seed` (trial `id.index`); `on_epoch` sees each
-/// epoch's record and may stop training; `on_step` sees each step.
+/// Steps an epoch of `count` samples takes in batches of `batch`: the last
+/// batch of a single sample is dropped (`Trainer::fit`).
+pub fn steps_per_epoch(count: usize, batch: usize) -> usize {
+    let batch = batch.max(1);
+    count / batch + usize::from(count % batch >= 2)
+}
+
+/// What a periodic checkpoint hands over: the checkpoint, the epochs done in
+/// all (those of a resumed checkpoint included), and this run's records and
+/// step losses so far.
+pub struct Progress<'p> {
+    pub checkpoint: &'p [u8],
+    pub epochs_done: u32,
+    pub records: &'p [EpochRecord],
+    pub steps: &'p [f32],
+}
+
+type StepHook<'h> = Box<dyn FnMut(u32, f32) + 'h>;
+type EpochHook<'h> = Box<dyn FnMut(&EpochRecord) -> ControlFlow<()> + 'h>;
+type CheckpointHook<'h> = Box<dyn FnMut(Progress) -> Result<(), String> + 'h>;
+
+/// What a training tells its caller as it goes: each step's loss, each
+/// epoch's record (the caller may stop training there), and the periodic
+/// checkpoints (the caller may fail the run, e.g. when it cannot write one).
+/// Each does nothing unless set.
+pub struct Hooks<'h> {
+    on_step: StepHook<'h>,
+    on_epoch: EpochHook<'h>,
+    on_checkpoint: CheckpointHook<'h>,
+}
+
+impl Default for Hooks<'_> {
+    fn default() -> Self {
+        Hooks {
+            on_step: Box::new(|_, _| {}),
+            on_epoch: Box::new(|_| ControlFlow::Continue(())),
+            on_checkpoint: Box::new(|_| Ok(())),
+        }
+    }
+}
+
+impl<'h> Hooks<'h> {
+    pub fn on_step(self, f: impl FnMut(u32, f32) + 'h) -> Self {
+        Hooks {
+            on_step: Box::new(f),
+            ..self
+        }
+    }
+    pub fn on_epoch(self, f: impl FnMut(&EpochRecord) -> ControlFlow<()> + 'h) -> Self {
+        Hooks {
+            on_epoch: Box::new(f),
+            ..self
+        }
+    }
+    pub fn on_checkpoint(self, f: impl FnMut(Progress) -> Result<(), String> + 'h) -> Self {
+        Hooks {
+            on_checkpoint: Box::new(f),
+            ..self
+        }
+    }
+}
+
+/// Trains `values` for `epochs` from `id.seed` (trial `id.index`), telling
+/// `hooks` of its steps, epochs and periodic checkpoints.
 pub fn train(
     run: &Run,
     sets: &Sets,
     values: Option<&Values>,
     (id, epochs): (TrialId, u32),
     options: Options,
-    mut on_step: impl FnMut(u32, f32),
-    mut on_epoch: impl FnMut(&EpochRecord) -> ControlFlow<()>,
+    hooks: Hooks,
 ) -> Result<Trained, TrainError> {
+    let Hooks {
+        mut on_step,
+        mut on_epoch,
+        mut on_checkpoint,
+    } = hooks;
     let (layers, config) = build(run, sets, values, id.seed, epochs)?;
     let net = Network::new(&layers);
     let floats = net.memory_len(
@@ -128,67 +202,83 @@ pub fn train(
             trainer
                 .load_checkpoint(bytes)
                 .map_err(|e| TrainError::Config(format!("--resume: {e}")))?;
-            trainer.steps() / sets.train.count.div_ceil(config.batch).max(1) as u32
+            trainer.steps() / steps_per_epoch(sets.train.count, config.batch).max(1) as u32
         }
         None => 0,
     };
     let until = options.stop_after.unwrap_or(epochs).min(epochs);
     if first_epoch >= until {
         return Err(TrainError::Config(format!(
-            "the checkpoint has {first_epoch} epochs already; nothing to do up to {until}"
+            "the checkpoint has {first_epoch} of {until} epochs done already: nothing left to train (give a larger --epochs, up to the config's {epochs})"
         )));
     }
     let to_run = until - first_epoch;
+    let chunk = options.checkpoint_every.unwrap_or(to_run).clamp(1, to_run);
     let mut order = vec![0u32; sets.train.count];
-    let mut history = buffer(EpochMetrics::default(), to_run as usize, "the epochs")?;
+    let mut history = buffer(EpochMetrics::default(), chunk as usize, "the epochs")?;
     let mut records = Vec::with_capacity(epochs as usize);
     let mut steps = Vec::new();
+    let mut checkpoint_bytes = Vec::new();
     let start = std::time::Instant::now();
-    let summary = trainer
-        .fit_observed(
-            &sets.train,
-            &sets.val,
-            to_run,
-            &mut order,
-            &mut history,
-            &mut |event| match event {
-                FitEvent::Step { step, metrics, .. } => {
-                    steps.push(metrics.loss);
-                    on_step(step, metrics.loss);
-                    ControlFlow::Continue(())
-                }
-                FitEvent::Epoch { epoch, metrics } => {
-                    let record = EpochRecord {
-                        trial: id.index,
-                        epoch: first_epoch + epoch + 1,
-                        train_loss: metrics.train.loss,
-                        train_accuracy: metrics.train.accuracy,
-                        val_loss: metrics.val.loss,
-                        val_accuracy: metrics.val.accuracy,
-                        lr: metrics.lr,
-                        update_ratio: metrics.update_ratio,
-                    };
-                    let flow = on_epoch(&record);
-                    records.push(record);
-                    flow
-                }
-            },
-        )
-        .map_err(|e| TrainError::Training(e.to_string()))?;
+    let mut done = 0;
+    let mut interrupted = false;
+    // One `fit` per chunk: the trainer keeps its generators, step and
+    // optimizer state between calls, so the chunks train exactly as one call.
+    while done < to_run && !interrupted {
+        let this = chunk.min(to_run - done);
+        let epoch_base = first_epoch + done;
+        let summary = trainer
+            .fit_observed(
+                &sets.train,
+                &sets.val,
+                this,
+                &mut order,
+                &mut history,
+                &mut |event| match event {
+                    FitEvent::Step { step, metrics, .. } => {
+                        steps.push(metrics.loss);
+                        on_step(step, metrics.loss);
+                        ControlFlow::Continue(())
+                    }
+                    FitEvent::Epoch { epoch, metrics } => {
+                        let record = EpochRecord {
+                            trial: id.index,
+                            epoch: epoch_base + epoch + 1,
+                            train_loss: metrics.train.loss,
+                            train_accuracy: metrics.train.accuracy,
+                            val_loss: metrics.val.loss,
+                            val_accuracy: metrics.val.accuracy,
+                            lr: metrics.lr,
+                            update_ratio: metrics.update_ratio,
+                        };
+                        let flow = on_epoch(&record);
+                        records.push(record);
+                        flow
+                    }
+                },
+            )
+            .map_err(|e| TrainError::Training(e.to_string()))?;
+        done += summary.epochs as u32;
+        interrupted = summary.interrupted;
+        if options.checkpoint_every.is_some() && !interrupted && done < to_run {
+            write_checkpoint(&trainer, &mut checkpoint_bytes)?;
+            on_checkpoint(Progress {
+                checkpoint: &checkpoint_bytes,
+                epochs_done: first_epoch + done,
+                records: &records,
+                steps: &steps,
+            })
+            .map_err(TrainError::Io)?;
+        }
+    }
     let seconds = start.elapsed().as_secs_f64();
     let checkpoint = if options.checkpoint {
-        let len = trainer
-            .checkpoint_len(true)
-            .map_err(|e| TrainError::Training(e.to_string()))?;
-        let mut bytes = vec![0u8; len];
-        trainer
-            .write_checkpoint(true, &mut bytes)
-            .map_err(|e| TrainError::Training(e.to_string()))?;
-        Some(bytes)
+        write_checkpoint(&trainer, &mut checkpoint_bytes)?;
+        Some(checkpoint_bytes)
     } else {
         None
     };
-    let test = match (&sets.test, options.score_test && !summary.interrupted) {
+    let test = match (&sets.test, options.score_test && !interrupted) {
         (Some(t), true) => Some(
             trainer
                 .evaluate(t)
@@ -203,5 +293,13 @@ pub fn train(
         seconds,
         checkpoint,
         test,
+        first_epoch,
     })
+}
+
+/// The trainer's checkpoint with its training state, into `bytes`.
+fn write_checkpoint(trainer: &Trainer, bytes: &mut Vec<u8>) -> Result<(), TrainError> {
+    let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
+    bytes.resize(trainer.checkpoint_len(true).map_err(t)?, 0);
+    trainer.write_checkpoint(true, bytes).map_err(t)
 }

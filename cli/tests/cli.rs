@@ -156,7 +156,15 @@ fn trial_prints_a_json_line_per_epoch_and_refuses_bad_params() {
             r#"{"lr": "fast", "layers.1.keep": 0.7}"#,
             "must be a number",
         ),
-        ("[1, 2]", "not a JSON object"),
+        ("[1, 2]", "must be a JSON object"),
+        (
+            r#"{"lr": 1e999, "layers.1.keep": 0.7}"#,
+            "not valid JSON: number out of range",
+        ),
+        (
+            r#"{"lr": 1e-300, "layers.1.keep": 0.7}"#,
+            "\"lr\" must be in [0.0001, 0.1], got 1e-300",
+        ),
     ] {
         let o = tinyreg(&["trial", path, "--params", params]);
         assert_eq!(o.status.code(), Some(2), "{params}");
