@@ -270,17 +270,14 @@ fn validate(run: &Run, sets: &Sets) -> Result<Plan, Fail> {
             config.update.optimizer.state_per_param(),
             false,
         );
-        // The memory is not taken here, only checked to be describable:
-        // `memory_len` saturates where the sizes overflow.
-        if floats == usize::MAX
-            || floats
-                .checked_mul(4)
-                .is_none_or(|b| b > isize::MAX as usize)
-        {
+        // Reserved and given back at once (no page is touched): a width
+        // no machine can hold is refused now, not when its trial comes.
+        let mut probe: Vec<f32> = Vec::new();
+        if floats == usize::MAX || probe.try_reserve_exact(floats).is_err() {
             return Err(Fail(
                 2,
                 format!(
-                    "trial {i} {}: the network's memory does not fit this machine",
+                    "trial {i} {}: the network's memory ({floats} floats) does not fit this machine",
                     serde_json::Value::Object(params)
                 ),
             ));

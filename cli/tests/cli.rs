@@ -502,3 +502,158 @@ fn cosine_restarts_schedule_restarts() {
         "no restart in {rates:?}"
     );
 }
+
+/// Search settings that only the search reads (zero trials or epochs, a
+/// grid too large, a layer width bound no network can have) are refused
+/// before any work: exit 2, no folder made, no range_test.json.
+#[test]
+fn search_refusals_write_nothing_and_make_no_folder() {
+    let dir = scratch("search_refusals");
+    let cases: [(&str, &str, &str); 4] = [
+        ("trials = 4", "trials = 0", "trials"),
+        ("epochs = 3\nseed = 7", "epochs = 0\nseed = 7", "epochs"),
+        (
+            "{ name = \"lr\", low = 1e-4, high = 1e-1, log = true },",
+            "{ name = \"lr\", low = 1e-4, high = 1e-1, log = true },\n  { name = \"layers.0.units\", low = 1, high = 4000000000000, int = true },",
+            "memory",
+        ),
+        (
+            "sampler = \"sobol\"\ntrials = 4\nepochs = 3\nseed = 7\nparams = [\n  { name = \"lr\", low = 1e-4, high = 1e-1, log = true },",
+            "sampler = \"grid\"\nepochs = 3\nseed = 7\nparams = [\n  { name = \"lr\", low = 1e-4, high = 1e-1, log = true, levels = 4000000000 },",
+            "trials",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let path = config(&dir, |t| {
+            assert!(t.contains(from), "{from}");
+            t.replacen(from, to, 1)
+        });
+        let out = dir.join("out");
+        let o = tinyreg(&[
+            "search",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{to}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expected), "{to}: {}", stderr(&o));
+        assert!(!out.exists(), "{to}: the refused search made its folder");
+    }
+    // A folder that cannot be made (a file stands where it would be) fails
+    // before any training, and leaves nothing.
+    let path = config(&dir, |t| t);
+    let blocker = dir.join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let out = blocker.join("out");
+    for command in ["search", "train", "check"] {
+        let o = tinyreg(&[
+            command,
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(3), "{command}: {}", stderr(&o));
+        assert!(
+            o.stdout.is_empty(),
+            "{command} worked before failing: {:?}",
+            o.stdout
+        );
+    }
+    let o = tinyreg(&["train", path.to_str().unwrap(), "--epochs", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--epochs must be at least 1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A search cut short (its journal torn inside a line, no final records)
+/// resumes, trains only what is missing, and ends with the trials, epochs
+/// and checkpoint of an unbroken search; the cut folder still reports; a
+/// second search into a folder with a journal is refused.
+#[test]
+fn search_resumes_from_its_journal_with_the_results_of_an_unbroken_search() {
+    let dir = scratch("search_resume");
+    let path = config(&dir, |t| t);
+    let path = path.to_str().unwrap();
+    let (whole, cut) = (dir.join("whole"), dir.join("cut"));
+    for out in [&whole, &cut] {
+        let o = tinyreg(&["search", path, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = tinyreg(&["search", path, "--out", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    // Cut it back to two whole trials and half of a third, as a kill inside
+    // the third's append leaves it, with none of the final records.
+    let journal = std::fs::read_to_string(cut.join("journal.jsonl")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    assert_eq!(lines.len(), 5, "a head and four trials");
+    let torn = format!(
+        "{}\n{}\n{}\n{}",
+        lines[0],
+        lines[1],
+        lines[2],
+        &lines[3][..lines[3].len() / 2]
+    );
+    std::fs::write(cut.join("journal.jsonl"), torn).unwrap();
+    for name in [
+        "trials.jsonl",
+        "trials.csv",
+        "epochs.jsonl",
+        "epochs.csv",
+        "weights.tinyreg",
+        "index.html",
+    ] {
+        std::fs::remove_file(cut.join(name)).unwrap();
+    }
+    let o = tinyreg(&["report", cut.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let page = std::fs::read_to_string(cut.join("index.html")).unwrap();
+    assert!(page.contains("2 trials from its journal"), "{page}");
+
+    let o = tinyreg(&[
+        "search",
+        "--resume",
+        cut.to_str().unwrap(),
+        "--threads",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("resumed: 2 finished trials"), "{text}");
+    assert!(text.contains("torn"), "{text}");
+    let without_seconds = |dir: &Path| -> Vec<serde_json::Value> {
+        trials(dir)
+            .into_iter()
+            .map(|mut t| {
+                t.as_object_mut().unwrap().remove("seconds");
+                t
+            })
+            .collect()
+    };
+    assert_eq!(without_seconds(&cut), without_seconds(&whole));
+    for name in ["epochs.jsonl", "weights.tinyreg", "curves.jsonl"] {
+        assert_eq!(
+            std::fs::read(cut.join(name)).unwrap(),
+            std::fs::read(whole.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+    // A changed config is not resumed.
+    std::fs::write(
+        path,
+        std::fs::read_to_string(path)
+            .unwrap()
+            .replace("seed = 7", "seed = 8"),
+    )
+    .unwrap();
+    let o = tinyreg(&["search", "--resume", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("changed since the search"),
+        "{}",
+        stderr(&o)
+    );
+}
