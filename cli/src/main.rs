@@ -540,6 +540,14 @@ fn predict(
         .load_weights(&bytes)
         .map_err(|e| Fail(2, format!("{}: {e}", weights.display())))?;
     let (classes, features, batch) = (net.outputs(), target.features(), config_t.batch);
+    let shape = |d: &tinyreg::Icls| (d.channels, d.rows, d.cols);
+    if shape(&target) != shape(&sets.train) {
+        let ((c, h, w), (tc, th, tw)) = (shape(&target), shape(&sets.train));
+        return Err(Fail(
+            2,
+            format!("the data's images are {c}x{h}x{w} (channels x height x width), the network was trained on {tc}x{th}x{tw}"),
+        ));
+    }
     if features != net.inputs() || target.classes != classes {
         return Err(Fail(
             2,

@@ -657,3 +657,56 @@ fn search_resumes_from_its_journal_with_the_results_of_an_unbroken_search() {
         stderr(&o)
     );
 }
+
+/// Images of another shape with the same number of values (8x8 against
+/// 4x16) are refused, as a test set and by `predict --data`, not scored.
+#[test]
+fn data_of_another_image_shape_is_refused() {
+    let dir = scratch("shapes");
+    let digits =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits-test.bin"))
+            .unwrap();
+    // ICLS: magic, version, count, rows, cols, channels, ... (u32 each).
+    let mut wide = digits.clone();
+    wide[12..16].copy_from_slice(&4u32.to_le_bytes());
+    wide[16..20].copy_from_slice(&16u32.to_le_bytes());
+    let wide_path = dir.join("wide.bin");
+    std::fs::write(&wide_path, &wide).unwrap();
+    let test = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/digits-test.bin");
+    let path = config(&dir, |t| {
+        t.replace(
+            &test.display().to_string(),
+            &wide_path.display().to_string(),
+        )
+    });
+    let o = tinyreg(&[
+        "train",
+        path.to_str().unwrap(),
+        "--out",
+        dir.join("out").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4x16"), "{}", stderr(&o));
+    assert!(!dir.join("out").exists());
+    // predict --data with the same file.
+    let path = config(&dir, |t| t);
+    let out = dir.join("trained");
+    let o = tinyreg(&[
+        "train",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let weights = out.join("weights.tinyreg");
+    let o = tinyreg(&[
+        "predict",
+        path.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        wide_path.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("4x16"), "{}", stderr(&o));
+}

@@ -1,10 +1,12 @@
 //! Fuzz checkpoint loading: arbitrary bytes, and real checkpoints with bytes
-//! flipped, cut or appended. Nothing may panic; a refused file leaves the
-//! trainer as it was; an accepted one loads exactly its floats.
+//! flipped, cut or appended, resealed with a valid checksum or not (an
+//! edit that is resealed reaches the checks behind the CRC). Nothing may
+//! panic; a refused file leaves the trainer as it was; an accepted one loads
+//! exactly its floats.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyreg::trainer::checkpoint::CheckpointHeader;
+use tinyreg::trainer::checkpoint::{seal, CheckpointHeader};
 use tinyreg::{
     BatchNorm, Dense, Layer, LearningRate, Network, Optimizer, TrainConfig, Trainer, Update,
     WeightDecay,
@@ -38,10 +40,13 @@ fuzz_target!(|data: &[u8]| {
     trainer.write_checkpoint(with_state, &mut file).unwrap();
     match op >> 1 {
         0 => file = rest.to_vec(),
-        1 => {
+        1 | 4 => {
             for pair in rest.chunks_exact(3) {
                 let at = u16::from_le_bytes([pair[0], pair[1]]) as usize % file.len();
                 file[at] = pair[2];
+            }
+            if op >> 1 == 4 {
+                let _ = seal(&mut file);
             }
         }
         2 => file.truncate(rest.first().map_or(0, |&n| n as usize * 7) % file.len()),
