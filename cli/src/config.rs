@@ -951,8 +951,8 @@ impl Run {
                     if !in_range {
                         return Err(fail(format!(
                             "[{}, {}] is outside what it sets",
-                            crate::search::short(low),
-                            crate::search::short(high)
+                            short(low),
+                            short(high)
                         )));
                     }
                     param.grid_levels(p.levels)
@@ -1087,5 +1087,16 @@ impl Values {
                 _ => {}
             }
         }
+    }
+}
+
+/// `x` for people: plain below a million and above 1e-4, otherwise in
+/// scientific notation (`1e-300`, not three hundred digits).
+pub fn short(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || (1e-4..1e6).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
     }
 }

@@ -129,10 +129,6 @@ pub fn read_records<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
 /// killed has no trials.jsonl yet): every whole line after the head; a
 /// last line torn by a kill is left out.
 fn journal_trials(path: &Path) -> Result<Vec<TrialSummary>, String> {
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        summary: TrialSummary,
-    }
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -145,7 +141,7 @@ fn journal_trials(path: &Path) -> Result<Vec<TrialSummary>, String> {
         .skip(1)
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str::<Entry>(l)
+            serde_json::from_str::<crate::search::JournalEntry>(l)
                 .map(|e| e.summary)
                 .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
         })
@@ -275,7 +271,7 @@ pub fn write(dir: &Path) -> Result<(), String> {
     // trials its journal holds.
     let mut trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
     if trials.is_empty() {
-        trials = journal_trials(&dir.join(crate::search_command::JOURNAL))?;
+        trials = journal_trials(&dir.join(crate::search::JOURNAL))?;
         trials.sort_by_key(|t| (t.epochs, t.trial));
         if !trials.is_empty() {
             notes.push(format!(

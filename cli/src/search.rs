@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tinyreg::tune::{Distribution, Param, Point, Sampler, Space, Value};
 
-use crate::config::{Run, Values, MAX_PARAMS, OPTIMIZERS};
+use crate::config::{short, Run, Values, MAX_PARAMS, OPTIMIZERS};
 
 /// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
 /// padded parameter takes one grid level and is never read, and each
@@ -140,17 +140,6 @@ pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Js
     Ok(values_of(run, &values))
 }
 
-/// `x` for people: plain below a million and above 1e-4, otherwise in
-/// scientific notation (`1e-300`, not three hundred digits).
-pub fn short(x: f64) -> String {
-    let a = x.abs();
-    if a == 0.0 || (1e-4..1e6).contains(&a) {
-        format!("{x}")
-    } else {
-        format!("{x:e}")
-    }
-}
-
 /// A float that JSON wrote as `null` (serde_json's NaN) read back as NaN,
 /// so records of a diverged trial load again.
 fn nan_or<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
@@ -191,6 +180,17 @@ pub struct TrialSummary {
     pub seconds: f64,
     /// Successive halving: the rung it reached.
     pub rung: Option<u32>,
+}
+
+/// The search journal's name in an output folder.
+pub const JOURNAL: &str = "journal.jsonl";
+
+/// One line of the journal after its head: a finished trial's summary and
+/// its epochs.
+#[derive(Serialize, serde::Deserialize, Clone)]
+pub struct JournalEntry {
+    pub summary: TrialSummary,
+    pub records: Vec<EpochRecord>,
 }
 
 /// Whether `a` ranks above `b`: higher validation accuracy, ties broken by

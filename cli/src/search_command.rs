@@ -15,12 +15,9 @@ use tinyreg::tune::{SuccessiveHalving, TrialRecord};
 use crate::config::{self, Run};
 use crate::data::{Data, Sets};
 use crate::files::Journal;
-use crate::search::{self, better, EpochRecord, TrialId, TrialSummary};
+use crate::search::{self, better, EpochRecord, JournalEntry, TrialId, TrialSummary, JOURNAL};
 use crate::train::{self, Hooks, Options};
 use crate::{bar, epochs_csv, jsonl, out_path, prepare, save_trained, say, write, Fail};
-
-/// The journal's name in an output folder.
-pub const JOURNAL: &str = "journal.jsonl";
 
 /// The journal's first line: which search it records.
 #[derive(Serialize, Deserialize)]
@@ -31,13 +28,6 @@ struct JournalHead {
     /// FNV-1a of the config's bytes: a resumed search must run the same one.
     config_hash: String,
     trials: u64,
-}
-
-/// One finished trial: its summary and its epochs.
-#[derive(Serialize, Deserialize, Clone)]
-struct JournalEntry {
-    summary: TrialSummary,
-    records: Vec<EpochRecord>,
 }
 
 /// Finished trials by (trial, epochs of training).
