@@ -254,6 +254,7 @@ mod layers_and_data {
             channels: 1,
             classes: 10,
             max_value: 255,
+            dtype: tinyreg::trainer::data::Dtype::U8,
             images: &images,
             labels: &labels,
         };

@@ -79,3 +79,45 @@ fn shuffle_is_uniform_over_permutations() {
         assert!(uniform_below(&mut rng, std::num::NonZeroU32::new(7).unwrap()) < 7);
     }
 }
+
+/// ICLS version 2 stores little-endian `f32` values, gathered as they are;
+/// the validation split carries them whole; NaN, a `max_value` other than 1
+/// and a short file are refused.
+#[test]
+fn icls_version_2_holds_f32_values() {
+    let values: [f32; 6] = [0.5, -1.25, 3.0e7, 1e-30, 0.0, -0.0];
+    let mut bytes = b"ICLS".to_vec();
+    for v in [2u32, 3, 1, 2, 1, 4, 1] {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    bytes.extend_from_slice(&[3, 0, 1]);
+    let d = Icls::parse(&bytes).unwrap();
+    assert_eq!((d.count, d.features(), d.sample_bytes()), (3, 2, 8));
+    assert_eq!(d.dtype, tinyreg::trainer::data::Dtype::F32);
+    let (mut x, mut y) = ([0f32; 4], [0u32; 2]);
+    d.gather(&[2, 0], &mut x, &mut y).unwrap();
+    assert_eq!(x.map(f32::to_bits), [0.0f32, -0.0, 0.5, -1.25].map(f32::to_bits));
+    assert_eq!(y, [1, 3]);
+    let (mut images, mut labels) = (vec![0u8; d.images.len()], vec![0u8; 3]);
+    let (train, val) = tinyreg::tune::validation_split(&d, 1, 0, &mut images, &mut labels).unwrap();
+    assert_eq!((train.count, val.count, train.dtype), (2, 1, d.dtype));
+    let mut all: Vec<u32> = (0..2)
+        .flat_map(|i| train.sample_values(i).map(f32::to_bits).collect::<Vec<_>>())
+        .chain(val.sample_values(0).map(f32::to_bits))
+        .collect();
+    all.sort();
+    let mut want: Vec<u32> = values.iter().map(|v| v.to_bits()).collect();
+    want.sort();
+    assert_eq!(all, want, "the split moves whole samples");
+
+    let mut nan = bytes.clone();
+    nan[32 + 8..32 + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert!(Icls::parse(&nan).is_err());
+    let mut max = bytes.clone();
+    max[28] = 255;
+    assert!(Icls::parse(&max).is_err());
+    assert!(Icls::parse(&bytes[..bytes.len() - 1]).is_err());
+}

@@ -354,6 +354,7 @@ unsafe fn dataset<'a>(d: &TinyregDataset, classes: u32) -> Result<Icls<'a>, Erro
         channels: 1,
         classes: classes as usize,
         max_value: d.max_value,
+        dtype: crate::trainer::data::Dtype::U8,
         images,
         labels,
     })

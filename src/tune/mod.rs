@@ -62,7 +62,7 @@ pub fn validation_split<'b>(
     images: &'b mut [u8],
     labels: &'b mut [u8],
 ) -> Result<(Icls<'b>, Icls<'b>), Error> {
-    let f = data.features();
+    let f = data.sample_bytes();
     let n = data.count;
     if val_count > n {
         return Err(Error::IndexOutOfRange {
