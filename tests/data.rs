@@ -99,7 +99,10 @@ fn icls_version_2_holds_f32_values() {
     assert_eq!(d.dtype, tinyreg::trainer::data::Dtype::F32);
     let (mut x, mut y) = ([0f32; 4], [0u32; 2]);
     d.gather(&[2, 0], &mut x, &mut y).unwrap();
-    assert_eq!(x.map(f32::to_bits), [0.0f32, -0.0, 0.5, -1.25].map(f32::to_bits));
+    assert_eq!(
+        x.map(f32::to_bits),
+        [0.0f32, -0.0, 0.5, -1.25].map(f32::to_bits)
+    );
     assert_eq!(y, [1, 3]);
     let (mut images, mut labels) = (vec![0u8; d.images.len()], vec![0u8; 3]);
     let (train, val) = tinyreg::tune::validation_split(&d, 1, 0, &mut images, &mut labels).unwrap();
