@@ -8,6 +8,7 @@ use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::data_spec::DataSpec;
 use tinyreg::layers::describe::projection;
 use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{Param, Sampler};
@@ -54,34 +55,6 @@ pub struct Config {
     pub network: NetworkSpec,
     pub train: TrainSpec,
     pub search: Option<SearchSpec>,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataFormat {
-    /// tinyreg's ICLS files (`train`, `test`).
-    Icls,
-    /// The four gzip IDX files of (Fashion-)MNIST in `dir`.
-    Idx,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataSpec {
-    pub format: DataFormat,
-    /// ICLS: the training file.
-    pub train: Option<PathBuf>,
-    /// ICLS: the test file (scored once, for what was chosen).
-    pub test: Option<PathBuf>,
-    /// IDX: the folder of the four gzip files.
-    pub dir: Option<PathBuf>,
-    /// Use only the first `limit` training images.
-    pub limit: Option<usize>,
-    /// Images of the training file held out for validation (a seeded split).
-    #[serde(deserialize_with = "positive_usize")]
-    pub validation: usize,
-    #[serde(default)]
-    pub split_seed: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -529,16 +502,7 @@ impl Run {
     }
 
     fn check_data(&self) -> Result<(), String> {
-        let d = &self.config.data;
-        match d.format {
-            DataFormat::Icls if d.train.is_none() => {
-                Err("data.train: an ICLS config needs the training file".into())
-            }
-            DataFormat::Idx if d.dir.is_none() => {
-                Err("data.dir: an IDX config needs the folder of the gzip files".into())
-            }
-            _ => Ok(()),
-        }
+        self.config.data.check()
     }
 
     /// A path of the config, relative to the config's folder.

@@ -1,12 +1,15 @@
 //! `tinyreg`: the hyperparameter recipe from a config file.
 //!
 //! Exit statuses (the interface an external engine such as Optuna drives):
-//! 0 done; 2 bad usage, config or `--params` (nothing written); 3 data
-//! missing or unreadable; 4 training failed (a non-finite loss); 5 standard
-//! output closed (the driver went away).
+//! 0 done; 2 bad usage, config, `--params` or data (nothing written); 3 a
+//! file missing or unreadable, or an output folder that cannot be written;
+//! 4 training failed (a non-finite loss); 5 standard output closed (the
+//! driver went away).
 
 mod config;
 mod data;
+mod data_command;
+mod data_spec;
 mod files;
 mod plot;
 mod report;
@@ -33,8 +36,8 @@ use train::{Hooks, Options, TrainError, Trained};
     name = "tinyreg",
     version,
     about = "Check a network, find a learning rate, search hyperparameters and look at the curves, from a TOML config",
-    after_help = "Exit statuses: 0 done; 2 bad usage, config or --params (nothing written); \
-                  3 data missing or unreadable; 4 training failed (a non-finite loss); \
+    after_help = "Exit statuses: 0 done; 2 bad usage, config, --params or data (nothing written); \
+                  3 a file missing or unreadable, or an unwritable output folder; 4 training failed (a non-finite loss); \
                   5 standard output closed (the driver went away).\n\
                   Example: tinyreg search configs/digits.toml, then open runs/digits/index.html"
 )]
@@ -104,6 +107,25 @@ enum Command {
     },
     /// The search's points as JSON lines ({"trial": i, "params": {...}}), for an external engine to enqueue.
     Points { config: PathBuf },
+    /// What a data file (CSV, .npy with --labels, .npz, ICLS, a folder of
+    /// class folders) or a config's [data] holds: samples, shape, classes
+    /// and their counts, value range, NaN and infinite values, the splits.
+    Data {
+        path: PathBuf,
+        /// The labels' .npy file, for a features .npy.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+    },
+    /// A data file (or a config's [data]) as ICLS files, train.bin and
+    /// test.bin in --out, as read (no split, no scaling), for the crate's
+    /// examples and firmware.
+    Convert {
+        path: PathBuf,
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Redraw the pictures and index.html of an output folder from its records.
     Report { dir: PathBuf },
     /// Predict the test set (or --data) with saved weights; prints the accuracy, writes one class per line.
@@ -114,9 +136,14 @@ enum Command {
         /// The values the weights were trained with (a JSON object, as `trial --params`).
         #[arg(long)]
         params: Option<String>,
-        /// An ICLS file (default: the config's test set).
+        /// A data file (or image folder) in the config's data format, read
+        /// with its options and scaled as the weights were trained (default:
+        /// the config's test set).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// The labels' .npy file of --data, for the npy format.
+        #[arg(long, requires = "data")]
+        data_labels: Option<PathBuf>,
         /// Where to write the predicted classes (default: stdout).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -125,6 +152,12 @@ enum Command {
 
 /// A failure and its exit status.
 struct Fail(u8, String);
+
+impl From<data::DataError> for Fail {
+    fn from(e: data::DataError) -> Fail {
+        Fail(e.status(), e.message().to_string())
+    }
+}
 
 impl From<TrainError> for Fail {
     fn from(e: TrainError) -> Fail {
@@ -161,14 +194,19 @@ fn main() -> ExitCode {
             epochs,
         } => trial_command(&config, params, point, trial, epochs),
         Command::Points { config } => points_command(&config),
+        Command::Data { path, labels } => data_command::data_command(&path, labels.as_deref()),
+        Command::Convert { path, labels, out } => {
+            data_command::convert_command(&path, labels.as_deref(), &out)
+        }
         Command::Report { dir } => report::write(&dir).map_err(|m| Fail(2, m)),
         Command::Predict {
             config,
             weights,
             params,
             data,
+            data_labels,
             out,
-        } => predict(&config, &weights, params, data, out),
+        } => predict(&config, &weights, params, (data, data_labels), out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -181,7 +219,7 @@ fn main() -> ExitCode {
 
 fn load(config: &Path) -> Result<(Run, Data), Fail> {
     let run = Run::load(config).map_err(|e| Fail(2, e.to_string()))?;
-    let data = Data::load(&run).map_err(|m| Fail(3, m))?;
+    let data = Data::load(&run)?;
     Ok((run, data))
 }
 
@@ -195,6 +233,20 @@ fn out_path(config: &Path, out: Option<PathBuf>) -> PathBuf {
 /// training).
 fn prepare(dir: &Path) -> Result<(), Fail> {
     files::prepare_dir(dir).map_err(|m| Fail(3, m))
+}
+
+/// The scaling a run fitted on its training split, beside its weights.
+const SCALING: &str = "scaling.json";
+
+/// Keeps the sets' scaling in `dir`, for `predict` to apply the same.
+fn save_scaling(dir: &Path, sets: &data::Sets) -> Result<(), Fail> {
+    match &sets.scaling {
+        Some(s) => write(
+            &dir.join(SCALING),
+            serde_json::to_string(s).map_err(|e| Fail(3, e.to_string()))?,
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Writes a record atomically (temporary file, sync, rename).
@@ -284,7 +336,7 @@ fn say(bar: &ProgressBar, line: String) {
 
 fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
+    let sets = data.sets()?;
     train::preflight(&run, &sets)?;
     let dir = out_path(config, out);
     prepare(&dir)?;
@@ -326,10 +378,11 @@ fn train_command(
         tinyreg::trainer::checkpoint::CheckpointHeader::parse(bytes)
             .map_err(|e| Fail(2, format!("{}: {e}", p.display())))?;
     }
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
+    let sets = data.sets()?;
     train::preflight(&run, &sets)?;
     let dir = out_path(config, out);
     prepare(&dir)?;
+    save_scaling(&dir, &sets)?;
     // The records a resumed run goes on from: the folder's curves and step
     // losses up to its checkpoint (later ones are dropped as they come).
     let (prior_epochs, prior_steps) = if resume.is_some() {
@@ -450,8 +503,8 @@ fn trial_command(
     if epochs == 0 {
         return Err(Fail(2, "--epochs must be at least 1".into()));
     }
-    let mut data = Data::load(&run).map_err(|m| Fail(3, m))?;
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
+    let mut data = Data::load(&run)?;
+    let sets = data.sets()?;
     let id = TrialId::of(spec.seed, trial);
     let mut closed = false;
     let stdout = std::io::stdout();
@@ -505,7 +558,7 @@ fn predict(
     config: &Path,
     weights: &Path,
     params: Option<String>,
-    data_file: Option<PathBuf>,
+    (data_file, data_labels): (Option<PathBuf>, Option<PathBuf>),
     out: Option<PathBuf>,
 ) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
@@ -515,13 +568,42 @@ fn predict(
         .map_err(|m| Fail(2, m))?;
     let bytes =
         std::fs::read(weights).map_err(|e| Fail(3, format!("{}: {e}", weights.display())))?;
+    let sets = data.sets()?;
+    // The scaling the weights were trained with, kept beside them.
+    let saved = weights.with_file_name(SCALING);
+    if let (Some(now), Ok(text)) = (&sets.scaling, std::fs::read_to_string(&saved)) {
+        let then: data::Scaling = serde_json::from_str(&text)
+            .map_err(|e| Fail(2, format!("{}: {e}", saved.display())))?;
+        if &then != now {
+            return Err(Fail(
+                2,
+                format!(
+                    "{} differs from the scaling of the config's training split: the data changed since these weights were trained",
+                    saved.display()
+                ),
+            ));
+        }
+    }
     let extra = data_file
         .as_ref()
-        .map(|p| std::fs::read(p).map_err(|e| Fail(3, format!("{}: {e}", p.display()))))
+        .map(|p| {
+            let labels = data_labels.as_deref().map(|l| run.resolve(l));
+            data::read_icls(&run.config.data, p, labels.as_deref()).map_err(Fail::from)
+        })
         .transpose()?;
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
-    let target = match &extra {
-        Some(b) => tinyreg::Icls::parse(b).map_err(|e| Fail(3, format!("--data: {e}")))?,
+    let scaled_extra = match (&extra, &sets.scaling) {
+        (Some(b), Some(scaling)) => {
+            let d = tinyreg::Icls::parse(b).map_err(|e| Fail(2, format!("--data: {e}")))?;
+            Some(
+                scaling
+                    .apply(&d)
+                    .map_err(|m| Fail(2, format!("--data: {m}")))?,
+            )
+        }
+        _ => None,
+    };
+    let target = match scaled_extra.as_ref().or(extra.as_ref()) {
+        Some(b) => tinyreg::Icls::parse(b).map_err(|e| Fail(2, format!("--data: {e}")))?,
         None => sets
             .test
             .ok_or_else(|| Fail(2, "the config has no test set; give --data".into()))?,
@@ -548,7 +630,7 @@ fn predict(
             format!("the data's images are {c}x{h}x{w} (channels x height x width), the network was trained on {tc}x{th}x{tw}"),
         ));
     }
-    if features != net.inputs() || target.classes != classes {
+    if features != net.inputs() || target.classes > classes {
         return Err(Fail(
             2,
             format!(

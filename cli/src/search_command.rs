@@ -97,11 +97,12 @@ pub fn run(
             )
         })?
         .clone();
-    let mut data = Data::load(&run).map_err(|m| Fail(3, m))?;
-    let sets = data.sets().map_err(|m| Fail(3, m))?;
+    let mut data = Data::load(&run)?;
+    let sets = data.sets()?;
     train::preflight(&run, &sets)?;
     let plan = validate(&run, &sets)?;
     prepare(&dir)?;
+    crate::save_scaling(&dir, &sets)?;
     let (journal, finished) = match head {
         Some(_) => resume_journal(&dir, plan.n)?,
         None => {
