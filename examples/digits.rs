@@ -280,7 +280,7 @@ fn read_curves(outcome: &Outcome) -> Result<(), Error> {
     let mut findings = vec![Finding::NoisyLoss { noise: 0.0 }; max_findings(outcome.ratios.len())];
     let n = diagnose(
         &outcome.history,
-        &[],
+        &outcome.steps,
         &outcome.ratios,
         &Thresholds::DEFAULT,
         &mut findings,

@@ -130,7 +130,7 @@ fn a_noisy_loss_is_found() {
         .collect();
     let f = run(&healthy(), &steps, &[]);
     assert!(
-        matches!(f[..], [Finding::NoisyLoss { noise }] if noise > 0.4),
+        matches!(f[..], [Finding::NoisyLoss { noise }] if noise > 0.15),
         "{f:?}"
     );
 }
@@ -180,8 +180,11 @@ fn underfitting_is_found() {
 
 #[test]
 fn update_ratios_outside_the_band_are_found() {
+    // Every epoch's ratio high: the whole network's and layer 3's are too
+    // high; layer 0's low one is left out (a rate too high comes down
+    // first).
     let mut h = healthy();
-    h[19].update_ratio = 0.5;
+    h.iter_mut().for_each(|e| e.update_ratio = 0.5);
     let f = run(&h, &[], &[3e-6, 0.0, 1e-3, 0.2]);
     assert_eq!(
         f,
@@ -192,23 +195,33 @@ fn update_ratios_outside_the_band_are_found() {
                 too_high: true
             },
             Finding::UpdateRatio {
-                layer: Some(0),
-                ratio: 3e-6,
-                too_high: false
-            },
-            Finding::UpdateRatio {
                 layer: Some(3),
                 ratio: 0.2,
                 too_high: true
             },
         ]
     );
+    // A healthy run but for one slow layer.
+    let f = run(&healthy(), &[], &[3e-6, 0.0, 1e-3]);
+    assert_eq!(
+        f,
+        [Finding::UpdateRatio {
+            layer: Some(0),
+            ratio: 3e-6,
+            too_high: false
+        }]
+    );
     // Each finding says what it saw and what to do.
-    let text = f[1].to_string();
+    let text = f[0].to_string();
     assert!(
         text.contains("3.0e-6") && text.contains("too low"),
         "{text}"
     );
+    // One high epoch among healthy ones is not a high ratio (the median
+    // reads the whole run).
+    let mut h = healthy();
+    h[19].update_ratio = 0.5;
+    assert_eq!(run(&h, &[], &[]), []);
 }
 
 #[test]

@@ -4,14 +4,15 @@
 //! number (each trial is a pure function of the search seed and its index).
 #![allow(dead_code)]
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use tinyreg::tune::{Param, Point, Sampler, Space};
 use tinyreg::{
-    Dense, Dropout, EpochMetrics, Error, Icls, Layer, LearningRate, Metrics, Network, Optimizer,
-    Schedule, TrainConfig, Trainer, Update, WeightDecay,
+    Dense, Dropout, EpochMetrics, Error, FitEvent, Icls, Layer, LearningRate, Metrics, Network,
+    Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 /// Learning rate and AdamW's decay in log space (the lecture's advice), the
@@ -127,6 +128,8 @@ pub struct Outcome {
     pub history: Vec<EpochMetrics>,
     pub val: Metrics,
     pub ratios: Vec<f32>,
+    /// Every step's training loss (what the diagnosis reads for noise).
+    pub steps: Vec<f32>,
     pub seconds: f64,
 }
 
@@ -164,7 +167,13 @@ pub fn train_trial(
     let mut history = vec![EpochMetrics::default(); epochs as usize];
     let start = Instant::now();
     let mut trainer = Trainer::new(net, cfg, &mut memory)?;
-    trainer.fit(train, val, epochs, &mut order, &mut history)?;
+    let mut steps = Vec::new();
+    trainer.fit_observed(train, val, epochs, &mut order, &mut history, &mut |event| {
+        if let FitEvent::Step { metrics, .. } = event {
+            steps.push(metrics.loss);
+        }
+        ControlFlow::Continue(())
+    })?;
     let seconds = start.elapsed().as_secs_f64();
     let val_metrics = history[epochs as usize - 1].val;
     let test_metrics = test.map(|t| trainer.evaluate(t)).transpose()?;
@@ -176,6 +185,7 @@ pub fn train_trial(
             history,
             val: val_metrics,
             ratios: trainer.update_ratios().to_vec(),
+            steps,
             seconds,
         },
         test_metrics,

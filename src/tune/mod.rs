@@ -31,7 +31,7 @@ pub use checks::{
     unregularized_layers, InitialLossReport, InitialLossVerdict, OverfitReport, OverfitVerdict,
     INITIAL_LOSS_TOLERANCE,
 };
-pub use curves::{diagnose, max_findings, Finding, Thresholds};
+pub use curves::{contradiction, diagnose, max_findings, Direction, Finding, Knob, Thresholds};
 pub use halving::{Hyperband, SuccessiveHalving, TrialRecord};
 pub use range_test::{
     lr_range_sweep, lr_range_test, RangePoint, RangeTestConfig, RangeTestReport, Suggestions,
