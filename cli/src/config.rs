@@ -1064,3 +1064,28 @@ pub fn short(x: f64) -> String {
         format!("{x:e}")
     }
 }
+
+/// A search point's values for people: each to 3 significant digits
+/// (`lr 0.0182, weight_decay 0.000852, optimizer adam`).
+pub fn short_params(params: &serde_json::Map<String, serde_json::Value>) -> String {
+    params
+        .iter()
+        .map(|(k, v)| match v.as_f64() {
+            Some(x) if !v.is_i64() && !v.is_u64() => format!("{k} {}", significant(x, 3)),
+            _ => format!("{k} {}", v.as_str().map_or(v.to_string(), String::from)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `x` to `digits` significant digits, in plain or scientific notation as
+/// [`short`] chooses.
+pub fn significant(x: f64, digits: usize) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let rounded: f64 = format!("{x:.*e}", digits.saturating_sub(1))
+        .parse()
+        .unwrap_or(x);
+    short(rounded)
+}

@@ -147,9 +147,11 @@ impl DataSpec {
         ];
         for (key, present, formats) in given {
             if present && !formats.contains(&f) {
+                let readers: Vec<&str> = formats.iter().map(|&f| name(f)).collect();
                 return Err(format!(
-                    "data.{key} does not apply to format {:?} (it is read by {formats:?})",
-                    name(f)
+                    "data.{key} does not apply to format {:?} (it is read by {})",
+                    name(f),
+                    readers.join(", ")
                 ));
             }
         }

@@ -223,9 +223,75 @@ fn load(config: &Path) -> Result<(Run, Data), Fail> {
     Ok((run, data))
 }
 
-/// The output folder: `--out`, or `runs/<config name>`. Not made yet.
-fn out_path(config: &Path, out: Option<PathBuf>) -> PathBuf {
-    out.unwrap_or_else(|| Path::new("runs").join(config.file_stem().unwrap_or_default()))
+/// The output folder of `command` on `config`: `--out`, or `runs/<config
+/// name>` (then `-2`, `-3`, ... when that holds another run). Not made yet.
+/// A folder that holds another run's records is never written over: an
+/// explicit `--out` there is refused, unless it is this command's own run
+/// being resumed, or restarted after a kill (its run.json says running).
+fn out_path(
+    config: &Path,
+    out: Option<PathBuf>,
+    command: &str,
+    resume: bool,
+) -> Result<PathBuf, Fail> {
+    if let Some(dir) = out {
+        return match other_run(&dir, config, command, resume) {
+            None => Ok(dir),
+            Some(held) => Err(Fail(
+                2,
+                format!(
+                    "{} holds {held} already: give another --out{}, or delete the folder",
+                    dir.display(),
+                    if command == "check" {
+                        ""
+                    } else {
+                        " (or --resume to go on with it)"
+                    }
+                ),
+            )),
+        };
+    }
+    let base = Path::new("runs").join(config.file_stem().unwrap_or_default());
+    for k in 1..10_000 {
+        let dir = if k == 1 {
+            base.clone()
+        } else {
+            PathBuf::from(format!("{}-{k}", base.display()))
+        };
+        match other_run(&dir, config, command, resume) {
+            None => {
+                if k > 1 {
+                    println!(
+                        "{} holds an earlier run; this one goes to {}",
+                        base.display(),
+                        dir.display()
+                    );
+                }
+                return Ok(dir);
+            }
+            Some(_) => continue,
+        }
+    }
+    Err(Fail(
+        2,
+        format!("{}-2 to -9999 are all taken: give --out", base.display()),
+    ))
+}
+
+/// What run `dir` holds that this one must not write over, in words.
+fn other_run(dir: &Path, config: &Path, command: &str, resume: bool) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("run.json")).ok()?;
+    let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let (held, status) = (meta["command"].as_str()?, meta["status"].as_str());
+    let same_config = meta["config"].as_str() == Some(&config.display().to_string());
+    if held == command && (resume || (status == Some("running") && same_config)) {
+        return None;
+    }
+    Some(format!(
+        "a {held} run of {} ({})",
+        meta["config"].as_str().unwrap_or("another config"),
+        status.unwrap_or("finished")
+    ))
 }
 
 /// Makes the output folder once everything else is checked, and proves it
@@ -338,7 +404,7 @@ fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
     let sets = data.sets()?;
     train::preflight(&run, &sets)?;
-    let dir = out_path(config, out);
+    let dir = out_path(config, out, "check", false)?;
     prepare(&dir)?;
     let summary = report::recipe_checks(&run, &sets).map_err(Fail::from)?;
     for line in &summary.lines {
@@ -380,7 +446,7 @@ fn train_command(
     }
     let sets = data.sets()?;
     train::preflight(&run, &sets)?;
-    let dir = out_path(config, out);
+    let dir = out_path(config, out, "train", resume.is_some())?;
     prepare(&dir)?;
     save_scaling(&dir, &sets)?;
     // The records a resumed run goes on from: the folder's curves and step
@@ -562,10 +628,24 @@ fn predict(
     out: Option<PathBuf>,
 ) -> Result<(), Fail> {
     let (run, mut data) = load(config)?;
-    let values = params
-        .map(|p| search::values_from_json(&run, &p).map(|v| v.0))
-        .transpose()
-        .map_err(|m| Fail(2, m))?;
+    // Only the parameters that shape the network matter here: from
+    // --params, or the winner of the search whose folder holds the weights.
+    let given = params
+        .map(|p| match serde_json::from_str::<serde_json::Value>(&p) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(_) => Err(Fail(
+                2,
+                "--params must be a JSON object such as {\"layers.0.units\": 64}".into(),
+            )),
+            Err(e) => Err(Fail(2, format!("--params is not valid JSON: {e}"))),
+        })
+        .transpose()?;
+    let winner = std::fs::read_to_string(weights.with_file_name("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|m| m["winner"]["params"].as_object().cloned());
+    let values =
+        search::shape_values(&run, given.as_ref().or(winner.as_ref())).map_err(|m| Fail(2, m))?;
     let bytes =
         std::fs::read(weights).map_err(|e| Fail(3, format!("{}: {e}", weights.display())))?;
     let sets = data.sets()?;

@@ -40,7 +40,7 @@ pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
     let mut trainer = Trainer::new(net, config, &mut memory).map_err(t)?;
     let r = check_initial_loss(&mut trainer, &sets.train, INITIAL_LOSS_TOLERANCE).map_err(t)?;
     lines.push(format!(
-        "step 1, initial loss: {:.3} against ln {} = {:.3} (tolerance {:.0}%): {:?}",
+        "step 1, initial loss: {:.3} against ln {} = {:.3} (tolerance {:.0}%): {}",
         r.loss,
         sets.train.classes,
         r.expected,
@@ -59,7 +59,7 @@ pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
     let sample = (5 * config.batch).min(sets.train.count);
     let r = overfit_small_sample(&mut trainer, &sets.train, sample, 2000, &mut order).map_err(t)?;
     lines.push(format!(
-        "step 2, overfit {sample} images (regularizers off, constant rate): {:?} (loss {:.3} -> {:.4}, accuracy {:.3})",
+        "step 2, overfit {sample} images (regularizers off, constant rate): {} (loss {:.3} -> {:.4}, accuracy {:.3})",
         r.verdict, r.first_loss, r.last_loss, r.accuracy
     ));
 

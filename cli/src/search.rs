@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tinyreg::tune::{Distribution, Param, Point, Sampler, Space, Value};
 
-use crate::config::{short, Run, Values, MAX_PARAMS, OPTIMIZERS};
+use crate::config::{short, Run, Target, Values, MAX_PARAMS, OPTIMIZERS};
 
 /// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
 /// padded parameter takes one grid level and is never read, and each
@@ -145,6 +145,51 @@ pub fn values_from_json(run: &Run, text: &str) -> Result<(Values, Map<String, Js
 fn nan_or<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
     use serde::Deserialize;
     Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
+}
+
+/// The values that shape the network (`layers.N.units`) from a JSON object
+/// of a trial's parameters (other keys are allowed and left out: prediction
+/// does not use them); `None` when the search shapes nothing.
+pub fn shape_values(
+    run: &Run,
+    params: Option<&Map<String, Json>>,
+) -> Result<Option<Values>, String> {
+    let shaping: Vec<(&Param, Target)> = run
+        .params
+        .iter()
+        .zip(&run.targets)
+        .filter(|(_, t)| matches!(t, Target::Units(_)))
+        .map(|(p, &t)| (p, t))
+        .collect();
+    if shaping.is_empty() {
+        return Ok(None);
+    }
+    let names: Vec<&str> = shaping.iter().map(|(p, _)| p.name).collect();
+    let Some(params) = params else {
+        return Err(format!(
+            "the network's shape depends on the searched {names:?}: give --params with their values, e.g. '{{\"{}\": 64}}' (a search folder's run.json holds the winner's, used when the weights are there; trials.jsonl each trial's)",
+            names[0]
+        ));
+    };
+    let mut out = Values::default();
+    for (p, target) in shaping {
+        let v = params.get(p.name).and_then(Json::as_i64).ok_or_else(|| {
+            format!(
+                "--params: {:?} must be given as an integer (it shapes the network)",
+                p.name
+            )
+        })?;
+        if let Distribution::Int { low, high, .. } = p.distribution {
+            if !(low..=high).contains(&v) {
+                return Err(format!(
+                    "--params: {:?} must be in [{low}, {high}], got {v}",
+                    p.name
+                ));
+            }
+        }
+        out.0.push((target, v as f64));
+    }
+    Ok(Some(out))
 }
 
 /// One epoch of one trial, as `trial` prints it and the records keep it.

@@ -59,7 +59,11 @@ pub fn run(
         }
         None => {
             let config = config.ok_or_else(|| Fail(2, "give the config".into()))?;
-            (config.to_path_buf(), out_path(config, out), None)
+            (
+                config.to_path_buf(),
+                out_path(config, out, "search", false)?,
+                None,
+            )
         }
     };
     let text = std::fs::read(&config).map_err(|e| Fail(2, format!("{}: {e}", config.display())))?;
@@ -143,8 +147,8 @@ pub fn run(
     // A killed search's folder still reports (from the journal).
     write(&dir.join("run.json"), meta("running").to_string())?;
     println!(
-        "search: {:?}, {} trials of up to {} epochs, {threads} thread{}",
-        spec.sampler,
+        "search: {}, {} trials of up to {} epochs, {threads} thread{}",
+        format!("{:?}", spec.sampler).to_lowercase(),
         plan.n,
         plan.epochs,
         if threads == 1 { "" } else { "s" }
@@ -172,7 +176,7 @@ pub fn run(
             format!(
                 "trial {:3}: {} -> validation {:.4} (loss {:.4}, {} epochs, {:.2} s)",
                 s.trial,
-                serde_json::Value::Object(s.params.clone()),
+                crate::config::short_params(&s.params),
                 s.val_accuracy,
                 s.val_loss,
                 s.epochs,
@@ -498,9 +502,9 @@ fn finish(
     let identical = again.last().map(|r| (r.val_accuracy, r.val_loss))
         == Some((winner.val_accuracy, winner.val_loss));
     println!(
-        "winner: trial {} {} -> validation {:.4} (loss {:.4}); retrained from its seed: {}",
+        "winner: trial {} ({}) -> validation {:.4} (loss {:.4}); retrained from its seed: {}",
         winner.trial,
-        serde_json::Value::Object(winner.params.clone()),
+        crate::config::short_params(&winner.params),
         winner.val_accuracy,
         winner.val_loss,
         if identical {

@@ -710,3 +710,58 @@ fn data_of_another_image_shape_is_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("4x16"), "{}", stderr(&o));
 }
+
+/// A folder holding another run is never written over: `search` into a
+/// `train` folder is refused with nothing changed; `predict` after a search
+/// over a layer's width takes the winner's width from the folder, or from
+/// --params (only the widths are needed).
+#[test]
+fn runs_never_overwrite_each_other_and_predict_asks_only_for_shapes() {
+    let dir = scratch("no_overwrite");
+    let path = config(&dir, |t| {
+        t.replace(
+            "{ name = \"layers.1.keep\", low = 0.5, high = 1.0 },",
+            "{ name = \"layers.0.units\", low = 8, high = 48, int = true },",
+        )
+    });
+    let path = path.to_str().unwrap();
+    let out = dir.join("out");
+    let o = tinyreg(&["train", path, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = std::fs::read(out.join("weights.tinyreg")).unwrap();
+    for command in ["search", "check"] {
+        let o = tinyreg(&[command, path, "--out", out.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{command}: {}", stderr(&o));
+        assert!(stderr(&o).contains("holds a train run"), "{}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(out.join("weights.tinyreg")).unwrap(), before);
+    assert!(!out.join("journal.jsonl").exists());
+
+    let searched = dir.join("searched");
+    let o = tinyreg(&["search", path, "--out", searched.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let weights = searched.join("weights.tinyreg");
+    let w = weights.to_str().unwrap();
+    let o = tinyreg(&["predict", path, "--weights", w]);
+    assert!(
+        o.status.success(),
+        "the winner's width from run.json: {}",
+        stderr(&o)
+    );
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(searched.join("run.json")).unwrap()).unwrap();
+    let units = run["winner"]["params"]["layers.0.units"].as_i64().unwrap();
+    let only_width = format!("{{\"layers.0.units\": {units}}}");
+    let o = tinyreg(&["predict", path, "--weights", w, "--params", &only_width]);
+    assert!(o.status.success(), "only the width: {}", stderr(&o));
+    // Moved away from its folder, the weights need the width, and say so.
+    let alone = dir.join("alone.tinyreg");
+    std::fs::copy(&weights, &alone).unwrap();
+    let o = tinyreg(&["predict", path, "--weights", alone.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("depends on the searched [\"layers.0.units\"]"),
+        "{}",
+        stderr(&o)
+    );
+}

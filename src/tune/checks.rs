@@ -31,6 +31,22 @@ pub enum InitialLossVerdict {
     NotFinite,
 }
 
+impl core::fmt::Display for InitialLossVerdict {
+    /// In words, for reports.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            InitialLossVerdict::Expected => "as expected",
+            InitialLossVerdict::TooHigh => {
+                "too high: the logits start too large (initial weights too big?) or the loss has a bug"
+            }
+            InitialLossVerdict::TooLow => {
+                "too low: the network knows the labels already (a leak?) or the loss misses classes"
+            }
+            InitialLossVerdict::NotFinite => "not finite",
+        })
+    }
+}
+
 /// Step 1: the loss before any step against `ln C`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InitialLossReport {
@@ -216,6 +232,21 @@ pub enum OverfitVerdict {
         /// The step.
         step: u32,
     },
+}
+
+impl core::fmt::Display for OverfitVerdict {
+    /// In words, for reports.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            OverfitVerdict::Overfit { steps } => write!(f, "fit 100% in {steps} steps"),
+            OverfitVerdict::Stuck => {
+                f.write_str("stuck below 100% (rate too low, model too small, or a bug)")
+            }
+            OverfitVerdict::Diverged { step } => {
+                write!(f, "diverged at step {step} (rate too high)")
+            }
+        }
+    }
 }
 
 /// Step 2: training on a small sample without regularization.
