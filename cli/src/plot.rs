@@ -1,6 +1,8 @@
 //! The pictures, as SVG (plotters' SVG backend: text is left to the browser,
 //! so no fonts are needed). Log axes are drawn as `log10` of the value with
-//! the labels written back as values.
+//! the labels written back as values. Fonts are given in points and drawn at
+//! 0.81 of that in pixels: tick labels, axis names and legends at 16 (13
+//! px), captions at 16 or more, so no text is below 12 px at 100% zoom.
 
 use std::path::Path;
 
@@ -82,7 +84,8 @@ fn finite_max(values: impl Iterator<Item = f32>) -> f64 {
 }
 
 /// Loss curves: train and validation per epoch, and every step's loss with
-/// its moving average (x in epochs).
+/// its moving average (x in epochs), on a log axis: a loss falling from 2.3
+/// to 0.02 keeps the train-validation gap of its last epochs visible.
 pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
     let mut svg = String::new();
     {
@@ -90,25 +93,30 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
         root.fill(&WHITE).map_err(err)?;
         let n = epochs.len().max(1) as f64;
         let per_epoch = steps.len() as f64 / n;
-        let ymax = finite_max(
+        let y = Axis { log: true };
+        let yr = y.range(
             epochs
                 .iter()
                 .flat_map(|e| [e.train_loss, e.val_loss])
-                .chain(moving_average(steps, 20)),
-        )
-        .max(1e-3)
-            * 1.05;
+                .chain(steps.iter().copied())
+                .filter(|v| *v > 0.0)
+                .map(f64::from),
+        );
+        let ymax = 10f64.powf(yr.end);
         let mut chart = ChartBuilder::on(&root)
-            .caption("loss", ("sans-serif", 20))
+            .caption("loss (log axis)", ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0.0..n, 0.0..ymax)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..n, yr.clone())
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .x_desc("epoch")
-            .y_desc("cross-entropy")
+            .y_desc("cross-entropy (log)")
+            .y_label_formatter(&|v| y.label(*v))
             .draw()
             .map_err(err)?;
         if per_epoch > 0.0 {
@@ -118,8 +126,8 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
                     steps
                         .iter()
                         .enumerate()
-                        .filter(|(_, v)| v.is_finite())
-                        .map(|(i, &v)| (at(i), (v as f64).min(ymax))),
+                        .filter(|(_, v)| v.is_finite() && **v > 0.0)
+                        .map(|(i, &v)| (at(i), y.map((v as f64).min(ymax)))),
                     STEP.stroke_width(1),
                 ))
                 .map_err(err)?
@@ -128,7 +136,11 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
             let smooth = moving_average(steps, (per_epoch as usize).max(1));
             chart
                 .draw_series(LineSeries::new(
-                    smooth.iter().enumerate().map(|(i, &v)| (at(i), v as f64)),
+                    smooth
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, v)| **v > 0.0)
+                        .map(|(i, &v)| (at(i), y.map(v as f64))),
                     BLACK.stroke_width(1),
                 ))
                 .map_err(err)?
@@ -145,7 +157,10 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
         ] {
             chart
                 .draw_series(LineSeries::new(
-                    epochs.iter().map(|e| (e.epoch as f64, value(e) as f64)),
+                    epochs
+                        .iter()
+                        .filter(|e| value(e) > 0.0)
+                        .map(|e| (e.epoch as f64, y.map(value(e) as f64))),
                     color.stroke_width(2),
                 ))
                 .map_err(err)?
@@ -154,6 +169,7 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
         }
         chart
             .configure_series_labels()
+            .label_font(("sans-serif", 16))
             .border_style(BLACK)
             .background_style(WHITE.mix(0.85))
             .draw()
@@ -184,6 +200,8 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .x_desc("epoch")
             .y_desc("accuracy")
             .draw()
@@ -207,6 +225,7 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
         }
         chart
             .configure_series_labels()
+            .label_font(("sans-serif", 16))
             .position(SeriesLabelPosition::LowerRight)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.85))
@@ -243,6 +262,8 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .x_desc("learning rate")
             .y_desc("loss")
             .x_label_formatter(&|v| x.label(*v))
@@ -271,7 +292,7 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
             .label("smoothed loss")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TRAIN));
         for (i, &(name, lr)) in marks.iter().enumerate() {
-            let color = [VAL, MARK, BLACK][i % 3];
+            let color = [VAL, MARK, BLACK, RGBColor(148, 103, 189)][i % 4];
             let at = x.map(lr as f64);
             chart
                 .draw_series(LineSeries::new(
@@ -279,11 +300,12 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
                     color.stroke_width(1),
                 ))
                 .map_err(err)?
-                .label(format!("{name} {lr:.2e}"))
+                .label(format!("{name}: {lr:.2e}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
         chart
             .configure_series_labels()
+            .label_font(("sans-serif", 16))
             .position(SeriesLabelPosition::UpperLeft)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.85))
@@ -294,14 +316,33 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
     save(path, &svg)
 }
 
-/// Validation accuracy of each trial against one parameter.
-pub fn against_param(path: &Path, name: &str, log: bool, points: &[(f64, f32)]) -> Res {
+/// Validation accuracy of each trial against one parameter; a choice's
+/// axis (`categories`: the names of its indices) is labelled with the names.
+pub fn against_param(
+    path: &Path,
+    (name, log, categories): (&str, bool, Option<&[&str]>),
+    points: &[(f64, f32)],
+) -> Res {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (480, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let x = Axis { log };
-        let xr = x.range(points.iter().map(|p| p.0));
+        let xr = match categories {
+            // Every category's slot, half a slot of room on each side.
+            Some(c) => -0.5..(c.len() as f64 - 0.5),
+            None => x.range(points.iter().map(|p| p.0)),
+        };
+        let category = |v: f64| -> String {
+            let i = v.round();
+            match categories {
+                Some(c) if (v - i).abs() < 1e-6 && i >= 0.0 => {
+                    c.get(i as usize).map_or(String::new(), |s| s.to_string())
+                }
+                Some(_) => String::new(),
+                None => x.label(v),
+            }
+        };
         let lo = points
             .iter()
             .map(|p| p.1)
@@ -316,13 +357,16 @@ pub fn against_param(path: &Path, name: &str, log: bool, points: &[(f64, f32)]) 
             .map_err(err)?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .x_desc(if log {
                 format!("{name} (log axis)")
             } else {
                 name.to_string()
             })
             .y_desc("validation accuracy")
-            .x_label_formatter(&|v| x.label(*v))
+            .x_labels(categories.map_or(10, |c| c.len()))
+            .x_label_formatter(&|v| category(*v))
             .draw()
             .map_err(err)?;
         chart
@@ -366,6 +410,8 @@ pub fn parallel_coordinates(
             .collect();
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .disable_y_mesh()
             .x_labels(axes)
             .x_label_formatter(&|v| {
@@ -478,6 +524,8 @@ pub fn search_plane(
             .map_err(err)?;
         upper
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .y_desc("val accuracy")
             .x_label_formatter(&|v| x.label(*v))
             .draw()
@@ -499,6 +547,8 @@ pub fn search_plane(
             .map_err(err)?;
         plane
             .configure_mesh()
+            .label_style(("sans-serif", 16))
+            .axis_desc_style(("sans-serif", 16))
             .x_desc(format!("{xname}{}", if xlog { " (log)" } else { "" }))
             .y_desc(format!("{yname}{}", if ylog { " (log)" } else { "" }))
             .x_label_formatter(&|v| x.label(*v))

@@ -253,10 +253,17 @@ pub fn write(dir: &Path) -> Result<(), String> {
             })
             .unwrap_or_default();
         let mut marks = Vec::new();
-        for key in ["valley", "steep", "min_tenth"] {
+        for (key, words) in [
+            ("valley", "suggested: valley (fastai's default)"),
+            ("steep", "suggested: steepest fall"),
+            ("min_tenth", "suggested: minimum / 10"),
+        ] {
             if let Some(v) = r[key].as_f64() {
-                marks.push((key, v as f32));
+                marks.push((words, v as f32));
             }
+        }
+        if let Some(lr) = meta["winner"]["params"]["lr"].as_f64() {
+            marks.push(("the search's winner", lr as f32));
         }
         if !points.is_empty() {
             plot::range_test(&dir.join("range_test.svg"), &points, &marks)?;
@@ -317,12 +324,33 @@ pub fn write(dir: &Path) -> Result<(), String> {
             }
         };
         for (d, name) in names.iter().enumerate() {
+            // A choice's axis holds the options the trials took, by name.
+            let options: Vec<&str> = crate::config::OPTIMIZERS
+                .iter()
+                .copied()
+                .filter(|o| {
+                    top.iter()
+                        .any(|t| t.params.get(name.as_str()) == Some(&Value::from(*o)))
+                })
+                .collect();
+            let choice = !options.is_empty();
             let points: Vec<(f64, f32)> = top
                 .iter()
-                .filter_map(|t| Some((numeric(t, name)?, t.val_accuracy)))
+                .filter_map(|t| {
+                    let x = match t.params.get(name.as_str())? {
+                        Value::String(s) => options.iter().position(|o| o == s)? as f64,
+                        _ => numeric(t, name)?,
+                    };
+                    Some((x, t.val_accuracy))
+                })
                 .collect();
             let file = format!("param_{d}.svg");
-            plot::against_param(&dir.join(&file), name, logs.get(d) == Some(&true), &points)?;
+            let categories = choice.then_some(&options[..]);
+            plot::against_param(
+                &dir.join(&file),
+                (name, logs.get(d) == Some(&true), categories),
+                &points,
+            )?;
             figures.push((file, format!("Validation accuracy against {name}")));
         }
         let rows: Vec<(Vec<f64>, f32)> = top

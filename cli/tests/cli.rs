@@ -765,3 +765,52 @@ fn runs_never_overwrite_each_other_and_predict_asks_only_for_shapes() {
         stderr(&o)
     );
 }
+
+/// The report's pictures can be read without the config at hand: a choice
+/// parameter's axis names its options, the loss is on a log axis, the range
+/// test names its suggestions in words, and no text is below 12 px.
+#[test]
+fn report_pictures_name_choices_and_stay_readable() {
+    let dir = scratch("pictures");
+    let path = config(&dir, |t| {
+        t.replace(
+            "{ name = \"layers.1.keep\", low = 0.5, high = 1.0 },",
+            "{ name = \"optimizer\", choices = [\"sgd\", \"adam\"] },",
+        )
+    });
+    let out = dir.join("out");
+    let o = tinyreg(&[
+        "search",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let choice = svg("param_1.svg");
+    assert!(
+        choice.contains("\nsgd\n")
+            && choice.contains("\nadam\n")
+            && !choice.contains("\nnesterov\n"),
+        "{choice}"
+    );
+    assert!(svg("loss.svg").contains("cross-entropy (log)"));
+    let range = svg("range_test.svg");
+    assert!(
+        range.contains("valley (fastai") && range.contains("winner"),
+        "{range}"
+    );
+    for name in [
+        "loss.svg",
+        "accuracy.svg",
+        "range_test.svg",
+        "param_0.svg",
+        "param_1.svg",
+        "parallel.svg",
+    ] {
+        for size in svg(name).split("font-size=\"").skip(1) {
+            let px: f32 = size.split('"').next().unwrap().parse().unwrap();
+            assert!(px >= 12.0, "{name}: text of {px} px");
+        }
+    }
+}
