@@ -12,6 +12,7 @@ mod data_command;
 mod data_spec;
 mod files;
 mod plot;
+mod plot_search;
 mod report;
 mod search;
 mod search_command;
@@ -126,8 +127,14 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Redraw the pictures and index.html of an output folder from its records.
-    Report { dir: PathBuf },
+    /// Redraw the pictures and index.html of an output folder from its
+    /// records; with a second folder, also DIR/compare.html: the two runs'
+    /// pictures side by side.
+    Report {
+        dir: PathBuf,
+        /// Another output folder to compare with.
+        other: Option<PathBuf>,
+    },
     /// Predict the test set (or --data) with saved weights; prints the accuracy, writes one class per line.
     Predict {
         config: PathBuf,
@@ -198,7 +205,12 @@ fn main() -> ExitCode {
         Command::Convert { path, labels, out } => {
             data_command::convert_command(&path, labels.as_deref(), &out)
         }
-        Command::Report { dir } => report::write(&dir).map_err(|m| Fail(2, m)),
+        Command::Report { dir, other } => report::write(&dir)
+            .and_then(|()| match &other {
+                Some(o) => report::write(o).and_then(|()| report::compare(&dir, o)),
+                None => Ok(()),
+            })
+            .map_err(|m| Fail(2, m)),
         Command::Predict {
             config,
             weights,

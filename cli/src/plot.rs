@@ -170,6 +170,7 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
         chart
             .configure_series_labels()
             .label_font(("sans-serif", 16))
+            .position(SeriesLabelPosition::UpperRight)
             .border_style(BLACK)
             .background_style(WHITE.mix(0.85))
             .draw()
@@ -321,9 +322,10 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
 pub fn against_param(
     path: &Path,
     (name, log, categories): (&str, bool, Option<&[&str]>),
-    points: &[(f64, f32)],
+    points: &[(f64, f32, u32)],
 ) -> Res {
     let mut svg = String::new();
+    let mut hover = Vec::new();
     {
         let root = SVGBackend::with_string(&mut svg, (480, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
@@ -369,39 +371,84 @@ pub fn against_param(
             .x_label_formatter(&|v| category(*v))
             .draw()
             .map_err(err)?;
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .filter(|p| p.1.is_finite())
-                    .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, TRAIN.filled())),
-            )
-            .map_err(err)?;
+        // One colour per budget: successive halving's rungs apart.
+        let mut budgets: Vec<u32> = points.iter().map(|p| p.2).collect();
+        budgets.sort_unstable();
+        budgets.dedup();
+        for (k, &b) in budgets.iter().enumerate() {
+            let color = if budgets.len() == 1 {
+                TRAIN
+            } else {
+                crate::plot_search::RUNG[k.min(crate::plot_search::RUNG.len() - 1)]
+            };
+            let series = chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.2 == b && p.1.is_finite())
+                        .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, color.filled())),
+                )
+                .map_err(err)?;
+            if budgets.len() > 1 {
+                series
+                    .label(format!("{b} epochs"))
+                    .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+            }
+        }
+        for p in points.iter().filter(|p| p.1.is_finite()) {
+            hover.push((
+                chart.backend_coord(&(x.map(p.0), p.1 as f64)),
+                format!(
+                    "{name} {}: validation {:.4} after {} epochs",
+                    match categories {
+                        Some(_) => category(p.0),
+                        None => crate::config::significant(p.0, 3),
+                    },
+                    p.1,
+                    p.2
+                ),
+            ));
+        }
+        if budgets.len() > 1 {
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 16))
+                .position(SeriesLabelPosition::LowerRight)
+                .border_style(BLACK)
+                .background_style(WHITE.mix(0.85))
+                .draw()
+                .map_err(err)?;
+        }
         root.present().map_err(err)?;
     }
+    crate::plot_search::add_hover(&mut svg, &hover);
     save(path, &svg)
 }
 
 /// Parallel coordinates: one line per trial across the parameters (each
-/// scaled to its range, log where searched in log) and validation accuracy,
-/// colored from worst (light) to best (dark red).
+/// scaled to its range, log where searched in log, its real lowest and
+/// highest values written at its ends; a choice's options by name) and
+/// validation accuracy, coloured from worst (light orange) to best (dark
+/// blue) with a colour bar; the best trials are drawn last, on top.
 pub fn parallel_coordinates(
     path: &Path,
     names: &[&str],
-    logs: &[bool],
+    (logs, categories): (&[bool], &[Option<&[&str]>]),
     trials: &[(Vec<f64>, f32)],
 ) -> Res {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (760, 440)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
+        let (main, bar) = root.split_horizontally(680);
         let axes = names.len() + 1;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(&main)
             .caption("trials across the parameters", ("sans-serif", 20))
             .margin(16)
+            .margin_top(28)
             .x_label_area_size(36)
-            .y_label_area_size(30)
-            .build_cartesian_2d(-0.2..(axes as f64 - 0.8), -0.05..1.05)
+            .y_label_area_size(8)
+            .build_cartesian_2d(-0.35..(axes as f64 - 0.65), -0.08..1.08)
             .map_err(err)?;
         let labels: Vec<String> = names
             .iter()
@@ -411,8 +458,9 @@ pub fn parallel_coordinates(
         chart
             .configure_mesh()
             .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
             .disable_y_mesh()
+            .disable_x_mesh()
+            .y_labels(0)
             .x_labels(axes)
             .x_label_formatter(&|v| {
                 let i = v.round();
@@ -422,7 +470,6 @@ pub fn parallel_coordinates(
                     String::new()
                 }
             })
-            .y_desc("scaled to each axis' range")
             .draw()
             .map_err(err)?;
         let scale = |values: Vec<f64>| -> (f64, f64) {
@@ -442,6 +489,14 @@ pub fn parallel_coordinates(
                 .filter(|v| v.is_finite())
                 .collect(),
         );
+        let color_of = |s: f64| {
+            let s = s.clamp(0.0, 1.0);
+            RGBColor(
+                (253.0 - 245.0 * s) as u8,
+                (174.0 - 126.0 * s) as u8,
+                (97.0 + 10.0 * s) as u8,
+            )
+        };
         let mut order: Vec<usize> = (0..trials.len()).collect();
         order.sort_by(|&a, &b| trials[a].1.total_cmp(&trials[b].1));
         for &t in &order {
@@ -451,11 +506,6 @@ pub fn parallel_coordinates(
             } else {
                 0.0
             };
-            let color = RGBColor(
-                (240.0 - 60.0 * s) as u8,
-                (220.0 - 200.0 * s) as u8,
-                (220.0 - 200.0 * s) as u8,
-            );
             let mut line: Vec<(f64, f64)> = values
                 .iter()
                 .enumerate()
@@ -469,14 +519,76 @@ pub fn parallel_coordinates(
                 .collect();
             line.push((names.len() as f64, s));
             chart
-                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .draw_series(LineSeries::new(line, color_of(s).stroke_width(2)))
                 .map_err(err)?;
         }
+        // Each axis with its real ends.
+        let end_label = |d: usize, mapped: f64| -> String {
+            if d == names.len() {
+                return format!("{mapped:.3}");
+            }
+            match categories.get(d).copied().flatten() {
+                Some(c) => c
+                    .get(mapped.round() as usize)
+                    .map_or(String::new(), |s| s.to_string()),
+                None if logs[d] => format!("{:.1e}", 10f64.powf(mapped)),
+                None => crate::config::significant(mapped, 3),
+            }
+        };
         for d in 0..axes {
             chart
                 .draw_series(LineSeries::new([(d as f64, 0.0), (d as f64, 1.0)], BLACK))
                 .map_err(err)?;
+            let (lo, hi) = if d == names.len() { acc } else { ranges[d] };
+            let hi = if d < names.len()
+                && trials
+                    .iter()
+                    .all(|t| Axis { log: logs[d] }.map(t.0[d]) == lo)
+            {
+                lo
+            } else {
+                hi
+            };
+            let style = ("sans-serif", 16).into_font().color(&BLACK);
+            chart
+                .draw_series([
+                    Text::new(end_label(d, hi), (d as f64 + 0.03, 1.065), style.clone()),
+                    Text::new(end_label(d, lo), (d as f64 + 0.03, -0.01), style.clone()),
+                ])
+                .map_err(err)?;
         }
+        // The colour bar: validation accuracy from worst to best.
+        let mut legend = ChartBuilder::on(&bar)
+            .margin(16)
+            .margin_top(60)
+            .x_label_area_size(36)
+            .y_label_area_size(8)
+            .build_cartesian_2d(0.0..1.0, acc.0..acc.1)
+            .map_err(err)?;
+        let steps = 40;
+        legend
+            .draw_series((0..steps).map(|k| {
+                let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+                let y = |f: f64| acc.0 + f * (acc.1 - acc.0);
+                Rectangle::new([(0.0, y(a)), (0.4, y(b))], color_of((a + b) / 2.0).filled())
+            }))
+            .map_err(err)?;
+        let style = ("sans-serif", 16).into_font().color(&BLACK);
+        legend
+            .draw_series([
+                Text::new(format!("{:.3}", acc.1), (0.45, acc.1), style.clone()),
+                Text::new(
+                    format!("{:.3}", acc.0),
+                    (0.45, acc.0 + 0.04 * (acc.1 - acc.0)),
+                    style.clone(),
+                ),
+                Text::new(
+                    "val acc".to_string(),
+                    (0.0, acc.0 - 0.06 * (acc.1 - acc.0)),
+                    style,
+                ),
+            ])
+            .map_err(err)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)

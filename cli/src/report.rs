@@ -15,6 +15,7 @@ use tinyreg::{EpochMetrics, LearningRate, Metrics, Network, Trainer};
 use crate::config::Run;
 use crate::data::Sets;
 use crate::plot;
+use crate::plot_search;
 use crate::search::EpochRecord;
 use crate::search::TrialSummary;
 use crate::train::{build, TrainError};
@@ -145,6 +146,15 @@ fn journal_trials(path: &Path) -> Result<Vec<TrialSummary>, String> {
                 .map(|e| e.summary)
                 .map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))
         })
+        .collect()
+}
+
+/// The epoch records a search's journal holds (every whole line after the
+/// head).
+fn journal_records(path: &Path) -> Vec<EpochRecord> {
+    read_records::<crate::search::JournalEntry>(path)
+        .into_iter()
+        .flat_map(|e| e.records)
         .collect()
 }
 
@@ -334,14 +344,15 @@ pub fn write(dir: &Path) -> Result<(), String> {
                 })
                 .collect();
             let choice = !options.is_empty();
-            let points: Vec<(f64, f32)> = top
+            // Every trial at every budget it reached, coloured by budget.
+            let points: Vec<(f64, f32, u32)> = trials
                 .iter()
                 .filter_map(|t| {
                     let x = match t.params.get(name.as_str())? {
                         Value::String(s) => options.iter().position(|o| o == s)? as f64,
                         _ => numeric(t, name)?,
                     };
-                    Some((x, t.val_accuracy))
+                    Some((x, t.val_accuracy, t.epochs))
                 })
                 .collect();
             let file = format!("param_{d}.svg");
@@ -361,10 +372,51 @@ pub fn write(dir: &Path) -> Result<(), String> {
             })
             .collect();
         let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        plot::parallel_coordinates(&dir.join("parallel.svg"), &name_refs, &logs, &rows)?;
+        let choice_axes: Vec<Option<&[&str]>> = names
+            .iter()
+            .map(|n| {
+                top.iter()
+                    .any(|t| matches!(t.params.get(n.as_str()), Some(Value::String(_))))
+                    .then_some(crate::config::OPTIMIZERS)
+            })
+            .collect();
+        plot::parallel_coordinates(
+            &dir.join("parallel.svg"),
+            &name_refs,
+            (&logs, &choice_axes),
+            &rows,
+        )?;
         figures.push((
             "parallel.svg".into(),
-            "Parallel coordinates: every trial across the parameters, darker is better".into(),
+            "Parallel coordinates: every trial across the parameters (each axis between its real lowest and highest values), coloured by validation accuracy".into(),
+        ));
+        plot_search::best_so_far(&dir.join("best_so_far.svg"), &trials)?;
+        figures.push((
+            "best_so_far.svg".into(),
+            "Best so far: every trial's validation accuracy in the order the search drew them, and the best one yet".into(),
+        ));
+        let records: Vec<EpochRecord> = match read_jsonl(&dir.join("epochs.jsonl"))? {
+            r if !r.is_empty() => r,
+            _ => journal_records(&dir.join(crate::search::JOURNAL)),
+        };
+        if !records.is_empty() {
+            plot_search::trial_curves(&dir.join("trial_curves.svg"), &records, &trials)?;
+            figures.push((
+                "trial_curves.svg".into(),
+                "Every trial's validation curve; a cross ends a trial the search stopped early"
+                    .into(),
+            ));
+        }
+        let shares = plot_search::importance(&rows, &name_refs);
+        plot_search::importance_chart(
+            &dir.join("importance.svg"),
+            &name_refs,
+            &shares,
+            rows.len(),
+        )?;
+        figures.push((
+            "importance.svg".into(),
+            "What matters: the share of the validation accuracy's variance each parameter explains alone (η² over bins; no interactions)".into(),
         ));
         if names.len() >= 2 {
             let plane: Vec<(f64, f64, f32)> = top
@@ -403,7 +455,7 @@ pub fn write(dir: &Path) -> Result<(), String> {
     if let Some(w) = meta.get("winner").filter(|w| !w.is_null()) {
         html += &format!(
             "<h2>Winner (chosen on validation)</h2><p>trial {} <code>{}</code>: validation accuracy {:.4}, loss {:.4}, {} epochs; retrained from its seed: {}.</p>\n",
-            w["trial"], escape(&w["params"].to_string()),
+            w["trial"], escape(&w["params"].as_object().map_or(String::new(), crate::config::short_params)),
             w["val_accuracy"].as_f64().unwrap_or(f64::NAN), w["val_loss"].as_f64().unwrap_or(f64::NAN), w["epochs"],
             if meta["winner_retrained_identical"].as_bool() == Some(true) { "bit-identical" } else { "differs" }
         );
@@ -456,4 +508,66 @@ pub fn write(dir: &Path) -> Result<(), String> {
     // Lets a headless browser (and CI) tell that every picture loaded.
     html += "<script>window.addEventListener('load',function(){var i=document.images,bad=0;for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0)bad++;}document.body.setAttribute('data-images',i.length+' loaded, '+bad+' missing');});</script>\n</body></html>\n";
     crate::files::write_atomic(&dir.join("index.html"), html.as_bytes())
+}
+
+/// `a/compare.html`: the pictures of runs `a` and `b` side by side, row by
+/// row (a picture only one of them has stands alone), under each run's
+/// command, config, winner and test score.
+pub fn compare(a: &Path, b: &Path) -> Result<(), String> {
+    let abs = |d: &Path| std::fs::canonicalize(d).map_err(|e| format!("{}: {e}", d.display()));
+    let (a_abs, b_abs) = (abs(a)?, abs(b)?);
+    let run = |d: &Path| -> Value {
+        std::fs::read_to_string(d.join("run.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    };
+    let pictures = |d: &Path| -> Vec<String> {
+        let page = std::fs::read_to_string(d.join("index.html")).unwrap_or_default();
+        page.split("<img src=\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next().map(String::from))
+            .collect()
+    };
+    let (pa, pb) = (pictures(a), pictures(b));
+    let mut names: Vec<String> = pa.clone();
+    names.extend(pb.iter().filter(|n| !pa.contains(n)).cloned());
+    let head = |d: &Path, m: &Value| {
+        let winner = m["winner"]["params"]
+            .as_object()
+            .map_or(String::new(), |p| {
+                format!("; winner {}", crate::config::short_params(p))
+            });
+        let test = m["test"]["accuracy"].as_f64().map_or(String::new(), |t| {
+            format!("; test accuracy {t:.4} (scored once)")
+        });
+        format!(
+            "<th><code>{}</code><br>{} of <code>{}</code>{}{}</th>",
+            escape(&d.display().to_string()),
+            escape(m["command"].as_str().unwrap_or("run")),
+            escape(m["config"].as_str().unwrap_or("")),
+            escape(&winner),
+            escape(&test)
+        )
+    };
+    let mut html = String::from("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tinyreg: two runs</title>\n<style>body{font-family:sans-serif;margin:1em;color:#222}table{border-collapse:collapse}td,th{vertical-align:top;padding:6px;text-align:left;font-weight:normal}img{max-width:100%;border:1px solid #ccc}</style></head><body>\n<h1>Two runs side by side</h1>\n<table><tr>");
+    html += &head(a, &run(a));
+    html += &head(b, &run(b));
+    html += "</tr>\n";
+    for name in &names {
+        let cell = |d: &Path, list: &[String]| {
+            if list.contains(name) {
+                format!(
+                    "<td><img src=\"file://{}\" alt=\"{}\"></td>",
+                    escape(&d.join(name).display().to_string()),
+                    escape(name)
+                )
+            } else {
+                "<td></td>".to_string()
+            }
+        };
+        html += &format!("<tr>{}{}</tr>\n", cell(&a_abs, &pa), cell(&b_abs, &pb));
+    }
+    html += "</table></body></html>\n";
+    crate::files::write_atomic(&a.join("compare.html"), html.as_bytes())
 }

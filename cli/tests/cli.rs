@@ -814,3 +814,72 @@ fn report_pictures_name_choices_and_stay_readable() {
         }
     }
 }
+
+/// A successive-halving search's page: rungs coloured and named by budget,
+/// the best-so-far history, every trial's curve with the stopped ones
+/// crossed, what matters, parallel coordinates with real values and a colour
+/// bar, values on hover; and two runs side by side.
+#[test]
+fn report_shows_rungs_history_curves_importance_and_compares_runs() {
+    let dir = scratch("halving_page");
+    let path = config(&dir, |t| {
+        t.replace(
+            "sampler = \"sobol\"\ntrials = 4",
+            "sampler = \"halving\"\ntrials = 9\neta = 3\nmin_epochs = 1",
+        )
+    });
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let o = tinyreg(&[
+        "search",
+        path.to_str().unwrap(),
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = |name: &str| std::fs::read_to_string(a.join(name)).unwrap();
+    let param = svg("param_0.svg");
+    for rung in ["1 epochs", "3 epochs"] {
+        assert!(param.contains(rung), "rung legend {rung}: {param}");
+    }
+    assert!(param.contains("<title>lr "), "hover values");
+    assert!(svg("best_so_far.svg").contains("best so far (3 epochs)"));
+    let curves = svg("trial_curves.svg");
+    assert!(
+        curves.contains("(stopped here)") && curves.contains("<title>trial"),
+        "{curves}"
+    );
+    assert!(svg("importance.svg").contains("lr: "));
+    let parallel = svg("parallel.svg");
+    assert!(
+        parallel.contains("val acc") && parallel.contains("e-"),
+        "real values and a colour bar: {parallel}"
+    );
+    let page = svg("index.html");
+    for picture in [
+        "best_so_far.svg",
+        "trial_curves.svg",
+        "importance.svg",
+        "parallel.svg",
+    ] {
+        assert!(page.contains(picture), "{picture} on the page");
+    }
+    // Two runs side by side.
+    let o = tinyreg(&[
+        "train",
+        path.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tinyreg(&["report", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let compare = std::fs::read_to_string(a.join("compare.html")).unwrap();
+    assert!(
+        compare.contains("search of") && compare.contains("train of"),
+        "{compare}"
+    );
+    assert!(
+        compare.matches("loss.svg").count() >= 2,
+        "both runs' loss pictures"
+    );
+}
