@@ -426,6 +426,7 @@ fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     let meta = json!({
         "command": "check",
         "config": config.display().to_string(),
+        "config_lr": run.config.train.lr,
         "checks": summary.lines,
     });
     write(&dir.join("run.json"), meta.to_string())?;
@@ -542,6 +543,7 @@ fn train_command(
         "command": "train",
         "config": config.display().to_string(),
         "status": "done",
+        "config_lr": run.config.train.lr,
         "seconds": trained.seconds,
         "layer_ratios": trained.layer_ratios,
         "test": test,

@@ -238,8 +238,14 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
 }
 
 /// The range test: loss and smoothed loss against the rate (log axis), the
-/// suggestions marked.
-pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]) -> Res {
+/// suggestions and the given rates marked, the searched range shaded; raw
+/// losses above the chart are drawn on its top edge and the legend says so.
+pub fn range_test(
+    path: &Path,
+    points: &[(f32, f32, f32)],
+    marks: &[(&str, f32)],
+    searched: Option<(f32, f32)>,
+) -> Res {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -248,9 +254,10 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
         let xr = x.range(points.iter().map(|p| p.0 as f64));
         let first = points.first().map_or(1.0, |p| p.2 as f64);
         let ymax = finite_max(points.iter().map(|p| p.2)).max(first * 1.5);
+        // Low enough for the raw losses too: only the blow-up is clipped.
         let ymin = points
             .iter()
-            .map(|p| p.2)
+            .flat_map(|p| [p.1, p.2])
             .filter(|v| v.is_finite())
             .fold(f32::INFINITY, f32::min)
             .min(ymax as f32) as f64;
@@ -279,8 +286,28 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
                 STEP.stroke_width(1),
             ))
             .map_err(err)?
-            .label("loss")
+            .label(if points.iter().any(|p| p.1 as f64 > ymax) {
+                "loss (clipped at the top edge)"
+            } else {
+                "loss"
+            })
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
+        if let Some((lo, hi)) = searched {
+            let shade = RGBColor(255, 221, 87);
+            chart
+                .draw_series([Rectangle::new(
+                    [
+                        (x.map(lo as f64), ymin * 0.9),
+                        (x.map(hi as f64), ymax * 1.05),
+                    ],
+                    shade.mix(0.25).filled(),
+                )])
+                .map_err(err)?
+                .label(format!("the searched range: {lo:.1e} to {hi:.1e}"))
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.mix(0.5).filled())
+                });
+        }
         chart
             .draw_series(LineSeries::new(
                 points
@@ -293,7 +320,13 @@ pub fn range_test(path: &Path, points: &[(f32, f32, f32)], marks: &[(&str, f32)]
             .label("smoothed loss")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TRAIN));
         for (i, &(name, lr)) in marks.iter().enumerate() {
-            let color = [VAL, MARK, BLACK, RGBColor(148, 103, 189)][i % 4];
+            let color = [
+                VAL,
+                MARK,
+                BLACK,
+                RGBColor(255, 127, 14),
+                RGBColor(148, 103, 189),
+            ][i % 5];
             let at = x.map(lr as f64);
             chart
                 .draw_series(LineSeries::new(

@@ -272,11 +272,17 @@ pub fn write(dir: &Path) -> Result<(), String> {
                 marks.push((words, v as f32));
             }
         }
+        if let Some(lr) = meta["config_lr"].as_f64() {
+            marks.push(("the config's rate", lr as f32));
+        }
         if let Some(lr) = meta["winner"]["params"]["lr"].as_f64() {
             marks.push(("the search's winner", lr as f32));
         }
+        let searched = meta["lr_range"]
+            .as_array()
+            .and_then(|a| Some((a.first()?.as_f64()? as f32, a.get(1)?.as_f64()? as f32)));
         if !points.is_empty() {
-            plot::range_test(&dir.join("range_test.svg"), &points, &marks)?;
+            plot::range_test(&dir.join("range_test.svg"), &points, &marks, searched)?;
             figures.push((
                 "range_test.svg".into(),
                 "Learning-rate range test (fastai's sweep) with its suggestions".into(),

@@ -314,6 +314,19 @@ pub fn trial_count(run: &Run) -> Result<u64, String> {
     Ok(n)
 }
 
+/// The `[low, high]` a real parameter of the search spans, if searched.
+pub fn bounds(run: &Run, name: &str) -> Option<[f64; 2]> {
+    run.params
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| match p.distribution {
+            Distribution::Uniform { low, high } | Distribution::LogUniform { low, high } => {
+                Some([low, high])
+            }
+            _ => None,
+        })
+}
+
 /// Whether `target` is searched in log space (for the pictures' axes).
 pub fn is_log(run: &Run, name: &str) -> bool {
     run.params.iter().any(|p| p.name == name && p.is_log())

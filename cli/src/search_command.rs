@@ -142,6 +142,8 @@ pub fn run(
             "params": names,
             "log": names.iter().map(|n| search::is_log(&run, n)).collect::<Vec<_>>(),
             "threads": threads,
+            "config_lr": run.config.train.lr,
+            "lr_range": search::bounds(&run, "lr"),
         })
     };
     // A killed search's folder still reports (from the journal).

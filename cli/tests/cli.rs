@@ -797,7 +797,10 @@ fn report_pictures_name_choices_and_stay_readable() {
     assert!(svg("loss.svg").contains("cross-entropy (log)"));
     let range = svg("range_test.svg");
     assert!(
-        range.contains("valley (fastai") && range.contains("winner"),
+        range.contains("valley (fastai")
+            && range.contains("winner")
+            && range.contains("the config")
+            && range.contains("the searched range: 1.0e-4 to 1.0e-1"),
         "{range}"
     );
     for name in [
