@@ -221,6 +221,13 @@ fn npz_and_image_folders_train_and_search() {
         10,
     );
     train_weights(&npz_config, &dir.join("npz"));
+    let o = tinyreg(&[
+        "search",
+        npz_config.to_str().unwrap(),
+        "--out",
+        dir.join("npz-search").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
 
     // Two classes of 8x8 gray images, 12 each: dark and bright.
     let root = dir.join("images");
