@@ -82,9 +82,18 @@ fuzz_target!(|data: &[u8]| {
     let out_len = if b.u8() % 8 == 0 { n + 1 } else { n };
     let mut out = vec![-1e9f32; out_len];
     let within = |out: &[f32], fill: f32, nearest: bool| {
+        // Bilinear follows torchvision: `sampled * mask + (1 - mask) fill`
+        // with `sampled` itself weighed by the mask, so a border pixel is
+        // `mask^2 avg + (1 - mask) fill`: in the hull of the image's values,
+        // the fill and 0.
+        let start = if nearest {
+            (fill, fill)
+        } else {
+            (fill.min(0.0), fill.max(0.0))
+        };
         let (lo, hi) = image
             .iter()
-            .fold((fill, fill), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .fold(start, |(lo, hi), &v| (lo.min(v), hi.max(v)));
         let slack = 4.0 * f32::EPSILON * lo.abs().max(hi.abs());
         out.iter().all(|&v| {
             if nearest {

@@ -19,7 +19,11 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let (Ok(x), Ok(y)) = (parse_npy(p, a), parse_npy(p, b)) {
-        let layout = if op & 1 == 1 { Layout::Nhwc } else { Layout::Nchw };
+        let layout = if op & 1 == 1 {
+            Layout::Nhwc
+        } else {
+            Layout::Nchw
+        };
         if let Ok(d) = dataset((p, &x), (p, &y), layout, 1 + (op >> 1) as u32) {
             assert_eq!(d.count(), y.shape[0]);
             assert!(d.labels.iter().all(|&l| (l as usize) < d.classes));
