@@ -424,7 +424,7 @@ pub fn against_param(
                 .map_err(err)?;
             if budgets.len() > 1 {
                 series
-                    .label(format!("{b} epochs"))
+                    .label(crate::plot_search::epochs_text(b))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
             }
         }
@@ -432,13 +432,13 @@ pub fn against_param(
             hover.push((
                 chart.backend_coord(&(x.map(p.0), p.1 as f64)),
                 format!(
-                    "{name} {}: validation {:.4} after {} epochs",
+                    "{name} {}: validation {:.4} after {}",
                     match categories {
                         Some(_) => category(p.0),
                         None => crate::config::significant(p.0, 3),
                     },
                     p.1,
-                    p.2
+                    crate::plot_search::epochs_text(p.2)
                 ),
             ));
         }

@@ -21,6 +21,20 @@ pub const RUNG: [RGBColor; 5] = [
     RGBColor(44, 160, 44),
 ];
 
+/// A tick label for a count axis (trials, epochs): whole numbers only.
+fn whole(v: f64) -> String {
+    if (v - v.round()).abs() < 1e-6 {
+        format!("{v:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// "1 epoch", "3 epochs".
+pub fn epochs_text(n: u32) -> String {
+    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
+}
+
 fn err<E: std::fmt::Display>(e: E) -> String {
     format!("drawing: {e}")
 }
@@ -99,7 +113,7 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 16))
             .x_desc("trial (in the order the search drew them)")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| whole(*v))
             .y_desc("validation accuracy")
             .draw()
             .map_err(err)?;
@@ -113,7 +127,7 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                 .map_err(err)?
-                .label(format!("a trial, {b} epochs"))
+                .label(format!("a trial, {}", epochs_text(b)))
                 .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
         }
         let mut best = f32::NEG_INFINITY;
@@ -132,7 +146,7 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
         chart
             .draw_series(LineSeries::new(line, BLACK.stroke_width(2)))
             .map_err(err)?
-            .label(format!("best so far ({top} epochs)"))
+            .label(format!("best so far ({})", epochs_text(top)))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
         chart
             .configure_series_labels()
@@ -148,9 +162,9 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
                 hover.push((
                     at,
                     format!(
-                        "trial {}, {} epochs: validation {:.4} ({})",
+                        "trial {}, {}: validation {:.4} ({})",
                         t.trial,
-                        t.epochs,
+                        epochs_text(t.epochs),
                         t.val_accuracy,
                         crate::config::short_params(&t.params)
                     ),
@@ -205,7 +219,7 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
             .label_style(("sans-serif", 16))
             .axis_desc_style(("sans-serif", 16))
             .x_desc("epoch")
-            .x_label_formatter(&|v| format!("{v:.0}"))
+            .x_label_formatter(&|v| whole(*v))
             .y_desc("validation accuracy")
             .draw()
             .map_err(err)?;
@@ -247,7 +261,7 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
-                .label(format!("{b} epochs"))
+                .label(epochs_text(b))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
         chart

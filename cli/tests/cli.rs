@@ -841,11 +841,12 @@ fn report_shows_rungs_history_curves_importance_and_compares_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     let svg = |name: &str| std::fs::read_to_string(a.join(name)).unwrap();
     let param = svg("param_0.svg");
-    for rung in ["1 epochs", "3 epochs"] {
+    for rung in ["1 epoch\n", "3 epochs"] {
         assert!(param.contains(rung), "rung legend {rung}: {param}");
     }
     assert!(param.contains("<title>lr "), "hover values");
     assert!(svg("best_so_far.svg").contains("best so far (3 epochs)"));
+    assert!(!curves_text_has_fraction(&svg("trial_curves.svg")));
     let curves = svg("trial_curves.svg");
     assert!(
         curves.contains("(stopped here)") && curves.contains("<title>trial"),
@@ -885,4 +886,17 @@ fn report_shows_rungs_history_curves_importance_and_compares_runs() {
         compare.matches("loss.svg").count() >= 2,
         "both runs' loss pictures"
     );
+}
+
+/// Whether a picture's tick labels hold a fraction or a repeated whole
+/// number (a count axis labelled 2, 2, 2 between its integers).
+fn curves_text_has_fraction(svg: &str) -> bool {
+    let labels: Vec<&str> = svg
+        .split("</text>")
+        .filter_map(|t| t.rsplit('>').next())
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    labels.iter().any(|l| !seen.insert(*l))
 }
