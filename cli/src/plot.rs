@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::search::EpochRecord;
@@ -22,6 +23,22 @@ type Res = Result<(), String>;
 /// never shows half a picture).
 fn save(path: &Path, svg: &str) -> Res {
     crate::files::write_atomic(path, svg.as_bytes())
+}
+
+/// The legend every picture draws: 16-point text on a translucent white
+/// box with a black border, at `position`.
+pub fn draw_legend<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Res {
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 16))
+        .position(position)
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.85))
+        .draw()
+        .map_err(err)
 }
 
 fn err<E: std::fmt::Display>(e: E) -> String {
@@ -167,14 +184,7 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -224,14 +234,7 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -337,14 +340,7 @@ pub fn range_test(
                 .label(format!("{name}: {lr:.2e}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -443,14 +439,7 @@ pub fn against_param(
             ));
         }
         if budgets.len() > 1 {
-            chart
-                .configure_series_labels()
-                .label_font(("sans-serif", 16))
-                .position(SeriesLabelPosition::LowerRight)
-                .border_style(BLACK)
-                .background_style(WHITE.mix(0.85))
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present().map_err(err)?;
     }

@@ -148,14 +148,7 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
             .map_err(err)?
             .label(format!("best so far ({})", epochs_text(top)))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
+        crate::plot::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         for t in &order {
             if t.val_accuracy.is_finite() {
                 let at = chart.backend_coord(&(t.trial as f64, t.val_accuracy as f64));
@@ -264,14 +257,7 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
                 .label(epochs_text(b))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        chart
-            .configure_series_labels()
-            .label_font(("sans-serif", 16))
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.85))
-            .draw()
-            .map_err(err)?;
+        crate::plot::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     add_hover(&mut svg, &hover);
