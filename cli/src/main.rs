@@ -6,6 +6,7 @@
 //! 4 training failed (a non-finite loss); 5 standard output closed (the
 //! driver went away).
 
+mod chart;
 mod config;
 mod data;
 mod data_command;

@@ -6,8 +6,9 @@
 
 use std::path::Path;
 
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
+
+use crate::chart::err;
 
 use crate::search::EpochRecord;
 
@@ -23,26 +24,6 @@ type Res = Result<(), String>;
 /// never shows half a picture).
 fn save(path: &Path, svg: &str) -> Res {
     crate::files::write_atomic(path, svg.as_bytes())
-}
-
-/// The legend every picture draws: 16-point text on a translucent white
-/// box with a black border, at `position`.
-pub fn draw_legend<'a>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
-    position: SeriesLabelPosition,
-) -> Res {
-    chart
-        .configure_series_labels()
-        .label_font(("sans-serif", 16))
-        .position(position)
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.85))
-        .draw()
-        .map_err(err)
-}
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("drawing: {e}")
 }
 
 /// One axis: its values as drawn (log10 for log axes), range and labels.
@@ -184,7 +165,7 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -234,7 +215,7 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
                 .label(name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -340,7 +321,7 @@ pub fn range_test(
                 .label(format!("{name}: {lr:.2e}"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         root.present().map_err(err)?;
     }
     save(path, &svg)
@@ -408,7 +389,7 @@ pub fn against_param(
             let color = if budgets.len() == 1 {
                 TRAIN
             } else {
-                crate::plot_search::RUNG[k.min(crate::plot_search::RUNG.len() - 1)]
+                crate::chart::RUNG[k.min(crate::chart::RUNG.len() - 1)]
             };
             let series = chart
                 .draw_series(
@@ -420,7 +401,7 @@ pub fn against_param(
                 .map_err(err)?;
             if budgets.len() > 1 {
                 series
-                    .label(crate::plot_search::epochs_text(b))
+                    .label(crate::chart::epochs_text(b))
                     .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
             }
         }
@@ -434,16 +415,16 @@ pub fn against_param(
                         None => crate::config::significant(p.0, 3),
                     },
                     p.1,
-                    crate::plot_search::epochs_text(p.2)
+                    crate::chart::epochs_text(p.2)
                 ),
             ));
         }
         if budgets.len() > 1 {
-            draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+            crate::chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present().map_err(err)?;
     }
-    crate::plot_search::add_hover(&mut svg, &hover);
+    crate::chart::add_hover(&mut svg, &hover);
     save(path, &svg)
 }
 

@@ -7,56 +7,20 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use crate::chart::err;
+
+use crate::chart::{add_hover, draw_legend, epochs_text, RUNG};
 use crate::search::{EpochRecord, TrialSummary};
 
 type Res = Result<(), String>;
 
 const SIZE: (u32, u32) = (720, 420);
-/// One colour per budget (successive halving's rungs), shortest first.
-pub const RUNG: [RGBColor; 5] = [
-    RGBColor(158, 202, 225),
-    RGBColor(66, 146, 198),
-    RGBColor(8, 69, 148),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-];
-
 /// A tick label for a count axis (trials, epochs): whole numbers only.
 fn whole(v: f64) -> String {
     if (v - v.round()).abs() < 1e-6 {
         format!("{v:.0}")
     } else {
         String::new()
-    }
-}
-
-/// "1 epoch", "3 epochs".
-pub fn epochs_text(n: u32) -> String {
-    format!("{n} epoch{}", if n == 1 { "" } else { "s" })
-}
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    format!("drawing: {e}")
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// Adds an invisible circle with a `<title>` at each pixel position, so a
-/// browser shows the text when the pointer rests on the point.
-pub fn add_hover(svg: &mut String, points: &[((i32, i32), String)]) {
-    let mut extra = String::new();
-    for ((x, y), text) in points {
-        extra += &format!(
-            "<circle cx=\"{x}\" cy=\"{y}\" r=\"7\" fill=\"#000\" fill-opacity=\"0\"><title>{}</title></circle>\n",
-            escape(text)
-        );
-    }
-    if let Some(end) = svg.rfind("</svg>") {
-        svg.insert_str(end, &extra);
     }
 }
 
@@ -148,7 +112,7 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
             .map_err(err)?
             .label(format!("best so far ({})", epochs_text(top)))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-        crate::plot::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         for t in &order {
             if t.val_accuracy.is_finite() {
                 let at = chart.backend_coord(&(t.trial as f64, t.val_accuracy as f64));
@@ -257,7 +221,7 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
                 .label(epochs_text(b))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
         }
-        crate::plot::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     add_hover(&mut svg, &hover);
