@@ -5,26 +5,9 @@
 //! run; `predict` loads the weights; `report` redraws the folder.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tinyreg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinyreg"))
-        .args(args)
-        .output()
-        .expect("run tinyreg")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh folder under the target directory.
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{scratch, stderr, tinyreg};
 
 /// A small digits config (400 training images, 100 of them for validation;
 /// 4 epochs; a 4-trial search of 3 epochs) in `dir`: `cargo test` runs the

@@ -7,29 +7,9 @@
 //! write what was read.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn tinyreg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tinyreg"))
-        .args(args)
-        .output()
-        .expect("run tinyreg")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{scratch, stderr, stdout, tinyreg};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
