@@ -141,12 +141,6 @@ const ZEN4: bool = cfg!(all(
     target_feature = "avx512bf16",
     not(target_feature = "avxvnni")
 ));
-/// GEMM depth block: rows of the packed panel, sized so a panel
-/// (`GEMM_KC * GEMM_NV * LANES` floats, 32 KiB, 16 KiB on Zen 4) stays in
-/// L1. The same on every AVX-512 machine, because the depth block sets the
-/// order of the sums past it.
-#[cfg(target_feature = "avx512f")]
-pub const GEMM_KC: usize = 256;
 
 /// GEMM register tile: rows of the output computed at once.
 #[cfg(not(target_feature = "avx512f"))]
@@ -160,14 +154,13 @@ pub const GEMM_MR: usize = if cfg!(target_feature = "avx") {
 /// GEMM register tile: output columns computed at once, in vectors.
 #[cfg(not(target_feature = "avx512f"))]
 pub const GEMM_NV: usize = 1;
-/// GEMM depth block: rows of the packed panel (`GEMM_KC * LANES` floats: 16 KiB
-/// on x86, whose cores' L1 data caches hold 24 KiB or more; 8 KiB elsewhere).
-#[cfg(not(target_feature = "avx512f"))]
-pub const GEMM_KC: usize = if cfg!(target_feature = "sse2") {
-    256
-} else {
-    128
-};
+/// GEMM depth block: rows of the packed panel (`GEMM_KC * GEMM_NV * LANES`
+/// floats: 16 KiB, 32 KiB with AVX-512 off Zen 4), which stays in the L1 data
+/// cache of every core with SSE2, NEON or WASM SIMD (32 KiB or more). The same
+/// on every target, because each depth block's sum is added to the last: with
+/// 128 rows on NEON, a 300-input layer summed 128 + 128 + 44 there and 256 + 44
+/// on x86, and the two trained to different bits (`tests/cross_target.rs`).
+pub const GEMM_KC: usize = 256;
 
 /// Transposes a 16 x 16 block: `out[c].lane(r) = rows[r].lane(c)`.
 ///

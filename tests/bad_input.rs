@@ -167,13 +167,14 @@ mod layers_and_data {
     }
 
     #[test]
-    fn convolution_of_a_2_to_the_32_image_is_an_overflow() {
-        // It wrapped to 0 and panicked ("chunk size must be non-zero").
+    fn convolution_of_an_image_of_usize_max_pixels_is_an_overflow() {
+        // A 2^32 x 2^32 image (2^16 x 2^16 on 32-bit targets) wrapped to 0 pixels
+        // and panicked ("chunk size must be non-zero").
         let conv = Conv2d {
             in_channels: 1,
             out_channels: 1,
-            height: 1 << 32,
-            width: 1 << 32,
+            height: 1 << (usize::BITS / 2),
+            width: 1 << (usize::BITS / 2),
             k: 1,
             stride: 1,
             padding: 0,
@@ -331,8 +332,10 @@ mod trainer_side_effects {
 
     #[test]
     fn a_plan_that_overflows_is_refused() {
-        // Relu { features: 1 << 63 } at batch 2 "needed" 2,050 floats.
-        let layers = [Layer::Relu { features: 1 << 63 }];
+        // Relu { features: 2^63 } at batch 2 "needed" 2,050 floats.
+        let layers = [Layer::Relu {
+            features: 1 << (usize::BITS - 1),
+        }];
         let net = Network::new(&layers);
         assert_eq!(net.memory_len(2, 0, false), usize::MAX);
         let mut mem = vec![0f32; 4096];

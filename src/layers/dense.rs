@@ -80,8 +80,8 @@ pub type DropConnect = Dropout;
 
 impl Dense {
     /// Floats of packing scratch every call needs, whatever the shape: a
-    /// `GEMM_KC x (GEMM_NV * LANES)` panel (32 KiB with AVX-512, 16 KiB on Zen 4
-    /// and other x86, 8 KiB elsewhere: none without SIMD).
+    /// `GEMM_KC x (GEMM_NV * LANES)` panel (32 KiB with AVX-512 off Zen 4,
+    /// 16 KiB elsewhere with SIMD, none without).
     ///
     /// cbindgen:ignore
     pub const SCRATCH_LEN: usize = GEMM_SCRATCH_LEN;
