@@ -90,13 +90,18 @@ for step in "${steps[@]}"; do
       ;;
     compare)
       say "x86-64: the training bits of the default build (SSE2) and of AVX2 + FMA"
-      TINYREG_CROSS_TARGET_DIR="$bits_dir" cargo test --release --test cross_target \
+      # The default build in the plain release profile, which the examples use
+      # too, so CI builds the dependencies once for both.
+      env -u CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS -u CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS \
+        TINYREG_CROSS_TARGET_DIR="$bits_dir" cargo test --release --test cross_target \
         cross_target_training_learns
+      # The AVX2 build in CI's AVX2 step's folder and profile, which it reuses.
       RUSTFLAGS="-C target-feature=+avx2,+fma" CARGO_TARGET_DIR=target/avx2 \
         TINYREG_CROSS_TARGET_DIR="$bits_dir" cargo test --release --test cross_target \
         cross_target_training_learns
       say "every target's training bits against every other's"
-      TINYREG_CROSS_TARGET_DIR="$bits_dir" cargo test --release --test cross_target \
+      env -u CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS -u CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS \
+        TINYREG_CROSS_TARGET_DIR="$bits_dir" cargo test --release --test cross_target \
         cross_target_results_agree -- --ignored --nocapture
       ;;
     *)
