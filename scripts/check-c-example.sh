@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check-c-example.sh - the C ABI end to end: include/tinyreg.h is what cbindgen
-# makes of src/capi.rs today; examples/c/main.c, built by the host gcc against
+# makes of src/capi.rs now; examples/c/main.c, built by the host gcc against
 # libtinyreg_c.a, trains digits and passes; the same C, built by
 # arm-none-eabi-gcc (newlib, rdimon semihosting) for the Cortex-M4F, passes
 # under QEMU. Needs the embedded toolchain (scripts/install-embedded-toolchain.sh

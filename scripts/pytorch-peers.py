@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch on one CPU thread, at the shapes of the crate's benches: the peer
-figures of the README's benchmark tables. Not part of CI.
+figures of docs/benchmarks.md's tables. Not part of CI.
 
 Set-up (several GB: PyTorch pulls its CUDA wheels, then runs on the CPU):
 
