@@ -53,7 +53,7 @@ enum Command {
     /// Steps 1-3 of the recipe: the initial loss, overfitting a small sample, the learning-rate range test.
     Check {
         config: PathBuf,
-        /// Output folder (default: runs/<config name>).
+        /// Output folder (default: runs/NAME, NAME the config file's stem).
         #[arg(long)]
         out: Option<PathBuf>,
     },
