@@ -56,7 +56,7 @@ fn trainer_is_deterministic_bit_for_bit() {
 }
 
 /// With patience longer than training, early stopping never stops, yet the
-/// weights at the end are the best epoch's (Keras issue 12511): equal, bit for
+/// weights at the end are the best epoch's (keras-team/keras#12511): equal, bit for
 /// bit, to a run of exactly best + 1 epochs without early stopping.
 #[test]
 fn trainer_early_stopping_restores_best_weights_even_without_stopping() {

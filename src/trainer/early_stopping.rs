@@ -6,7 +6,7 @@
 //! before `start_from_epoch` are not tracked. After `patience` epochs without
 //! improvement, training stops. With `restore_best_weights`, the caller
 //! snapshots the weights whenever [`Verdict::Improved`] is returned and restores
-//! them when training ends, *whether or not patience ran out* (Keras issue 12511
+//! them when training ends, *whether or not patience ran out* (keras-team/keras#12511
 //! is the bug of restoring only on an early stop).
 
 /// Whether smaller or larger is better.

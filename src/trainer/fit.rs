@@ -157,7 +157,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         }
         if let Some((_, es)) = stopper {
             summary.best = es.best();
-            // Restore whether or not patience ran out (Keras issue 12511).
+            // Restore whether or not patience ran out (keras-team/keras#12511).
             if es.config().restore_best_weights && es.best().is_some() {
                 self.restore_best();
                 summary.restored = true;

@@ -12,7 +12,7 @@
 //! all three taken from the points up to the smallest smoothed loss.
 //! - **minimum/10**: the rate of the smallest smoothed loss, divided by 10.
 //!
-//! It is noisy from run to run (fastai issue 3295): report the three, not one
+//! It is noisy from run to run (fastai/fastai#3295): report the three, not one
 //! truth. The trainer's weights, optimizer state, batch norm statistics,
 //! generators and step count are restored bit for bit afterwards.
 
