@@ -26,13 +26,13 @@ const BATCH: usize = 64;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() > 1 {
-        eprintln!("usage: fashion [data dir (target/data/fashion-mnist)]");
+        eprintln!("usage: fashion [data dir (data/fashion-mnist)]");
         return ExitCode::from(2);
     }
     let dir = args
         .first()
         .cloned()
-        .unwrap_or_else(|| "target/data/fashion-mnist".into());
+        .unwrap_or_else(|| "data/fashion-mnist".into());
     let (train_bytes, test_bytes) = match fashion_data::load(&dir, TRAIN_COUNT) {
         Ok(bytes) => bytes,
         Err(message) => {

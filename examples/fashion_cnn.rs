@@ -519,7 +519,7 @@ fn main() -> ExitCode {
     let dir = args
         .first()
         .cloned()
-        .unwrap_or_else(|| "target/data/fashion-mnist".into());
+        .unwrap_or_else(|| "data/fashion-mnist".into());
     let epochs = match args.get(1).map(|e| e.parse::<u32>()) {
         None => 8,
         Some(Ok(e)) if e >= 1 => e,

@@ -62,9 +62,9 @@ fn run(dataset: &str, seeds: u64, epochs: u32) -> Result<(), Error> {
     let (train_bytes, test_bytes, task, val_count): (Vec<u8>, Vec<u8>, Task, usize) = if dataset
         == "fashion"
     {
-        let Ok((train, test)) = fashion_data::load("target/data/fashion-mnist", 20_000) else {
+        let Ok((train, test)) = fashion_data::load("data/fashion-mnist", 20_000) else {
             return Err(Error::InvalidData {
-                    reason: "Fashion-MNIST not found in target/data/fashion-mnist: run scripts/fetch-fashion-mnist.sh",
+                    reason: "Fashion-MNIST not found in data/fashion-mnist: run scripts/fetch-fashion-mnist.sh",
                 });
         };
         (train, test, FASHION, 5_000)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fetch-fashion-mnist.sh - put Fashion-MNIST's IDX files (gzip) into a folder
-# (default target/data/fashion-mnist) for `cargo run --release --example fashion`.
+# (default data/fashion-mnist) for `cargo run --release --example fashion`.
 #
 # Source: Debian's `dataset-fashion-mnist` package (H. Xiao, K. Rasul, R. Vollgraf,
 # "Fashion-MNIST: a Novel Image Dataset for Benchmarking Machine Learning
@@ -8,7 +8,7 @@
 # downloaded with apt-get and unpacked with dpkg -x: nothing is installed.
 # Idempotent: an existing folder with the four files is left alone.
 set -euo pipefail
-dir="${1:-target/data/fashion-mnist}"
+dir="${1:-data/fashion-mnist}"
 files=(train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz)
 have=1
 for f in "${files[@]}"; do [ -e "$dir/$f" ] || have=0; done

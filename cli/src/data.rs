@@ -103,7 +103,7 @@ fn read(path: &Path) -> Result<Vec<u8>, DataError> {
 fn gunzip(path: &Path) -> Result<Vec<u8>, DataError> {
     let file = std::fs::File::open(path).map_err(|e| {
         DataError::Missing(format!(
-            "{}: {e} (scripts/fetch-fashion-mnist.sh fetches Fashion-MNIST into data/fashion)",
+            "{}: {e} (scripts/fetch-fashion-mnist.sh fetches Fashion-MNIST into data/fashion-mnist)",
             path.display()
         ))
     })?;
