@@ -79,7 +79,10 @@ pub enum LayerSpec {
         #[serde(default)]
         vanilla: bool,
     },
-    Relu,
+    /// Empty braces, not a unit variant: serde lets unknown keys through on
+    /// an internally tagged unit variant, so `{ type = "relu", typo = 1 }`
+    /// would pass unnoticed.
+    Relu {},
     BatchNorm {
         #[serde(default = "bn_momentum")]
         momentum: f32,
@@ -125,7 +128,7 @@ pub enum LayerSpec {
         vanilla: bool,
     },
     /// Each channel's mean: `(c, h, w)` to `c`.
-    GlobalAvgPool,
+    GlobalAvgPool {},
     /// Opens a residual block around the layers up to the next `block_end`.
     BlockStart {
         #[serde(default = "one")]
@@ -136,7 +139,7 @@ pub enum LayerSpec {
     },
     /// Closes a residual block: adds its input, through a 1x1 convolution
     /// (images) or a dense layer (features) where the shape changed.
-    BlockEnd,
+    BlockEnd {},
     FractionalMaxPool {
         /// Output side (`out < in <= 2 out`; with `kernel`, `out + kernel - 1 <= in`).
         out: usize,
@@ -571,7 +574,7 @@ impl Run {
                         dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
                     }
                 }
-                LayerSpec::Relu => Layer::Relu { features },
+                LayerSpec::Relu {} => Layer::Relu { features },
                 LayerSpec::BatchNorm { momentum } => {
                     Layer::BatchNorm(BatchNorm::with(features, momentum, 1e-5))
                 }
@@ -659,7 +662,7 @@ impl Run {
                         dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
                     })
                 }
-                LayerSpec::GlobalAvgPool => {
+                LayerSpec::GlobalAvgPool {} => {
                     let s = need_image(image)?;
                     image = None;
                     Layer::GlobalAvgPool { shape: s }
@@ -680,7 +683,7 @@ impl Run {
                         },
                     }
                 }
-                LayerSpec::BlockEnd => {
+                LayerSpec::BlockEnd {} => {
                     let Some((skip, skip_image)) = block.take() else {
                         return Err(fail("block_end without a block_start".into()));
                     };
