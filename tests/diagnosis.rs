@@ -125,8 +125,10 @@ fn diagnosis_drops_a_low_ratio_when_another_finding_lowers_the_rate() {
             update_ratio: 1e-3,
         })
         .collect();
+    // Starting high: a first step at 0.2 and a second at 1.8 would be a spike
+    // (9x the first step), a divergence rather than noise.
     let steps: Vec<f32> = (0..400)
-        .map(|i| if i % 2 == 0 { 0.2 } else { 1.8 })
+        .map(|i| if i % 2 == 0 { 1.8 } else { 0.2 })
         .collect();
     let f = findings(&history, &steps, &[1e-7]);
     assert!(

@@ -161,6 +161,58 @@ fn overfitting_is_found() {
     }
 }
 
+/// Validation loss still falling at the end, train accuracy at 1.0, and
+/// validation `val_acc`: a gap of `1 - val_acc`.
+fn gap_with_falling_val_loss(val_acc: f32) -> Vec<EpochMetrics> {
+    (0..20)
+        .map(|e| {
+            let t = e as f32;
+            let acc = (0.7 + 0.03 * t).min(1.0);
+            epoch(1.0 / (t + 1.0), acc, 1.0 - 0.02 * t, val_acc.min(acc))
+        })
+        .collect()
+}
+
+#[test]
+fn overfitting_is_a_big_gap_even_while_the_validation_loss_falls() {
+    // The lecture's "big gap": 0.13 (twice the 0.05 threshold and more).
+    let f = run(&gap_with_falling_val_loss(0.87), &[], &[]);
+    match &f[..] {
+        [finding @ Finding::Overfitting { gap, val_rise, .. }] => {
+            assert!((gap - 0.13).abs() < 1e-6 && *val_rise == 0.0, "{f:?}");
+            // Stopping earlier would not help: the validation loss never turned up.
+            assert_eq!(finding.suggestion(), "more regularization or more data");
+            assert_eq!(finding.advice().len(), 1);
+            assert!(finding.to_string().contains("not rising"));
+        }
+        _ => panic!("{f:?}"),
+    }
+    // A gap of 0.07 with the loss still falling is not enough on its own.
+    let f = run(&gap_with_falling_val_loss(0.93), &[], &[]);
+    assert!(
+        !f.iter().any(|f| matches!(f, Finding::Overfitting { .. })),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn a_loss_that_explodes_within_an_epoch_is_a_divergence() {
+    // The epochs look calm (the first epoch's mean hides the explosion), the
+    // steps do not: the second step's loss is 30x the first's.
+    let mut steps = healthy_steps(400);
+    steps[1] = 30.0 * steps[0];
+    let f = run(&healthy(), &steps, &[]);
+    assert!(
+        matches!(f[..], [Finding::Diverged { epoch: 0, loss, min_loss }] if loss == steps[1] && min_loss == steps[0]),
+        "{f:?}"
+    );
+    // 2.9x stays under the threshold (3x).
+    steps[1] = 2.9 * steps[0];
+    assert!(!run(&healthy(), &steps, &[])
+        .iter()
+        .any(|f| matches!(f, Finding::Diverged { .. })));
+}
+
 #[test]
 fn underfitting_is_found() {
     let h: Vec<EpochMetrics> = (0..20)
