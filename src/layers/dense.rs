@@ -142,6 +142,34 @@ impl Dense {
     /// Forward with DropConnect on the weights. Train draws a fresh mask into
     /// `mask` ([`Dense::dropconnect_mask_bytes`] bytes) from `rng`; eval uses the
     /// full weights scaled by `dropconnect.eval_scale()`, leaving `rng` and `mask`.
+    ///
+    /// DropConnect draws one mask per forward pass, shared by the batch (Wan et
+    /// al.'s cheap variant), applies it while W is packed, and reuses it in
+    /// [`Dense::backward_dropconnect`]:
+    ///
+    /// ```
+    /// use tinyreg::{Dense, DenseGrads, DenseParams, DropConnect, MaskRng, Mode, softmax_cross_entropy};
+    ///
+    /// let layer = Dense::new(64, 10);                     // x: (batch, 64) -> y: (batch, 10)
+    /// let (w, b) = (vec![0.01f32; layer.weights_len()], vec![0.0f32; 10]);
+    /// let params = DenseParams { weights: &w, bias: &b };
+    /// let x = vec![0.5f32; 32 * 64];
+    /// let mut y = vec![0.0f32; 32 * 10];
+    /// let mut scratch = vec![0.0f32; Dense::SCRATCH_LEN]; // packing panel, fixed size
+    /// let mut mask = vec![0u8; layer.dropconnect_mask_bytes()];
+    /// let dropconnect = DropConnect::inverted(0.8)?;
+    /// let mut rng = MaskRng::seed_from_u64(1);
+    /// layer.forward_dropconnect(&dropconnect, Mode::Train, &mut rng, 32, params, &x, &mut y, &mut mask, &mut scratch)?;
+    ///
+    /// let labels = [3u32; 32];
+    /// let mut dy = vec![0.0f32; 32 * 10];
+    /// let loss = softmax_cross_entropy(10, &y, &labels, &mut dy)?; // mean loss, dL/dy
+    /// let (mut dw, mut db) = (vec![0.0f32; w.len()], vec![0.0f32; 10]);
+    /// let grads = DenseGrads { weights: &mut dw, bias: &mut db };
+    /// layer.backward_dropconnect(&dropconnect, Mode::Train, &mask, 32, params, &x, &y, &mut dy, grads, None, &mut scratch)?;
+    /// assert!((loss - 10f32.ln()).abs() < 1e-3);          // equal logits: ln 10
+    /// # Ok::<(), tinyreg::Error>(())
+    /// ```
     #[allow(clippy::too_many_arguments)]
     pub fn forward_dropconnect(
         &self,
