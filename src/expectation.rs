@@ -29,6 +29,21 @@
 //!
 //! With the `proptest` feature, `expectation::strategies` generates valid
 //! layers and inputs for property tests.
+//!
+//! ```
+//! use tinyreg::expectation::{exact_gap, DropoutOutcomes, GapBuffers, Verdict};
+//! use tinyreg::Dropout;
+//!
+//! // Vanilla dropout over 3 units: all 8 masks, each weighed by its probability.
+//! let input = [1.0f32, -2.0, 0.5];
+//! let mut outcomes = DropoutOutcomes::new(Dropout::vanilla(0.7)?, &input)?;
+//! let (mut sample, mut eval, mut mean, mut spread) = ([0.0; 3], [0.0; 3], [0.0; 3], [0.0; 3]);
+//! let buffers = GapBuffers { sample: &mut sample, eval: &mut eval, mean: &mut mean, spread: &mut spread };
+//! let report = exact_gap(&mut outcomes, buffers, true)?;
+//! assert_eq!(report.verdict(), Verdict::Equal); // eval (x * q) is the mean of train (x * m)
+//! assert!((mean[0] - 0.7).abs() < 1e-6);
+//! # Ok::<(), tinyreg::Error>(())
+//! ```
 
 use core::num::NonZeroU64;
 

@@ -5,13 +5,36 @@
 //! the caller hands in every buffer, and every buffer size can be asked for up
 //! front (by a `const fn` where possible).
 //!
-//! This release has exact Bernoulli mask sampling on 16 SIMD xoshiro128++
-//! streams; vanilla and inverted dropout, train and eval, forward and backward,
-//! with bit-packed or mask-free backward; dense layers ([`Dense`]) on a
-//! register-blocked GEMM with fused ReLU and DropConnect; softmax
-//! cross-entropy; batch norm; and an allocation-free [`Trainer`] (residual
-//! blocks with stochastic depth, optimizers, early stopping, ensembles) that
-//! runs from one caller-provided buffer, also from C (feature `capi`).
+//! It covers the lecture "Training Neural Networks II" of Stanford's CS231n:
+//! the stochastic regularizers with their train and eval behaviour, and the
+//! recipe for choosing hyperparameters.
+//!
+//! ## Where to start
+//!
+//! | you want to | start at |
+//! |---|---|
+//! | drop units of your own activations | [`Dropout`] (and [`Mode`], [`MaskRng`], [`mask_bytes`]) |
+//! | describe a network | [`Layer`] and [`Network`] (every size explicit, `const`-able), or [`layers::describe::build_layers`] (sizes inferred) |
+//! | train it | [`TrainConfig`], then [`Trainer`] ([`Trainer::fit`], [`Trainer::predict_proba`]) |
+//! | save and resume | [`trainer::checkpoint`] |
+//! | choose hyperparameters | [`tune`]: the recipe's checks, the range test, samplers, halving, the curves read |
+//! | test that eval is the expectation of train | [`expectation`] (feature `proptest` for strategies) |
+//! | call it from C | `capi` (feature `capi`, header `include/tinyreg.h`) |
+//!
+//! ## Modules
+//!
+//! The crate is layered, each module using only those before it:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`kernels`] | stateless SIMD loops over whole vectors: mask sampling, dropout, GEMM, convolution, pooling, blending, reductions |
+//! | [`simd`] | the one module that names vector types and their widths |
+//! | [`layers`] | each layer's shapes, validation and modes, forward and backward, on caller buffers |
+//! | [`trainer`] | networks, their memory plan, optimizers and schedules, data, fitting, prediction, ensembles, checkpoints |
+//! | [`tune`] | choosing hyperparameters: checks, range test, search spaces and samplers, halving, curve diagnosis |
+//! | [`expectation`] | exact and Monte Carlo checks that eval is the expectation of train |
+//! | [`distributions`] | seeded continuous draws for augmentation: mixup's Beta, crop offsets, box centres |
+//! | [`reference`](mod@reference) | naive scalar oracles of the kernels, for tests |
 //!
 //! ```
 //! use tinyreg::{Dropout, MaskRng, Mode, mask_bytes};
@@ -41,13 +64,6 @@
 //!   [`MaskRng`], so a seed gives the same mask bit for bit on every target
 //!   whatever its SIMD width. The streams equal `rand_xoshiro`'s scalar generator.
 //! - **Errors** are returned, never panicked, and nothing is written on error.
-//!
-//! ## Layout
-//! [`kernels`] (stateless SIMD, whole vectors) → [`layers`] (modes, validation)
-//! → [`trainer`] (networks, memory, optimizers, data) → [`tune`] (choosing
-//! hyperparameters: the recipe's checks, samplers, budgeted search, curves). [`simd`] is the one
-//! module that names vector types;
-//! [`reference`](mod@reference) holds the naive scalar oracle of every kernel.
 //!
 //! ## Platform-specific behavior
 //! Dropout is lane-wise (one multiply per element), so results are bit-identical

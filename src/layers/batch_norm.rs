@@ -18,6 +18,26 @@ use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, ForwardIo};
 
 /// A batch-norm layer's shape and constants.
+///
+/// ```
+/// use tinyreg::{BatchNorm, BatchNormState, Mode};
+///
+/// let bn = BatchNorm::new(2); // 2 features, PyTorch's momentum 0.1 and eps 1e-5
+/// let (gamma, beta) = ([1.0f32; 2], [0.0f32; 2]);
+/// let (mut mean, mut var) = ([0.0f32; 2], [1.0f32; 2]); // running statistics
+/// let x = [1.0, 10.0, 3.0, 30.0]; // (batch 2, features 2)
+/// let mut y = [0.0f32; 4];
+/// let mut saved = vec![0.0f32; bn.saved_len(2)]; // what backward needs
+/// let state = BatchNormState { gamma: &gamma, beta: &beta, running_mean: &mut mean, running_var: &mut var };
+/// bn.forward(Mode::Train, 2, state, &x, &mut y, &mut saved)?;
+/// assert!((y[0] + 1.0).abs() < 1e-3 && (y[2] - 1.0).abs() < 1e-3); // the batch's own statistics
+/// assert!((mean[0] - 0.2).abs() < 1e-6); // 0.9 * 0 + 0.1 * 2
+///
+/// // Eval normalizes with the running statistics instead.
+/// let state = BatchNormState { gamma: &gamma, beta: &beta, running_mean: &mut mean, running_var: &mut var };
+/// bn.forward(Mode::Eval, 2, state, &x, &mut y, &mut saved)?;
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BatchNorm {
     features: usize,

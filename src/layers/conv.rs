@@ -30,6 +30,24 @@ const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize
 }
 
 /// A convolution's shape: `k x k` kernels, `stride`, zero `padding`.
+///
+/// ```
+/// use tinyreg::Conv2d;
+///
+/// // One 4x4 gray image, two 3x3 filters, padding 1: the output keeps 4x4.
+/// let conv = Conv2d { in_channels: 1, out_channels: 2, height: 4, width: 4, k: 3, stride: 1, padding: 1 };
+/// assert_eq!((conv.out_height(), conv.out_width()), (4, 4));
+/// let mut weights = vec![0.0f32; conv.weights_len()]; // (out, in, k, k), PyTorch's layout
+/// weights[4] = 1.0;                                  // filter 0: the centre tap, a copy
+/// let bias = [0.0, 0.5];                             // filter 1: all zero weights, bias 0.5
+/// let image: Vec<f32> = (0..16).map(|i| i as f32).collect();
+/// let mut output = vec![0.0f32; 2 * 16];
+/// let mut scratch = vec![0.0f32; conv.scratch_len()];
+/// conv.forward(1, &weights, &bias, false, &image, &mut output, &mut scratch)?;
+/// assert_eq!(&output[..16], &image[..]);
+/// assert!(output[16..].iter().all(|&y| y == 0.5));
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conv2d {
     /// Input channels.

@@ -92,6 +92,28 @@ pub type BuildError = (usize, Error);
 /// give `classes` outputs. Shapes are checked as they go (a convolution or
 /// window that does not fit, an image layer after a dense one, a block left
 /// open or ending without a start); the trainer checks the rest.
+///
+/// ```
+/// use tinyreg::layers::describe::{build_layers, LayerDesc};
+/// use tinyreg::{Dropout, Error, ImageShape, Layer, Network};
+///
+/// let descs = [
+///     LayerDesc::Conv { filters: 8, kernel: 3, stride: 1, padding: 1, relu: true },
+///     LayerDesc::BatchNorm2d,
+///     LayerDesc::MaxPool { kernel: 2, stride: 2 },
+///     LayerDesc::Dropout(Dropout::inverted(0.8)?),
+///     LayerDesc::Dense { units: 10, relu: false, dropconnect: None }, // 8 * 4 * 4 inputs, inferred
+/// ];
+/// let image = ImageShape { channels: 1, height: 8, width: 8 };
+/// let mut out = [Layer::Relu { features: 0 }; 5];
+/// let layers = build_layers(image, 10, &descs, &mut out).map_err(|(_, e)| e)?;
+/// assert_eq!(Network::new(layers).params_len(), 8 * 9 + 8 + 2 * 8 + 128 * 10 + 10);
+///
+/// // A refusal names the description: a 9x9 kernel does not fit an 8x8 image.
+/// let bad = [LayerDesc::Conv { filters: 8, kernel: 9, stride: 1, padding: 0, relu: true }];
+/// assert!(matches!(build_layers(image, 10, &bad, &mut out), Err((0, _))));
+/// # Ok::<(), Error>(())
+/// ```
 pub fn build_layers<'o>(
     input: ImageShape,
     classes: usize,

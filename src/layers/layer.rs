@@ -102,7 +102,29 @@ impl Projection {
     }
 }
 
-/// One layer of a [`crate::Network`].
+/// One layer of a [`crate::Network`]. Every size is explicit, so a list can
+/// be a `const` and its memory known at compile time; `layers::describe::
+/// build_layers` fills the sizes in from the input shape instead.
+///
+/// ```
+/// use tinyreg::{BatchNorm, Conv2d, Dense, Dropout, ImageShape, Layer, Network};
+///
+/// // A small CNN for 1x8x8 images: conv 3x3 (8 filters) + ReLU, batch norm per
+/// // channel, 2x2 max pooling, inverted dropout, dense to 10 classes.
+/// let conv = Conv2d { in_channels: 1, out_channels: 8, height: 8, width: 8, k: 3, stride: 1, padding: 1 };
+/// let layers = [
+///     Layer::Conv2d { conv, relu: true },
+///     Layer::BatchNorm(BatchNorm::over_channels(8, 8 * 8)),
+///     Layer::MaxPool { shape: ImageShape { channels: 8, height: 8, width: 8 }, k: 2, stride: 2 },
+///     Layer::Dropout { features: 8 * 4 * 4, dropout: Dropout::inverted(0.8)? },
+///     Layer::Dense(Dense::new(8 * 4 * 4, 10)),
+/// ];
+/// let net = Network::new(&layers);
+/// net.validate()?; // every layer's inputs match the previous layer's outputs
+/// assert_eq!((net.inputs(), net.outputs()), (64, 10));
+/// assert_eq!(net.params_len(), 8 * 9 + 8 + 2 * 8 + 128 * 10 + 10);
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Layer {
     /// Fully connected, optionally with a fused ReLU ([`Dense::with_relu`]).

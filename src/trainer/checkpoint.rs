@@ -26,6 +26,34 @@
 //! [`Error::BadCheckpoint`], one whose checksum does not match with
 //! [`Error::ChecksumMismatch`], and one holding a NaN or infinite float with
 //! [`Error::BadCheckpoint`], all before anything is written.
+//!
+//! ```
+//! use tinyreg::{Dense, Error, Icls, Layer, LearningRate, Network, TrainConfig, Trainer};
+//!
+//! let layers = [Layer::Dense(Dense::new(64, 32).with_relu()), Layer::Dense(Dense::new(32, 10))];
+//! let data = Icls::parse(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits-train.bin")))?;
+//! let config = TrainConfig::new(32, LearningRate::constant(0.05));
+//! let net = Network::new(&layers);
+//! let mut memory = vec![0.0f32; net.memory_len_for(&config)];
+//! let mut trainer = Trainer::new(net, config, &mut memory)?;
+//! let mut order = vec![0u32; data.count];
+//! let mut history = [Default::default(); 1];
+//! trainer.fit(&data, &data.slice(0, 100)?, 1, &mut order, &mut history)?;
+//!
+//! // With the training state: another trainer goes on exactly where this one is.
+//! let mut bytes = vec![0u8; trainer.checkpoint_len(true)?];
+//! trainer.write_checkpoint(true, &mut bytes)?;
+//! let mut memory2 = vec![0.0f32; net.memory_len_for(&config)];
+//! let mut resumed = Trainer::new(net, config, &mut memory2)?;
+//! resumed.load_checkpoint(&bytes)?;
+//! assert_eq!(resumed.params(), trainer.params());
+//! assert_eq!(resumed.state(), trainer.state());
+//!
+//! // One flipped bit, and nothing loads.
+//! bytes[400] ^= 1;
+//! assert!(matches!(resumed.load_checkpoint(&bytes), Err(Error::ChecksumMismatch { .. })));
+//! # Ok::<(), Error>(())
+//! ```
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;

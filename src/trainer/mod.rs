@@ -57,6 +57,42 @@ pub struct TrainerState {
 }
 
 /// Trains a [`Network`] in a borrowed buffer.
+///
+/// ```
+/// use tinyreg::{Dense, Dropout, EarlyStoppingConfig, EpochMetrics, Icls, Layer, LearningRate,
+///               Metric, Monitor, Network, Optimizer, TrainConfig, Trainer, Update, WeightDecay};
+///
+/// let layers = [
+///     Layer::Dense(Dense::new(64, 64).with_relu()),
+///     Layer::Dropout { features: 64, dropout: Dropout::inverted(0.8)? },
+///     Layer::Dense(Dense::new(64, 10)),
+/// ];
+/// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits-train.bin"));
+/// let data = Icls::parse(bytes)?;
+/// let (train, val) = (data.slice(0, 1150)?, data.slice(1150, data.count)?);
+/// // Stop when validation loss has not improved for 3 epochs; keep the best weights.
+/// let stop = EarlyStoppingConfig { mode: Monitor::Min, min_delta: 0.0, patience: 3,
+///                                  start_from_epoch: 0, restore_best_weights: true };
+/// let config = TrainConfig::new(32, LearningRate::constant(3e-3))
+///     .with_update(Update::new(Optimizer::ADAM, WeightDecay::NONE)?)
+///     .with_early_stopping(Metric::ValLoss, stop)
+///     .with_seed(1);
+/// let net = Network::new(&layers);
+/// let mut memory = vec![0.0f32; net.memory_len_for(&config)]; // the only buffer
+/// let mut trainer = Trainer::new(net, config, &mut memory)?;
+/// let (mut order, mut history) = (vec![0u32; train.count], [EpochMetrics::default(); 30]);
+/// let summary = trainer.fit(&train, &val, 30, &mut order, &mut history)?;
+/// assert!(summary.epochs <= 30 && (!summary.stopped_early || summary.restored));
+///
+/// // Class probabilities of one image: the eval pass, then 16 Monte Carlo
+/// // dropout passes averaged.
+/// let image: Vec<f32> = val.sample_values(0).collect();
+/// let (mut eval, mut mc) = ([0.0f32; 10], [0.0f32; 10]);
+/// trainer.predict_proba(&image, 1, 0, &mut eval)?;
+/// trainer.predict_proba(&image, 1, 16, &mut mc)?;
+/// assert!((eval.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+/// # Ok::<(), tinyreg::Error>(())
+/// ```
 pub struct Trainer<'n, 'm> {
     net: Network<'n>,
     mem: &'m mut [f32],
