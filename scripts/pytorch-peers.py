@@ -15,6 +15,8 @@ tinyreg-benches` run on the same machine, in the same window.
 """
 
 import argparse
+import json
+import os
 import platform
 import time
 
@@ -62,7 +64,7 @@ def dense_forward(repeats):
         s = best_seconds(lambda: F.linear(x, w, b), repeats)
         flops = 2 * batch * n_in * n_out
         rows.append((f"dense forward ({batch}, {n_in}, {n_out}), F.linear",
-                     f"{flops / s / 1e9:.1f} GFLOP/s", f"{s * 1e6:.2f} us"))
+                     f"{flops / s / 1e9:.1f} GFLOP/s", f"{s * 1e6:.2f} us", s))
     return rows
 
 
@@ -76,7 +78,7 @@ def conv(repeats):
         with torch.no_grad():
             s = best_seconds(lambda: F.relu(layer(x)), repeats)
         rows.append((f"conv 3x3 forward + ReLU (64, 16->32, 14x14), {layout}",
-                     f"{macs / s / 1e9:.1f} MAC/ns", f"{s * 1e3:.3f} ms"))
+                     f"{macs / s / 1e9:.1f} MAC/ns", f"{s * 1e3:.3f} ms", s))
         xg = x.clone().requires_grad_(True)
 
         def step():
@@ -85,7 +87,7 @@ def conv(repeats):
 
         s = best_seconds(step, repeats)
         rows.append((f"conv 3x3 forward + backward (64, 16->32, 14x14), {layout}",
-                     f"{3 * macs / s / 1e9:.1f} MAC/ns", f"{s * 1e3:.3f} ms"))
+                     f"{3 * macs / s / 1e9:.1f} MAC/ns", f"{s * 1e3:.3f} ms", s))
     return rows
 
 
@@ -110,7 +112,7 @@ def steps(repeats):
         x, y = torch.randn(batch, sizes[0]), torch.randint(0, 10, (batch,))
         s = train_step(model, x, y, repeats)
         rows.append((f"train step {'-'.join(map(str, sizes))}, batch {batch}, fused Adam",
-                     f"{s * 1e6:.1f} us", ""))
+                     f"{s * 1e6:.1f} us", "", s))
     for layout in ["contiguous", "channels_last"]:
         fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
         # The Fashion baseline CNN of examples/fashion_cnn.rs.
@@ -123,7 +125,7 @@ def steps(repeats):
         y = torch.randint(0, 10, (64,))
         s = train_step(model, x, y, repeats)
         rows.append((f"train step, the Fashion baseline CNN, batch 64, fused Adam, {layout}",
-                     f"{s * 1e3:.2f} ms", ""))
+                     f"{s * 1e3:.2f} ms", "", s))
     return rows
 
 
@@ -132,19 +134,20 @@ def elementwise(repeats):
     n = 1 << 20
     a, b, out = torch.randn(n), torch.randn(n), torch.empty(n)
     s = best_seconds(lambda: torch.lerp(b, a, 0.3, out=out), repeats)
-    rows.append(("mixup blend 1M, torch.lerp", f"{n / s / 1e9:.2f} elem/ns", ""))
+    rows.append(("mixup blend 1M, torch.lerp", f"{n / s / 1e9:.2f} elem/ns", "", s))
     n = 16 << 20
     x = torch.randn(n)
     s = best_seconds(lambda: F.dropout(x, 0.5, training=True), repeats)
-    rows.append(("dropout 16M (inverted, train), F.dropout", f"{n / s / 1e9:.2f} elem/ns", ""))
+    rows.append(("dropout 16M (inverted, train), F.dropout", f"{n / s / 1e9:.2f} elem/ns", "", s))
     s = best_seconds(lambda: torch.mul(x, 2.0), repeats)
-    rows.append(("y = a * x, 16M, torch.mul", f"{n / s / 1e9:.2f} elem/ns", ""))
+    rows.append(("y = a * x, 16M, torch.mul", f"{n / s / 1e9:.2f} elem/ns", "", s))
     return rows
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write {op: seconds} here, for scripts/bench_tables.py")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -152,9 +155,19 @@ def main():
     print()
     print("| op | PyTorch | time |")
     print("|---|---|---|")
+    seconds = {}
     for group in [dense_forward, conv, steps, elementwise]:
-        for name, figure, t in group(args.repeats):
+        for name, figure, t, s in group(args.repeats):
             print(f"| {name} | {figure} | {t} |", flush=True)
+            seconds[name] = s
+    if args.json:
+        record = {"torch": torch.__version__, "threads": 1, "cpu": cpu_name(), "seconds": seconds}
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, args.json)
 
 
 if __name__ == "__main__":
