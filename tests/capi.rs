@@ -336,6 +336,166 @@ fn capi_net_from_descriptors_trains_a_residual_cnn() {
     }
 }
 
+/// A trained batch-norm CNN through a checkpoint: a fresh model with the
+/// same descriptors loads its weights and running statistics and predicts
+/// bit for bit as the trained one (its parameters alone do not); with the
+/// training state, one more epoch on each gives the same parameters. A
+/// damaged checkpoint, a wrong length and a null buffer are refused and
+/// change nothing.
+#[test]
+fn capi_net_checkpoint_carries_a_trained_batch_norm_cnn() {
+    let layers = cnn();
+    let cfg = net_config(&layers);
+    let data = digits400();
+    let x: Vec<f32> = TRAIN[32..32 + 4 * 64]
+        .iter()
+        .map(|&v| v as f32 / 16.0)
+        .collect();
+    // SAFETY (whole test): every pointer is valid, as the contract asks.
+    unsafe {
+        let bytes = tinyreg_net_memory_bytes(&cfg);
+        let (mut memory, mut memory2) = (vec![0f32; bytes / 4], vec![0f32; bytes / 4]);
+        let mut net: TinyregNet = core::mem::zeroed();
+        assert_eq!(
+            tinyreg_net_init(&mut net, &cfg, memory.as_mut_ptr(), bytes),
+            TINYREG_OK
+        );
+        train_three_epochs(&mut net, &data);
+        let predict = |net: &mut TinyregNet| {
+            let mut probs = [0f32; 40];
+            assert_eq!(
+                tinyreg_net_predict(net, x.as_ptr(), 4, probs.as_mut_ptr()),
+                TINYREG_OK
+            );
+            probs
+        };
+        let trained = predict(&mut net);
+
+        let len = tinyreg_net_checkpoint_bytes(&mut net, false);
+        assert!(len > 0 && len < tinyreg_net_checkpoint_bytes(&mut net, true));
+        let mut file = vec![0u8; len];
+        assert_eq!(
+            tinyreg_net_save(&mut net, false, file.as_mut_ptr(), len - 1),
+            TINYREG_ERR_LENGTH
+        );
+        assert_eq!(
+            tinyreg_net_save(&mut net, false, core::ptr::null_mut(), len),
+            TINYREG_ERR_NULL
+        );
+        assert_eq!(
+            tinyreg_net_save(&mut net, false, file.as_mut_ptr(), len),
+            TINYREG_OK
+        );
+
+        let mut fresh: TinyregNet = core::mem::zeroed();
+        assert_eq!(
+            tinyreg_net_init(&mut fresh, &cfg, memory2.as_mut_ptr(), bytes),
+            TINYREG_OK
+        );
+        let untrained = predict(&mut fresh);
+        // One flipped bit: refused, and the model is as it was.
+        file[400] ^= 1;
+        assert_eq!(
+            tinyreg_net_load(&mut fresh, file.as_ptr(), len),
+            TINYREG_ERR_DATA
+        );
+        assert_eq!(predict(&mut fresh), untrained);
+        file[400] ^= 1;
+        assert_eq!(
+            tinyreg_net_load(&mut fresh, file.as_ptr(), len - 1),
+            TINYREG_ERR_DATA
+        );
+        assert_eq!(tinyreg_net_load(&mut fresh, file.as_ptr(), len), TINYREG_OK);
+        assert_eq!(
+            predict(&mut fresh),
+            trained,
+            "the loaded model predicts as the trained one"
+        );
+
+        // The parameters alone leave the running statistics behind.
+        let n = tinyreg_net_params_len(&net);
+        let mut params = vec![0f32; n];
+        assert_eq!(
+            tinyreg_net_get_params(&mut net, params.as_mut_ptr(), n),
+            TINYREG_OK
+        );
+        let mut memory3 = vec![0f32; bytes / 4];
+        let mut params_only: TinyregNet = core::mem::zeroed();
+        assert_eq!(
+            tinyreg_net_init(&mut params_only, &cfg, memory3.as_mut_ptr(), bytes),
+            TINYREG_OK
+        );
+        assert_eq!(
+            tinyreg_net_set_params(&mut params_only, params.as_ptr(), n),
+            TINYREG_OK
+        );
+        assert_ne!(predict(&mut params_only), trained);
+
+        // With the training state, training goes on identically.
+        let len = tinyreg_net_checkpoint_bytes(&mut net, true);
+        let mut state = vec![0u8; len];
+        assert_eq!(
+            tinyreg_net_save(&mut net, true, state.as_mut_ptr(), len),
+            TINYREG_OK
+        );
+        assert_eq!(
+            tinyreg_net_load(&mut fresh, state.as_ptr(), len),
+            TINYREG_OK
+        );
+        let mut order = vec![0u32; data.count as usize];
+        let (mut loss, mut acc) = (0f32, 0f32);
+        for model in [&mut net, &mut fresh] {
+            let status = tinyreg_net_train_epoch(
+                model,
+                &data,
+                order.as_mut_ptr(),
+                order.len() as u32,
+                &mut loss,
+                &mut acc,
+            );
+            assert_eq!(status, TINYREG_OK);
+        }
+        let mut after = vec![0f32; n];
+        assert_eq!(
+            tinyreg_net_get_params(&mut net, params.as_mut_ptr(), n),
+            TINYREG_OK
+        );
+        assert_eq!(
+            tinyreg_net_get_params(&mut fresh, after.as_mut_ptr(), n),
+            TINYREG_OK
+        );
+        assert_eq!(params, after);
+    }
+}
+
+/// Every status code has a message; an unknown one says so.
+#[test]
+fn capi_error_message_names_every_status() {
+    let codes = [
+        TINYREG_OK,
+        TINYREG_ERR_NULL,
+        TINYREG_ERR_CONFIG,
+        TINYREG_ERR_BUFFER_TOO_SMALL,
+        TINYREG_ERR_LENGTH,
+        TINYREG_ERR_DATA,
+        TINYREG_ERR_NOT_FINITE,
+        TINYREG_ERR_STATE,
+    ];
+    let text = |code| {
+        // SAFETY: the function returns a static NUL-terminated string.
+        unsafe { core::ffi::CStr::from_ptr(tinyreg_error_message(code)) }
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let messages: Vec<String> = codes.iter().map(|&c| text(c)).collect();
+    for (i, m) in messages.iter().enumerate() {
+        assert!(!m.is_empty() && m != "unknown status");
+        assert!(!messages[..i].contains(m), "two codes share {m}");
+    }
+    assert_eq!(text(-99), "unknown status");
+}
+
 /// Fractional max pooling from descriptors: PyTorch's 2x2 windows drawn per
 /// plane (8 -> 5) and Graham's random overlapping regions with exact eval
 /// (5 -> 4) train; windows that do not fit and exact evals with too many

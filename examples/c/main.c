@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include "tinyreg.h"
 
 #define HEADER 32
@@ -45,7 +46,7 @@ static const TinyregLayer cnn_layers[] = {
 #define CNN_LAYERS (sizeof cnn_layers / sizeof cnn_layers[0])
 static float cnn_memory[160000];
 static float cnn_copy_memory[160000];
-static float cnn_params[4000];
+static uint8_t cnn_checkpoint[12000];
 static TinyregNet cnn, cnn_copy;
 
 static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -141,16 +142,24 @@ int main(int argc, char **argv) {
     if (tinyreg_net_evaluate(&cnn, &test, &cnn_loss, &cnn_acc) != TINYREG_OK) return 16;
     if (tinyreg_net_predict(&cnn, x, 1, probs) != TINYREG_OK) return 17;
 
-    /* Its parameters into a second model: the same prediction once its
-     * batch-norm statistics (buffers, not parameters) have seen the data. */
+    /* The trained network through a checkpoint (weights and batch norm's
+     * running statistics) into a second model: the same predictions, bit
+     * for bit, as on another device; a damaged checkpoint is refused. */
     size_t n = tinyreg_net_params_len(&cnn);
-    if (n == 0 || n > sizeof cnn_params / sizeof cnn_params[0]) return 18;
-    if (tinyreg_net_get_params(&cnn, cnn_params, n) != TINYREG_OK) return 19;
-    if (tinyreg_net_init(&cnn_copy, &net, cnn_copy_memory, sizeof cnn_copy_memory) != TINYREG_OK ||
-        tinyreg_net_set_params(&cnn_copy, cnn_params, n) != TINYREG_OK) return 20;
-    static float copy_params[4000];
-    if (tinyreg_net_get_params(&cnn_copy, copy_params, n) != TINYREG_OK) return 21;
-    for (size_t i = 0; i < n; i++) if (copy_params[i] != cnn_params[i]) return 22;
+    size_t saved = tinyreg_net_checkpoint_bytes(&cnn, false);
+    if (n == 0 || saved == 0 || saved > sizeof cnn_checkpoint) return 18;
+    if (tinyreg_net_save(&cnn, false, cnn_checkpoint, saved) != TINYREG_OK) return 19;
+    if (tinyreg_net_init(&cnn_copy, &net, cnn_copy_memory, sizeof cnn_copy_memory) != TINYREG_OK) return 20;
+    cnn_checkpoint[saved / 2] ^= 1;
+    status = tinyreg_net_load(&cnn_copy, cnn_checkpoint, saved);
+    if (status != TINYREG_ERR_DATA) { printf("damaged checkpoint: %s\n", tinyreg_error_message(status)); return 21; }
+    cnn_checkpoint[saved / 2] ^= 1;
+    if (tinyreg_net_load(&cnn_copy, cnn_checkpoint, saved) != TINYREG_OK) return 22;
+    float copy_probs[10], copy_loss, copy_acc;
+    if (tinyreg_net_predict(&cnn_copy, x, 1, copy_probs) != TINYREG_OK ||
+        tinyreg_net_evaluate(&cnn_copy, &test, &copy_loss, &copy_acc) != TINYREG_OK) return 23;
+    if (memcmp(copy_probs, probs, sizeof copy_probs) != 0 || copy_loss != cnn_loss || copy_acc != cnn_acc) return 24;
+    printf("C: checkpoint of %u bytes: the loaded CNN predicts bit for bit as the trained one\n", (unsigned)saved);
 
     best = 0;
     for (int k = 1; k < 10; k++) if (probs[k] > probs[best]) best = k;

@@ -38,6 +38,25 @@ pub const TINYREG_ERR_NOT_FINITE: i32 = -6;
 /// changed since.
 pub const TINYREG_ERR_STATE: i32 = -7;
 
+/// What a status code means, as a static NUL-terminated string (never
+/// null; "unknown status" for a code the library does not return).
+#[no_mangle]
+pub extern "C" fn tinyreg_error_message(code: i32) -> *const core::ffi::c_char {
+    // Byte strings with their NUL: the header generator cannot read C string literals.
+    let message: &'static [u8] = match code {
+        TINYREG_OK => b"success\0",
+        TINYREG_ERR_NULL => b"a pointer argument was null\0",
+        TINYREG_ERR_CONFIG => b"a setting is out of range (keep, learning rate, sizes, optimizer, a layer descriptor)\0",
+        TINYREG_ERR_BUFFER_TOO_SMALL => b"the memory buffer is smaller than the model needs\0",
+        TINYREG_ERR_LENGTH => b"a length or shape does not match the model\0",
+        TINYREG_ERR_DATA => b"the data, parameters or checkpoint are malformed, damaged or for another network\0",
+        TINYREG_ERR_NOT_FINITE => b"the loss became NaN or infinite\0",
+        TINYREG_ERR_STATE => b"the model was not initialized, or its layer descriptors changed since\0",
+        _ => b"unknown status\0",
+    };
+    message.as_ptr().cast()
+}
+
 /// Momentum SGD (momentum 0.9).
 pub const TINYREG_SGD_MOMENTUM: u32 = 0;
 /// Adam (0.9, 0.999, 1e-8).

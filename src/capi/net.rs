@@ -603,3 +603,101 @@ pub unsafe extern "C" fn tinyreg_net_set_params(
         Ok(())
     })
 }
+
+/// Bytes of the network's checkpoint (the format of Rust's
+/// `trainer::checkpoint`): its weights and buffers (batch norm's running
+/// statistics), and with `with_state` the optimizer state, generators and
+/// step as well. 0 for a null or uninitialized network.
+///
+/// # Safety
+/// `net` is null or was initialized.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_checkpoint_bytes(
+    net: *mut TinyregNet,
+    with_state: bool,
+) -> usize {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return 0;
+    };
+    let mut bytes = 0;
+    let status = with_trainer(net, |trainer| {
+        bytes = trainer.checkpoint_len(with_state)?;
+        Ok(())
+    });
+    if status == TINYREG_OK {
+        bytes
+    } else {
+        0
+    }
+}
+
+/// Writes the network's checkpoint into `out`, `len` bytes (exactly
+/// `tinyreg_net_checkpoint_bytes`): another device with the same
+/// descriptors loads it with `tinyreg_net_load` and predicts exactly as this
+/// one does (or, `with_state`, goes on training as if never stopped).
+///
+/// # Safety
+/// `net` was initialized; `out` points to `len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_save(
+    net: *mut TinyregNet,
+    with_state: bool,
+    out: *mut u8,
+    len: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if out.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    with_trainer(net, |trainer| {
+        let needed = trainer.checkpoint_len(with_state)?;
+        if len != needed {
+            return Err(Error::LengthMismatch {
+                expected: needed,
+                got: len,
+            });
+        }
+        // SAFETY: `out` holds `len` bytes, per the contract.
+        let out = unsafe { core::slice::from_raw_parts_mut(out, len) };
+        trainer.write_checkpoint(with_state, out)
+    })
+}
+
+/// Loads a checkpoint of `len` bytes written by `tinyreg_net_save` (or by
+/// Rust's `Trainer::write_checkpoint`) for a network with the same
+/// descriptors: the weights and running statistics, and the training state
+/// when the checkpoint holds it. A checkpoint for another network, a damaged
+/// one (its CRC-32C) or one holding a NaN is refused with `TINYREG_ERR_DATA`
+/// and nothing changes.
+///
+/// # Safety
+/// `net` was initialized; `bytes` points to `len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_load(
+    net: *mut TinyregNet,
+    bytes: *const u8,
+    len: usize,
+) -> i32 {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(net) = (unsafe { net.as_mut() }) else {
+        return TINYREG_ERR_NULL;
+    };
+    if bytes.is_null() {
+        return TINYREG_ERR_NULL;
+    }
+    // SAFETY: `bytes` holds `len` bytes, per the contract.
+    let bytes = unsafe { core::slice::from_raw_parts(bytes, len) };
+    with_trainer(net, |trainer| {
+        // Flags, bit 0: the training state follows the weights. A file too
+        // short to say is refused by either loader.
+        if bytes.get(12).is_some_and(|flags| flags & 1 == 1) {
+            trainer.load_checkpoint(bytes)
+        } else {
+            trainer.load_weights(bytes)
+        }
+    })
+}
