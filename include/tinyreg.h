@@ -68,6 +68,13 @@
 
 #if defined(TINYREG_CAPI)
 /*
+ The memory buffer is not 4-byte aligned (floats live there).
+ */
+#define TINYREG_ERR_ALIGNMENT -8
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
  Momentum SGD (momentum 0.9).
  */
 #define TINYREG_SGD_MOMENTUM 0
@@ -535,6 +542,20 @@ int32_t tinyreg_mlp_predict(struct TinyregMlp *mlp,
                             const float *input,
                             uint32_t rows,
                             float *probs);
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
+ Which descriptor of `config` the library refuses: its index (from 0),
+ or -1 when no single descriptor is at fault (the description is valid,
+ `config` or its `layers` is null, or the count, batch, classes or
+ optimizer is wrong). Call it when `tinyreg_net_memory_bytes` returns 0 or
+ `tinyreg_net_init` returns `TINYREG_ERR_CONFIG`.
+
+ # Safety
+ `config` is null or valid, its `layers` null or `count` descriptors.
+ */
+int32_t tinyreg_net_refused_layer(const struct TinyregNetConfig *config);
 #endif
 
 #if defined(TINYREG_CAPI)

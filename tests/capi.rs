@@ -480,6 +480,7 @@ fn capi_error_message_names_every_status() {
         TINYREG_ERR_DATA,
         TINYREG_ERR_NOT_FINITE,
         TINYREG_ERR_STATE,
+        TINYREG_ERR_ALIGNMENT,
     ];
     let text = |code| {
         // SAFETY: the function returns a static NUL-terminated string.
@@ -586,24 +587,28 @@ fn capi_net_refuses_bad_descriptions() {
     wrong_classes[9].size = 9;
     // SAFETY (whole test): every pointer is valid or null, as the contract asks.
     unsafe {
-        for (name, layers, want) in [
-            ("open block", &open[..], TINYREG_ERR_CONFIG),
-            ("unknown kind", &unknown[..], TINYREG_ERR_CONFIG),
-            ("keep 1.5", &bad_keep[..], TINYREG_ERR_CONFIG),
+        // Each with the index of the descriptor at fault (-1: none is).
+        for (name, layers, want, index) in [
+            ("open block", &open[..], TINYREG_ERR_CONFIG, 9),
+            ("unknown kind", &unknown[..], TINYREG_ERR_CONFIG, 2),
+            ("keep 1.5", &bad_keep[..], TINYREG_ERR_CONFIG, 7),
             (
                 "conv after dense",
                 &image_after_dense[..],
                 TINYREG_ERR_CONFIG,
+                1,
             ),
             (
                 "9 outputs for 10 classes",
                 &wrong_classes[..],
                 TINYREG_ERR_LENGTH,
+                9,
             ),
-            ("no layers", &good[..0], TINYREG_ERR_CONFIG),
+            ("no layers", &good[..0], TINYREG_ERR_CONFIG, -1),
         ] {
             let cfg = net_config(layers);
             assert_eq!(tinyreg_net_memory_bytes(&cfg), 0, "{name}");
+            assert_eq!(tinyreg_net_refused_layer(&cfg), index, "{name}");
             let mut memory = vec![0f32; 1 << 16];
             let mut net: TinyregNet = core::mem::zeroed();
             let before: [u8; core::mem::size_of::<TinyregNet>()] = core::mem::transmute(net);
@@ -613,12 +618,24 @@ fn capi_net_refuses_bad_descriptions() {
             assert_eq!(before, after, "{name}");
         }
         let cfg = net_config(&good);
+        assert_eq!(tinyreg_net_refused_layer(&cfg), -1);
+        assert_eq!(tinyreg_net_refused_layer(core::ptr::null()), -1);
         let bytes = tinyreg_net_memory_bytes(&cfg);
-        let mut memory = vec![0f32; bytes / 4];
+        let mut memory = vec![0f32; bytes / 4 + 1];
         let mut net: TinyregNet = core::mem::zeroed();
         assert_eq!(
             tinyreg_net_init(&mut net, &cfg, memory.as_mut_ptr(), bytes - 4),
             TINYREG_ERR_BUFFER_TOO_SMALL
+        );
+        // Memory one byte off a float's alignment has its own code.
+        let misaligned = memory
+            .as_mut_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast::<f32>();
+        assert_eq!(
+            tinyreg_net_init(&mut net, &cfg, misaligned, bytes),
+            TINYREG_ERR_ALIGNMENT
         );
         assert_eq!(tinyreg_net_params_len(&net), 0);
         // An order buffer shorter than the data is refused, not written past.

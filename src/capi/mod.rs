@@ -52,10 +52,14 @@ pub extern "C" fn tinyreg_error_message(code: i32) -> *const core::ffi::c_char {
         TINYREG_ERR_DATA => b"the data, parameters or checkpoint are malformed, damaged or for another network\0",
         TINYREG_ERR_NOT_FINITE => b"the loss became NaN or infinite\0",
         TINYREG_ERR_STATE => b"the model was not initialized, or its layer descriptors changed since\0",
+        TINYREG_ERR_ALIGNMENT => b"the memory buffer is not 4-byte aligned\0",
         _ => b"unknown status\0",
     };
     message.as_ptr().cast()
 }
+
+/// The memory buffer is not 4-byte aligned (floats live there).
+pub const TINYREG_ERR_ALIGNMENT: i32 = -8;
 
 /// Momentum SGD (momentum 0.9).
 pub const TINYREG_SGD_MOMENTUM: u32 = 0;
@@ -235,7 +239,7 @@ pub unsafe extern "C" fn tinyreg_mlp_init(
         return TINYREG_ERR_NULL;
     }
     if !(memory as usize).is_multiple_of(4) {
-        return TINYREG_ERR_CONFIG;
+        return TINYREG_ERR_ALIGNMENT;
     }
     let run = || -> Result<TinyregMlp, Error> {
         let floats = memory_floats(c)?;

@@ -6,7 +6,7 @@
 
 use super::{
     evaluate_call, predict_call, resume_and_run, status, train_epoch_call, Model, SavedState,
-    TinyregDataset, TINYREG_ADAM, TINYREG_ERR_CONFIG, TINYREG_ERR_LENGTH, TINYREG_ERR_NULL,
+    TinyregDataset, TINYREG_ADAM, TINYREG_ERR_ALIGNMENT, TINYREG_ERR_LENGTH, TINYREG_ERR_NULL,
     TINYREG_ERR_STATE, TINYREG_OK, TINYREG_SGD_MOMENTUM, TINYREG_STATE_BYTES,
 };
 use crate::error::Error;
@@ -341,6 +341,52 @@ unsafe fn sizes(c: &TinyregNetConfig) -> Result<(usize, usize), Error> {
     Ok((floats, net.params_len()))
 }
 
+/// Which descriptor of `config` the library refuses: its index (from 0),
+/// or -1 when no single descriptor is at fault (the description is valid,
+/// `config` or its `layers` is null, or the count, batch, classes or
+/// optimizer is wrong). Call it when `tinyreg_net_memory_bytes` returns 0 or
+/// `tinyreg_net_init` returns `TINYREG_ERR_CONFIG`.
+///
+/// # Safety
+/// `config` is null or valid, its `layers` null or `count` descriptors.
+#[no_mangle]
+pub unsafe extern "C" fn tinyreg_net_refused_layer(config: *const TinyregNetConfig) -> i32 {
+    // SAFETY: the caller passes null or a valid pointer.
+    let Some(c) = (unsafe { config.as_ref() }) else {
+        return -1;
+    };
+    let count = c.count as usize;
+    if c.layers.is_null()
+        || count == 0
+        || count > TINYREG_MAX_LAYERS
+        || c.batch == 0
+        || c.classes == 0
+    {
+        return -1;
+    }
+    // SAFETY: per the contract.
+    let raw = unsafe { core::slice::from_raw_parts(c.layers, count) };
+    let mut descs = [LayerDesc::Relu; TINYREG_MAX_LAYERS];
+    for (i, (d, l)) in descs.iter_mut().zip(raw).enumerate() {
+        match describe(l) {
+            Ok(desc) => *d = desc,
+            // At most TINYREG_MAX_LAYERS, far below i32::MAX.
+            Err(_) => return i as i32,
+        }
+    }
+    let input = ImageShape {
+        channels: c.channels as usize,
+        height: c.height as usize,
+        width: c.width as usize,
+    };
+    let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
+    match build_layers(input, c.classes as usize, &descs[..count], &mut storage) {
+        // A block left open is reported at the end of the list.
+        Err((i, _)) => i.min(count - 1) as i32,
+        Ok(_) => -1,
+    }
+}
+
 /// Bytes of memory (4-byte aligned) the network `config` describes needs; 0
 /// if the description is invalid or `config` is null.
 ///
@@ -381,7 +427,7 @@ pub unsafe extern "C" fn tinyreg_net_init(
         return TINYREG_ERR_NULL;
     }
     if !(memory as usize).is_multiple_of(4) {
-        return TINYREG_ERR_CONFIG;
+        return TINYREG_ERR_ALIGNMENT;
     }
     let run = || -> Result<TinyregNet, Error> {
         // SAFETY: per the contract.
