@@ -11,7 +11,7 @@ use toml::Spanned;
 use crate::data_spec::DataSpec;
 use tinyreg::layers::describe::projection;
 use tinyreg::layers::spatial_dropout::SpatialDropout;
-use tinyreg::tune::{Param, Sampler};
+use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
     BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
     FmpWindows, ImageShape, Layer, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig,
@@ -417,6 +417,23 @@ pub struct Run {
 
 /// Most search parameters.
 pub const MAX_PARAMS: usize = 8;
+
+/// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
+/// padded parameter takes one grid level and is never read, and each
+/// sampler's coordinate `d` depends on `d` only, so the points of the real
+/// parameters are those of a space of exactly them.
+pub fn space(params: &[Param]) -> Result<Space<MAX_PARAMS>, tinyreg::Error> {
+    const PAD: &[&str] = &["-"];
+    const NAMES: [&str; MAX_PARAMS] = ["_0", "_1", "_2", "_3", "_4", "_5", "_6", "_7"];
+    let mut all = [Param::choice("_", PAD); MAX_PARAMS];
+    for (i, slot) in all.iter_mut().enumerate() {
+        *slot = params
+            .get(i)
+            .copied()
+            .unwrap_or(Param::choice(NAMES[i], PAD));
+    }
+    Space::new(all)
+}
 
 impl Run {
     /// Reads and checks the config at `path`; nothing else is touched.
@@ -930,7 +947,7 @@ impl Run {
             targets.push(target);
         }
         // The crate checks bounds, log ranges and levels.
-        crate::search::space(&params).map_err(|e| {
+        space(&params).map_err(|e| {
             let at = match e {
                 tinyreg::Error::InvalidParam { param, .. } => {
                     Some(line_of(&self.text, search.params[param].span().start))

@@ -7,26 +7,9 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
-use tinyreg::tune::{Distribution, Param, Point, Sampler, Space, Value};
+use tinyreg::tune::{Distribution, Param, Point, Sampler, Value};
 
-use crate::config::{short, Run, Target, Values, MAX_PARAMS, OPTIMIZERS};
-
-/// Pads `params` to [`MAX_PARAMS`] with one-option choices after them: a
-/// padded parameter takes one grid level and is never read, and each
-/// sampler's coordinate `d` depends on `d` only, so the points of the real
-/// parameters are those of a space of exactly them.
-pub fn space(params: &[Param]) -> Result<Space<MAX_PARAMS>, tinyreg::Error> {
-    const PAD: &[&str] = &["-"];
-    const NAMES: [&str; MAX_PARAMS] = ["_0", "_1", "_2", "_3", "_4", "_5", "_6", "_7"];
-    let mut all = [Param::choice("_", PAD); MAX_PARAMS];
-    for (i, slot) in all.iter_mut().enumerate() {
-        *slot = params
-            .get(i)
-            .copied()
-            .unwrap_or(Param::choice(NAMES[i], PAD));
-    }
-    Space::new(all)
-}
+use crate::config::{short, space, Run, Target, Values, MAX_PARAMS, OPTIMIZERS};
 
 /// One trial's identity: its index in the search and its training seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -340,6 +323,7 @@ pub fn names(run: &Run) -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tinyreg::tune::Space;
 
     /// Padding leaves the points of the real parameters as a space of
     /// exactly them gives them, for every sampler.

@@ -1,7 +1,6 @@
 //! What a trainer refuses before it touches memory: bad settings and
 //! networks whose shapes do not chain or whose layers are out of range.
 
-use super::network::Network;
 use super::TrainConfig;
 use crate::error::Error;
 use crate::layers::layer::{Layer, Projection};
@@ -33,8 +32,9 @@ pub(super) fn check_config(config: &TrainConfig) -> Result<(), Error> {
     Ok(())
 }
 
-pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
-    let layers = net.layers();
+/// What a network of `layers` must be (taken as a slice, so that
+/// `network.rs` can call it without a circle of imports).
+pub(super) fn check_network(layers: &[Layer]) -> Result<(), Error> {
     if layers.is_empty() {
         return Err(Error::InvalidConfig {
             reason: "a network needs at least one layer",
@@ -52,7 +52,7 @@ pub(super) fn check_network(net: &Network<'_>) -> Result<(), Error> {
         layer.validate()?;
     }
     check_blocks(layers)?;
-    if net.outputs() == 0 {
+    if layers.last().map_or(0, Layer::outputs) == 0 {
         return Err(Error::InvalidConfig {
             reason: "the last layer must have outputs",
         });

@@ -126,7 +126,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         config: TrainConfig,
         mem: &'m mut [f32],
     ) -> Result<Self, Error> {
-        check_network(&net)?;
+        check_network(net.layers())?;
         check_config(&config)?;
         let plan = net.plan_for(&config);
         // A plan whose sizes overflow ends at usize::MAX (they saturate).

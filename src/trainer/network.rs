@@ -68,7 +68,7 @@ impl<'a> Network<'a> {
     /// that chain, layer constants in range, residual blocks well formed),
     /// to ask before allocating anything.
     pub fn validate(&self) -> Result<(), crate::Error> {
-        super::checks::check_network(self)
+        super::checks::check_network(self.layers)
     }
 
     /// The layers.
