@@ -14,93 +14,13 @@ use crate::layers::dropout::Dropout;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self, global_avg};
 use crate::layers::residual::{self, Residual};
+// The kinds' own types live with their code; the old paths stay.
+pub use crate::layers::pool::{
+    FmpEval, FmpIncrements, FmpWindows, MAX_EXACT_FMP_SAMPLINGS, MAX_POOL_SIDE,
+};
+pub use crate::layers::residual::{linear_survival, DepthScaling, Projection, StochasticDepth};
 use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::{add, mul};
-
-/// How a residual block with stochastic depth scales its branch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DepthScaling {
-    /// Huang et al. 2016: train `x + b f(x)`, eval `x + q f(x)`.
-    Paper,
-    /// torchvision `StochasticDepth`: train `x + b f(x) / q`, eval `x + f(x)`.
-    Inverted,
-}
-
-/// Stochastic depth for a residual block (Huang et al. 2016): the branch
-/// survives with probability `survival`, once per batch (a dropped branch is
-/// not computed at all, forward or backward) or per sample (torchvision's
-/// `StochasticDepth(mode="row")`: the branch runs for the whole batch and each
-/// row keeps or drops it).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StochasticDepth {
-    /// Probability the branch survives, in `(0, 1]`; 1 is a plain residual
-    /// block ([`linear_survival`] gives the paper's decay over depth).
-    pub survival: f32,
-    /// Which scaling convention.
-    pub scaling: DepthScaling,
-    /// One draw per sample instead of one per batch.
-    pub per_row: bool,
-}
-
-impl StochasticDepth {
-    /// A block that always runs: `y = skip(x) + f(x)`.
-    pub const ALWAYS: StochasticDepth = StochasticDepth {
-        survival: 1.0,
-        scaling: DepthScaling::Inverted,
-        per_row: false,
-    };
-}
-
-/// How a residual block's input reaches its output when the branch changes
-/// the shape (ResNet's "option B" projection shortcut).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Projection {
-    /// A convolution of the input images (usually 1x1, with the branch's stride).
-    Conv(Conv2d),
-    /// A dense layer of the input features (no ReLU).
-    Dense(Dense),
-}
-
-impl Projection {
-    /// Input features.
-    pub const fn inputs(&self) -> usize {
-        match *self {
-            Projection::Conv(conv) => mul(mul(conv.in_channels, conv.height), conv.width),
-            Projection::Dense(d) => d.inputs(),
-        }
-    }
-
-    /// Output features.
-    pub const fn outputs(&self) -> usize {
-        match *self {
-            Projection::Conv(conv) => {
-                mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
-            }
-            Projection::Dense(d) => d.outputs(),
-        }
-    }
-
-    /// Trainable floats: weights then bias.
-    pub const fn params_len(&self) -> usize {
-        add(self.weights_len(), self.bias_len())
-    }
-
-    /// Weight floats (the parameters start with them).
-    pub const fn weights_len(&self) -> usize {
-        match *self {
-            Projection::Conv(conv) => conv.weights_len(),
-            Projection::Dense(d) => d.weights_len(),
-        }
-    }
-
-    /// Bias floats: one per output channel or feature.
-    pub const fn bias_len(&self) -> usize {
-        match *self {
-            Projection::Conv(conv) => conv.out_channels,
-            Projection::Dense(d) => d.outputs(),
-        }
-    }
-}
 
 /// One layer of a [`crate::Network`]. Every size is explicit, so a list can
 /// be a `const` and its memory known at compile time; `layers::describe::
@@ -228,72 +148,6 @@ pub enum Layer {
         /// What eval computes.
         eval: FmpEval,
     },
-}
-
-/// The regions of [`Layer::FractionalMaxPool`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FmpWindows {
-    /// Graham's regions between boundaries `a_{i-1}, a_i` that grow by 1 or 2
-    /// (`out < in <= 2 out`): disjoint `[a_{i-1}, a_i)` or overlapping
-    /// `[a_{i-1}, a_i]`.
-    Graham {
-        /// How the boundaries are drawn.
-        increments: FmpIncrements,
-        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
-        overlapping: bool,
-    },
-    /// PyTorch's `FractionalMaxPool2d`: `kernel x kernel` windows starting at
-    /// `floor((i + u) a) - floor(u a)`, `a = (in - kernel) / (out - 1)`, the
-    /// last at `in - kernel` ([`crate::layers::pool::pytorch_fmp_regions`];
-    /// `out + kernel - 1 <= in`, `kernel <= 16`).
-    PyTorch {
-        /// Window side.
-        kernel: u8,
-    },
-}
-
-/// How [`FmpWindows::Graham`] draws its region boundaries (Graham 2014).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FmpIncrements {
-    /// `a_i = ceil(alpha (i + u)) - ceil(alpha u)` for one uniform `u` per axis.
-    Pseudorandom,
-    /// A uniformly random arrangement of the increments 1 and 2.
-    Random,
-}
-
-/// What [`Layer::FractionalMaxPool`] computes in eval mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FmpEval {
-    /// The mean output of `n >= 1` fixed samplings, the paper's test-time
-    /// averaging (`n = 1`: one fixed sampling). Sampling `s` of `n` takes
-    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries and
-    /// PyTorch's windows, and the arrangements drawn from seed `s` (rows, then
-    /// columns) for random ones.
-    Average(u8),
-    /// The mean over every distinct pair of row and column boundaries, each
-    /// weighted as train draws it: the expectation of the train output
-    /// (exact up to train's `u` having 24 bits). Pseudorandom boundaries take
-    /// `in / gcd(in, out)` equally likely pieces per axis
-    /// ([`crate::layers::pool::fmp_pseudorandom_pieces`]), random ones
-    /// `C(out, in - out)` arrangements
-    /// ([`crate::layers::pool::fmp_random_count`]), PyTorch's windows
-    /// `(in - kernel) / gcd(in - kernel, out - 1)` pieces
-    /// ([`crate::layers::pool::pytorch_fmp_pieces`]; exact up to PyTorch's
-    /// `f32` arithmetic moving a piece's ends by a rounding); the product of
-    /// the two axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
-    Exact,
-}
-
-/// Most samplings [`FmpEval::Exact`] runs (each is one pooling pass in eval).
-pub const MAX_EXACT_FMP_SAMPLINGS: usize = 4096;
-
-/// Largest output side of a pooling layer (its regions sit on the stack).
-pub const MAX_POOL_SIDE: usize = 256;
-
-/// Survival probability of block `l` of `total` (from 1) under linear decay to
-/// `last` (Huang et al. use `last = 0.5`): `1 - (l / total)(1 - last)`.
-pub fn linear_survival(l: usize, total: usize, last: f32) -> f32 {
-    1.0 - (l as f32 / total.max(1) as f32) * (1.0 - last)
 }
 
 const fn ceil_words(bytes: usize) -> usize {

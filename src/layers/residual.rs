@@ -15,10 +15,102 @@
 
 use crate::error::Error;
 use crate::kernels::bernoulli::{bernoulli_mask, mask_bit, Keep};
+use crate::layers::conv::Conv2d;
 use crate::layers::dense::{Dense, DenseGrads, DenseParams};
-use crate::layers::layer::{DepthScaling, Projection, StochasticDepth};
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
+use crate::size::{add, mul};
+
+/// How a residual block with stochastic depth scales its branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthScaling {
+    /// Huang et al. 2016: train `x + b f(x)`, eval `x + q f(x)`.
+    Paper,
+    /// torchvision `StochasticDepth`: train `x + b f(x) / q`, eval `x + f(x)`.
+    Inverted,
+}
+
+/// Stochastic depth for a residual block (Huang et al. 2016): the branch
+/// survives with probability `survival`, once per batch (a dropped branch is
+/// not computed at all, forward or backward) or per sample (torchvision's
+/// `StochasticDepth(mode="row")`: the branch runs for the whole batch and each
+/// row keeps or drops it).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StochasticDepth {
+    /// Probability the branch survives, in `(0, 1]`; 1 is a plain residual
+    /// block ([`linear_survival`] gives the paper's decay over depth).
+    pub survival: f32,
+    /// Which scaling convention.
+    pub scaling: DepthScaling,
+    /// One draw per sample instead of one per batch.
+    pub per_row: bool,
+}
+
+impl StochasticDepth {
+    /// A block that always runs: `y = skip(x) + f(x)`.
+    pub const ALWAYS: StochasticDepth = StochasticDepth {
+        survival: 1.0,
+        scaling: DepthScaling::Inverted,
+        per_row: false,
+    };
+}
+
+/// How a residual block's input reaches its output when the branch changes
+/// the shape (ResNet's "option B" projection shortcut).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Projection {
+    /// A convolution of the input images (usually 1x1, with the branch's stride).
+    Conv(Conv2d),
+    /// A dense layer of the input features (no ReLU).
+    Dense(Dense),
+}
+
+impl Projection {
+    /// Input features.
+    pub const fn inputs(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => mul(mul(conv.in_channels, conv.height), conv.width),
+            Projection::Dense(d) => d.inputs(),
+        }
+    }
+
+    /// Output features.
+    pub const fn outputs(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => {
+                mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
+            }
+            Projection::Dense(d) => d.outputs(),
+        }
+    }
+
+    /// Trainable floats: weights then bias.
+    pub const fn params_len(&self) -> usize {
+        add(self.weights_len(), self.bias_len())
+    }
+
+    /// Weight floats (the parameters start with them).
+    pub const fn weights_len(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => conv.weights_len(),
+            Projection::Dense(d) => d.weights_len(),
+        }
+    }
+
+    /// Bias floats: one per output channel or feature.
+    pub const fn bias_len(&self) -> usize {
+        match *self {
+            Projection::Conv(conv) => conv.out_channels,
+            Projection::Dense(d) => d.outputs(),
+        }
+    }
+}
+
+/// Survival probability of block `l` of `total` (from 1) under linear decay to
+/// `last` (Huang et al. use `last = 0.5`): `1 - (l / total)(1 - last)`.
+pub fn linear_survival(l: usize, total: usize, last: f32) -> f32 {
+    1.0 - (l as f32 / total.max(1) as f32) * (1.0 - last)
+}
 
 /// The shape and rule of one block, as [`crate::Layer::Residual`] gives them.
 #[derive(Clone, Copy)]

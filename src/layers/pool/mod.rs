@@ -19,8 +19,67 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
 use crate::kernels::region_pool::{is_2x2, max_pool_2x2_backward, max_pool_planes, PlaneShape};
-use crate::layers::layer::MAX_POOL_SIDE;
 use crate::Error;
+
+/// The regions of [`crate::Layer::FractionalMaxPool`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpWindows {
+    /// Graham's regions between boundaries `a_{i-1}, a_i` that grow by 1 or 2
+    /// (`out < in <= 2 out`): disjoint `[a_{i-1}, a_i)` or overlapping
+    /// `[a_{i-1}, a_i]`.
+    Graham {
+        /// How the boundaries are drawn.
+        increments: FmpIncrements,
+        /// Regions `[a_{i-1}, a_i]` instead of `[a_{i-1}, a_i)`.
+        overlapping: bool,
+    },
+    /// PyTorch's `FractionalMaxPool2d`: `kernel x kernel` windows starting at
+    /// `floor((i + u) a) - floor(u a)`, `a = (in - kernel) / (out - 1)`, the
+    /// last at `in - kernel` ([`crate::layers::pool::pytorch_fmp_regions`];
+    /// `out + kernel - 1 <= in`, `kernel <= 16`).
+    PyTorch {
+        /// Window side.
+        kernel: u8,
+    },
+}
+
+/// How [`FmpWindows::Graham`] draws its region boundaries (Graham 2014).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpIncrements {
+    /// `a_i = ceil(alpha (i + u)) - ceil(alpha u)` for one uniform `u` per axis.
+    Pseudorandom,
+    /// A uniformly random arrangement of the increments 1 and 2.
+    Random,
+}
+
+/// What [`crate::Layer::FractionalMaxPool`] computes in eval mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FmpEval {
+    /// The mean output of `n >= 1` fixed samplings, the paper's test-time
+    /// averaging (`n = 1`: one fixed sampling). Sampling `s` of `n` takes
+    /// `u = (s + 1/2) / n` on both axes for pseudorandom boundaries and
+    /// PyTorch's windows, and the arrangements drawn from seed `s` (rows, then
+    /// columns) for random ones.
+    Average(u8),
+    /// The mean over every distinct pair of row and column boundaries, each
+    /// weighted as train draws it: the expectation of the train output
+    /// (exact up to train's `u` having 24 bits). Pseudorandom boundaries take
+    /// `in / gcd(in, out)` equally likely pieces per axis
+    /// ([`crate::layers::pool::fmp_pseudorandom_pieces`]), random ones
+    /// `C(out, in - out)` arrangements
+    /// ([`crate::layers::pool::fmp_random_count`]), PyTorch's windows
+    /// `(in - kernel) / gcd(in - kernel, out - 1)` pieces
+    /// ([`crate::layers::pool::pytorch_fmp_pieces`]; exact up to PyTorch's
+    /// `f32` arithmetic moving a piece's ends by a rounding); the product of
+    /// the two axes' counts must not exceed [`MAX_EXACT_FMP_SAMPLINGS`].
+    Exact,
+}
+
+/// Most samplings [`FmpEval::Exact`] runs (each is one pooling pass in eval).
+pub const MAX_EXACT_FMP_SAMPLINGS: usize = 4096;
+
+/// Largest output side of a pooling layer (its regions sit on the stack).
+pub const MAX_POOL_SIDE: usize = 256;
 
 pub use crate::kernels::region_pool::Region;
 

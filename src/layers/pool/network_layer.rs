@@ -11,10 +11,11 @@ use crate::error::Error;
 use crate::kernels::words::{bytes, bytes_mut};
 use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::augment::ImageShape;
-use crate::layers::layer::{self, FmpEval, FmpIncrements, FmpWindows, Layer, MAX_POOL_SIDE};
+use crate::layers::layer::Layer;
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self as pool, Region};
+use crate::layers::pool::{FmpEval, FmpIncrements, FmpWindows, MAX_POOL_SIDE};
 
 /// Checks a pooling layer's windows against its image: fixed windows of
 /// `1 <= k <= 16` that fit, a stride of at least 1; fractional regions that
@@ -162,7 +163,7 @@ pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
             let rows = fmp_axis_count(windows, shape.height, out_height)?;
             let cols = fmp_axis_count(windows, shape.width, out_width)?;
             rows.checked_mul(cols)
-                .filter(|&n| n <= layer::MAX_EXACT_FMP_SAMPLINGS)
+                .filter(|&n| n <= pool::MAX_EXACT_FMP_SAMPLINGS)
         }
     }
 }
