@@ -28,7 +28,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`kernels`] | stateless SIMD loops over whole vectors: mask sampling, dropout, GEMM, convolution, pooling, blending, reductions |
-//! | [`simd`] | the one module that names vector types and their widths |
+//! | `simd` (private) | the one module that names vector types and their widths |
 //! | [`layers`] | each layer's shapes, validation and modes, forward and backward, on caller buffers |
 //! | [`trainer`] | networks, their memory plan, optimizers and schedules, data, fitting, prediction, ensembles, checkpoints |
 //! | [`tune`] | choosing hyperparameters: checks, range test, search spaces and samplers, halving, curve diagnosis |
@@ -90,7 +90,7 @@ pub mod kernels;
 pub mod layers;
 pub mod reference;
 mod rng;
-pub mod simd;
+mod simd;
 mod size;
 pub mod trainer;
 pub mod tune;

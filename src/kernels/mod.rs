@@ -1,7 +1,7 @@
 //! Stateless SIMD kernels: slices in, slices out, no validation beyond
 //! `debug_assert!` (the layers validate once at the boundary).
 //!
-//! Every kernel sees whole [`LANES`](crate::simd::LANES)-element vectors; the
+//! Every kernel sees whole vectors of 16 elements (`simd::LANES`); the
 //! driver in `blocks` routes a slice's tail through a zero-padded stack vector,
 //! so the tail takes the same code path and gives bit-identical results.
 

@@ -18,7 +18,7 @@
 //! # Platform-specific behavior
 //! The multiply accumulates in `f32` with fused multiply-adds where the target
 //! has them (one rounding) and separate multiply and add elsewhere (two), in an
-//! order that depends on the tile sizes in [`crate::simd`]. Results differ
+//! order that depends on the tile sizes in `simd`. Results differ
 //! across targets within the usual dot-product bound: relative to
 //! `sum |x_i w_i|`, the error is at most about `k * 2^-24` for depth `k`
 //! (tests allow `2 k * 2^-24`).
