@@ -280,27 +280,42 @@ unsafe fn layers<'o>(
     c: &TinyregNetConfig,
     out: &'o mut [Layer; TINYREG_MAX_LAYERS],
 ) -> Result<&'o [Layer], Error> {
+    // SAFETY: per the contract.
+    unsafe { decode(c, out) }.map_err(|(_, e)| e)
+}
+
+/// [`layers`], with the index of the descriptor at fault when one is
+/// (a block left open: the last one).
+///
+/// # Safety
+/// As for [`layers`].
+unsafe fn decode<'o>(
+    c: &TinyregNetConfig,
+    out: &'o mut [Layer; TINYREG_MAX_LAYERS],
+) -> Result<&'o [Layer], (Option<usize>, Error)> {
     let count = c.count as usize;
     if c.layers.is_null() || count == 0 || count > TINYREG_MAX_LAYERS {
-        return Err(invalid(
-            "a network needs 1 to TINYREG_MAX_LAYERS layer descriptors",
+        return Err((
+            None,
+            invalid("a network needs 1 to TINYREG_MAX_LAYERS layer descriptors"),
         ));
     }
     if c.batch == 0 || c.classes == 0 {
-        return Err(invalid("batch and classes must be non-zero"));
+        return Err((None, invalid("batch and classes must be non-zero")));
     }
     // SAFETY: per the contract.
     let raw = unsafe { core::slice::from_raw_parts(c.layers, count) };
     let mut descs = [LayerDesc::Relu; TINYREG_MAX_LAYERS];
-    for (d, l) in descs.iter_mut().zip(raw) {
-        *d = describe(l)?;
+    for (i, (d, l)) in descs.iter_mut().zip(raw).enumerate() {
+        *d = describe(l).map_err(|e| (Some(i), e))?;
     }
     let input = ImageShape {
         channels: c.channels as usize,
         height: c.height as usize,
         width: c.width as usize,
     };
-    build_layers(input, c.classes as usize, &descs[..count], out).map_err(|(_, e)| e)
+    build_layers(input, c.classes as usize, &descs[..count], out)
+        .map_err(|(i, e)| (Some(i.min(count - 1)), e))
 }
 
 fn train_config(c: &TinyregNetConfig) -> Result<TrainConfig, Error> {
@@ -355,35 +370,12 @@ pub unsafe extern "C" fn tinyreg_net_refused_layer(config: *const TinyregNetConf
     let Some(c) = (unsafe { config.as_ref() }) else {
         return -1;
     };
-    let count = c.count as usize;
-    if c.layers.is_null()
-        || count == 0
-        || count > TINYREG_MAX_LAYERS
-        || c.batch == 0
-        || c.classes == 0
-    {
-        return -1;
-    }
-    // SAFETY: per the contract.
-    let raw = unsafe { core::slice::from_raw_parts(c.layers, count) };
-    let mut descs = [LayerDesc::Relu; TINYREG_MAX_LAYERS];
-    for (i, (d, l)) in descs.iter_mut().zip(raw).enumerate() {
-        match describe(l) {
-            Ok(desc) => *d = desc,
-            // At most TINYREG_MAX_LAYERS, far below i32::MAX.
-            Err(_) => return i as i32,
-        }
-    }
-    let input = ImageShape {
-        channels: c.channels as usize,
-        height: c.height as usize,
-        width: c.width as usize,
-    };
     let mut storage = [Layer::Relu { features: 0 }; TINYREG_MAX_LAYERS];
-    match build_layers(input, c.classes as usize, &descs[..count], &mut storage) {
-        // A block left open is reported at the end of the list.
-        Err((i, _)) => i.min(count - 1) as i32,
-        Ok(_) => -1,
+    // SAFETY: per the contract.
+    match unsafe { decode(c, &mut storage) } {
+        // At most TINYREG_MAX_LAYERS, far below i32::MAX.
+        Err((Some(i), _)) => i as i32,
+        _ => -1,
     }
 }
 
