@@ -199,6 +199,14 @@
 
 #if defined(TINYREG_CAPI)
 /*
+ A dense residual block `x + f(x)` through `size` hidden units, its branch
+ kept with probability `p` (stochastic depth, torchvision's scaling).
+ */
+#define TINYREG_LAYER_RESIDUAL 14
+#endif
+
+#if defined(TINYREG_CAPI)
+/*
  Flag: a ReLU on the output (dense, convolution).
  */
 #define TINYREG_RELU 1
@@ -370,7 +378,8 @@ typedef struct TinyregLayer {
    */
   uint32_t flags;
   /*
-   Keep probability (dropout, DropConnect) or survival (a block).
+   Keep probability (dropout, DropConnect), survival (a block), or
+   batch norm's momentum (0 for PyTorch's 0.1).
    */
   float p;
   /*
@@ -449,6 +458,10 @@ typedef struct TinyregNet {
   uint64_t descriptors;
 } TinyregNet;
 #endif
+
+
+
+
 
 
 

@@ -101,6 +101,7 @@ pub use layers::augment::ImageShape;
 pub use layers::batch_norm::{BatchNorm, BatchNormState};
 pub use layers::conv::Conv2d;
 pub use layers::dense::{relu_backward, Dense, DenseGrads, DenseParams, DropConnect};
+pub use layers::describe::{build_layers, shaped, BuildError, LayerDesc};
 pub use layers::dropout::{Dropout, DropoutKind};
 pub use layers::layer::{
     linear_survival, DepthScaling, FmpEval, FmpIncrements, FmpWindows, Layer, Projection,

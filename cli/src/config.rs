@@ -9,12 +9,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::data_spec::DataSpec;
-use tinyreg::layers::describe::projection;
-use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
-    BatchNorm, Conv2d, Dense, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements,
-    FmpWindows, ImageShape, Layer, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig,
+    build_layers, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements, FmpWindows,
+    ImageShape, Layer, LayerDesc, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig,
     Update, WeightDecay,
 };
 
@@ -157,6 +155,112 @@ pub enum LayerSpec {
         #[serde(default = "one_u8")]
         eval_samplings: u8,
     },
+}
+
+impl LayerSpec {
+    /// The crate's description of this layer, or the field that cannot be
+    /// one (a keep probability out of range, PyTorch's fractional windows
+    /// with Graham's options).
+    pub fn desc(&self) -> Result<LayerDesc, (&'static str, tinyreg::Error)> {
+        let dropout = |field, keep: f32, vanilla: bool| {
+            let kind = if vanilla {
+                DropoutKind::Vanilla
+            } else {
+                DropoutKind::Inverted
+            };
+            Dropout::new(kind, keep).map_err(|e| (field, e))
+        };
+        Ok(match *self {
+            LayerSpec::Dense {
+                units,
+                relu,
+                dropconnect,
+            } => LayerDesc::Dense {
+                units,
+                relu,
+                dropconnect: match dropconnect {
+                    Some(keep) => Some(dropout("dropconnect", keep, false)?),
+                    None => None,
+                },
+            },
+            LayerSpec::Dropout { keep, vanilla } => LayerDesc::Dropout(dropout("keep", keep, vanilla)?),
+            LayerSpec::Relu {} => LayerDesc::Relu,
+            LayerSpec::BatchNorm { momentum } => LayerDesc::BatchNorm { momentum },
+            LayerSpec::BatchNorm2d { momentum } => LayerDesc::BatchNorm2d { momentum },
+            LayerSpec::Residual { hidden, survival } => LayerDesc::Residual {
+                hidden,
+                survival,
+                scaling: DepthScaling::Inverted,
+            },
+            LayerSpec::Conv {
+                filters,
+                kernel,
+                stride,
+                padding,
+                relu,
+            } => LayerDesc::Conv {
+                filters,
+                kernel,
+                stride,
+                padding,
+                relu,
+            },
+            LayerSpec::MaxPool { kernel, stride } => LayerDesc::MaxPool { kernel, stride },
+            LayerSpec::AvgPool { kernel, stride } => LayerDesc::AvgPool { kernel, stride },
+            LayerSpec::SpatialDropout { keep, vanilla } => {
+                LayerDesc::SpatialDropout(dropout("keep", keep, vanilla)?)
+            }
+            LayerSpec::GlobalAvgPool {} => LayerDesc::GlobalAvgPool,
+            LayerSpec::BlockStart { survival, per_row } => LayerDesc::BlockStart(StochasticDepth {
+                survival,
+                scaling: DepthScaling::Inverted,
+                per_row,
+            }),
+            LayerSpec::BlockEnd {} => LayerDesc::BlockEnd,
+            LayerSpec::FractionalMaxPool {
+                out,
+                overlapping,
+                random,
+                kernel,
+                per_plane,
+                eval_samplings,
+            } => LayerDesc::FractionalMaxPool {
+                out,
+                windows: match kernel {
+                    0 => FmpWindows::Graham {
+                        increments: if random {
+                            FmpIncrements::Random
+                        } else {
+                            FmpIncrements::Pseudorandom
+                        },
+                        overlapping,
+                    },
+                    _ if overlapping || random => {
+                        return Err((
+                            "kernel",
+                            tinyreg::Error::InvalidConfig {
+                                reason: "PyTorch's windows (kernel) have a fixed side and pseudorandom starts: drop overlapping and random",
+                            },
+                        ))
+                    }
+                    kernel => FmpWindows::PyTorch { kernel },
+                },
+                per_plane,
+                eval: match eval_samplings {
+                    0 => FmpEval::Exact,
+                    n => FmpEval::Average(n),
+                },
+            },
+        })
+    }
+}
+
+/// A crate error for people: an invalid setting's reason alone.
+fn says(e: &tinyreg::Error) -> String {
+    match e {
+        tinyreg::Error::InvalidConfig { reason } => (*reason).to_string(),
+        other => other.to_string(),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -466,57 +570,18 @@ impl Run {
         Ok(run)
     }
 
-    /// Each layer's values in range, reported with the layer's line.
+    /// Each layer's values in range (the crate's rules, [`LayerDesc::check`]),
+    /// reported with the layer's line before any data is read.
     fn check_layers(&self) -> Result<(), (Option<usize>, String)> {
         for (i, spanned) in self.config.network.layers.iter().enumerate() {
             let line = Some(line_of(&self.text, spanned.span().start));
-            let fail =
-                |field: &str, m: &str| Err((line, format!("network.layers[{i}].{field}: {m}")));
-            let probability = |p: f32| p > 0.0 && p <= 1.0;
-            match *spanned.get_ref() {
-                LayerSpec::Dense { units: 0, .. } => return fail("units", "must be at least 1"),
-                LayerSpec::Dense {
-                    dropconnect: Some(k),
-                    ..
-                } if !probability(k) => {
-                    return fail("dropconnect", "a keep probability must be in (0, 1]")
-                }
-                LayerSpec::Dropout { keep, .. } | LayerSpec::SpatialDropout { keep, .. }
-                    if !probability(keep) =>
-                {
-                    return fail("keep", "a keep probability must be in (0, 1]")
-                }
-                LayerSpec::BatchNorm2d { momentum } if !(momentum > 0.0 && momentum < 1.0) => {
-                    return fail("momentum", "must be in (0, 1)")
-                }
-                LayerSpec::BlockStart { survival, .. } if !probability(survival) => {
-                    return fail("survival", "a survival probability must be in (0, 1]")
-                }
-                LayerSpec::BatchNorm { momentum } if !(momentum > 0.0 && momentum < 1.0) => {
-                    return fail("momentum", "must be in (0, 1)")
-                }
-                LayerSpec::Residual { hidden: 0, .. } => {
-                    return fail("hidden", "must be at least 1")
-                }
-                LayerSpec::Residual { survival, .. } if !probability(survival) => {
-                    return fail("survival", "a survival probability must be in (0, 1]")
-                }
-                LayerSpec::Conv { filters: 0, .. } => return fail("filters", "must be at least 1"),
-                LayerSpec::Conv { kernel: 0, .. }
-                | LayerSpec::MaxPool { kernel: 0, .. }
-                | LayerSpec::AvgPool { kernel: 0, .. } => {
-                    return fail("kernel", "must be at least 1")
-                }
-                LayerSpec::Conv { stride: 0, .. }
-                | LayerSpec::MaxPool { stride: 0, .. }
-                | LayerSpec::AvgPool { stride: 0, .. } => {
-                    return fail("stride", "must be at least 1")
-                }
-                LayerSpec::FractionalMaxPool { out: 0, .. } => {
-                    return fail("out", "must be at least 1")
-                }
-                _ => {}
-            }
+            spanned
+                .get_ref()
+                .desc()
+                .and_then(|d| d.check())
+                .map_err(|(field, e)| {
+                    (line, format!("network.layers[{i}].{field}: {}", says(&e)))
+                })?;
         }
         Ok(())
     }
@@ -535,7 +600,8 @@ impl Run {
     }
 
     /// The network for `shape` inputs and `classes` outputs, with the
-    /// search's `values` applied if given. Errors name the layer and its line.
+    /// search's `values` applied if given: the layers' descriptions, built
+    /// by the crate's [`build_layers`]. Errors name the layer and its line.
     pub fn layers(
         &self,
         shape: ImageShape,
@@ -543,255 +609,41 @@ impl Run {
         values: Option<&Values>,
     ) -> Result<Vec<Layer>, (Option<usize>, String)> {
         let specs = &self.config.network.layers;
+        let line = |i: usize| specs.get(i).map(|s| line_of(&self.text, s.span().start));
         if specs.is_empty() {
             return Err((None, "network.layers: the network has no layers".into()));
         }
-        let mut layers = Vec::new();
-        // The open residual block's input: its features and image shape.
-        let mut block: Option<(usize, Option<ImageShape>)> = None;
-        let mut image = Some(shape);
-        let mut features = shape.channels * shape.height * shape.width;
+        let mut descs = Vec::with_capacity(specs.len());
         for (i, spanned) in specs.iter().enumerate() {
-            let line = Some(line_of(&self.text, spanned.span().start));
-            let fail = |m: String| (line, format!("network.layers[{i}]: {m}"));
             let mut spec = *spanned.get_ref();
             if let Some(v) = values {
                 v.apply_layer(i, &mut spec);
             }
-            let need_image = |image: Option<ImageShape>| {
-                image.ok_or_else(|| fail("needs an image input (it follows a dense layer)".into()))
+            descs.push(spec.desc().map_err(|(field, e)| {
+                (
+                    line(i),
+                    format!("network.layers[{i}].{field}: {}", says(&e)),
+                )
+            })?);
+        }
+        let mut layers = vec![Layer::Relu { features: 0 }; descs.len()];
+        build_layers(shape, classes, &descs, &mut layers).map_err(|e| {
+            let at = match (e.layer < descs.len(), e.field) {
+                (true, Some(field)) => format!("network.layers[{}].{field}", e.layer),
+                (true, None) => format!("network.layers[{}] ({})", e.layer, e.kind),
+                (false, _) => "network.layers".into(),
             };
-            let layer = match spec {
-                LayerSpec::Dense {
-                    units,
-                    relu,
-                    dropconnect,
-                } => {
-                    let mut dense = Dense::new(features, units);
-                    if relu {
-                        dense = dense.with_relu();
-                    }
-                    image = None;
-                    match dropconnect {
-                        Some(k) => Layer::DenseDropConnect(
-                            dense,
-                            Dropout::inverted(k).map_err(|e| fail(e.to_string()))?,
-                        ),
-                        None => Layer::Dense(dense),
-                    }
+            let message = match e.error {
+                tinyreg::Error::LengthMismatch { expected, got } if e.layer == descs.len() => {
+                    format!("the last layer gives {got} outputs, the data has {expected} classes")
                 }
-                LayerSpec::Dropout { keep, vanilla } => {
-                    let kind = if vanilla {
-                        DropoutKind::Vanilla
-                    } else {
-                        DropoutKind::Inverted
-                    };
-                    Layer::Dropout {
-                        features,
-                        dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
-                    }
-                }
-                LayerSpec::Relu {} => Layer::Relu { features },
-                LayerSpec::BatchNorm { momentum } => {
-                    Layer::BatchNorm(BatchNorm::with(features, momentum, 1e-5))
-                }
-                LayerSpec::Residual { hidden, survival } => {
-                    image = None;
-                    Layer::Residual {
-                        features,
-                        hidden,
-                        survival,
-                        scaling: DepthScaling::Inverted,
-                    }
-                }
-                LayerSpec::Conv {
-                    filters,
-                    kernel,
-                    stride,
-                    padding,
-                    relu,
-                } => {
-                    let s = need_image(image)?;
-                    let conv = Conv2d {
-                        in_channels: s.channels,
-                        out_channels: filters,
-                        height: s.height,
-                        width: s.width,
-                        k: kernel,
-                        stride,
-                        padding,
-                    };
-                    if conv.out_height() == 0 || conv.out_width() == 0 {
-                        return Err(fail(format!(
-                            "a {kernel}x{kernel} kernel (padding {padding}) does not fit the {}x{} input",
-                            s.height, s.width
-                        )));
-                    }
-                    image = Some(ImageShape {
-                        channels: filters,
-                        height: conv.out_height(),
-                        width: conv.out_width(),
-                    });
-                    Layer::Conv2d { conv, relu }
-                }
-                LayerSpec::MaxPool { kernel, stride } | LayerSpec::AvgPool { kernel, stride } => {
-                    let s = need_image(image)?;
-                    if kernel > s.height || kernel > s.width || kernel > 16 {
-                        return Err(fail(format!(
-                            "window {kernel} does not fit the {}x{} input (at most 16)",
-                            s.height, s.width
-                        )));
-                    }
-                    image = Some(ImageShape {
-                        channels: s.channels,
-                        height: (s.height - kernel) / stride + 1,
-                        width: (s.width - kernel) / stride + 1,
-                    });
-                    if matches!(spec, LayerSpec::MaxPool { .. }) {
-                        Layer::MaxPool {
-                            shape: s,
-                            k: kernel,
-                            stride,
-                        }
-                    } else {
-                        Layer::AvgPool {
-                            shape: s,
-                            k: kernel,
-                            stride,
-                        }
-                    }
-                }
-                LayerSpec::BatchNorm2d { momentum } => {
-                    let s = need_image(image)?;
-                    Layer::BatchNorm(
-                        BatchNorm::over_channels(s.channels, s.height * s.width)
-                            .with_constants(momentum, 1e-5),
-                    )
-                }
-                LayerSpec::SpatialDropout { keep, vanilla } => {
-                    let kind = if vanilla {
-                        DropoutKind::Vanilla
-                    } else {
-                        DropoutKind::Inverted
-                    };
-                    Layer::SpatialDropout(SpatialDropout {
-                        shape: need_image(image)?,
-                        dropout: Dropout::new(kind, keep).map_err(|e| fail(e.to_string()))?,
-                    })
-                }
-                LayerSpec::GlobalAvgPool {} => {
-                    let s = need_image(image)?;
-                    image = None;
-                    Layer::GlobalAvgPool { shape: s }
-                }
-                LayerSpec::BlockStart { survival, per_row } => {
-                    if block.is_some() {
-                        return Err(fail(
-                            "blocks do not nest: the last block_start has no block_end yet".into(),
-                        ));
-                    }
-                    block = Some((features, image));
-                    Layer::ResidualStart {
-                        features,
-                        depth: StochasticDepth {
-                            survival,
-                            scaling: DepthScaling::Inverted,
-                            per_row,
-                        },
-                    }
-                }
-                LayerSpec::BlockEnd {} => {
-                    let Some((skip, skip_image)) = block.take() else {
-                        return Err(fail("block_end without a block_start".into()));
-                    };
-                    let projection = projection(skip, skip_image, features, image)
-                        .map_err(|e| fail(e.to_string()))?;
-                    Layer::ResidualEnd {
-                        features,
-                        projection,
-                    }
-                }
-                LayerSpec::FractionalMaxPool {
-                    out,
-                    overlapping,
-                    random,
-                    kernel,
-                    per_plane,
-                    eval_samplings,
-                } => {
-                    let s = need_image(image)?;
-                    let windows = if kernel == 0 {
-                        if !(out < s.height
-                            && s.height <= 2 * out
-                            && out < s.width
-                            && s.width <= 2 * out)
-                        {
-                            return Err(fail(format!(
-                                "fractional pooling to {out} needs out < input <= 2 out (input {}x{})",
-                                s.height, s.width
-                            )));
-                        }
-                        FmpWindows::Graham {
-                            increments: if random {
-                                FmpIncrements::Random
-                            } else {
-                                FmpIncrements::Pseudorandom
-                            },
-                            overlapping,
-                        }
-                    } else {
-                        if overlapping || random {
-                            return Err(fail(
-                                "PyTorch's windows (kernel) have a fixed side and pseudorandom starts: drop overlapping and random".into(),
-                            ));
-                        }
-                        let k = kernel as usize;
-                        if k > 16 || out + k > s.height + 1 || out + k > s.width + 1 {
-                            return Err(fail(format!(
-                                "fractional pooling to {out} with kernel {k} needs kernel <= 16 and out + kernel - 1 <= input (input {}x{})",
-                                s.height, s.width
-                            )));
-                        }
-                        FmpWindows::PyTorch { kernel }
-                    };
-                    image = Some(ImageShape {
-                        channels: s.channels,
-                        height: out,
-                        width: out,
-                    });
-                    Layer::FractionalMaxPool {
-                        shape: s,
-                        out_height: out,
-                        out_width: out,
-                        windows,
-                        per_plane,
-                        eval: if eval_samplings == 0 {
-                            FmpEval::Exact
-                        } else {
-                            FmpEval::Average(eval_samplings)
-                        },
-                    }
-                }
+                _ => says(&e.error),
             };
-            features = layer.outputs();
-            layers.push(layer);
-        }
-        if block.is_some() {
-            let line = specs.last().map(|s| line_of(&self.text, s.span().start));
-            return Err((
-                line,
-                "network.layers: a block_start has no block_end".into(),
-            ));
-        }
-        if features != classes {
-            let line = specs.last().map(|s| line_of(&self.text, s.span().start));
-            return Err((
-                line,
-                format!(
-                    "network.layers: the last layer gives {features} outputs, the data has {classes} classes"
-                ),
-            ));
-        }
+            (
+                line(e.layer.min(descs.len() - 1)),
+                format!("{at}: {message}"),
+            )
+        })?;
         Ok(layers)
     }
 

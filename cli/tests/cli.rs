@@ -405,7 +405,7 @@ fn residual_cnn_config_trains_and_open_blocks_are_refused() {
     let o = tinyreg(&["check", open.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("block_start has no block_end"),
+        stderr(&o).contains("a residual block is never closed"),
         "{}",
         stderr(&o)
     );
@@ -445,7 +445,7 @@ fn fractional_pool_pytorch_windows_config_trains_and_bad_windows_are_refused() {
         ),
         (
             r#"{ type = "fractional_max_pool", out = 7, kernel = 3 },"#,
-            "out + kernel - 1 <= input",
+            "out + kernel - 1 <= in",
         ),
     ] {
         let bad = config(&dir, fmp(pool));

@@ -54,6 +54,9 @@ pub const TINYREG_LAYER_BLOCK_END: u32 = 12;
 /// `kernel x kernel` windows when `kernel` is non-zero; `TINYREG_PER_PLANE`,
 /// `TINYREG_EXACT_EVAL` and `samplings` as their comments say.
 pub const TINYREG_LAYER_FRACTIONAL_MAX_POOL: u32 = 13;
+/// A dense residual block `x + f(x)` through `size` hidden units, its branch
+/// kept with probability `p` (stochastic depth, torchvision's scaling).
+pub const TINYREG_LAYER_RESIDUAL: u32 = 14;
 
 /// Flag: a ReLU on the output (dense, convolution).
 pub const TINYREG_RELU: u32 = 1;
@@ -90,7 +93,8 @@ pub struct TinyregLayer {
     pub padding: u32,
     /// `TINYREG_RELU | TINYREG_VANILLA | TINYREG_PER_ROW | TINYREG_DROPCONNECT`.
     pub flags: u32,
-    /// Keep probability (dropout, DropConnect) or survival (a block).
+    /// Keep probability (dropout, DropConnect), survival (a block), or
+    /// batch norm's momentum (0 for PyTorch's 0.1).
     pub p: f32,
     /// Samplings fractional pooling averages in eval (0 counts as 1).
     pub samplings: u32,
@@ -195,6 +199,16 @@ fn allowed_flags(kind: u32) -> u32 {
     }
 }
 
+/// Batch norm's momentum from a descriptor: 0 (a zeroed descriptor) is
+/// PyTorch's default.
+fn momentum(p: f32) -> f32 {
+    if p == 0.0 {
+        crate::BatchNorm::DEFAULT_MOMENTUM
+    } else {
+        p
+    }
+}
+
 /// The descriptor as a [`LayerDesc`].
 fn describe(l: &TinyregLayer) -> Result<LayerDesc, Error> {
     if l.flags & !allowed_flags(l.kind) != 0 {
@@ -224,8 +238,17 @@ fn describe(l: &TinyregLayer) -> Result<LayerDesc, Error> {
         },
         TINYREG_LAYER_RELU => LayerDesc::Relu,
         TINYREG_LAYER_DROPOUT => LayerDesc::Dropout(Dropout::new(kind, l.p)?),
-        TINYREG_LAYER_BATCH_NORM => LayerDesc::BatchNorm,
-        TINYREG_LAYER_BATCH_NORM_2D => LayerDesc::BatchNorm2d,
+        TINYREG_LAYER_BATCH_NORM => LayerDesc::BatchNorm {
+            momentum: momentum(l.p),
+        },
+        TINYREG_LAYER_BATCH_NORM_2D => LayerDesc::BatchNorm2d {
+            momentum: momentum(l.p),
+        },
+        TINYREG_LAYER_RESIDUAL => LayerDesc::Residual {
+            hidden: size,
+            survival: l.p,
+            scaling: DepthScaling::Inverted,
+        },
         TINYREG_LAYER_CONV => LayerDesc::Conv {
             filters: size,
             kernel,
@@ -315,7 +338,7 @@ unsafe fn decode<'o>(
         width: c.width as usize,
     };
     build_layers(input, c.classes as usize, &descs[..count], out)
-        .map_err(|(i, e)| (Some(i.min(count - 1)), e))
+        .map_err(|e| (Some(e.layer.min(count - 1)), e.error))
 }
 
 fn train_config(c: &TinyregNetConfig) -> Result<TrainConfig, Error> {

@@ -31,6 +31,16 @@ pub struct ImageShape {
 }
 
 impl ImageShape {
+    /// `n` plain features, as a `1 x 1 x n` image (the input of a network
+    /// without images).
+    pub const fn features(n: usize) -> Self {
+        ImageShape {
+            channels: 1,
+            height: 1,
+            width: n,
+        }
+    }
+
     /// Values per image.
     pub const fn len(&self) -> usize {
         size::mul(size::mul(self.channels, self.height), self.width)

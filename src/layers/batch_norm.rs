@@ -62,13 +62,18 @@ pub struct BatchNormState<'a> {
 }
 
 impl BatchNorm {
+    /// PyTorch's default momentum of the running statistics.
+    pub const DEFAULT_MOMENTUM: f32 = 0.1;
+    /// PyTorch's default `eps` added to the variance.
+    pub const EPS: f32 = 1e-5;
+
     /// PyTorch's defaults: momentum 0.1, eps 1e-5.
     pub const fn new(features: usize) -> Self {
         BatchNorm {
             features,
             plane: 1,
-            momentum: 0.1,
-            eps: 1e-5,
+            momentum: Self::DEFAULT_MOMENTUM,
+            eps: Self::EPS,
         }
     }
 
@@ -79,8 +84,8 @@ impl BatchNorm {
         BatchNorm {
             features: channels,
             plane,
-            momentum: 0.1,
-            eps: 1e-5,
+            momentum: Self::DEFAULT_MOMENTUM,
+            eps: Self::EPS,
         }
     }
 
