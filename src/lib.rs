@@ -110,6 +110,7 @@ pub use layers::layer::{
 pub use layers::loss::{softmax_cross_entropy, softmax_cross_entropy_soft};
 pub use layers::mode::Mode;
 pub use rng::{MaskRng, MaskRngState, STATE_BYTES, STREAMS};
+pub use trainer::augmentation::{Augmentation, Augmenter, BatchMix};
 pub use trainer::average::{AverageKind, WeightAverage};
 pub use trainer::data::Icls;
 pub use trainer::early_stopping::{EarlyStoppingConfig, Monitor};

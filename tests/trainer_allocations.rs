@@ -266,8 +266,33 @@ fn trainer_never_allocates() {
         saturation: 0.4,
         hue: 0.1,
     };
+    let augmentation = tinyreg::Augmentation {
+        crop_pad: 1,
+        affine: Some(affine_ranges),
+        hflip: true,
+        cutout: 3,
+        jitter: Some(jitter),
+        jitter_max: 16.0,
+        mix: Some(tinyreg::BatchMix::CutMix { alpha: 1.0 }),
+        ..tinyreg::Augmentation::none(tinyreg::ImageShape {
+            channels: 1,
+            height: 8,
+            width: 8,
+        })
+    };
+    let (mut aug_floats, mut aug_labels) = (
+        vec![0f32; augmentation.floats_len(BATCH)],
+        vec![0u32; augmentation.labels_len(BATCH)],
+    );
     count_this_thread(true);
     let mut trainer = Trainer::new(Network::new(&LAYERS), config, &mut mem).unwrap();
+    let augmenter =
+        tinyreg::Augmenter::new(augmentation, BATCH, &mut aug_floats, &mut aug_labels).unwrap();
+    trainer.set_augmenter(Some(augmenter)).unwrap();
+    trainer
+        .fit(&train, &test, 1, &mut order, &mut history)
+        .unwrap();
+    trainer.set_augmenter(None).unwrap();
     trainer
         .train_step(&train, &[1, 2, 3, 4, 5, 6, 7, 8])
         .unwrap();

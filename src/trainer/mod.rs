@@ -6,6 +6,7 @@
 //! Determinism: the same seed, data and settings give the same weights bit for
 //! bit, run after run (one thread, fixed reduction orders).
 
+pub mod augmentation;
 pub mod average;
 pub mod checkpoint;
 mod checks;
@@ -22,6 +23,7 @@ mod regions;
 pub mod snapshot_ensemble;
 mod step;
 
+use augmentation::Augmenter;
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro128PlusPlus;
 
@@ -108,6 +110,8 @@ pub struct Trainer<'n, 'm> {
     /// Whether the next update measures its ratio ([`Trainer::fit`] measures
     /// the last step of each epoch; single steps always measure).
     measure_update: bool,
+    /// What is done to each batch [`Trainer::train_step`] loads.
+    augmenter: Option<Augmenter<'m>>,
 }
 
 impl<'n, 'm> Trainer<'n, 'm> {
@@ -148,6 +152,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             update_ratio: 0.0,
             average_in: false,
             measure_update: true,
+            augmenter: None,
         })
     }
 

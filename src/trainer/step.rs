@@ -2,6 +2,7 @@
 //! loss and its gradient, backward, clip, update; nothing moves (weights,
 //! batch-norm statistics, generators) unless the loss is finite.
 
+use super::augmentation::Augmenter;
 use super::data::Icls;
 use super::optim::{self, clip_grad_norm, Update, WeightDecay};
 use super::regions::{branch_dropped, carve};
@@ -21,7 +22,45 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let rows = indices.len();
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
-        self.step_loaded(rows, None)
+        let Some(mut augmenter) = self.augmenter.take() else {
+            return self.step_loaded(rows, None);
+        };
+        let plan = self.plan;
+        let [input, labels] = carve(
+            self.mem,
+            [(plan.input, rows * self.net.inputs()), (plan.labels, rows)],
+        );
+        let result = match augmenter.apply(self.config.seed, self.step, input, u32s(labels)) {
+            Ok(mix) => self.step_loaded(rows, mix),
+            Err(e) => Err(e),
+        };
+        self.augmenter = Some(augmenter);
+        result
+    }
+
+    /// Augments every batch [`Trainer::train_step`] (and so [`Trainer::fit`])
+    /// loads from now on, as `augmenter` says ([`crate::trainer::augmentation`]);
+    /// `None` turns augmentation off. Refused, leaving the trainer as it was,
+    /// when its images are not the network's input or its buffers hold
+    /// smaller batches than the trainer's.
+    pub fn set_augmenter(&mut self, augmenter: Option<Augmenter<'m>>) -> Result<(), Error> {
+        if let Some(a) = &augmenter {
+            let len = a.augmentation().shape.len();
+            if len != self.net.inputs() {
+                return Err(Error::LengthMismatch {
+                    expected: self.net.inputs(),
+                    got: len,
+                });
+            }
+            if a.batch() < self.config.batch {
+                return Err(Error::BufferTooSmall {
+                    needed: self.config.batch,
+                    got: a.batch(),
+                });
+            }
+        }
+        self.augmenter = augmenter;
+        Ok(())
     }
 
     /// One optimizer step on a batch the caller prepared (e.g. augmented):
