@@ -9,11 +9,13 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::data_spec::DataSpec;
+use tinyreg::layers::affine::RandomAffine;
+use tinyreg::layers::resized_crop::ResizedCrop;
 use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
-    build_layers, DepthScaling, Dropout, DropoutKind, FmpEval, FmpIncrements, FmpWindows,
-    ImageShape, Layer, LayerDesc, LearningRate, Optimizer, Schedule, StochasticDepth, TrainConfig,
-    Update, WeightDecay,
+    build_layers, Augmentation, BatchMix, DepthScaling, Dropout, DropoutKind, FmpEval,
+    FmpIncrements, FmpWindows, ImageShape, Layer, LayerDesc, LearningRate, Optimizer, Schedule,
+    StochasticDepth, TrainConfig, Update, WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -52,7 +54,49 @@ pub struct Config {
     pub data: DataSpec,
     pub network: NetworkSpec,
     pub train: TrainSpec,
+    /// What is done to each training image (nothing when left out).
+    pub augment: Option<AugmentSpec>,
+    /// Mixup or CutMix over each training batch (none when left out).
+    pub mix: Option<MixSpec>,
     pub search: Option<SearchSpec>,
+}
+
+/// `[augment]`: each training image's random transforms, in this order.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentSpec {
+    /// A random resized crop of this area range (`[0.08, 1.0]` is Inception's).
+    #[serde(default)]
+    pub resized_crop: Option<[f32; 2]>,
+    /// Pad by this many zeros and crop back at a random offset.
+    #[serde(default)]
+    pub crop_pad: usize,
+    /// A random rotation within +- this many degrees.
+    #[serde(default, deserialize_with = "non_negative_f32")]
+    pub rotation: f32,
+    /// Mirror left-right with probability 1/2.
+    #[serde(default)]
+    pub hflip: bool,
+    /// Zero a square of this side at a random centre.
+    #[serde(default)]
+    pub cutout: usize,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MixKind {
+    Mixup,
+    Cutmix,
+}
+
+/// `[mix]`: pairs of images of a batch mixed, their losses alike.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MixSpec {
+    pub kind: MixKind,
+    /// `lambda ~ Beta(alpha, alpha)`.
+    #[serde(deserialize_with = "positive_f32")]
+    pub alpha: f32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -507,6 +551,10 @@ pub enum Target {
     Survival(usize),
     Units(usize),
     DropConnect(usize),
+    CropPad,
+    Rotation,
+    Cutout,
+    MixAlpha,
 }
 
 /// The config, read and checked, with everything resolved: the source text,
@@ -647,6 +695,48 @@ impl Run {
         Ok(layers)
     }
 
+    /// What is done to each training batch of `shape` images, with the
+    /// search's `values` applied: `[augment]` and `[mix]`, or `None`.
+    pub fn augmentation(
+        &self,
+        shape: ImageShape,
+        values: Option<&Values>,
+    ) -> Result<Option<Augmentation>, String> {
+        let (mut augment, mut mix) = (self.config.augment, self.config.mix);
+        if let Some(v) = values {
+            augment.iter_mut().for_each(|a| v.apply_augment(a));
+            mix.iter_mut().for_each(|m| v.apply_mix(m));
+        }
+        if augment.is_none() && mix.is_none() {
+            return Ok(None);
+        }
+        let mut a = Augmentation::none(shape);
+        if let Some(spec) = augment {
+            if shape.height == 1 && (spec != AugmentSpec::default()) {
+                return Err(
+                    "augment: the data are features, not images: only [mix] applies to them".into(),
+                );
+            }
+            a.resized_crop = spec.resized_crop.map(|[lo, hi]| ResizedCrop {
+                scale: (lo, hi),
+                ..ResizedCrop::DEFAULT
+            });
+            a.crop_pad = spec.crop_pad;
+            a.affine = (spec.rotation > 0.0).then(|| RandomAffine::rotation(spec.rotation));
+            a.hflip = spec.hflip;
+            a.cutout = spec.cutout;
+        }
+        a.mix = mix.map(|m| match m.kind {
+            MixKind::Mixup => BatchMix::Mixup { alpha: m.alpha },
+            MixKind::Cutmix => BatchMix::CutMix { alpha: m.alpha },
+        });
+        a.validate().map_err(|e| {
+            let section = if augment.is_some() { "augment" } else { "mix" };
+            format!("{section}: {}", says(&e))
+        })?;
+        Ok(Some(a))
+    }
+
     /// The training settings with the search's `values` applied, for
     /// `steps_per_epoch` steps an epoch and `epochs` epochs.
     pub fn train_config(
@@ -757,12 +847,13 @@ impl Run {
                     Param::choice(name, Box::leak(leaked.into_boxed_slice()))
                 }
                 (None, Some(low), Some(high)) => {
-                    let integer = matches!(target, Target::Units(_));
+                    let integer =
+                        matches!(target, Target::Units(_) | Target::CropPad | Target::Cutout);
                     if integer != p.int {
                         return Err(fail(if integer {
-                            "a layer width takes `int = true`".into()
+                            "a width, padding or side takes `int = true`".into()
                         } else {
-                            "only layer widths are integers".into()
+                            "only widths, paddings and sides are integers".into()
                         }));
                     }
                     if target == Target::Optimizer {
@@ -780,7 +871,7 @@ impl Run {
                             lo > 0.0 && hi <= 1.0
                         }
                         Target::Momentum => lo >= 0.0 && hi < 1.0,
-                        Target::Lr => lo > 0.0,
+                        Target::Lr | Target::MixAlpha => lo > 0.0,
                         Target::Units(_) => lo >= 1.0,
                         _ => lo >= 0.0,
                     };
@@ -834,14 +925,31 @@ impl Run {
             "l1" => Some(Target::L1),
             "momentum" => Some(Target::Momentum),
             "optimizer" => Some(Target::Optimizer),
+            "augment.crop_pad" => Some(Target::CropPad),
+            "augment.rotation" => Some(Target::Rotation),
+            "augment.cutout" => Some(Target::Cutout),
+            "mix.alpha" => Some(Target::MixAlpha),
             _ => None,
         };
+        let section = match simple {
+            Some(Target::CropPad | Target::Rotation | Target::Cutout) => {
+                self.config.augment.is_some().then_some(()).ok_or("augment")
+            }
+            Some(Target::MixAlpha) => self.config.mix.is_some().then_some(()).ok_or("mix"),
+            _ => Ok(()),
+        };
+        if let Err(section) = section {
+            return Err(format!(
+                "{name} needs the [{section}] section to search (its other keys stay as given)"
+            ));
+        }
         if let Some(t) = simple {
             return Ok(t);
         }
         let unknown = || {
             String::from(
                 "unknown parameter; one of lr, weight_decay, l1, momentum, optimizer, \
+                 augment.crop_pad, augment.rotation, augment.cutout, mix.alpha, \
                  layers.N.keep, layers.N.survival, layers.N.units, layers.N.dropconnect",
             )
         };
@@ -908,6 +1016,25 @@ impl Values {
                     *dropconnect = Some(v as f32)
                 }
                 _ => {}
+            }
+        }
+    }
+
+    fn apply_augment(&self, a: &mut AugmentSpec) {
+        for &(target, v) in &self.0 {
+            match target {
+                Target::CropPad => a.crop_pad = v as usize,
+                Target::Rotation => a.rotation = v as f32,
+                Target::Cutout => a.cutout = v as usize,
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_mix(&self, m: &mut MixSpec) {
+        for &(target, v) in &self.0 {
+            if target == Target::MixAlpha {
+                m.alpha = v as f32;
             }
         }
     }

@@ -703,7 +703,7 @@ fn predict(
             .test
             .ok_or_else(|| Fail(2, "the config has no test set; give --data".into()))?,
     };
-    let (layers, config_t) = train::build(&run, &sets, values.as_ref(), 0, 1)?;
+    let (layers, config_t, _) = train::build(&run, &sets, values.as_ref(), 0, 1)?;
     let net = tinyreg::Network::new(&layers);
     let floats = net.memory_len(
         config_t.batch,

@@ -31,7 +31,7 @@ pub struct Checks {
 /// config's network and settings.
 pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
     let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
-    let (layers, config) = build(run, sets, None, run.config.seed, run.config.train.epochs)?;
+    let (layers, config, _) = build(run, sets, None, run.config.seed, run.config.train.epochs)?;
     let net = Network::new(&layers);
     let state = config.update.optimizer.state_per_param();
     let floats = net.memory_len(config.batch, state, false);

@@ -256,12 +256,13 @@ fn validate(run: &Run, sets: &Sets) -> Result<Plan, Fail> {
     };
     for i in 0..n {
         let (values, params) = search::values_at(run, i).map_err(|m| Fail(2, m))?;
-        let (layers, config) = train::build(run, sets, Some(&values), 0, epochs).map_err(|e| {
-            Fail::from(e).prefixed(&format!(
-                "trial {i} {}",
-                serde_json::Value::Object(params.clone())
-            ))
-        })?;
+        let (layers, config, _) =
+            train::build(run, sets, Some(&values), 0, epochs).map_err(|e| {
+                Fail::from(e).prefixed(&format!(
+                    "trial {i} {}",
+                    serde_json::Value::Object(params.clone())
+                ))
+            })?;
         let floats = tinyreg::Network::new(&layers).memory_len(
             config.batch,
             config.update.optimizer.state_per_param(),

@@ -3,7 +3,9 @@
 
 use std::ops::ControlFlow;
 
-use tinyreg::{EpochMetrics, FitEvent, Layer, Metrics, Network, TrainConfig, Trainer};
+use tinyreg::{
+    Augmentation, Augmenter, EpochMetrics, FitEvent, Layer, Metrics, Network, TrainConfig, Trainer,
+};
 
 use crate::config::{Run, Values};
 use crate::data::Sets;
@@ -51,14 +53,14 @@ pub fn buffer<T: Clone>(fill: T, n: usize, what: &str) -> Result<Vec<T>, TrainEr
     Ok(v)
 }
 
-/// The network and settings of `values` on `sets`.
+/// The network, settings and augmentation of `values` on `sets`.
 pub fn build(
     run: &Run,
     sets: &Sets,
     values: Option<&Values>,
     seed: u64,
     epochs: u32,
-) -> Result<(Vec<Layer>, TrainConfig), TrainError> {
+) -> Result<(Vec<Layer>, TrainConfig, Option<Augmentation>), TrainError> {
     let layers = run
         .layers(sets.shape(), sets.train.classes, values)
         .map_err(|(line, m)| {
@@ -72,14 +74,17 @@ pub fn build(
     let config = run
         .train_config(values, seed, steps, epochs)
         .map_err(TrainError::Config)?;
-    Ok((layers, config))
+    let augmentation = run
+        .augmentation(sets.shape(), values)
+        .map_err(|m| TrainError::Config(format!("{}: {m}", run.path.display())))?;
+    Ok((layers, config, augmentation))
 }
 
 /// Builds the config's network and settles that its trainer's memory can
 /// be had, before a command writes anything.
 pub fn preflight(run: &Run, sets: &Sets) -> Result<(), TrainError> {
     let epochs = run.config.train.epochs;
-    let (layers, config) = build(run, sets, None, 0, epochs)?;
+    let (layers, config, _) = build(run, sets, None, 0, epochs)?;
     let net = Network::new(&layers);
     let state = config.update.optimizer.state_per_param();
     buffer(
@@ -187,7 +192,7 @@ pub fn train(
         mut on_epoch,
         mut on_checkpoint,
     } = hooks;
-    let (layers, config) = build(run, sets, values, id.seed, epochs)?;
+    let (layers, config, augmentation) = build(run, sets, values, id.seed, epochs)?;
     let net = Network::new(&layers);
     let floats = net.memory_len(
         config.batch,
@@ -195,8 +200,30 @@ pub fn train(
         false,
     );
     let mut memory = buffer(0f32, floats, "the trainer's memory")?;
-    let mut trainer =
-        Trainer::new(net, config, &mut memory).map_err(|e| TrainError::Config(e.to_string()))?;
+    let (mut augment_floats, mut augment_labels) = match &augmentation {
+        Some(a) => (
+            buffer(
+                0f32,
+                a.floats_len(config.batch),
+                "the augmentation's memory",
+            )?,
+            buffer(
+                0u32,
+                a.labels_len(config.batch),
+                "the augmentation's memory",
+            )?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let config_error = |e: tinyreg::Error| TrainError::Config(e.to_string());
+    let mut trainer = Trainer::new(net, config, &mut memory).map_err(config_error)?;
+    if let Some(a) = augmentation {
+        let augmenter = Augmenter::new(a, config.batch, &mut augment_floats, &mut augment_labels)
+            .map_err(config_error)?;
+        trainer
+            .set_augmenter(Some(augmenter))
+            .map_err(config_error)?;
+    }
     let first_epoch = match options.resume {
         Some(bytes) => {
             trainer

@@ -883,3 +883,65 @@ fn curves_text_has_fraction(svg: &str) -> bool {
     let mut seen = std::collections::HashSet::new();
     labels.iter().any(|l| !seen.insert(*l))
 }
+
+/// `[augment]` and `[mix]` change training, reproduce, and a run stopped
+/// and resumed augments exactly as an unbroken one; their numbers are
+/// searchable; features (not images) are refused for `[augment]`.
+#[test]
+fn augment_and_mix_sections_train_resume_exactly_and_search() {
+    let dir = scratch("augment");
+    let sections = "[augment]\ncrop_pad = 1\nrotation = 10\nhflip = true\ncutout = 2\n\
+                    [mix]\nkind = \"cutmix\"\nalpha = 1.0\n[search]";
+    let path = config(&dir, |t| t.replace("[search]", sections));
+    let path = path.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec!["train", path, "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = tinyreg(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        out
+    };
+    let weights = |d: &Path| std::fs::read(d.join("weights.tinyreg")).unwrap();
+    let whole = run("whole", &[]);
+    let half = run("half", &["--epochs", "2"]);
+    let checkpoint = half.join("weights.tinyreg");
+    let rest = run("rest", &["--resume", checkpoint.to_str().unwrap()]);
+    assert_eq!(weights(&whole), weights(&rest));
+
+    let plain = config(&dir, |t| t);
+    let out = dir.join("plain");
+    let o = tinyreg(&[
+        "train",
+        plain.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(weights(&whole), weights(&out));
+
+    let params = r#"{"lr": 0.003, "layers.1.keep": 0.8, "mix.alpha": 0.4, "augment.cutout": 3}"#;
+    let searched = config(&dir, |t| {
+        t.replace("[search]", sections).replace(
+            "params = [",
+            "params = [\n  { name = \"mix.alpha\", low = 0.2, high = 1.0 },\n  { name = \"augment.cutout\", low = 0, high = 4, int = true },",
+        )
+    });
+    let o = tinyreg(&["trial", searched.to_str().unwrap(), "--params", params]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A search over a section the config does not have is refused.
+    let missing = config(&dir, |t| {
+        t.replace(
+            "params = [",
+            "params = [\n  { name = \"mix.alpha\", low = 0.2, high = 1.0 },",
+        )
+    });
+    let o = tinyreg(&["check", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("needs the [mix] section"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -12,7 +12,7 @@ use common::{scratch, stderr, tinyreg};
 
 /// The smallest config the parser takes, a section at a time, so that a
 /// probe can add or replace one key.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 7] = [
     ("", "seed = 0\n"),
     (
         "data",
@@ -23,6 +23,8 @@ const SECTIONS: [(&str, &str); 5] = [
         "train",
         "epochs = 1\nbatch = 2\noptimizer = \"sgd\"\nlr = 0.1\n",
     ),
+    ("augment", "hflip = true\n"),
+    ("mix", "kind = \"mixup\"\nalpha = 0.2\n"),
     (
         "search",
         "sampler = \"random\"\ntrials = 1\nparams = [{ name = \"lr\", low = 0.1, high = 1.0 }]\n",
@@ -220,6 +222,8 @@ fn config_reference_lists_every_key_and_value_of_the_parser() {
         (Place::Section("data"), "`[data]`"),
         (Place::Section("network"), "`[network]`"),
         (Place::Section("train"), "`[train]`"),
+        (Place::Section("augment"), "`[augment]`"),
+        (Place::Section("mix"), "`[mix]`"),
         (Place::Section("search"), "`[search]`"),
         (Place::Param, "`[[search.params]]`"),
     ];
