@@ -8,8 +8,9 @@ use tinyreg::trainer::checkpoint::{
     crc32c, fingerprint, seal, CheckpointHeader, CHECKSUM_BYTES, HEADER_BYTES,
 };
 use tinyreg::{
-    BatchNorm, Dense, Dropout, EpochMetrics, Error, FitEvent, Icls, Layer, LearningRate, Network,
-    Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
+    BatchNorm, Dense, Dropout, EarlyStoppingConfig, EpochMetrics, Error, FitEvent, Icls, Layer,
+    LearningRate, Metric, Monitor, Network, Optimizer, Schedule, TrainConfig, Trainer, Update,
+    WeightAverage, WeightDecay,
 };
 
 const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
@@ -88,6 +89,73 @@ fn checkpoint_resume_is_bit_identical_to_never_stopping() {
     let rest = fit(&mut resumed, 2);
     assert_eq!(&rest[..], &expected[2..]);
     assert!(resumed.params() == &expected_params[..]);
+}
+
+/// Early stopping and a weight average carry over a pause: a `fit` the
+/// observer pauses one epoch after the best (patience half spent),
+/// checkpointed and resumed in another
+/// trainer, stops at the same epoch with the same best and ends with the
+/// same (restored) weights and average as one unbroken call.
+#[test]
+fn checkpoint_resume_carries_early_stopping_and_the_average() {
+    let layers = mlp(0.8);
+    let stop = EarlyStoppingConfig {
+        mode: Monitor::Min,
+        min_delta: 0.02,
+        patience: 2,
+        start_from_epoch: 1,
+        restore_best_weights: true,
+    };
+    let cfg = config(Optimizer::ADAM)
+        .with_early_stopping(Metric::ValLoss, stop)
+        .with_average(WeightAverage::exponential(0.9));
+    let (train, val) = data();
+    let net = Network::new(&layers);
+    let run = |resume: Option<&[u8]>, pause_after: Option<u32>| {
+        let mut mem = vec![0f32; net.memory_len_for(&cfg)];
+        let mut trainer = Trainer::new(net, cfg, &mut mem).unwrap();
+        if let Some(bytes) = resume {
+            trainer.load_checkpoint(bytes).unwrap();
+        }
+        let mut order = vec![0u32; train.count];
+        let mut history = vec![EpochMetrics::default(); 30];
+        let summary = trainer
+            .fit_observed(
+                &train,
+                &val,
+                30,
+                &mut order,
+                &mut history,
+                &mut |e| match e {
+                    FitEvent::Epoch { epoch, .. } if Some(epoch + 1) == pause_after => {
+                        ControlFlow::Break(())
+                    }
+                    _ => ControlFlow::Continue(()),
+                },
+            )
+            .unwrap();
+        let mut bytes = vec![0u8; trainer.checkpoint_len(true).unwrap()];
+        trainer.write_checkpoint(true, &mut bytes).unwrap();
+        let done = trainer.epochs_done();
+        trainer.swap_average().unwrap();
+        let average = trainer.params().to_vec();
+        trainer.swap_average().unwrap();
+        (summary, trainer.params().to_vec(), average, done, bytes)
+    };
+    let (unbroken, weights, average, done, _) = run(None, None);
+    assert!(unbroken.stopped_early && unbroken.restored, "{unbroken:?}");
+    // Paused with a best seen and one epoch of patience spent: a resumed
+    // run that forgot them would take its next epoch as a new best.
+    let pause = unbroken.best.unwrap().0 + 2;
+    assert!(pause < done, "the run stops after the pause");
+    let (paused, _, _, _, bytes) = run(None, Some(pause));
+    assert!(paused.interrupted && !paused.restored && !paused.stopped_early);
+    let (resumed, resumed_weights, resumed_average, resumed_done, _) = run(Some(&bytes), None);
+    assert_eq!(resumed_done, done);
+    assert_eq!(resumed.best, unbroken.best);
+    assert!(resumed.stopped_early && resumed.restored);
+    assert!(resumed_weights == weights, "the restored best differs");
+    assert!(resumed_average == average, "the average differs");
 }
 
 #[test]

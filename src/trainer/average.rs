@@ -110,6 +110,18 @@ impl Trainer<'_, '_> {
         }
     }
 
+    /// Floats of early stopping's snapshot and counters in the training
+    /// state (none without early stopping).
+    pub(super) fn early_stopping_len(&self) -> usize {
+        match self.config.early_stopping {
+            Some((_, es)) if es.restore_best_weights => {
+                self.net.params_len() + self.net.buffers_len() + super::network::FIT_STATE_LEN
+            }
+            Some(_) => super::network::FIT_STATE_LEN,
+            None => 0,
+        }
+    }
+
     /// Folds the weights into the average after optimizer step `self.step`.
     pub(super) fn update_average(&mut self) {
         let Some(average) = self.config.average else {

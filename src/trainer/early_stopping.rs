@@ -98,6 +98,28 @@ impl EarlyStopping {
     }
 }
 
+impl EarlyStopping {
+    /// The state as floats (a best seen, its epoch, its value, the epochs
+    /// since), for a trainer's memory and so its checkpoints: epochs below
+    /// 2^24 are exact as floats.
+    pub(crate) fn to_floats(&self) -> [f32; 4] {
+        let (seen, epoch, value) = match self.best {
+            Some((epoch, value)) => (1.0, epoch as f32, value),
+            None => (0.0, 0.0, 0.0),
+        };
+        [seen, epoch, value, self.wait as f32]
+    }
+
+    /// The state [`EarlyStopping::to_floats`] wrote.
+    pub(crate) fn from_floats(config: EarlyStoppingConfig, f: [f32; 4]) -> Self {
+        EarlyStopping {
+            config,
+            best: (f[0] != 0.0).then_some((f[1] as u32, f[2])),
+            wait: f[3] as u32,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 use core::ops::ControlFlow;
 
 use super::data::{shuffled_indices, Icls};
-use super::early_stopping::{EarlyStopping, Verdict};
+use super::early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
 use super::regions::carve;
 use super::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
 use crate::error::Error;
@@ -75,7 +75,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// it ends (a progress bar, a step-loss curve, a pruner reading each
     /// epoch); `ControlFlow::Break` ends training after that step or epoch
     /// ([`FitSummary::interrupted`]). Observing changes nothing: the weights
-    /// are those of [`Trainer::fit`] bit for bit. The observer is a trait
+    /// are those of [`Trainer::fit`] bit for bit. A break at the end of an
+    /// epoch pauses: the best weights are not restored, and a later `fit` on
+    /// this trainer, or on one resumed from its checkpoint, goes on as one
+    /// unbroken call would, early stopping's counters included (they live in
+    /// the trainer's memory; [`Trainer::epochs_done`] counts the epochs). The observer is a trait
     /// object so that the loop is compiled once, in this crate, whoever
     /// calls it (instantiated in a caller's crate it ran 15% slower).
     pub fn fit_observed(
@@ -114,10 +118,12 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 got: history.len(),
             });
         }
+        // Early stopping goes on from where earlier calls left it: its
+        // counters live in the memory, and so in checkpoints.
         let mut stopper = self
             .config
             .early_stopping
-            .map(|(metric, es)| (metric, EarlyStopping::new(es)));
+            .map(|(metric, es)| (metric, self.load_stopper(es)));
         let mut summary = FitSummary {
             epochs: 0,
             stopped_early: false,
@@ -140,25 +146,39 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 update_ratio: self.update_ratio,
             };
             summary.epochs = epoch as usize + 1;
+            // Early stopping hears of the epoch first, so that its counters
+            // are in the memory (and in any checkpoint the observer writes)
+            // when the observer does.
+            let done = self.epochs_done();
+            let stop = match stopper.as_mut() {
+                Some((metric, es)) => {
+                    let stop = self.early_stopping_says_stop(*metric, es, done, val_metrics);
+                    self.store_stopper(es);
+                    stop
+                }
+                None => false,
+            };
+            self.set_epochs_done(done.saturating_add(1));
             let ended = FitEvent::Epoch {
                 epoch,
                 metrics: history[epoch as usize],
             };
-            if observe(ended).is_break() {
-                summary.interrupted = true;
+            let interrupted = observe(ended).is_break();
+            if stop {
+                summary.stopped_early = true;
                 break;
             }
-            if let Some((metric, es)) = stopper.as_mut() {
-                if self.early_stopping_says_stop(*metric, es, epoch, val_metrics) {
-                    summary.stopped_early = true;
-                    break;
-                }
+            if interrupted {
+                summary.interrupted = true;
+                break;
             }
         }
         if let Some((_, es)) = stopper {
             summary.best = es.best();
-            // Restore whether or not patience ran out (keras-team/keras#12511).
-            if es.config().restore_best_weights && es.best().is_some() {
+            // Restore whether or not patience ran out (keras-team/keras#12511),
+            // but not when the observer paused training: a paused run goes on
+            // from its last weights in the next call.
+            if es.config().restore_best_weights && es.best().is_some() && !summary.interrupted {
                 self.restore_best();
                 summary.restored = true;
             }
@@ -232,6 +252,28 @@ impl<'n, 'm> Trainer<'n, 'm> {
             Verdict::Continue => false,
             Verdict::Stop => true,
         }
+    }
+
+    /// Epochs `fit` has run since the trainer was made or reset.
+    pub fn epochs_done(&self) -> u32 {
+        self.mem[self.plan.fit_state] as u32
+    }
+
+    fn set_epochs_done(&mut self, epochs: u32) {
+        self.mem[self.plan.fit_state] = epochs as f32;
+    }
+
+    /// Early stopping as earlier `fit` calls (or a checkpoint) left it.
+    fn load_stopper(&self, config: EarlyStoppingConfig) -> EarlyStopping {
+        let at = self.plan.fit_state + 1;
+        let mut floats = [0f32; 4];
+        floats.copy_from_slice(&self.mem[at..at + 4]);
+        EarlyStopping::from_floats(config, floats)
+    }
+
+    fn store_stopper(&mut self, es: &EarlyStopping) {
+        let at = self.plan.fit_state + 1;
+        self.mem[at..at + 4].copy_from_slice(&es.to_floats());
     }
 
     fn snapshot_best(&mut self) {

@@ -381,8 +381,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// (start, len) in `mem` of the parameters, optimizer state and buffers.
     fn snapshot_ranges(&self) -> [(usize, usize); 3] {
         let p = self.net.params_len();
-        // The optimizer state and the weight average are one range.
-        let s = self.config.update.optimizer.state_per_param() * p + self.average_len();
+        // The optimizer state, the weight average and early stopping's
+        // snapshot and counters are one range.
+        let s = self.config.update.optimizer.state_per_param() * p
+            + self.average_len()
+            + self.early_stopping_len();
         [
             (self.plan.params, p),
             (self.plan.opt_state, s),

@@ -18,7 +18,8 @@
 //!
 //! Every parameter float costs `2 + s` floats (itself, its gradient, `s` floats
 //! of optimizer state: 0 SGD, 1 momentum, 2 Adam), plus 1 for the best-weights
-//! snapshot when early stopping restores weights. Then come one float per
+//! snapshot when early stopping restores weights. Then come 5 floats of
+//! early stopping's counters, one float per
 //! layer (its last update-to-weight ratio), the input batch
 //! (`B i_0`), its labels (`B`), two gradient buffers of `B * max features` (three
 //! with residual blocks; a first dense layer's inputs do not count, since its
@@ -29,6 +30,10 @@
 use crate::layers::dense::Dense;
 use crate::layers::layer::Layer;
 use crate::size::{add, mul};
+
+/// Floats of early stopping's counters in the memory: the epochs `fit` has
+/// run, whether a best was seen, its epoch and value, the epochs since.
+pub(crate) const FIT_STATE_LEN: usize = 5;
 
 /// A sequence of layers; the last one's outputs are the class logits.
 #[derive(Clone, Copy, Debug)]
@@ -44,8 +49,10 @@ pub(crate) struct Plan {
     pub opt_state: usize,
     pub average: usize,
     pub best: usize,
-    pub buffers: usize,
     pub best_buffers: usize,
+    /// Early stopping's counters ([`FIT_STATE_LEN`] floats).
+    pub fit_state: usize,
+    pub buffers: usize,
     pub ratios: usize,
     pub input: usize,
     pub labels: usize,
@@ -215,10 +222,13 @@ impl<'a> Network<'a> {
         // The average follows the optimizer state, so that the training
         // state (checkpoints, snapshots) is one contiguous range.
         let average_at = add(opt_state, mul(state_per_param, p));
+        // Then early stopping's snapshot and its counters, so that they too
+        // are part of that range when early stopping is on.
         let best = add(average_at, if average { add(p, bufs) } else { 0 });
-        let buffers = add(best, if keep_best { p } else { 0 });
-        let best_buffers = add(buffers, bufs);
-        let ratios = add(best_buffers, if keep_best { bufs } else { 0 });
+        let best_buffers = add(best, if keep_best { p } else { 0 });
+        let fit_state = add(best_buffers, if keep_best { bufs } else { 0 });
+        let buffers = add(fit_state, FIT_STATE_LEN);
+        let ratios = add(buffers, bufs);
         let input = add(ratios, self.layers.len());
         let labels = add(input, mul(batch, self.inputs()));
         let acts = add(labels, batch);
@@ -242,8 +252,9 @@ impl<'a> Network<'a> {
             opt_state,
             average: average_at,
             best,
-            buffers,
             best_buffers,
+            fit_state,
+            buffers,
             ratios,
             input,
             labels,
