@@ -13,9 +13,9 @@ use tinyreg::layers::affine::RandomAffine;
 use tinyreg::layers::resized_crop::ResizedCrop;
 use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
-    build_layers, Augmentation, BatchMix, DepthScaling, Dropout, DropoutKind, FmpEval,
-    FmpIncrements, FmpWindows, ImageShape, Layer, LayerDesc, LearningRate, Optimizer, Schedule,
-    StochasticDepth, TrainConfig, Update, WeightDecay,
+    build_layers, Augmentation, BatchMix, DepthScaling, Dropout, DropoutKind, EarlyStoppingConfig,
+    FmpEval, FmpIncrements, FmpWindows, ImageShape, Layer, LayerDesc, LearningRate, Metric,
+    Monitor, Optimizer, Schedule, StochasticDepth, TrainConfig, Update, WeightAverage, WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -58,7 +58,65 @@ pub struct Config {
     pub augment: Option<AugmentSpec>,
     /// Mixup or CutMix over each training batch (none when left out).
     pub mix: Option<MixSpec>,
+    /// Stop when the validation metric stops improving (never when left out).
+    pub early_stopping: Option<EarlyStoppingSpec>,
+    /// A running average of the weights (none when left out).
+    pub average: Option<AverageSpec>,
     pub search: Option<SearchSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricName {
+    ValLoss,
+    ValAccuracy,
+}
+
+/// `[early_stopping]`: Keras's `EarlyStopping` callback.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EarlyStoppingSpec {
+    #[serde(default = "val_loss")]
+    pub metric: MetricName,
+    #[serde(deserialize_with = "positive_u32")]
+    pub patience: u32,
+    #[serde(default, deserialize_with = "non_negative_f32")]
+    pub min_delta: f32,
+    #[serde(default)]
+    pub start_from_epoch: u32,
+    #[serde(default = "yes")]
+    pub restore_best: bool,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AverageName {
+    Exponential,
+    Uniform,
+}
+
+/// `[average]`: Polyak averaging (an exponential moving average or the
+/// uniform mean of the steps' weights).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AverageSpec {
+    pub kind: AverageName,
+    #[serde(default = "ema_decay")]
+    pub decay: f64,
+    #[serde(default)]
+    pub start_epoch: u32,
+}
+
+fn val_loss() -> MetricName {
+    MetricName::ValLoss
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn ema_decay() -> f64 {
+    0.999
 }
 
 /// `[augment]`: each training image's random transforms, in this order.
@@ -795,8 +853,34 @@ impl Run {
             },
             clip_norm: t.clip_norm,
             seed,
-            early_stopping: None,
-            average: None,
+            early_stopping: self.config.early_stopping.map(|e| {
+                let (metric, mode) = match e.metric {
+                    MetricName::ValLoss => (Metric::ValLoss, Monitor::Min),
+                    MetricName::ValAccuracy => (Metric::ValAccuracy, Monitor::Max),
+                };
+                let stop = EarlyStoppingConfig {
+                    mode,
+                    min_delta: e.min_delta,
+                    patience: e.patience,
+                    start_from_epoch: e.start_from_epoch,
+                    restore_best_weights: e.restore_best,
+                };
+                (metric, stop)
+            }),
+            average: match self.config.average {
+                Some(a) => {
+                    let average = match a.kind {
+                        AverageName::Exponential => WeightAverage::exponential(a.decay),
+                        AverageName::Uniform => WeightAverage::uniform(),
+                    }
+                    .with_start(a.start_epoch.saturating_mul(steps_per_epoch));
+                    average
+                        .validate()
+                        .map_err(|e| format!("average: {}", says(&e)))?;
+                    Some(average)
+                }
+                None => None,
+            },
         })
     }
 

@@ -531,12 +531,26 @@ fn train_command(
     progress.finish_and_clear();
     let (all_epochs, all_steps) = merged(trained.first_epoch + 1, &trained.epochs, &trained.steps);
     save_records(&dir, &all_epochs, &all_steps, trained.checkpoint.as_deref())?;
+    if let Some(a) = &trained.average {
+        write(&dir.join("weights-average.tinyreg"), &a.weights)?;
+        println!(
+            "averaged weights: val loss {:.4}, accuracy {:.4} ({}/weights-average.tinyreg)",
+            a.val.loss,
+            a.val.accuracy,
+            dir.display()
+        );
+    }
     let test = trained
         .test
         .map(|m| json!({"loss": m.loss, "accuracy": m.accuracy}));
     if let Some(m) = trained.test {
+        let of = if trained.average.is_some() {
+            "the averaged weights"
+        } else {
+            "the weights"
+        };
         println!(
-            "test (scored once, after training): loss {:.4}, accuracy {:.4}",
+            "test (scored once, after training, {of}): loss {:.4}, accuracy {:.4}",
             m.loss, m.accuracy
         );
     }
@@ -548,6 +562,7 @@ fn train_command(
         "seconds": trained.seconds,
         "layer_ratios": trained.layer_ratios,
         "test": test,
+        "average_val": trained.average.as_ref().map(|a| json!({"loss": a.val.loss, "accuracy": a.val.accuracy})),
         "resumed_from": resume.map(|p| p.display().to_string()),
     });
     write(&dir.join("run.json"), meta.to_string())?;
@@ -705,11 +720,7 @@ fn predict(
     };
     let (layers, config_t, _) = train::build(&run, &sets, values.as_ref(), 0, 1)?;
     let net = tinyreg::Network::new(&layers);
-    let floats = net.memory_len(
-        config_t.batch,
-        config_t.update.optimizer.state_per_param(),
-        false,
-    );
+    let floats = net.memory_len_for(&config_t);
     let mut memory = train::buffer(0f32, floats, "the trainer's memory")?;
     let mut trainer =
         tinyreg::Trainer::new(net, config_t, &mut memory).map_err(|e| Fail(2, e.to_string()))?;

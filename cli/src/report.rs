@@ -33,8 +33,7 @@ pub fn recipe_checks(run: &Run, sets: &Sets) -> Result<Checks, TrainError> {
     let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
     let (layers, config, _) = build(run, sets, None, run.config.seed, run.config.train.epochs)?;
     let net = Network::new(&layers);
-    let state = config.update.optimizer.state_per_param();
-    let floats = net.memory_len(config.batch, state, false);
+    let floats = net.memory_len_for(&config);
     let mut memory = crate::train::buffer(0f32, floats, "the trainer's memory")?;
     let mut lines = Vec::new();
 

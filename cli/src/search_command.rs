@@ -263,11 +263,7 @@ fn validate(run: &Run, sets: &Sets) -> Result<Plan, Fail> {
                     serde_json::Value::Object(params.clone())
                 ))
             })?;
-        let floats = tinyreg::Network::new(&layers).memory_len(
-            config.batch,
-            config.update.optimizer.state_per_param(),
-            false,
-        );
+        let floats = tinyreg::Network::new(&layers).memory_len_for(&config);
         // Reserved and given back at once (no page is touched): a width
         // no machine can hold is refused now, not when its trial comes.
         let mut probe: Vec<f32> = Vec::new();

@@ -23,6 +23,16 @@ pub struct Trained {
     pub test: Option<Metrics>,
     /// Epochs the resumed checkpoint had done (0 for a fresh start).
     pub first_epoch: u32,
+    /// The weight average, when the config has one and training ended.
+    pub average: Option<Averaged>,
+}
+
+/// The averaged weights at the end of training: their validation metrics
+/// and a weights-only checkpoint of them.
+#[derive(Clone, Debug)]
+pub struct Averaged {
+    pub val: Metrics,
+    pub weights: Vec<u8>,
 }
 
 impl Trained {
@@ -86,12 +96,7 @@ pub fn preflight(run: &Run, sets: &Sets) -> Result<(), TrainError> {
     let epochs = run.config.train.epochs;
     let (layers, config, _) = build(run, sets, None, 0, epochs)?;
     let net = Network::new(&layers);
-    let state = config.update.optimizer.state_per_param();
-    buffer(
-        0f32,
-        net.memory_len(config.batch, state, false),
-        "the trainer's memory",
-    )?;
+    buffer(0f32, net.memory_len_for(&config), "the trainer's memory")?;
     buffer(EpochMetrics::default(), epochs as usize, "the epochs")?;
     Ok(())
 }
@@ -194,11 +199,7 @@ pub fn train(
     } = hooks;
     let (layers, config, augmentation) = build(run, sets, values, id.seed, epochs)?;
     let net = Network::new(&layers);
-    let floats = net.memory_len(
-        config.batch,
-        config.update.optimizer.state_per_param(),
-        false,
-    );
+    let floats = net.memory_len_for(&config);
     let mut memory = buffer(0f32, floats, "the trainer's memory")?;
     let (mut augment_floats, mut augment_labels) = match &augmentation {
         Some(a) => (
@@ -239,26 +240,35 @@ pub fn train(
             "the checkpoint has {first_epoch} of {until} epochs done already: nothing left to train (give a larger --epochs, up to the config's {epochs})"
         )));
     }
-    let to_run = until - first_epoch;
-    let chunk = options.checkpoint_every.unwrap_or(to_run).clamp(1, to_run);
     let mut order = vec![0u32; sets.train.count];
-    let mut history = buffer(EpochMetrics::default(), chunk as usize, "the epochs")?;
+    let mut history = buffer(
+        EpochMetrics::default(),
+        (epochs - first_epoch) as usize,
+        "the epochs",
+    )?;
     let mut records = Vec::with_capacity(epochs as usize);
     let mut steps = Vec::new();
     let mut checkpoint_bytes = Vec::new();
     let start = std::time::Instant::now();
-    let mut done = 0;
+    let mut done = first_epoch;
     let mut interrupted = false;
-    // One `fit` per chunk: the trainer keeps its generators, step and
-    // optimizer state between calls, so the chunks train exactly as one call.
-    while done < to_run && !interrupted {
-        let this = chunk.min(to_run - done);
-        let epoch_base = first_epoch + done;
+    // One `fit` over every epoch left, paused (an observer's break at an
+    // epoch's end) for each periodic checkpoint and at --epochs: a paused
+    // fit goes on in the next call exactly as one call would, early
+    // stopping included, and only training's real end restores the best.
+    loop {
+        let base = done;
+        let pause_at = |epoch: u32| {
+            let periodic = options
+                .checkpoint_every
+                .is_some_and(|n| (epoch - first_epoch).is_multiple_of(n));
+            epoch < epochs && (epoch == until || periodic)
+        };
         let summary = trainer
             .fit_observed(
                 &sets.train,
                 &sets.val,
-                this,
+                epochs - base,
                 &mut order,
                 &mut history,
                 &mut |event| match event {
@@ -270,7 +280,7 @@ pub fn train(
                     FitEvent::Epoch { epoch, metrics } => {
                         let record = EpochRecord {
                             trial: id.index,
-                            epoch: epoch_base + epoch + 1,
+                            epoch: base + epoch + 1,
                             train_loss: metrics.train.loss,
                             train_accuracy: metrics.train.accuracy,
                             val_loss: metrics.val.loss,
@@ -280,23 +290,28 @@ pub fn train(
                         };
                         let flow = on_epoch(&record);
                         records.push(record);
-                        flow
+                        interrupted = flow.is_break();
+                        if interrupted || pause_at(base + epoch + 1) {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
                     }
                 },
             )
             .map_err(|e| TrainError::Training(e.to_string()))?;
-        done += summary.epochs as u32;
-        interrupted = summary.interrupted;
-        if options.checkpoint_every.is_some() && !interrupted && done < to_run {
-            write_checkpoint(&trainer, &mut checkpoint_bytes)?;
-            on_checkpoint(Progress {
-                checkpoint: &checkpoint_bytes,
-                epochs_done: first_epoch + done,
-                records: &records,
-                steps: &steps,
-            })
-            .map_err(TrainError::Io)?;
+        done = base + summary.epochs as u32;
+        if interrupted || !summary.interrupted || done >= until {
+            break;
         }
+        write_checkpoint(&trainer, &mut checkpoint_bytes)?;
+        on_checkpoint(Progress {
+            checkpoint: &checkpoint_bytes,
+            epochs_done: done,
+            records: &records,
+            steps: &steps,
+        })
+        .map_err(TrainError::Io)?;
     }
     let seconds = start.elapsed().as_secs_f64();
     let checkpoint = if options.checkpoint {
@@ -305,14 +320,29 @@ pub fn train(
     } else {
         None
     };
+    // With a weight average, the average is the model: validation and the
+    // one test score are its, and its weights are handed back apart (the
+    // checkpoint keeps the live ones, to go on training from).
+    let averaged = config.average.is_some() && !interrupted && trainer.swap_average().is_ok();
+    let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
+    let average = if averaged {
+        let val = trainer.evaluate(&sets.val).map_err(t)?;
+        let mut bytes = vec![0u8; trainer.checkpoint_len(false).map_err(t)?];
+        trainer.write_checkpoint(false, &mut bytes).map_err(t)?;
+        Some(Averaged {
+            val,
+            weights: bytes,
+        })
+    } else {
+        None
+    };
     let test = match (&sets.test, options.score_test && !interrupted) {
-        (Some(t), true) => Some(
-            trainer
-                .evaluate(t)
-                .map_err(|e| TrainError::Training(e.to_string()))?,
-        ),
+        (Some(data), true) => Some(trainer.evaluate(data).map_err(t)?),
         _ => None,
     };
+    if averaged {
+        trainer.swap_average().map_err(t)?;
+    }
     Ok(Trained {
         epochs: records,
         steps,
@@ -321,6 +351,7 @@ pub fn train(
         checkpoint,
         test,
         first_epoch,
+        average,
     })
 }
 

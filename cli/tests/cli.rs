@@ -945,3 +945,55 @@ fn augment_and_mix_sections_train_resume_exactly_and_search() {
         stderr(&o)
     );
 }
+
+/// `[early_stopping]` stops before the config's epochs and `[average]`
+/// writes the averaged weights, which score the test; a run stopped with
+/// `--epochs` and resumed (patience half spent, the average under way)
+/// ends exactly as an unbroken one: same stop, weights and average.
+#[test]
+fn early_stopping_and_average_sections_resume_exactly() {
+    let dir = scratch("early_stopping");
+    let sections = "[early_stopping]\nmetric = \"val_loss\"\npatience = 2\nmin_delta = 0.05\n\
+                    [average]\nkind = \"exponential\"\ndecay = 0.9\n[search]";
+    let path = config(&dir, |t| {
+        t.replace("epochs = 4\nbatch", "epochs = 30\nbatch")
+            .replace("[search]", sections)
+    });
+    let path = path.to_str().unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = dir.join(name);
+        let mut args = vec!["train", path, "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = tinyreg(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (out, String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    let (whole, said) = run("whole", &[]);
+    assert!(said.contains("averaged weights: val loss"), "{said}");
+    assert!(said.contains("training, the averaged weights)"), "{said}");
+    let curves = std::fs::read_to_string(whole.join("curves.csv")).unwrap();
+    let epochs = curves.lines().count() - 1;
+    assert!(
+        epochs < 30,
+        "early stopping stopped nothing: {epochs} epochs"
+    );
+    assert!(epochs > 3, "stopped at once: {epochs} epochs");
+    // Paused one epoch before the stop, with patience being spent.
+    let pause = (epochs - 1).to_string();
+    let (half, _) = run("half", &["--epochs", &pause]);
+    let checkpoint = half.join("weights.tinyreg");
+    let (rest, _) = run("rest", &["--resume", checkpoint.to_str().unwrap()]);
+    for file in ["weights.tinyreg", "weights-average.tinyreg"] {
+        assert!(read(&whole, file) == read(&rest, file), "{file} differs");
+    }
+    // The resumed folder's curves are the epochs after the pause.
+    let tail = std::fs::read_to_string(rest.join("curves.csv")).unwrap();
+    let rest_lines: Vec<&str> = tail.lines().skip(1).collect();
+    let whole_lines: Vec<&str> = curves.lines().skip(1 + epochs - 1).collect();
+    assert_eq!(rest_lines, whole_lines);
+    assert_ne!(
+        read(&whole, "weights.tinyreg"),
+        read(&whole, "weights-average.tinyreg")
+    );
+}
