@@ -7,7 +7,7 @@ use core::num::{NonZeroU32, NonZeroU64};
 use rand_core::Rng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Most draws a rejection sampler makes before it gives up and returns its
 /// fallback: every loop here is bounded. Each accepts a draw with probability

@@ -172,9 +172,9 @@ fn dropout_eval(dropout: &Dropout, input: &[f32], output: &mut [f32]) {
 /// Reference of the dense forward (`f64` accumulation): `output = relu?(scale *
 /// input (W ⊙ M)^T + b)`, with mask bit `o * inputs + i` when `mask` is given.
 pub fn dense_forward(
-    dense: &crate::Dense,
+    dense: &crate::layers::dense::Dense,
     batch: usize,
-    params: crate::DenseParams<'_>,
+    params: crate::layers::dense::DenseParams<'_>,
     mask: Option<&[u8]>,
     scale: f32,
     input: &[f32],
@@ -200,15 +200,15 @@ pub fn dense_forward(
 /// into `grads`, overwrites `grad_input`.
 #[allow(clippy::too_many_arguments)]
 pub fn dense_backward(
-    dense: &crate::Dense,
+    dense: &crate::layers::dense::Dense,
     batch: usize,
-    params: crate::DenseParams<'_>,
+    params: crate::layers::dense::DenseParams<'_>,
     mask: Option<&[u8]>,
     scale: f32,
     input: &[f32],
     output: &[f32],
     grad_output: &mut [f32],
-    grads: crate::DenseGrads<'_>,
+    grads: crate::layers::dense::DenseGrads<'_>,
     grad_input: Option<&mut [f32]>,
 ) {
     let (ni, no) = (dense.inputs(), dense.outputs());

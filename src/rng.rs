@@ -9,8 +9,8 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
+use crate::error::Error;
 use crate::simd::{U32s, LANES};
-use crate::Error;
 
 /// Number of logical random streams, fixed whatever the SIMD width of the target.
 pub const STREAMS: usize = LANES;

@@ -4,7 +4,7 @@
 //! or as [`Error::ShapeOverflow`] where [`fits`] checks it. Everything else
 //! uses checked arithmetic.
 
-use crate::Error;
+use crate::error::Error;
 
 /// `a * b`, saturating.
 pub(crate) const fn mul(a: usize, b: usize) -> usize {

@@ -203,7 +203,7 @@ fn allowed_flags(kind: u32) -> u32 {
 /// PyTorch's default.
 fn momentum(p: f32) -> f32 {
     if p == 0.0 {
-        crate::BatchNorm::DEFAULT_MOMENTUM
+        crate::layers::batch_norm::BatchNorm::DEFAULT_MOMENTUM
     } else {
         p
     }

@@ -11,8 +11,9 @@
 //! [`MaskRng`]: its bit depends on the seed and `i` only, on every target.
 
 use super::blocks::{blocks_for, MaskWriter};
+use crate::error::Error;
+use crate::rng::MaskRng;
 use crate::simd::{U32s, LANES};
-use crate::{Error, MaskRng};
 
 const TWO_POW_32: f64 = 4_294_967_296.0;
 

@@ -8,8 +8,8 @@
 
 use super::bernoulli::{bits_to_lanes, lanes_to_bits, with_keep_lanes, Keep, KeepLanes};
 use super::blocks::{map_blocks, MaskWriter, Source};
+use crate::rng::MaskRng;
 use crate::simd::{f32s_from_bits, U32s};
-use crate::MaskRng;
 
 /// `dst = src * (kept ? scale : 0)` with a fresh mask from `rng`, written to `mask`
 /// when given. With `mask = None` this is also the regeneration pass of the

@@ -17,7 +17,8 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
-use crate::{size, Error};
+use crate::error::Error;
+use crate::size;
 
 /// An image's shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

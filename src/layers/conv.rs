@@ -8,6 +8,7 @@
 //! and `dx` as the forward of the flipped, transposed weights. Scratch:
 //! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
 
+use crate::error::Error;
 use crate::kernels::direct_conv::{
     channel_lanes_have_kernel, channel_lanes_pay, copy_row, direct_conv_channels,
     direct_conv_sample, direct_weight_grad, shift_channel, shifted_layout_pays,
@@ -18,7 +19,7 @@ use crate::kernels::direct_conv::{
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::kernels::reduce::relu_mask_and_sum;
 use crate::layers::pass::{BackwardIo, ForwardIo};
-use crate::{size, Error};
+use crate::size;
 
 const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize {
     let padded = size::add(size, size::mul(2, padding));

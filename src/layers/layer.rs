@@ -12,6 +12,7 @@ use crate::layers::conv::Conv2d;
 use crate::layers::dense::Dense;
 use crate::layers::dropout::Dropout;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
+use crate::layers::pool::network_layer::Pooling;
 use crate::layers::pool::{self, global_avg};
 use crate::layers::residual::{self, Residual};
 // The kinds' own types live with their code; the old paths stay.
@@ -181,25 +182,12 @@ impl Layer {
             Layer::Conv2d { conv, .. } => {
                 mul(mul(conv.out_channels, conv.out_height()), conv.out_width())
             }
-            Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
-                let oh = if stride == 0 || shape.height < k {
-                    0
-                } else {
-                    (shape.height - k) / stride + 1
-                };
-                let ow = if stride == 0 || shape.width < k {
-                    0
-                } else {
-                    (shape.width - k) / stride + 1
-                };
-                mul(mul(shape.channels, oh), ow)
+            Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
+                match self.pooling() {
+                    Some(p) => p.outputs(),
+                    None => 0,
+                }
             }
-            Layer::FractionalMaxPool {
-                shape,
-                out_height,
-                out_width,
-                ..
-            } => mul(mul(shape.channels, out_height), out_width),
             Layer::GlobalAvgPool { shape } => shape.channels,
             _ => self.inputs(),
         }
@@ -499,6 +487,40 @@ impl Layer {
         }
     }
 
+    /// The pooling kinds as the pool module takes them.
+    const fn pooling(&self) -> Option<Pooling> {
+        Some(match *self {
+            Layer::MaxPool { shape, k, stride } => Pooling::Max { shape, k, stride },
+            Layer::AvgPool { shape, k, stride } => Pooling::Avg { shape, k, stride },
+            Layer::FractionalMaxPool {
+                shape,
+                out_height,
+                out_width,
+                windows,
+                per_plane,
+                eval,
+            } => Pooling::Fractional {
+                shape,
+                out_height,
+                out_width,
+                windows,
+                per_plane,
+                eval,
+            },
+            Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::Residual { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. }
+            | Layer::Conv2d { .. }
+            | Layer::SpatialDropout(_)
+            | Layer::GlobalAvgPool { .. } => return None,
+        })
+    }
+
     /// Checks the layer on its own (its kind's module says what it
     /// accepts); how layers chain and blocks close is the trainer's check.
     /// Every kind needs at least one input and one output value (a
@@ -521,7 +543,9 @@ impl Layer {
             Layer::SpatialDropout(sd) => return sd.validate(),
             Layer::GlobalAvgPool { shape } => return global_avg::validate(shape),
             Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
-                return pool::network_layer::validate(*self)
+                return self
+                    .pooling()
+                    .map_or(Err(NOT_POOLING), pool::network_layer::validate)
             }
             Layer::Residual { survival, .. } => survival,
             Layer::ResidualStart { depth, .. } => depth.survival,
@@ -538,6 +562,12 @@ impl Layer {
         Ok(())
     }
 }
+
+/// What a pooling arm would say if [`Layer::pooling`] disagreed with it
+/// (it cannot: both list the same three kinds).
+const NOT_POOLING: Error = Error::InvalidConfig {
+    reason: "not a pooling layer",
+};
 
 /// The forward and backward each kind's module implements; adding a layer
 /// kind adds one arm to each.
@@ -561,7 +591,9 @@ impl Layer {
             Layer::BatchNorm(bn) => bn.forward_pass(io, draws.norm),
             Layer::Conv2d { conv, relu } => conv.forward_pass(relu, io),
             Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
-                pool::network_layer::forward_pass(*self, io, draws)
+                self.pooling().map_or(Err(NOT_POOLING), |p| {
+                    pool::network_layer::forward_pass(p, io, draws)
+                })
             }
             Layer::Residual {
                 features,
@@ -596,7 +628,9 @@ impl Layer {
             Layer::BatchNorm(bn) => bn.backward_pass(io),
             Layer::Conv2d { conv, relu } => conv.backward_pass(relu, io),
             Layer::MaxPool { .. } | Layer::AvgPool { .. } | Layer::FractionalMaxPool { .. } => {
-                pool::network_layer::backward_pass(*self, io)
+                self.pooling().map_or(Err(NOT_POOLING), |p| {
+                    pool::network_layer::backward_pass(p, io)
+                })
             }
             Layer::Residual {
                 features,

@@ -7,9 +7,9 @@
 //! passes are separate: the loss is checked before the gradient is written, so
 //! a non-finite loss writes nothing.
 
+use crate::error::Error;
 use crate::kernels::exp::{exp_minus_row_max, row_max};
 use crate::simd::HAS_SIMD;
-use crate::Error;
 
 /// Mean softmax cross-entropy against integer labels; writes its gradient
 /// with respect to the logits into `grad` (`(batch, classes)`).

@@ -10,8 +10,8 @@
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::beta;
+use crate::error::Error;
 use crate::kernels::blend;
-use crate::Error;
 
 /// `out = lambda * a + (1 - lambda) * b`, lane-wise (the SIMD blend; bit for bit
 /// equal to [`crate::reference::blend`]).

@@ -59,9 +59,10 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use super::Trainer;
+use crate::error::Error;
+use crate::rng::{MaskRng, MaskRngState, STATE_BYTES};
 use crate::size::{add, fits, mul};
 use crate::trainer::network::Network;
-use crate::{Error, MaskRng, MaskRngState, STATE_BYTES};
 
 /// The first eight bytes of every checkpoint.
 pub const MAGIC: [u8; 8] = *b"tinyreg\0";

@@ -66,7 +66,7 @@ impl TrainConfig {
     /// What [`crate::Trainer::new`] checks of the settings: a batch of at
     /// least 1, a finite non-negative learning rate and schedule, a positive
     /// finite clipping norm, a finite non-negative early-stopping delta.
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    pub fn validate(&self) -> Result<(), crate::error::Error> {
         super::checks::check_config(self)
     }
 

@@ -16,7 +16,7 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below_u64;
 
-use crate::Error;
+use crate::error::Error;
 
 /// How an ICLS file stores each value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -51,7 +51,7 @@ const SHUFFLE_SEED: u64 = 0x5eed_5eed_5eed_5eed;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrainerState {
     /// The mask generator (dropout, DropConnect, stochastic depth).
-    pub masks: crate::MaskRngState,
+    pub masks: crate::rng::MaskRngState,
     /// The shuffling generator's state (`Xoshiro128PlusPlus::state`).
     pub shuffle: [u8; 16],
     /// Optimizer steps taken.

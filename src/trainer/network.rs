@@ -74,7 +74,7 @@ impl<'a> Network<'a> {
     /// What [`crate::Trainer::new`] checks of the network alone (shapes
     /// that chain, layer constants in range, residual blocks well formed),
     /// to ask before allocating anything.
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    pub fn validate(&self) -> Result<(), crate::error::Error> {
         super::checks::check_network(self.layers)
     }
 

@@ -2,10 +2,10 @@
 //! PyTorch's conventions (`torch.optim`): every update is a pass over caller
 //! slices of parameters, gradients and optimizer state.
 
+use crate::error::Error;
 use crate::kernels::update::{
     floored, measured, update_vectors, AdamFloors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
 };
-use crate::Error;
 
 /// The update rule.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,6 +1,7 @@
 //! The recipe's first two steps: check the initial loss, and overfit a small
 //! sample with every regularizer switched off.
 
+use crate::error::Error;
 use crate::layers::dropout::{Dropout, DropoutKind};
 use crate::layers::layer::{Layer, StochasticDepth};
 use crate::layers::spatial_dropout::SpatialDropout;
@@ -8,7 +9,6 @@ use crate::trainer::data::Icls;
 use crate::trainer::network::Network;
 use crate::trainer::optim::{Update, WeightDecay};
 use crate::trainer::{TrainConfig, Trainer};
-use crate::Error;
 
 /// Relative tolerance of [`check_initial_loss`]: the loss passes when
 /// `|loss - ln C| <= INITIAL_LOSS_TOLERANCE * ln C`. The crate's
@@ -178,9 +178,9 @@ fn unregularized(layer: Layer) -> Result<Layer, Error> {
 fn layer_is_unregularized(layer: &Layer) -> bool {
     match *layer {
         Layer::Dropout { dropout, .. } | Layer::DenseDropConnect(_, dropout) => {
-            dropout.keep() == crate::Keep::ALL
+            dropout.keep() == crate::kernels::bernoulli::Keep::ALL
         }
-        Layer::SpatialDropout(s) => s.dropout.keep() == crate::Keep::ALL,
+        Layer::SpatialDropout(s) => s.dropout.keep() == crate::kernels::bernoulli::Keep::ALL,
         Layer::Residual { survival, .. } => survival >= 1.0,
         Layer::ResidualStart { depth, .. } => depth.survival >= 1.0,
         Layer::Dense(_)

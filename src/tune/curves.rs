@@ -18,8 +18,8 @@
 
 use core::fmt;
 
+use crate::error::Error;
 use crate::trainer::EpochMetrics;
-use crate::Error;
 
 /// Where each finding starts (see each field).
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -35,7 +35,7 @@
 //! # Ok::<(), tinyreg::Error>(())
 //! ```
 
-use crate::Error;
+use crate::error::Error;
 
 /// One configuration's progress through a budgeted search.
 #[derive(Clone, Copy, Debug, PartialEq)]

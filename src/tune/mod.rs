@@ -81,8 +81,8 @@ pub use range_test::{
 pub use sampler::{Sampler, SOBOL_MAX_DIMS};
 pub use space::{Condition, Distribution, Param, Point, Space, Value};
 
+use crate::error::Error;
 use crate::trainer::data::Icls;
-use crate::Error;
 
 /// A seeded split of `data` into training and validation sets: the samples
 /// in a permuted order (a pure function of `seed`, see [`Sampler`]) copied

@@ -19,10 +19,10 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
+use crate::error::Error;
 use crate::trainer::data::{shuffled_indices, Icls};
 use crate::trainer::optim::LearningRate;
 use crate::trainer::Trainer;
-use crate::Error;
 
 /// The sweep's settings.
 #[derive(Clone, Copy, Debug, PartialEq)]

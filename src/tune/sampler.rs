@@ -27,7 +27,7 @@
 //!   equal strata (a seeded permutation per axis), at a uniform offset in it.
 
 use super::space::{Point, Space};
-use crate::Error;
+use crate::error::Error;
 
 /// How trial indices become points of the unit cube.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

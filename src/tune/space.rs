@@ -17,7 +17,7 @@
 //! `[a, b]` against rounding. A parameter that is inactive (its condition's
 //! choice is another option) reads [`Value::Inactive`].
 
-use crate::Error;
+use crate::error::Error;
 
 /// How one parameter is distributed.
 #[derive(Clone, Copy, Debug, PartialEq)]

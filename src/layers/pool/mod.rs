@@ -18,8 +18,8 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
+use crate::error::Error;
 use crate::kernels::region_pool::{is_2x2, max_pool_2x2_backward, max_pool_planes, PlaneShape};
-use crate::Error;
 
 /// The regions of [`crate::Layer::FractionalMaxPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

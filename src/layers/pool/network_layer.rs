@@ -11,20 +11,75 @@ use crate::error::Error;
 use crate::kernels::words::{bytes, bytes_mut};
 use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::augment::ImageShape;
-use crate::layers::layer::Layer;
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
 use crate::layers::pool::{self as pool, Region};
 use crate::layers::pool::{FmpEval, FmpIncrements, FmpWindows, MAX_POOL_SIDE};
+use crate::size::mul;
+
+/// The pooling kinds of a network layer, as [`crate::Layer`]'s pooling
+/// variants hold them (`Layer::pooling` makes one), so that this module
+/// needs nothing from the layer list above it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Pooling {
+    /// `k x k` max pooling with `stride`.
+    Max {
+        shape: ImageShape,
+        k: usize,
+        stride: usize,
+    },
+    /// `k x k` average pooling with `stride`.
+    Avg {
+        shape: ImageShape,
+        k: usize,
+        stride: usize,
+    },
+    /// Fractional max pooling.
+    Fractional {
+        shape: ImageShape,
+        out_height: usize,
+        out_width: usize,
+        windows: FmpWindows,
+        per_plane: bool,
+        eval: FmpEval,
+    },
+}
+
+/// Output side of a `k`-window pooling with `stride` over `input`.
+const fn side(input: usize, k: usize, stride: usize) -> usize {
+    if stride == 0 || input < k {
+        0
+    } else {
+        (input - k) / stride + 1
+    }
+}
+
+impl Pooling {
+    /// Output values of one sample.
+    pub(crate) const fn outputs(&self) -> usize {
+        match *self {
+            Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => mul(
+                mul(shape.channels, side(shape.height, k, stride)),
+                side(shape.width, k, stride),
+            ),
+            Pooling::Fractional {
+                shape,
+                out_height,
+                out_width,
+                ..
+            } => mul(mul(shape.channels, out_height), out_width),
+        }
+    }
+}
 
 /// Checks a pooling layer's windows against its image: fixed windows of
 /// `1 <= k <= 16` that fit, a stride of at least 1; fractional regions that
 /// Graham's (`out < in <= 2 out`) or PyTorch's (`out + kernel - 1 <= in`) rule
 /// allows, and an eval it can run; every output side at most 256.
-pub(crate) fn validate(layer: Layer) -> Result<(), Error> {
+pub(crate) fn validate(layer: Pooling) -> Result<(), Error> {
     let bad = |reason| Err(Error::InvalidConfig { reason });
     match layer {
-        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+        Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => {
             if k == 0 || k > pool::MAX_REGION || stride == 0 || shape.height < k || shape.width < k
             {
                 return bad("pooling needs 1 <= k <= 16, k <= the image, stride >= 1");
@@ -35,7 +90,7 @@ pub(crate) fn validate(layer: Layer) -> Result<(), Error> {
                 return bad("pooling output sides are limited to 256");
             }
         }
-        Layer::FractionalMaxPool {
+        Pooling::Fractional {
             shape,
             out_height,
             out_width,
@@ -70,19 +125,18 @@ pub(crate) fn validate(layer: Layer) -> Result<(), Error> {
                 );
             }
         }
-        _ => {}
     }
     Ok(())
 }
 
 /// Forward of a pooling layer (`layer` is one of the three pooling kinds).
 pub(crate) fn forward_pass(
-    layer: Layer,
+    layer: Pooling,
     io: ForwardIo<'_>,
     draws: &mut Draws<'_>,
 ) -> Result<(), Error> {
     let train = match (layer, draws.stochastic) {
-        (Layer::FractionalMaxPool { .. }, Mode::Train) => {
+        (Pooling::Fractional { .. }, Mode::Train) => {
             let block = draws.masks.next_block();
             Some([block[0], block[1]])
         }
@@ -96,7 +150,7 @@ pub(crate) fn forward_pass(
 }
 
 /// Backward of a pooling layer.
-pub(crate) fn backward_pass(layer: Layer, io: BackwardIo<'_>) -> Result<(), Error> {
+pub(crate) fn backward_pass(layer: Pooling, io: BackwardIo<'_>) -> Result<(), Error> {
     pool_backward(layer, io.rows, io.saved, io.grad_out, io.grad_in)
 }
 
@@ -144,8 +198,8 @@ fn fmp_axis_count(windows: FmpWindows, input: usize, output: usize) -> Option<us
 }
 
 /// How many samplings eval of a fractional pooling layer runs, if allowed.
-pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
-    let Layer::FractionalMaxPool {
+pub(crate) fn fmp_eval_samplings(layer: Pooling) -> Option<usize> {
+    let Pooling::Fractional {
         shape,
         out_height,
         out_width,
@@ -176,7 +230,7 @@ pub(crate) fn fmp_eval_samplings(layer: Layer) -> Option<usize> {
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn pool_forward(
-    layer: Layer,
+    layer: Pooling,
     outputs: usize,
     train: Option<[u32; 2]>,
     record: bool,
@@ -186,18 +240,18 @@ fn pool_forward(
     tmp: &mut [f32],
 ) -> Result<(), Error> {
     match layer {
-        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+        Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => {
             let (rows, nr, cols, nc) = window_regions(shape, k, stride)?;
             let planes = input.len() / shape.height / shape.width;
             let (rr, cr) = (&rows[..nr], &cols[..nc]);
             let (h, w) = (shape.height, shape.width);
-            if let Layer::AvgPool { .. } = layer {
+            if let Pooling::Avg { .. } = layer {
                 return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
             }
             let argmax = &mut bytes_mut(saved)[..outputs];
             max_pool(record, planes, h, w, rr, cr, input, output, argmax)
         }
-        Layer::FractionalMaxPool {
+        Pooling::Fractional {
             shape,
             out_height,
             out_width,
@@ -265,7 +319,6 @@ fn pool_forward(
             }
             Ok(())
         }
-        _ => Ok(()),
     }
 }
 
@@ -293,7 +346,7 @@ fn max_pool(
 /// or spreads it over the windows of average pooling.
 #[inline(never)]
 fn pool_backward(
-    layer: Layer,
+    layer: Pooling,
     rows: usize,
     saved: &[f32],
     grad_out: &mut [f32],
@@ -301,18 +354,18 @@ fn pool_backward(
 ) -> Result<(), Error> {
     let o = layer.outputs();
     match layer {
-        Layer::MaxPool { shape, k, stride } | Layer::AvgPool { shape, k, stride } => {
+        Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => {
             let (row_regions, nr, col_regions, nc) = window_regions(shape, k, stride)?;
             let planes = rows * shape.channels;
             let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
             let (h, w) = (shape.height, shape.width);
-            if let Layer::AvgPool { .. } = layer {
+            if let Pooling::Avg { .. } = layer {
                 return pool::region_avg_pool_backward(planes, h, w, rr, cr, grad_out, grad_in);
             }
             let argmax = &bytes(saved)[..rows * o];
             pool::region_max_pool_backward(planes, h, w, rr, cr, argmax, grad_out, grad_in)
         }
-        Layer::FractionalMaxPool {
+        Pooling::Fractional {
             shape,
             out_height,
             out_width,
@@ -350,14 +403,13 @@ fn pool_backward(
             }
             Ok(())
         }
-        _ => Ok(()),
     }
 }
 
 /// Draws a fractional pooling layer's row and column regions into `words`
 /// (`out_height + out_width` of them, each `start | len << 16`).
-fn fmp_regions_into(layer: Layer, draw: FmpDraw, words: &mut [f32]) -> Result<(), Error> {
-    let Layer::FractionalMaxPool {
+fn fmp_regions_into(layer: Pooling, draw: FmpDraw, words: &mut [f32]) -> Result<(), Error> {
+    let Pooling::Fractional {
         shape,
         out_height,
         out_width,
