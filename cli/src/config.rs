@@ -11,6 +11,7 @@ use toml::Spanned;
 use crate::data_spec::DataSpec;
 use tinyreg::layers::affine::RandomAffine;
 use tinyreg::layers::resized_crop::ResizedCrop;
+use tinyreg::layers::test_time::{all_views, all_views_count, ten_crop, View};
 use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
     build_layers, Augmentation, BatchMix, DepthScaling, Dropout, DropoutKind, EarlyStoppingConfig,
@@ -62,7 +63,29 @@ pub struct Config {
     pub early_stopping: Option<EarlyStoppingSpec>,
     /// A running average of the weights (none when left out).
     pub average: Option<AverageSpec>,
+    /// Predictions averaged over views of each image (none when left out).
+    pub test_time: Option<TestTimeSpec>,
     pub search: Option<SearchSpec>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewsName {
+    TenCrop,
+    All,
+}
+
+/// `[test_time]`: test-time augmentation over crops and flips.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TestTimeSpec {
+    pub views: ViewsName,
+    #[serde(default = "two_u16")]
+    pub pad: u16,
+}
+
+fn two_u16() -> u16 {
+    2
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -751,6 +774,26 @@ impl Run {
             )
         })?;
         Ok(layers)
+    }
+
+    /// The views `[test_time]` asks for, of `shape` images, with their
+    /// padding; `None` without the section.
+    pub fn test_time_views(&self, shape: ImageShape) -> Result<Option<(u16, Vec<View>)>, String> {
+        let Some(t) = self.config.test_time else {
+            return Ok(None);
+        };
+        if shape.height == 1 {
+            return Err("test_time: the data are features, not images".into());
+        }
+        let views = match t.views {
+            ViewsName::TenCrop => ten_crop(t.pad).to_vec(),
+            ViewsName::All => {
+                let mut all = vec![View::identity(t.pad); all_views_count(t.pad)];
+                all_views(t.pad, &mut all).map_err(|e| format!("test_time: {e}"))?;
+                all
+            }
+        };
+        Ok(Some((t.pad, views)))
     }
 
     /// What is done to each training batch of `shape` images, with the

@@ -531,26 +531,33 @@ fn train_command(
     progress.finish_and_clear();
     let (all_epochs, all_steps) = merged(trained.first_epoch + 1, &trained.epochs, &trained.steps);
     save_records(&dir, &all_epochs, &all_steps, trained.checkpoint.as_deref())?;
-    if let Some(a) = &trained.average {
-        write(&dir.join("weights-average.tinyreg"), &a.weights)?;
-        println!(
-            "averaged weights: val loss {:.4}, accuracy {:.4} ({}/weights-average.tinyreg)",
-            a.val.loss,
-            a.val.accuracy,
-            dir.display()
-        );
-    }
+    let model = match &trained.model {
+        Some(m) => {
+            if let Some(bytes) = &m.average_weights {
+                write(&dir.join("weights-average.tinyreg"), bytes)?;
+            }
+            let mut what = Vec::new();
+            if m.average_weights.is_some() {
+                what.push("the averaged weights".to_string());
+            }
+            if m.views > 0 {
+                what.push(format!("{} test-time views", m.views));
+            }
+            let what = what.join(", ");
+            println!(
+                "final model ({what}): val loss {:.4}, accuracy {:.4}",
+                m.val.loss, m.val.accuracy
+            );
+            what
+        }
+        None => "the weights".to_string(),
+    };
     let test = trained
         .test
         .map(|m| json!({"loss": m.loss, "accuracy": m.accuracy}));
     if let Some(m) = trained.test {
-        let of = if trained.average.is_some() {
-            "the averaged weights"
-        } else {
-            "the weights"
-        };
         println!(
-            "test (scored once, after training, {of}): loss {:.4}, accuracy {:.4}",
+            "test (scored once, after training, {model}): loss {:.4}, accuracy {:.4}",
             m.loss, m.accuracy
         );
     }
@@ -562,7 +569,7 @@ fn train_command(
         "seconds": trained.seconds,
         "layer_ratios": trained.layer_ratios,
         "test": test,
-        "average_val": trained.average.as_ref().map(|a| json!({"loss": a.val.loss, "accuracy": a.val.accuracy})),
+        "final_model": trained.model.as_ref().map(|m| json!({"val": {"loss": m.val.loss, "accuracy": m.val.accuracy}, "what": model})),
         "resumed_from": resume.map(|p| p.display().to_string()),
     });
     write(&dir.join("run.json"), meta.to_string())?;

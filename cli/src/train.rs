@@ -3,8 +3,10 @@
 
 use std::ops::ControlFlow;
 
+use tinyreg::trainer::predict::Views;
 use tinyreg::{
-    Augmentation, Augmenter, EpochMetrics, FitEvent, Layer, Metrics, Network, TrainConfig, Trainer,
+    Augmentation, Augmenter, EpochMetrics, FitEvent, Icls, Layer, Metrics, Network, TrainConfig,
+    Trainer,
 };
 
 use crate::config::{Run, Values};
@@ -23,16 +25,19 @@ pub struct Trained {
     pub test: Option<Metrics>,
     /// Epochs the resumed checkpoint had done (0 for a fresh start).
     pub first_epoch: u32,
-    /// The weight average, when the config has one and training ended.
-    pub average: Option<Averaged>,
+    /// The final model, when it is not the live weights alone (a weight
+    /// average, test-time views) and training ended.
+    pub model: Option<FinalModel>,
 }
 
-/// The averaged weights at the end of training: their validation metrics
-/// and a weights-only checkpoint of them.
+/// The model training ends with: its validation metrics, the averaged
+/// weights (a weights-only checkpoint) if averaged, the views predictions
+/// average over (0: none).
 #[derive(Clone, Debug)]
-pub struct Averaged {
+pub struct FinalModel {
     pub val: Metrics,
-    pub weights: Vec<u8>,
+    pub average_weights: Option<Vec<u8>>,
+    pub views: usize,
 }
 
 impl Trained {
@@ -320,24 +325,40 @@ pub fn train(
     } else {
         None
     };
-    // With a weight average, the average is the model: validation and the
-    // one test score are its, and its weights are handed back apart (the
-    // checkpoint keeps the live ones, to go on training from).
-    let averaged = config.average.is_some() && !interrupted && trainer.swap_average().is_ok();
+    // The model is what the config says it is: with a weight average, the
+    // average; with test-time views, predictions averaged over them. The
+    // final validation metrics and the one test score are that model's; the
+    // averaged weights are handed back apart (the checkpoint keeps the live
+    // ones, to go on training from).
     let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
-    let average = if averaged {
-        let val = trainer.evaluate(&sets.val).map_err(t)?;
-        let mut bytes = vec![0u8; trainer.checkpoint_len(false).map_err(t)?];
-        trainer.write_checkpoint(false, &mut bytes).map_err(t)?;
-        Some(Averaged {
+    let views = run
+        .test_time_views(sets.shape())
+        .map_err(TrainError::Config)?;
+    let averaged = config.average.is_some() && !interrupted && trainer.swap_average().is_ok();
+    let views = views.as_ref().map(|(pad, list)| Views {
+        shape: sets.shape(),
+        pad: *pad,
+        list,
+    });
+    let model = if (averaged || views.is_some()) && !interrupted {
+        let val = evaluate(&mut trainer, &sets.val, views).map_err(t)?;
+        let average_weights = if averaged {
+            let mut bytes = vec![0u8; trainer.checkpoint_len(false).map_err(t)?];
+            trainer.write_checkpoint(false, &mut bytes).map_err(t)?;
+            Some(bytes)
+        } else {
+            None
+        };
+        Some(FinalModel {
             val,
-            weights: bytes,
+            average_weights,
+            views: views.map_or(0, |v| v.list.len()),
         })
     } else {
         None
     };
     let test = match (&sets.test, options.score_test && !interrupted) {
-        (Some(data), true) => Some(trainer.evaluate(data).map_err(t)?),
+        (Some(data), true) => Some(evaluate(&mut trainer, data, views).map_err(t)?),
         _ => None,
     };
     if averaged {
@@ -351,7 +372,52 @@ pub fn train(
         checkpoint,
         test,
         first_epoch,
-        average,
+        model,
+    })
+}
+
+/// Loss and accuracy on `data`, averaged over `views` when given.
+fn evaluate(
+    trainer: &mut Trainer,
+    data: &Icls,
+    views: Option<Views>,
+) -> Result<Metrics, tinyreg::Error> {
+    let Some(views) = views else {
+        return trainer.evaluate(data);
+    };
+    let (batch, classes, features) = (
+        trainer.config().batch,
+        trainer.network().outputs(),
+        data.features(),
+    );
+    let (mut input, mut scratch) = (vec![0f32; batch * features], vec![0f32; batch * features]);
+    let (mut probs, mut tmp) = (vec![0f32; batch * classes], vec![0f32; batch * classes]);
+    let mut labels = vec![0u32; batch];
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let indices: Vec<u32> = (0..data.count as u32).collect();
+    for chunk in indices.chunks(batch) {
+        let rows = chunk.len();
+        let (x, y) = (&mut input[..rows * features], &mut labels[..rows]);
+        data.gather(chunk, x, y)?;
+        let (s, tm, p) = (
+            &mut scratch[..rows * features],
+            &mut tmp[..rows * classes],
+            &mut probs[..rows * classes],
+        );
+        trainer.predict_views(x, rows, views, s, tm, p)?;
+        for (row, &label) in p.chunks_exact(classes).zip(y.iter()) {
+            loss -= f64::from(row[label as usize].max(f32::MIN_POSITIVE).ln());
+            let best = row
+                .iter()
+                .enumerate()
+                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+            correct += usize::from(best.0 == label as usize);
+        }
+    }
+    let n = data.count.max(1);
+    Ok(Metrics {
+        loss: (loss / n as f64) as f32,
+        accuracy: correct as f32 / n as f32,
     })
 }
 

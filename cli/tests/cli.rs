@@ -891,7 +891,8 @@ fn curves_text_has_fraction(svg: &str) -> bool {
 fn augment_and_mix_sections_train_resume_exactly_and_search() {
     let dir = scratch("augment");
     let sections = "[augment]\ncrop_pad = 1\nrotation = 10\nhflip = true\ncutout = 2\n\
-                    [mix]\nkind = \"cutmix\"\nalpha = 1.0\n[search]";
+                    [mix]\nkind = \"cutmix\"\nalpha = 1.0\n\
+                    [test_time]\nviews = \"ten_crop\"\npad = 1\n[search]";
     let path = config(&dir, |t| t.replace("[search]", sections));
     let path = path.to_str().unwrap();
     let run = |name: &str, extra: &[&str]| {
@@ -904,6 +905,8 @@ fn augment_and_mix_sections_train_resume_exactly_and_search() {
     };
     let weights = |d: &Path| std::fs::read(d.join("weights.tinyreg")).unwrap();
     let whole = run("whole", &[]);
+    let meta = std::fs::read_to_string(whole.join("run.json")).unwrap();
+    assert!(meta.contains("10 test-time views"), "{meta}");
     let half = run("half", &["--epochs", "2"]);
     let checkpoint = half.join("weights.tinyreg");
     let rest = run("rest", &["--resume", checkpoint.to_str().unwrap()]);
@@ -970,7 +973,7 @@ fn early_stopping_and_average_sections_resume_exactly() {
     };
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
     let (whole, said) = run("whole", &[]);
-    assert!(said.contains("averaged weights: val loss"), "{said}");
+    assert!(said.contains("final model (the averaged weights): val loss"), "{said}");
     assert!(said.contains("training, the averaged weights)"), "{said}");
     let curves = std::fs::read_to_string(whole.join("curves.csv")).unwrap();
     let epochs = curves.lines().count() - 1;

@@ -12,7 +12,7 @@ use common::{scratch, stderr, tinyreg};
 
 /// The smallest config the parser takes, a section at a time, so that a
 /// probe can add or replace one key.
-const SECTIONS: [(&str, &str); 9] = [
+const SECTIONS: [(&str, &str); 10] = [
     ("", "seed = 0\n"),
     (
         "data",
@@ -27,6 +27,7 @@ const SECTIONS: [(&str, &str); 9] = [
     ("mix", "kind = \"mixup\"\nalpha = 0.2\n"),
     ("early_stopping", "patience = 2\n"),
     ("average", "kind = \"exponential\"\n"),
+    ("test_time", "views = \"ten_crop\"\n"),
     (
         "search",
         "sampler = \"random\"\ntrials = 1\nparams = [{ name = \"lr\", low = 0.1, high = 1.0 }]\n",
@@ -228,6 +229,7 @@ fn config_reference_lists_every_key_and_value_of_the_parser() {
         (Place::Section("mix"), "`[mix]`"),
         (Place::Section("early_stopping"), "`[early_stopping]`"),
         (Place::Section("average"), "`[average]`"),
+        (Place::Section("test_time"), "`[test_time]`"),
         (Place::Section("search"), "`[search]`"),
         (Place::Param, "`[[search.params]]`"),
     ];
