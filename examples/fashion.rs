@@ -15,8 +15,8 @@ mod fashion_data;
 
 use tinyreg::tune::validation_split;
 use tinyreg::{
-    Dense, Dropout, EpochMetrics, Icls, Layer, LearningRate, Network, Optimizer, Schedule,
-    TrainConfig, Trainer, Update, WeightDecay,
+    shaped, Dropout, EpochMetrics, Icls, ImageShape, LayerDesc, LearningRate, Network, Optimizer,
+    Schedule, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 const TRAIN_COUNT: usize = 20_000;
@@ -62,23 +62,23 @@ fn run(train_bytes: &[u8], test_bytes: &[u8]) -> Result<(), tinyreg::Error> {
         ("dropout 0.8 hidden", 1.0, 0.8),
         ("dropout 0.9 input, 0.7 hidden", 0.9, 0.7),
     ] {
-        let layers = [
-            Layer::Dropout {
-                features: 784,
-                dropout: Dropout::inverted(keep_in)?,
-            },
-            Layer::Dense(Dense::new(784, 256).with_relu()),
-            Layer::Dropout {
-                features: 256,
-                dropout: Dropout::inverted(keep_hidden)?,
-            },
-            Layer::Dense(Dense::new(256, 128).with_relu()),
-            Layer::Dropout {
-                features: 128,
-                dropout: Dropout::inverted(keep_hidden)?,
-            },
-            Layer::Dense(Dense::new(128, 10)),
-        ];
+        let dense = |units, relu| LayerDesc::Dense {
+            units,
+            relu,
+            dropconnect: None,
+        };
+        let layers = shaped(
+            ImageShape::features(784),
+            10,
+            [
+                LayerDesc::Dropout(Dropout::inverted(keep_in)?),
+                dense(256, true),
+                LayerDesc::Dropout(Dropout::inverted(keep_hidden)?),
+                dense(128, true),
+                LayerDesc::Dropout(Dropout::inverted(keep_hidden)?),
+                dense(10, false),
+            ],
+        )?;
         let net = Network::new(&layers);
         let config = TrainConfig {
             batch: BATCH,

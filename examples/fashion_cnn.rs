@@ -29,16 +29,15 @@ use tinyreg::layers::augment::{cutmix, cutout, hflip, random_crop};
 use tinyreg::layers::color::{color_jitter, ColorJitter};
 use tinyreg::layers::mixup::Mixup;
 use tinyreg::layers::resized_crop::{random_resized_crop, ResizedCrop};
-use tinyreg::layers::spatial_dropout::SpatialDropout;
 use tinyreg::layers::test_time::ten_crop;
 use tinyreg::trainer::data::shuffled_indices;
 use tinyreg::trainer::predict::Views;
 use tinyreg::tune::validation_split;
 use tinyreg::{
-    linear_survival, snapshot_ensemble_proba, BatchNorm, Conv2d, Dense, Dropout, DropoutKind,
-    Error, FmpEval, FmpIncrements, FmpWindows, Icls, ImageShape, Layer, LearningRate, Monitor,
-    Network, Optimizer, PlateauConfig, Projection, ReduceOnPlateau, Schedule, StochasticDepth,
-    TrainConfig, Trainer, Update, WeightAverage, WeightDecay,
+    build_layers, linear_survival, snapshot_ensemble_proba, Dropout, DropoutKind, Error, FmpEval,
+    FmpIncrements, FmpWindows, Icls, ImageShape, Layer, LayerDesc, LearningRate, Monitor, Network,
+    Optimizer, PlateauConfig, ReduceOnPlateau, Schedule, StochasticDepth, TrainConfig, Trainer,
+    Update, WeightAverage, WeightDecay,
 };
 
 const TRAIN_COUNT: usize = 20_000;
@@ -98,29 +97,6 @@ enum Pooling {
     Fractional(FmpWindows, bool),
 }
 
-fn pool(pooling: Pooling, channels: usize, side: usize, out: usize) -> Layer {
-    let shape = ImageShape {
-        channels,
-        height: side,
-        width: side,
-    };
-    match pooling {
-        Pooling::Max => Layer::MaxPool {
-            shape,
-            k: 2,
-            stride: 2,
-        },
-        Pooling::Fractional(windows, per_plane) => Layer::FractionalMaxPool {
-            shape,
-            out_height: out,
-            out_width: out,
-            windows,
-            per_plane,
-            eval: FmpEval::Average(4),
-        },
-    }
-}
-
 /// Which network a row trains.
 #[derive(Clone, Copy, PartialEq)]
 enum Model {
@@ -132,16 +108,22 @@ enum Model {
     Residual { depth: bool, spatial: bool },
 }
 
-fn conv(in_channels: usize, out_channels: usize, side: usize, k: usize) -> Conv2d {
-    Conv2d {
-        in_channels,
-        out_channels,
-        height: side,
-        width: side,
-        k,
+/// A `k x k` convolution to `filters` channels, same padding, no ReLU.
+const fn conv(filters: usize, k: usize) -> LayerDesc {
+    LayerDesc::Conv {
+        filters,
+        kernel: k,
         stride: 1,
         padding: k / 2,
+        relu: false,
     }
+}
+
+/// The network of `descs` on the 28x28 images, shapes inferred.
+fn build(descs: &[LayerDesc]) -> Result<Vec<Layer>, Error> {
+    let mut layers = vec![Layer::Relu { features: 0 }; descs.len()];
+    build_layers(IMAGE, 10, descs, &mut layers)?;
+    Ok(layers)
 }
 
 /// A small ResNet (He et al. 2016, "basic" blocks): conv3x3(16)-BN-ReLU, then
@@ -150,13 +132,6 @@ fn conv(in_channels: usize, out_channels: usize, side: usize, k: usize) -> Conv2
 /// to its input, then ReLU), 2x2 max pooling between stages, global average
 /// pooling, dense(10).
 fn residual_layers(depth: bool, spatial: bool) -> Result<Vec<Layer>, Error> {
-    let image = |channels, side| ImageShape {
-        channels,
-        height: side,
-        width: side,
-    };
-    let bn =
-        |channels, side: usize| Layer::BatchNorm(BatchNorm::over_channels(channels, side * side));
     let survival = |block| {
         if depth {
             linear_survival(block, 3, 0.5)
@@ -164,102 +139,102 @@ fn residual_layers(depth: bool, spatial: bool) -> Result<Vec<Layer>, Error> {
             1.0
         }
     };
-    let block = |layers: &mut Vec<Layer>, block, c_in: usize, c_out: usize, side: usize| {
-        layers.push(Layer::ResidualStart {
-            features: c_in * side * side,
-            depth: StochasticDepth {
+    let block = |block, filters| {
+        [
+            LayerDesc::BlockStart(StochasticDepth {
                 survival: survival(block),
                 ..StochasticDepth::ALWAYS
-            },
-        });
-        layers.extend([
-            Layer::Conv2d {
-                conv: conv(c_in, c_out, side, 3),
-                relu: false,
-            },
-            bn(c_out, side),
-            Layer::Relu {
-                features: c_out * side * side,
-            },
-            Layer::Conv2d {
-                conv: conv(c_out, c_out, side, 3),
-                relu: false,
-            },
-            bn(c_out, side),
-            Layer::ResidualEnd {
-                features: c_out * side * side,
-                projection: (c_in != c_out).then(|| Projection::Conv(conv(c_in, c_out, side, 1))),
-            },
-            Layer::Relu {
-                features: c_out * side * side,
-            },
-        ]);
+            }),
+            conv(filters, 3),
+            LayerDesc::BATCH_NORM_2D,
+            LayerDesc::Relu,
+            conv(filters, 3),
+            LayerDesc::BATCH_NORM_2D,
+            LayerDesc::BlockEnd, // a 1x1 projection where the channels change
+            LayerDesc::Relu,
+        ]
     };
-    let stage_end = |layers: &mut Vec<Layer>, channels, side| -> Result<(), Error> {
+    let stage_end = |descs: &mut Vec<LayerDesc>| -> Result<(), Error> {
         if spatial {
-            layers.push(Layer::SpatialDropout(SpatialDropout {
-                shape: image(channels, side),
-                dropout: Dropout::new(DropoutKind::Inverted, 0.9)?,
-            }));
+            descs.push(LayerDesc::SpatialDropout(Dropout::new(
+                DropoutKind::Inverted,
+                0.9,
+            )?));
         }
-        layers.push(Layer::MaxPool {
-            shape: image(channels, side),
-            k: 2,
+        descs.push(LayerDesc::MaxPool {
+            kernel: 2,
             stride: 2,
         });
         Ok(())
     };
-    let mut layers = vec![
-        Layer::Conv2d {
-            conv: conv(1, 16, 28, 3),
-            relu: false,
-        },
-        bn(16, 28),
-        Layer::Relu { features: 16 * 784 },
-    ];
-    block(&mut layers, 1, 16, 16, 28);
-    stage_end(&mut layers, 16, 28)?;
-    block(&mut layers, 2, 16, 32, 14);
-    stage_end(&mut layers, 32, 14)?;
-    block(&mut layers, 3, 32, 32, 7);
-    layers.push(Layer::GlobalAvgPool {
-        shape: image(32, 7),
+    let mut descs = vec![conv(16, 3), LayerDesc::BATCH_NORM_2D, LayerDesc::Relu];
+    descs.extend(block(1, 16));
+    stage_end(&mut descs)?;
+    descs.extend(block(2, 32));
+    stage_end(&mut descs)?;
+    descs.extend(block(3, 32));
+    descs.push(LayerDesc::GlobalAvgPool);
+    descs.push(LayerDesc::Dense {
+        units: 10,
+        relu: false,
+        dropconnect: None,
     });
-    layers.push(Layer::Dense(Dense::new(32, 10)));
-    Ok(layers)
+    build(&descs)
 }
 
 /// conv-relu-pool-conv-relu-pool-dense(128)-[dropout]-dense(10).
-fn layers(pooling: Pooling, dropout: bool) -> Result<[Layer; 7], Error> {
-    let (side1, side2) = match pooling {
-        Pooling::Max => (14, 7),
-        Pooling::Fractional(..) => (20, 14),
+fn layers(pooling: Pooling, dropout: bool) -> Result<Vec<Layer>, Error> {
+    let pool = |out| match pooling {
+        Pooling::Max => LayerDesc::MaxPool {
+            kernel: 2,
+            stride: 2,
+        },
+        Pooling::Fractional(windows, per_plane) => LayerDesc::FractionalMaxPool {
+            out,
+            windows,
+            per_plane,
+            eval: FmpEval::Average(4),
+        },
     };
-    let conv = |in_channels, out_channels, side| conv(in_channels, out_channels, side, 3);
     // Without dropout, a ReLU after the ReLU of the dense layer: an identity
     // that keeps the layer count fixed and draws nothing.
     let regularizer = if dropout {
-        Layer::Dropout {
-            features: 128,
-            dropout: Dropout::new(DropoutKind::Inverted, 0.5)?,
-        }
+        LayerDesc::Dropout(Dropout::new(DropoutKind::Inverted, 0.5)?)
     } else {
-        Layer::Relu { features: 128 }
+        LayerDesc::Relu
     };
-    Ok([
-        Layer::Conv2d {
-            conv: conv(1, 16, 28),
+    let relu = |desc| match desc {
+        LayerDesc::Conv {
+            filters,
+            kernel,
+            stride,
+            padding,
+            ..
+        } => LayerDesc::Conv {
+            filters,
+            kernel,
+            stride,
+            padding,
             relu: true,
         },
-        pool(pooling, 16, 28, side1),
-        Layer::Conv2d {
-            conv: conv(16, 32, side1),
+        other => other,
+    };
+    build(&[
+        relu(conv(16, 3)),
+        pool(20), // fractional: 28 -> 20 -> 14
+        relu(conv(32, 3)),
+        pool(14),
+        LayerDesc::Dense {
+            units: 128,
             relu: true,
+            dropconnect: None,
         },
-        pool(pooling, 32, side1, side2),
-        Layer::Dense(Dense::new(32 * side2 * side2, 128).with_relu()),
         regularizer,
-        Layer::Dense(Dense::new(128, 10)),
+        LayerDesc::Dense {
+            units: 10,
+            relu: false,
+            dropconnect: None,
+        },
     ])
 }
 
@@ -270,7 +245,7 @@ fn run(
     (train, val, test): (&Icls, &Icls, &Icls),
 ) -> Result<String, Error> {
     let layers = match model {
-        Model::Small(pooling, dropout) => layers(pooling, dropout)?.to_vec(),
+        Model::Small(pooling, dropout) => layers(pooling, dropout)?,
         Model::Residual { depth, spatial } => residual_layers(depth, spatial)?,
     };
     let net = Network::new(&layers);

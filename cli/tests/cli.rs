@@ -973,7 +973,10 @@ fn early_stopping_and_average_sections_resume_exactly() {
     };
     let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
     let (whole, said) = run("whole", &[]);
-    assert!(said.contains("final model (the averaged weights): val loss"), "{said}");
+    assert!(
+        said.contains("final model (the averaged weights): val loss"),
+        "{said}"
+    );
     assert!(said.contains("training, the averaged weights)"), "{said}");
     let curves = std::fs::read_to_string(whole.join("curves.csv")).unwrap();
     let epochs = curves.lines().count() - 1;

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use tinyreg::tune::{Param, Point, Sampler, Space};
 use tinyreg::{
-    Dense, Dropout, EpochMetrics, Error, FitEvent, Icls, Layer, LearningRate, Metrics, Network,
-    Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
+    shaped, Dropout, EpochMetrics, Error, FitEvent, Icls, ImageShape, Layer, LayerDesc,
+    LearningRate, Metrics, Network, Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
 };
 
 /// Learning rate and AdamW's decay in log space (the lecture's advice), the
@@ -76,14 +76,20 @@ pub const FASHION: Task = Task {
 impl Task {
     /// The MLP with inverted dropout `keep` after the hidden layer.
     pub fn mlp(&self, keep: f32) -> Result<[Layer; 3], Error> {
-        Ok([
-            Layer::Dense(Dense::new(self.inputs, self.hidden).with_relu()),
-            Layer::Dropout {
-                features: self.hidden,
-                dropout: Dropout::inverted(keep)?,
-            },
-            Layer::Dense(Dense::new(self.hidden, 10)),
-        ])
+        let dense = |units, relu| LayerDesc::Dense {
+            units,
+            relu,
+            dropconnect: None,
+        };
+        Ok(shaped(
+            ImageShape::features(self.inputs),
+            10,
+            [
+                dense(self.hidden, true),
+                LayerDesc::Dropout(Dropout::inverted(keep)?),
+                dense(10, false),
+            ],
+        )?)
     }
 }
 
