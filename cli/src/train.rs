@@ -325,23 +325,44 @@ pub fn train(
     } else {
         None
     };
-    // The model is what the config says it is: with a weight average, the
-    // average; with test-time views, predictions averaged over them. The
-    // final validation metrics and the one test score are that model's; the
-    // averaged weights are handed back apart (the checkpoint keeps the live
-    // ones, to go on training from).
+    let (model, test) = final_model(run, sets, &mut trainer, !interrupted, options.score_test)?;
+    Ok(Trained {
+        epochs: records,
+        steps,
+        layer_ratios: trainer.update_ratios().to_vec(),
+        seconds,
+        checkpoint,
+        test,
+        first_epoch,
+        model,
+    })
+}
+
+/// The model training ends with and its one test score (when `ended` and
+/// `score_test`). The model is what the config says it is: with a weight
+/// average, the average; with test-time views, predictions averaged over
+/// them. Its validation metrics and the test score are that model's; the
+/// averaged weights are handed back apart (the checkpoint keeps the live
+/// ones, to go on training from).
+fn final_model(
+    run: &Run,
+    sets: &Sets,
+    trainer: &mut Trainer,
+    ended: bool,
+    score_test: bool,
+) -> Result<(Option<FinalModel>, Option<Metrics>), TrainError> {
     let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
     let views = run
         .test_time_views(sets.shape())
         .map_err(TrainError::Config)?;
-    let averaged = config.average.is_some() && !interrupted && trainer.swap_average().is_ok();
+    let averaged = trainer.config().average.is_some() && ended && trainer.swap_average().is_ok();
     let views = views.as_ref().map(|(pad, list)| Views {
         shape: sets.shape(),
         pad: *pad,
         list,
     });
-    let model = if (averaged || views.is_some()) && !interrupted {
-        let val = evaluate(&mut trainer, &sets.val, views).map_err(t)?;
+    let model = if (averaged || views.is_some()) && ended {
+        let val = evaluate(trainer, &sets.val, views).map_err(t)?;
         let average_weights = if averaged {
             let mut bytes = vec![0u8; trainer.checkpoint_len(false).map_err(t)?];
             trainer.write_checkpoint(false, &mut bytes).map_err(t)?;
@@ -357,23 +378,14 @@ pub fn train(
     } else {
         None
     };
-    let test = match (&sets.test, options.score_test && !interrupted) {
-        (Some(data), true) => Some(evaluate(&mut trainer, data, views).map_err(t)?),
+    let test = match (&sets.test, score_test && ended) {
+        (Some(data), true) => Some(evaluate(trainer, data, views).map_err(t)?),
         _ => None,
     };
     if averaged {
         trainer.swap_average().map_err(t)?;
     }
-    Ok(Trained {
-        epochs: records,
-        steps,
-        layer_ratios: trainer.update_ratios().to_vec(),
-        seconds,
-        checkpoint,
-        test,
-        first_epoch,
-        model,
-    })
+    Ok((model, test))
 }
 
 /// Loss and accuracy on `data`, averaged over `views` when given.
