@@ -129,6 +129,16 @@ impl Augmentation {
     }
 }
 
+/// What [`Augmenter::apply`] returns: the partners' labels and the weight of
+/// the samples' own labels when the batch was mixed.
+type Mixed<'b> = Result<Option<(&'b [u32], f32)>, Error>;
+
+/// An [`Augmenter`]'s work, called through a pointer: only
+/// [`Augmenter::new`] names the function, so firmware that never augments
+/// does not link the transforms (63 KB of flash on the Cortex-M4F).
+type Apply<'a> =
+    for<'b, 'c> fn(&'b mut Augmenter<'a>, u64, u32, &'c mut [f32], &'c [u32]) -> Mixed<'b>;
+
 /// An [`Augmentation`] with its buffers, for [`crate::Trainer::set_augmenter`].
 ///
 /// ```
@@ -165,6 +175,7 @@ pub struct Augmenter<'a> {
     batch: usize,
     copy: &'a mut [f32],
     labels: &'a mut [u32],
+    run: Apply<'a>,
 }
 
 impl core::fmt::Debug for Augmenter<'_> {
@@ -199,6 +210,7 @@ impl<'a> Augmenter<'a> {
             batch,
             copy: floats,
             labels,
+            run: Self::augment,
         })
     }
 
@@ -221,7 +233,11 @@ impl<'a> Augmenter<'a> {
         step: u32,
         input: &mut [f32],
         labels: &[u32],
-    ) -> Result<Option<(&[u32], f32)>, Error> {
+    ) -> Mixed<'_> {
+        (self.run)(self, seed, step, input, labels)
+    }
+
+    fn augment(&mut self, seed: u64, step: u32, input: &mut [f32], labels: &[u32]) -> Mixed<'_> {
         let a = self.augmentation;
         let rows = labels.len();
         let len = a.shape.len();
