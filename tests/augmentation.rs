@@ -190,4 +190,25 @@ fn augmenter_refuses_what_does_not_fit() {
         trainer.set_augmenter(Some(small)),
         Err(Error::BufferTooSmall { .. })
     ));
+    assert!(!trainer.augmenting());
+}
+
+#[test]
+fn overfit_small_sample_refuses_an_augmenting_trainer() {
+    let data = Icls::parse(DIGITS).unwrap();
+    let a = everything();
+    let (mut floats, mut labels) = (
+        vec![0f32; a.floats_len(BATCH)],
+        vec![0u32; a.labels_len(BATCH)],
+    );
+    let net = Network::new(&LAYERS);
+    let mut memory = vec![0f32; net.memory_len(BATCH, 2, false)];
+    let mut trainer = Trainer::new(net, config(1), &mut memory).unwrap();
+    let augmenter = Augmenter::new(a, BATCH, &mut floats, &mut labels).unwrap();
+    trainer.set_augmenter(Some(augmenter)).unwrap();
+    let mut order = [0u32; 32];
+    let refused = tinyreg::tune::overfit_small_sample(&mut trainer, &data, 32, 10, &mut order);
+    assert!(matches!(refused, Err(Error::InvalidConfig { .. })));
+    trainer.set_augmenter(None).unwrap();
+    assert!(tinyreg::tune::overfit_small_sample(&mut trainer, &data, 32, 10, &mut order).is_ok());
 }

@@ -38,6 +38,11 @@ impl<'n, 'm> Trainer<'n, 'm> {
         result
     }
 
+    /// Whether an augmenter is set ([`Trainer::set_augmenter`]).
+    pub fn augmenting(&self) -> bool {
+        self.augmenter.is_some()
+    }
+
     /// Augments every batch [`Trainer::train_step`] (and so [`Trainer::fit`])
     /// loads from now on, as `augmenter` says ([`crate::trainer::augmentation`]);
     /// `None` turns augmentation off. Refused, leaving the trainer as it was,

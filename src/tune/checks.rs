@@ -269,7 +269,7 @@ pub struct OverfitReport {
 /// `max_steps` steps, evaluating the sample after every pass, until it is
 /// classified 100% correctly. The trainer must be unregularized
 /// ([`is_unregularized`]; build it from [`unregularized_layers`] and
-/// [`unregularized_config`]); `order` holds at least `samples` indices of
+/// [`unregularized_config`]) and not augmenting; `order` holds at least `samples` indices of
 /// scratch. `samples >= 2`, `max_steps >= 1`.
 pub fn overfit_small_sample(
     trainer: &mut Trainer<'_, '_>,
@@ -278,10 +278,9 @@ pub fn overfit_small_sample(
     max_steps: u32,
     order: &mut [u32],
 ) -> Result<OverfitReport, Error> {
-    if !is_unregularized(&trainer.network(), trainer.config()) {
+    if !is_unregularized(&trainer.network(), trainer.config()) || trainer.augmenting() {
         return Err(Error::InvalidConfig {
-            reason:
-                "switch regularizers off first (tune::unregularized_layers, unregularized_config)",
+            reason: "switch regularizers off first (tune::unregularized_layers, unregularized_config, Trainer::set_augmenter(None))",
         });
     }
     if samples < 2 || samples > data.count || max_steps == 0 {
