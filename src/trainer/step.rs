@@ -22,6 +22,16 @@ impl<'n, 'm> Trainer<'n, 'm> {
         let rows = indices.len();
         self.check_rows(rows, data)?;
         self.load_batch(data, indices)?;
+        if self.augmenter.is_none() {
+            return self.step_loaded(rows, None);
+        }
+        self.augmented_step(rows)
+    }
+
+    /// [`Trainer::train_step`]'s step with the augmenter: apart, so that
+    /// the augmenter is moved in this frame only, not on every step's stack.
+    #[inline(never)]
+    fn augmented_step(&mut self, rows: usize) -> Result<Metrics, Error> {
         let Some(mut augmenter) = self.augmenter.take() else {
             return self.step_loaded(rows, None);
         };
