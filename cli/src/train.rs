@@ -195,32 +195,13 @@ pub fn train(
     values: Option<&Values>,
     (id, epochs): (TrialId, u32),
     options: Options,
-    hooks: Hooks,
+    mut hooks: Hooks,
 ) -> Result<Trained, TrainError> {
-    let Hooks {
-        mut on_step,
-        mut on_epoch,
-        mut on_checkpoint,
-    } = hooks;
     let (layers, config, augmentation) = build(run, sets, values, id.seed, epochs)?;
     let net = Network::new(&layers);
     let floats = net.memory_len_for(&config);
     let mut memory = buffer(0f32, floats, "the trainer's memory")?;
-    let (mut augment_floats, mut augment_labels) = match &augmentation {
-        Some(a) => (
-            buffer(
-                0f32,
-                a.floats_len(config.batch),
-                "the augmentation's memory",
-            )?,
-            buffer(
-                0u32,
-                a.labels_len(config.batch),
-                "the augmentation's memory",
-            )?,
-        ),
-        None => (Vec::new(), Vec::new()),
-    };
+    let (mut augment_floats, mut augment_labels) = augment_buffers(augmentation, config.batch)?;
     let config_error = |e: tinyreg::Error| TrainError::Config(e.to_string());
     let mut trainer = Trainer::new(net, config, &mut memory).map_err(config_error)?;
     if let Some(a) = augmentation {
@@ -245,79 +226,25 @@ pub fn train(
             "the checkpoint has {first_epoch} of {until} epochs done already: nothing left to train (give a larger --epochs, up to the config's {epochs})"
         )));
     }
-    let mut order = vec![0u32; sets.train.count];
-    let mut history = buffer(
-        EpochMetrics::default(),
-        (epochs - first_epoch) as usize,
-        "the epochs",
-    )?;
     let mut records = Vec::with_capacity(epochs as usize);
     let mut steps = Vec::new();
     let mut checkpoint_bytes = Vec::new();
     let start = std::time::Instant::now();
-    let mut done = first_epoch;
-    let mut interrupted = false;
-    // One `fit` over every epoch left, paused (an observer's break at an
-    // epoch's end) for each periodic checkpoint and at --epochs: a paused
-    // fit goes on in the next call exactly as one call would, early
-    // stopping included, and only training's real end restores the best.
-    loop {
-        let base = done;
-        let pause_at = |epoch: u32| {
-            let periodic = options
-                .checkpoint_every
-                .is_some_and(|n| (epoch - first_epoch).is_multiple_of(n));
-            epoch < epochs && (epoch == until || periodic)
-        };
-        let summary = trainer
-            .fit_observed(
-                &sets.train,
-                &sets.val,
-                epochs - base,
-                &mut order,
-                &mut history,
-                &mut |event| match event {
-                    FitEvent::Step { step, metrics, .. } => {
-                        steps.push(metrics.loss);
-                        on_step(step, metrics.loss);
-                        ControlFlow::Continue(())
-                    }
-                    FitEvent::Epoch { epoch, metrics } => {
-                        let record = EpochRecord {
-                            trial: id.index,
-                            epoch: base + epoch + 1,
-                            train_loss: metrics.train.loss,
-                            train_accuracy: metrics.train.accuracy,
-                            val_loss: metrics.val.loss,
-                            val_accuracy: metrics.val.accuracy,
-                            lr: metrics.lr,
-                            update_ratio: metrics.update_ratio,
-                        };
-                        let flow = on_epoch(&record);
-                        records.push(record);
-                        interrupted = flow.is_break();
-                        if interrupted || pause_at(base + epoch + 1) {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        }
-                    }
-                },
-            )
-            .map_err(|e| TrainError::Training(e.to_string()))?;
-        done = base + summary.epochs as u32;
-        if interrupted || !summary.interrupted || done >= until {
-            break;
-        }
-        write_checkpoint(&trainer, &mut checkpoint_bytes)?;
-        on_checkpoint(Progress {
-            checkpoint: &checkpoint_bytes,
-            epochs_done: done,
-            records: &records,
-            steps: &steps,
-        })
-        .map_err(TrainError::Io)?;
-    }
+    let span = Span {
+        first: first_epoch,
+        until,
+        epochs,
+        every: options.checkpoint_every,
+        trial: id.index,
+    };
+    let interrupted = fit_paused(
+        &mut trainer,
+        sets,
+        span,
+        &mut hooks,
+        (&mut records, &mut steps),
+        &mut checkpoint_bytes,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let checkpoint = if options.checkpoint {
         write_checkpoint(&trainer, &mut checkpoint_bytes)?;
@@ -336,6 +263,109 @@ pub fn train(
         first_epoch,
         model,
     })
+}
+
+/// The augmenter's buffers for batches of `batch` (none without one).
+fn augment_buffers(
+    augmentation: Option<Augmentation>,
+    batch: usize,
+) -> Result<(Vec<f32>, Vec<u32>), TrainError> {
+    let what = "the augmentation's memory";
+    Ok(match augmentation {
+        Some(a) => (
+            buffer(0f32, a.floats_len(batch), what)?,
+            buffer(0u32, a.labels_len(batch), what)?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    })
+}
+
+/// Where a training's epochs run: after `first` (a resumed checkpoint's)
+/// up to `until` (--epochs) of a schedule of `epochs`, a checkpoint every
+/// `every` epochs, as trial `trial`.
+#[derive(Clone, Copy)]
+struct Span {
+    first: u32,
+    until: u32,
+    epochs: u32,
+    every: Option<u32>,
+    trial: u64,
+}
+
+/// Trains the epochs of `span` as one `fit`, paused (an observer's break at
+/// an epoch's end) for each periodic checkpoint and at `until`: a paused fit
+/// goes on in the next call exactly as one call would, early stopping
+/// included, and only training's real end restores the best weights. Adds
+/// to the epoch records and step losses; true when a hook stopped training.
+fn fit_paused(
+    trainer: &mut Trainer,
+    sets: &Sets,
+    span: Span,
+    hooks: &mut Hooks,
+    (records, steps): (&mut Vec<EpochRecord>, &mut Vec<f32>),
+    checkpoint_bytes: &mut Vec<u8>,
+) -> Result<bool, TrainError> {
+    let mut order = vec![0u32; sets.train.count];
+    let left = (span.epochs - span.first) as usize;
+    let mut history = buffer(EpochMetrics::default(), left, "the epochs")?;
+    let pause_at = |epoch: u32| {
+        let periodic = span
+            .every
+            .is_some_and(|n| (epoch - span.first).is_multiple_of(n));
+        epoch < span.epochs && (epoch == span.until || periodic)
+    };
+    let mut done = span.first;
+    let mut interrupted = false;
+    loop {
+        let base = done;
+        let summary = trainer
+            .fit_observed(
+                &sets.train,
+                &sets.val,
+                span.epochs - base,
+                &mut order,
+                &mut history,
+                &mut |event| match event {
+                    FitEvent::Step { step, metrics, .. } => {
+                        steps.push(metrics.loss);
+                        (hooks.on_step)(step, metrics.loss);
+                        ControlFlow::Continue(())
+                    }
+                    FitEvent::Epoch { epoch, metrics } => {
+                        let record = EpochRecord {
+                            trial: span.trial,
+                            epoch: base + epoch + 1,
+                            train_loss: metrics.train.loss,
+                            train_accuracy: metrics.train.accuracy,
+                            val_loss: metrics.val.loss,
+                            val_accuracy: metrics.val.accuracy,
+                            lr: metrics.lr,
+                            update_ratio: metrics.update_ratio,
+                        };
+                        interrupted = (hooks.on_epoch)(&record).is_break();
+                        records.push(record);
+                        if interrupted || pause_at(base + epoch + 1) {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    }
+                },
+            )
+            .map_err(|e| TrainError::Training(e.to_string()))?;
+        done = base + summary.epochs as u32;
+        if interrupted || !summary.interrupted || done >= span.until {
+            return Ok(interrupted);
+        }
+        write_checkpoint(trainer, checkpoint_bytes)?;
+        (hooks.on_checkpoint)(Progress {
+            checkpoint: checkpoint_bytes,
+            epochs_done: done,
+            records,
+            steps,
+        })
+        .map_err(TrainError::Io)?;
+    }
 }
 
 /// The model training ends with and its one test score (when `ended` and
