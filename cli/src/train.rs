@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use tinyreg::layers::loss::argmax;
 use tinyreg::trainer::predict::Views;
 use tinyreg::{
     Augmentation, Augmenter, EpochMetrics, FitEvent, Icls, Layer, Metrics, Network, TrainConfig,
@@ -449,11 +450,7 @@ fn evaluate(
         trainer.predict_views(x, rows, views, s, tm, p)?;
         for (row, &label) in p.chunks_exact(classes).zip(y.iter()) {
             loss -= f64::from(row[label as usize].max(f32::MIN_POSITIVE).ln());
-            let best = row
-                .iter()
-                .enumerate()
-                .fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
-            correct += usize::from(best.0 == label as usize);
+            correct += usize::from(argmax(row) == label as usize);
         }
     }
     let n = data.count.max(1);

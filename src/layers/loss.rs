@@ -203,8 +203,8 @@ pub fn softmax_rows(classes: usize, logits: &[f32], probs: &mut [f32]) {
     }
 }
 
-/// Index of the largest value (the first on ties).
-pub(crate) fn argmax(row: &[f32]) -> usize {
+/// Index of the largest value (the first on ties): a row's predicted class.
+pub fn argmax(row: &[f32]) -> usize {
     let mut best = 0;
     for (k, &v) in row.iter().enumerate() {
         if v > row[best] {

@@ -16,7 +16,6 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::distributions::beta;
 use crate::error::Error;
 use crate::layers::affine::{random_affine, RandomAffine};
 use crate::layers::augment::{cutmix, cutout, hflip, random_crop, ImageShape};
@@ -282,20 +281,18 @@ impl<'a> Augmenter<'a> {
         };
         let (partners, pairs) = self.labels.split_at_mut(self.batch);
         let (partners, pairs) = (&mut partners[..rows], &mut pairs[..rows]);
+        // Both draw lambda ~ Beta(alpha, alpha) and pair each image with the
+        // one before it.
+        let (BatchMix::Mixup { alpha } | BatchMix::CutMix { alpha }) = mix;
+        let mixup = Mixup::new(alpha)?;
+        let lambda = mixup.sample(&mut rng, pairs)?;
+        copy.copy_from_slice(input);
         let own = match mix {
-            BatchMix::Mixup { alpha } => {
-                let mixup = Mixup::new(alpha)?;
-                let lambda = mixup.sample(&mut rng, pairs)?;
-                copy.copy_from_slice(input);
+            BatchMix::Mixup { .. } => {
                 mixup.mix(lambda, pairs, len, copy, input)?;
                 lambda
             }
-            BatchMix::CutMix { alpha } => {
-                let lambda = beta(&mut rng, alpha, alpha)?;
-                for (i, p) in pairs.iter_mut().enumerate() {
-                    *p = ((i + rows - 1) % rows) as u32;
-                }
-                copy.copy_from_slice(input);
+            BatchMix::CutMix { .. } => {
                 let mut pasted = 0.0f32;
                 for (i, image) in input.chunks_exact_mut(len).enumerate() {
                     let j = pairs[i] as usize;
