@@ -79,8 +79,8 @@ impl<'n, 'm> Trainer<'n, 'm> {
     /// epoch pauses: the best weights are not restored, and a later `fit` on
     /// this trainer, or on one resumed from its checkpoint, goes on as one
     /// unbroken call would, early stopping's counters included (they live in
-    /// the trainer's memory; [`Trainer::epochs_done`] counts the epochs). The observer is a trait
-    /// object so that the loop is compiled once, in this crate, whoever
+    /// the trainer's memory; [`Trainer::epochs_done`] counts the epochs).
+    /// The observer is a trait object so that the loop is compiled once, in this crate, whoever
     /// calls it (instantiated in a caller's crate it ran 15% slower).
     pub fn fit_observed(
         &mut self,
