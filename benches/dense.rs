@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tinyreg::{reference, Dense, DenseGrads, DenseParams};
+use tinyreg::{reference, BackwardBuffers, Dense, DenseGrads, DenseParams, ForwardBuffers};
 
 const SHAPES: [(usize, usize, usize); 6] = [
     (1, 64, 64),
@@ -57,14 +57,30 @@ fn dense(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("forward", &label), |bench| {
             bench.iter(|| {
                 layer
-                    .forward(batch, params, black_box(&x), &mut y, &mut scratch)
+                    .forward(
+                        params,
+                        ForwardBuffers {
+                            batch,
+                            input: black_box(&x),
+                            output: &mut y,
+                            scratch: &mut scratch,
+                        },
+                    )
                     .unwrap()
             })
         });
         group.bench_function(BenchmarkId::new("forward_relu", &label), |bench| {
             bench.iter(|| {
                 layer_relu
-                    .forward(batch, params, black_box(&x), &mut y, &mut scratch)
+                    .forward(
+                        params,
+                        ForwardBuffers {
+                            batch,
+                            input: black_box(&x),
+                            output: &mut y,
+                            scratch: &mut scratch,
+                        },
+                    )
                     .unwrap()
             })
         });
@@ -150,14 +166,16 @@ fn dense(c: &mut Criterion) {
                 };
                 layer
                     .backward(
-                        batch,
                         params,
-                        black_box(&x),
-                        &y,
-                        &mut dy,
                         grads,
-                        Some(&mut dx),
-                        &mut scratch,
+                        BackwardBuffers {
+                            batch,
+                            input: black_box(&x),
+                            output: &y,
+                            grad_output: &mut dy,
+                            grad_input: Some(&mut dx),
+                            scratch: &mut scratch,
+                        },
                     )
                     .unwrap()
             })
@@ -166,7 +184,15 @@ fn dense(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("forward_backward_relu", &label), |bench| {
             bench.iter(|| {
                 layer_relu
-                    .forward(batch, params, black_box(&x), &mut y, &mut scratch)
+                    .forward(
+                        params,
+                        ForwardBuffers {
+                            batch,
+                            input: black_box(&x),
+                            output: &mut y,
+                            scratch: &mut scratch,
+                        },
+                    )
                     .unwrap();
                 let grads = DenseGrads {
                     weights: &mut dw,
@@ -174,14 +200,16 @@ fn dense(c: &mut Criterion) {
                 };
                 layer_relu
                     .backward(
-                        batch,
                         params,
-                        &x,
-                        &y,
-                        &mut dy,
                         grads,
-                        Some(&mut dx),
-                        &mut scratch,
+                        BackwardBuffers {
+                            batch,
+                            input: &x,
+                            output: &y,
+                            grad_output: &mut dy,
+                            grad_input: Some(&mut dx),
+                            scratch: &mut scratch,
+                        },
                     )
                     .unwrap()
             })

@@ -16,9 +16,9 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::pool::{
     fmp_pseudorandom_bounds, fmp_random_bounds, fmp_regions, max_pool_regions,
-    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, Region,
+    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, PoolRegions, Region,
 };
-use tinyreg::Conv2d;
+use tinyreg::{BackwardBuffers, Conv2d, ForwardBuffers};
 
 const PLANES: usize = 64 * 16;
 const SIDE: usize = 32;
@@ -53,11 +53,13 @@ fn bench_regions(
     group.bench_function(name, |b| {
         b.iter(|| {
             region_max_pool_forward(
-                PLANES,
-                SIDE,
-                SIDE,
-                rows,
-                cols,
+                PoolRegions {
+                    planes: PLANES,
+                    height: SIDE,
+                    width: SIDE,
+                    rows,
+                    cols,
+                },
                 black_box(x),
                 &mut y,
                 &mut arg,
@@ -108,29 +110,28 @@ fn pool_cnn_group(c: &mut Criterion) {
         .map(|i| ((i * 7919) % 1000) as f32)
         .collect();
     let mut group = group_with_copy(c, "pool_cnn", &x);
-    let mut regions = [(0u16, 0u16); 64];
-    let k = max_pool_regions(side, 2, 2, &mut regions).unwrap();
-    let r = &regions[..k];
+    let mut windows = [(0u16, 0u16); 64];
+    let k = max_pool_regions(side, 2, 2, &mut windows).unwrap();
+    let r = &windows[..k];
+    let regions = PoolRegions {
+        planes,
+        height: side,
+        width: side,
+        rows: r,
+        cols: r,
+    };
     let out = planes * k * k;
     let (mut y, mut arg) = (vec![0f32; out], vec![0u8; out]);
     group.bench_function("max_pool_2x2_forward", |b| {
-        b.iter(|| {
-            region_max_pool_forward(planes, side, side, r, r, black_box(&x), &mut y, &mut arg)
-                .unwrap()
-        })
+        b.iter(|| region_max_pool_forward(regions, black_box(&x), &mut y, &mut arg).unwrap())
     });
     let mut y_eval = vec![0f32; out];
     group.bench_function("max_pool_2x2_eval", |b| {
-        b.iter(|| {
-            region_max_pool_eval(planes, side, side, r, r, black_box(&x), &mut y_eval).unwrap()
-        })
+        b.iter(|| region_max_pool_eval(regions, black_box(&x), &mut y_eval).unwrap())
     });
     let mut dx = vec![0f32; x.len()];
     group.bench_function("max_pool_2x2_backward", |b| {
-        b.iter(|| {
-            region_max_pool_backward(planes, side, side, r, r, &arg, black_box(&y), &mut dx)
-                .unwrap()
-        })
+        b.iter(|| region_max_pool_backward(regions, &arg, black_box(&y), &mut dx).unwrap())
     });
     group.finish();
 }
@@ -183,8 +184,18 @@ fn conv_backward_group(c: &mut Criterion) {
         } = conv_case(batch, c_in, c_out, side);
         let mut out = vec![0f32; batch * c_out * side * side];
         let mut scratch = vec![0f32; conv.scratch_len()];
-        conv.forward(batch, &w, &bias, true, &input, &mut out, &mut scratch)
-            .unwrap();
+        conv.forward(
+            &w,
+            &bias,
+            true,
+            ForwardBuffers {
+                batch,
+                input: &input,
+                output: &mut out,
+                scratch: &mut scratch,
+            },
+        )
+        .unwrap();
         let dy: Vec<f32> = (0..out.len()).map(|i| (i % 7) as f32 * 0.1 - 0.3).collect();
         let (mut g, mut dw, mut db, mut dx) = (
             dy.clone(),
@@ -195,30 +206,34 @@ fn conv_backward_group(c: &mut Criterion) {
         // Both compute the same thing (up to summation order).
         let (mut dw_ref, mut db_ref, mut dx_ref) = (dw.clone(), db.clone(), dx.clone());
         conv.backward(
-            batch,
             &w,
             true,
-            &input,
-            &out,
-            &mut g,
             &mut dw,
             &mut db,
-            Some(&mut dx),
-            &mut scratch,
+            BackwardBuffers {
+                batch,
+                input: &input,
+                output: &out,
+                grad_output: &mut g,
+                grad_input: Some(&mut dx),
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
         g.copy_from_slice(&dy);
         conv.backward_im2col(
-            batch,
             &w,
             true,
-            &input,
-            &out,
-            &mut g,
             &mut dw_ref,
             &mut db_ref,
-            Some(&mut dx_ref),
-            &mut scratch,
+            BackwardBuffers {
+                batch,
+                input: &input,
+                output: &out,
+                grad_output: &mut g,
+                grad_input: Some(&mut dx_ref),
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
         for (a, b) in dw.iter().chain(&dx).zip(dw_ref.iter().chain(&dx_ref)) {
@@ -233,16 +248,11 @@ fn conv_backward_group(c: &mut Criterion) {
         let macs = (batch * c_out * side * side * c_in * 9) as u64;
         type Backward = fn(
             &Conv2d,
-            usize,
             &[f32],
             bool,
-            &[f32],
-            &[f32],
             &mut [f32],
             &mut [f32],
-            &mut [f32],
-            Option<&mut [f32]>,
-            &mut [f32],
+            BackwardBuffers<'_>,
         ) -> Result<(), tinyreg::Error>;
         let paths: [(&str, Backward, bool); 3] = [
             ("im2col_gemm", Conv2d::backward_im2col, true),
@@ -255,21 +265,15 @@ fn conv_backward_group(c: &mut Criterion) {
                 b.iter(|| {
                     g.copy_from_slice(&dy);
                     let dx = if with_dx { Some(&mut dx[..]) } else { None };
-                    let x = black_box(&input);
-                    backward(
-                        &conv,
+                    let io = BackwardBuffers {
                         batch,
-                        &w,
-                        true,
-                        x,
-                        &out,
-                        &mut g,
-                        &mut dw,
-                        &mut db,
-                        dx,
-                        &mut scratch,
-                    )
-                    .unwrap()
+                        input: black_box(&input),
+                        output: &out,
+                        grad_output: &mut g,
+                        grad_input: dx,
+                        scratch: &mut scratch,
+                    };
+                    backward(&conv, &w, true, &mut dw, &mut db, io).unwrap()
                 })
             });
         }
@@ -329,16 +333,28 @@ fn conv_group(c: &mut Criterion) {
         let mut im2col_out = out.clone();
         let mut scratch = vec![0f32; conv.scratch_len()];
         // Both compute the same thing (up to summation order).
-        conv.forward(batch, &w, &bias, true, &input, &mut out, &mut scratch)
-            .unwrap();
-        conv.forward_im2col(
-            batch,
+        conv.forward(
             &w,
             &bias,
             true,
-            &input,
-            &mut im2col_out,
-            &mut scratch,
+            ForwardBuffers {
+                batch,
+                input: &input,
+                output: &mut out,
+                scratch: &mut scratch,
+            },
+        )
+        .unwrap();
+        conv.forward_im2col(
+            &w,
+            &bias,
+            true,
+            ForwardBuffers {
+                batch,
+                input: &input,
+                output: &mut im2col_out,
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
         for (a, b) in out.iter().zip(&im2col_out) {
@@ -353,16 +369,8 @@ fn conv_group(c: &mut Criterion) {
         group.throughput(Throughput::Elements(
             (batch * c_out * side * side * c_in * 9) as u64,
         ));
-        type Forward = fn(
-            &Conv2d,
-            usize,
-            &[f32],
-            &[f32],
-            bool,
-            &[f32],
-            &mut [f32],
-            &mut [f32],
-        ) -> Result<(), tinyreg::Error>;
+        type Forward =
+            fn(&Conv2d, &[f32], &[f32], bool, ForwardBuffers<'_>) -> Result<(), tinyreg::Error>;
         let paths: [(&str, Forward); 2] = [
             ("im2col_gemm", Conv2d::forward_im2col),
             ("direct", Conv2d::forward),
@@ -370,8 +378,13 @@ fn conv_group(c: &mut Criterion) {
         for (path, forward) in paths {
             group.bench_function(format!("{path}_{name}_macs"), |b| {
                 b.iter(|| {
-                    let x = black_box(&input);
-                    forward(&conv, batch, &w, &bias, true, x, &mut out, &mut scratch).unwrap()
+                    let io = ForwardBuffers {
+                        batch,
+                        input: black_box(&input),
+                        output: &mut out,
+                        scratch: &mut scratch,
+                    };
+                    forward(&conv, &w, &bias, true, io).unwrap()
                 })
             });
         }

@@ -49,6 +49,7 @@ use core::num::NonZeroU64;
 
 use crate::error::Error;
 use crate::kernels::bernoulli::Keep;
+use crate::layers::buffers::ForwardBuffers;
 use crate::layers::dense::{Dense, DenseParams, DropConnect};
 use crate::layers::dropout::Dropout;
 use crate::layers::layer::Layer;
@@ -582,29 +583,26 @@ impl Outcomes for DropConnectOutcomes<'_> {
     }
     fn train(&mut self, k: u64, out: &mut [f32]) -> Result<(), Error> {
         let mask = mask_of(k);
-        self.dense.forward_with_mask(
-            &self.dropconnect,
-            &mask,
-            self.batch,
-            self.params,
-            self.input,
-            out,
-            self.scratch,
-        )
+        let io = ForwardBuffers {
+            batch: self.batch,
+            input: self.input,
+            output: out,
+            scratch: self.scratch,
+        };
+        self.dense
+            .forward_with_mask(&self.dropconnect, &mask, self.params, io)
     }
     fn eval(&mut self, out: &mut [f32]) -> Result<(), Error> {
         let mut rng = unused_rng();
-        self.dense.forward_dropconnect(
-            &self.dropconnect,
-            Mode::Eval,
-            &mut rng,
-            self.batch,
-            self.params,
-            self.input,
-            out,
-            &mut [],
-            self.scratch,
-        )
+        let io = ForwardBuffers {
+            batch: self.batch,
+            input: self.input,
+            output: out,
+            scratch: self.scratch,
+        };
+        let (dropconnect, params) = (&self.dropconnect, self.params);
+        self.dense
+            .forward_dropconnect(dropconnect, Mode::Eval, &mut rng, &mut [], params, io)
     }
 }
 

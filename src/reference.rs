@@ -11,9 +11,10 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::error::Error;
 use crate::kernels::bernoulli::{mask_bit, mask_bytes, Keep};
+use crate::layers::buffers::BackwardBuffers;
 use crate::layers::dropout::{Dropout, DropoutKind};
 use crate::layers::mode::Mode;
-use crate::layers::pool::Region;
+use crate::layers::pool::{PoolRegions, Region};
 use crate::rng::{MaskRng, STREAMS};
 
 /// The 16 scalar streams that mirror a [`MaskRng`].
@@ -197,20 +198,23 @@ pub fn dense_forward(
 
 /// Reference of the dense backward (`f64` accumulation), same conventions as
 /// [`crate::Dense::backward`]: ReLU-masks `grad_output` in place, accumulates
-/// into `grads`, overwrites `grad_input`.
-#[allow(clippy::too_many_arguments)]
+/// into `grads`, overwrites `grad_input` (`io.scratch` is not used).
 pub fn dense_backward(
     dense: &crate::layers::dense::Dense,
-    batch: usize,
     params: crate::layers::dense::DenseParams<'_>,
     mask: Option<&[u8]>,
     scale: f32,
-    input: &[f32],
-    output: &[f32],
-    grad_output: &mut [f32],
     grads: crate::layers::dense::DenseGrads<'_>,
-    grad_input: Option<&mut [f32]>,
+    io: BackwardBuffers<'_>,
 ) {
+    let BackwardBuffers {
+        batch,
+        input,
+        output,
+        grad_output,
+        grad_input,
+        ..
+    } = io;
     let (ni, no) = (dense.inputs(), dense.outputs());
     if dense.has_relu() {
         for (g, &y) in grad_output.iter_mut().zip(output) {
@@ -316,17 +320,19 @@ fn pool_sizes(
 /// Reference of [`crate::layers::pool::region_max_pool_forward`]: per region,
 /// the position of its first NaN in row-major order if it has one, else of the
 /// first element equal to its maximum.
-#[allow(clippy::too_many_arguments)]
 pub fn region_max_pool(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
+    let PoolRegions {
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+    } = regions;
     let (plane_in, plane_out) = pool_sizes(planes, (height, width), (rows, cols))?;
     if input.len() != planes * plane_in {
         return Err(Error::LengthMismatch {

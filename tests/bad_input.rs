@@ -137,9 +137,9 @@ mod layers_and_data {
     use tinyreg::layers::mixup::softmax_cross_entropy_mixed;
     use tinyreg::layers::pool::{
         fmp_regions, pytorch_fmp_regions, region_avg_pool_backward, region_avg_pool_forward,
-        region_max_pool_forward, Region,
+        region_max_pool_forward, PoolRegions, Region,
     };
-    use tinyreg::{relu_backward, BatchNorm, Conv2d, Error, Icls};
+    use tinyreg::{relu_backward, BatchNorm, BatchNormGrads, Conv2d, Error, ForwardBuffers, Icls};
 
     #[test]
     fn batch_norm_refuses_huge_batches_and_bad_constants() {
@@ -152,8 +152,10 @@ mod layers_and_data {
             &gamma,
             &saved,
             &dy,
-            &mut dg,
-            &mut db,
+            BatchNormGrads {
+                gamma: &mut dg,
+                beta: &mut db,
+            },
             &mut dx,
         );
         assert!(e.is_err());
@@ -181,13 +183,15 @@ mod layers_and_data {
         };
         let mut out = [0.0f32; 4];
         let e = conv.forward(
-            1,
             &[1.0],
             &[0.0],
             false,
-            &[0.0; 4],
-            &mut out,
-            &mut [0.0; 16],
+            ForwardBuffers {
+                batch: 1,
+                input: &[0.0; 4],
+                output: &mut out,
+                scratch: &mut [0.0; 16],
+            },
         );
         assert_eq!(e, Err(Error::ShapeOverflow));
     }
@@ -197,12 +201,16 @@ mod layers_and_data {
         // planes = usize::MAX of 0x0 planes looped 2^64 times.
         let none: [Region; 0] = [];
         let mut argmax = [0u8; 0];
-        assert!(
-            region_max_pool_forward(usize::MAX, 0, 0, &none, &none, &[], &mut [], &mut argmax)
-                .is_err()
-        );
-        assert!(region_avg_pool_forward(usize::MAX, 0, 0, &none, &none, &[], &mut []).is_err());
-        assert!(region_avg_pool_backward(usize::MAX, 0, 0, &none, &none, &[], &mut []).is_err());
+        let regions = PoolRegions {
+            planes: usize::MAX,
+            height: 0,
+            width: 0,
+            rows: &none,
+            cols: &none,
+        };
+        assert!(region_max_pool_forward(regions, &[], &mut [], &mut argmax).is_err());
+        assert!(region_avg_pool_forward(regions, &[], &mut []).is_err());
+        assert!(region_avg_pool_backward(regions, &[], &mut []).is_err());
     }
 
     #[test]
@@ -382,13 +390,15 @@ fn convolution_of_an_empty_padded_image_is_refused() {
     };
     let mut out = [9.0f32; 4];
     let e = conv.forward_im2col(
-        1,
         &[0.0; 36],
         &[0.0; 4],
         false,
-        &[],
-        &mut out,
-        &mut [0.0; 1 << 14],
+        tinyreg::ForwardBuffers {
+            batch: 1,
+            input: &[],
+            output: &mut out,
+            scratch: &mut [0.0; 1 << 14],
+        },
     );
     assert!(matches!(e, Err(Error::InvalidConfig { .. })));
     assert_eq!(out, [9.0; 4]);

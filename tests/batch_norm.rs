@@ -1,6 +1,7 @@
 //! `BatchNorm2d` (`BatchNorm::over_channels`): PyTorch's definition worked by
 //! hand, the one-value-per-feature case equal to `BatchNorm1d` bit for bit,
 //! and backward against central differences of an f64 forward.
+use tinyreg::BatchNormGrads;
 use tinyreg::{BatchNorm, BatchNormState, Error, Mode};
 
 /// Batch 2, channels 2, planes of 1 x 2. Channel 0 holds {1, 2, 3, 6}: mean
@@ -70,8 +71,18 @@ fn batch_norm_2d_with_unit_planes_is_batch_norm_1d() {
         bn.forward(Mode::Train, 4, state, &x, &mut y, &mut saved)
             .unwrap();
         let (mut dg, mut db, mut dx) = ([0f32; 3], [0f32; 3], vec![0f32; 12]);
-        bn.backward(4, &gamma, &saved, &g, &mut dg, &mut db, &mut dx)
-            .unwrap();
+        bn.backward(
+            4,
+            &gamma,
+            &saved,
+            &g,
+            BatchNormGrads {
+                gamma: &mut dg,
+                beta: &mut db,
+            },
+            &mut dx,
+        )
+        .unwrap();
         (y, mean, var, dg, db, dx)
     };
     assert_eq!(run(BatchNorm::new(3)), run(BatchNorm::over_channels(3, 1)));
@@ -118,8 +129,18 @@ fn batch_norm_2d_backward_matches_finite_differences() {
     bn.forward(Mode::Train, batch, state, &xf, &mut y, &mut saved)
         .unwrap();
     let (mut dg, mut db, mut dx) = ([0f32; 2], [0f32; 2], vec![0f32; n]);
-    bn.backward(batch, &gf, &saved, &rf, &mut dg, &mut db, &mut dx)
-        .unwrap();
+    bn.backward(
+        batch,
+        &gf,
+        &saved,
+        &rf,
+        BatchNormGrads {
+            gamma: &mut dg,
+            beta: &mut db,
+        },
+        &mut dx,
+    )
+    .unwrap();
     let h = 1e-5;
     for i in 0..n {
         let (mut up, mut down) = (x.clone(), x.clone());

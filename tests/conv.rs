@@ -2,6 +2,7 @@
 //! Conv2d against a direct f64 convolution, forward (both paths) and backward,
 //! at odd sizes, strides and paddings.
 use tinyreg::layers::conv::Conv2d;
+use tinyreg::{BackwardBuffers, ForwardBuffers};
 
 fn values(len: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
@@ -186,9 +187,29 @@ fn conv2d_matches_direct_convolution() {
         for (relu, im2col) in [(false, false), (true, false), (false, true), (true, true)] {
             let mut y = vec![0f32; batch * n_out];
             if im2col {
-                conv.forward_im2col(batch, &w, &b, relu, &x, &mut y, &mut scratch)
+                conv.forward_im2col(
+                    &w,
+                    &b,
+                    relu,
+                    ForwardBuffers {
+                        batch,
+                        input: &x,
+                        output: &mut y,
+                        scratch: &mut scratch,
+                    },
+                )
             } else {
-                conv.forward(batch, &w, &b, relu, &x, &mut y, &mut scratch)
+                conv.forward(
+                    &w,
+                    &b,
+                    relu,
+                    ForwardBuffers {
+                        batch,
+                        input: &x,
+                        output: &mut y,
+                        scratch: &mut scratch,
+                    },
+                )
             }
             .unwrap();
             let patch = conv.in_channels * conv.k * conv.k;
@@ -233,37 +254,27 @@ fn conv2d_matches_direct_convolution() {
             } else {
                 Conv2d::backward
             };
-            backward(
-                conv,
+            let io = BackwardBuffers {
                 batch,
-                &w,
-                relu,
-                &x,
-                &y,
-                &mut dy,
-                &mut dw,
-                &mut db,
-                Some(&mut dx),
-                &mut scratch,
-            )
-            .unwrap();
+                input: &x,
+                output: &y,
+                grad_output: &mut dy,
+                grad_input: Some(&mut dx),
+                scratch: &mut scratch,
+            };
+            backward(conv, &w, relu, &mut dw, &mut db, io).unwrap();
             // Without the input gradient: the same parameter gradients, bit for bit.
             let (mut dy2, mut dw2, mut db2) =
                 (dy0.clone(), vec![0f32; w.len()], vec![0f32; b.len()]);
-            backward(
-                conv,
+            let io = BackwardBuffers {
                 batch,
-                &w,
-                relu,
-                &x,
-                &y,
-                &mut dy2,
-                &mut dw2,
-                &mut db2,
-                None,
-                &mut scratch,
-            )
-            .unwrap();
+                input: &x,
+                output: &y,
+                grad_output: &mut dy2,
+                grad_input: None,
+                scratch: &mut scratch,
+            };
+            backward(conv, &w, relu, &mut dw2, &mut db2, io).unwrap();
             assert_eq!((&dw2, &db2), (&dw, &db), "{conv:?} without dx");
             let g = |s: usize, k: usize, oy: usize, ox: usize| {
                 let o = s * n_out + (k * oh + oy) * ow + ox;
@@ -343,23 +354,45 @@ fn conv2d_rejects_bad_shapes_and_small_scratch() {
     let mut y = vec![7f32; 8];
     let mut small = vec![0f32; conv.scratch_len() - 1];
     assert!(conv
-        .forward(1, &w, &b, false, &x, &mut y, &mut small)
+        .forward(
+            &w,
+            &b,
+            false,
+            ForwardBuffers {
+                batch: 1,
+                input: &x,
+                output: &mut y,
+                scratch: &mut small
+            }
+        )
         .is_err());
     assert!(conv
         .forward(
-            1,
             &w[1..],
             &b,
             false,
-            &x,
-            &mut y,
-            &mut vec![0f32; conv.scratch_len()]
+            ForwardBuffers {
+                batch: 1,
+                input: &x,
+                output: &mut y,
+                scratch: &mut vec![0f32; conv.scratch_len()]
+            }
         )
         .is_err());
     assert!(y.iter().all(|&v| v == 7.0));
     let bad = Conv2d { k: 6, ..conv };
     assert!(bad
-        .forward(1, &w, &b, false, &x, &mut y, &mut vec![0f32; 4096])
+        .forward(
+            &w,
+            &b,
+            false,
+            ForwardBuffers {
+                batch: 1,
+                input: &x,
+                output: &mut y,
+                scratch: &mut vec![0f32; 4096]
+            }
+        )
         .is_err());
 }
 
@@ -396,8 +429,18 @@ fn conv2d_direct_kernels_agree_bit_for_bit() {
                 let mut y = vec![0f32; batch * channels * side * side];
                 let mut scratch = vec![0f32; conv.scratch_len()];
                 let (w, b) = (&w[..channels * patch], &b[..channels]);
-                conv.forward(batch, w, b, relu, &x, &mut y, &mut scratch)
-                    .unwrap();
+                conv.forward(
+                    w,
+                    b,
+                    relu,
+                    ForwardBuffers {
+                        batch,
+                        input: &x,
+                        output: &mut y,
+                        scratch: &mut scratch,
+                    },
+                )
+                .unwrap();
                 outputs.push(y);
             }
             let plane = side * side;

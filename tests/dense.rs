@@ -3,6 +3,8 @@
 mod common;
 
 use proptest::prelude::*;
+use tinyreg::BackwardBuffers;
+use tinyreg::ForwardBuffers;
 use tinyreg::{reference, Dense, DenseGrads, DenseParams, DropConnect, Error, MaskRng, Mode};
 
 /// Deterministic values in [-1, 1).
@@ -77,11 +79,29 @@ fn check_case(c: &Case, mask: Option<&[u8]>, scale: f32) {
     match mask {
         None => c
             .dense
-            .forward(batch, c.params(), &c.x, &mut y, &mut scratch)
+            .forward(
+                c.params(),
+                ForwardBuffers {
+                    batch,
+                    input: &c.x,
+                    output: &mut y,
+                    scratch: &mut scratch,
+                },
+            )
             .unwrap(),
         Some(mask) => c
             .dense
-            .forward_with_mask(&dc, mask, batch, c.params(), &c.x, &mut y, &mut scratch)
+            .forward_with_mask(
+                &dc,
+                mask,
+                c.params(),
+                ForwardBuffers {
+                    batch,
+                    input: &c.x,
+                    output: &mut y,
+                    scratch: &mut scratch,
+                },
+            )
             .unwrap(),
     }
     let mut y_ref = vec![0f32; batch * no];
@@ -113,14 +133,16 @@ fn check_case(c: &Case, mask: Option<&[u8]>, scale: f32) {
         None => c
             .dense
             .backward(
-                batch,
                 c.params(),
-                &c.x,
-                &y,
-                &mut dy,
                 grads,
-                Some(&mut dx),
-                &mut scratch,
+                BackwardBuffers {
+                    batch,
+                    input: &c.x,
+                    output: &y,
+                    grad_output: &mut dy,
+                    grad_input: Some(&mut dx),
+                    scratch: &mut scratch,
+                },
             )
             .unwrap(),
         Some(mask) => c
@@ -129,14 +151,16 @@ fn check_case(c: &Case, mask: Option<&[u8]>, scale: f32) {
                 &dc,
                 Mode::Train,
                 mask,
-                batch,
                 c.params(),
-                &c.x,
-                &y,
-                &mut dy,
                 grads,
-                Some(&mut dx),
-                &mut scratch,
+                BackwardBuffers {
+                    batch,
+                    input: &c.x,
+                    output: &y,
+                    grad_output: &mut dy,
+                    grad_input: Some(&mut dx),
+                    scratch: &mut scratch,
+                },
             )
             .unwrap(),
     }
@@ -144,18 +168,15 @@ fn check_case(c: &Case, mask: Option<&[u8]>, scale: f32) {
         weights: &mut dw_ref,
         bias: &mut db_ref,
     };
-    reference::dense_backward(
-        &c.dense,
+    let io_ref = BackwardBuffers {
         batch,
-        c.params(),
-        mask,
-        scale,
-        &c.x,
-        &y,
-        &mut dy_ref,
-        grads_ref,
-        Some(&mut dx_ref),
-    );
+        input: &c.x,
+        output: &y,
+        grad_output: &mut dy_ref,
+        grad_input: Some(&mut dx_ref),
+        scratch: &mut [],
+    };
+    reference::dense_backward(&c.dense, c.params(), mask, scale, grads_ref, io_ref);
     assert_eq!(dy, dy_ref, "relu-masked grad_output");
     for o in 0..no {
         let mag: f64 = (0..batch)
@@ -285,12 +306,14 @@ fn dense_forward_dropconnect_draws_and_applies_one_mask() {
             &dc,
             Mode::Train,
             &mut rng,
-            4,
-            c.params(),
-            &c.x,
-            &mut y,
             &mut mask,
-            &mut scratch,
+            c.params(),
+            ForwardBuffers {
+                batch: 4,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
     let mut expected_mask = vec![0u8; mask.len()];
@@ -304,7 +327,17 @@ fn dense_forward_dropconnect_draws_and_applies_one_mask() {
     assert_eq!(mask, expected_mask);
     let mut again = vec![0f32; 4 * 12];
     c.dense
-        .forward_with_mask(&dc, &mask, 4, c.params(), &c.x, &mut again, &mut scratch)
+        .forward_with_mask(
+            &dc,
+            &mask,
+            c.params(),
+            ForwardBuffers {
+                batch: 4,
+                input: &c.x,
+                output: &mut again,
+                scratch: &mut scratch,
+            },
+        )
         .unwrap();
     assert_eq!(y, again);
 }
@@ -331,7 +364,17 @@ fn dense_dropconnect_eval_is_the_exact_expectation_of_train() {
             let mask = [bits];
             let mut y = [0f32; 4];
             c.dense
-                .forward_with_mask(&dc, &mask, 2, c.params(), &c.x, &mut y, &mut scratch)
+                .forward_with_mask(
+                    &dc,
+                    &mask,
+                    c.params(),
+                    ForwardBuffers {
+                        batch: 2,
+                        input: &c.x,
+                        output: &mut y,
+                        scratch: &mut scratch,
+                    },
+                )
                 .unwrap();
             let (mut dw, mut db, mut dx, mut dy) = ([0f32; 6], [0f32; 2], [0f32; 6], dy0);
             let grads = DenseGrads {
@@ -343,14 +386,16 @@ fn dense_dropconnect_eval_is_the_exact_expectation_of_train() {
                     &dc,
                     Mode::Train,
                     &mask,
-                    2,
                     c.params(),
-                    &c.x,
-                    &y,
-                    &mut dy,
                     grads,
-                    Some(&mut dx),
-                    &mut scratch,
+                    BackwardBuffers {
+                        batch: 2,
+                        input: &c.x,
+                        output: &y,
+                        grad_output: &mut dy,
+                        grad_input: Some(&mut dx),
+                        scratch: &mut scratch,
+                    },
                 )
                 .unwrap();
             for (m, v) in mean_y.iter_mut().zip(y) {
@@ -370,12 +415,14 @@ fn dense_dropconnect_eval_is_the_exact_expectation_of_train() {
                 &dc,
                 Mode::Eval,
                 &mut rng,
-                2,
-                c.params(),
-                &c.x,
-                &mut y,
                 &mut [],
-                &mut scratch,
+                c.params(),
+                ForwardBuffers {
+                    batch: 2,
+                    input: &c.x,
+                    output: &mut y,
+                    scratch: &mut scratch,
+                },
             )
             .unwrap();
         let (mut dw, mut db, mut dx, mut dy) = ([0f32; 6], [0f32; 2], [0f32; 6], dy0);
@@ -388,14 +435,16 @@ fn dense_dropconnect_eval_is_the_exact_expectation_of_train() {
                 &dc,
                 Mode::Eval,
                 &[],
-                2,
                 c.params(),
-                &c.x,
-                &y,
-                &mut dy,
                 grads,
-                Some(&mut dx),
-                &mut scratch,
+                BackwardBuffers {
+                    batch: 2,
+                    input: &c.x,
+                    output: &y,
+                    grad_output: &mut dy,
+                    grad_input: Some(&mut dx),
+                    scratch: &mut scratch,
+                },
             )
             .unwrap();
         // Each output is a few products: a handful of f32 roundings.
@@ -453,23 +502,33 @@ fn finite_difference_check(batch: usize, ni: usize, no: usize, relu: bool, seed:
     let mut scratch = vec![0f32; Dense::SCRATCH_LEN];
     let mut y = vec![0f32; batch * no];
     c.dense
-        .forward(batch, c.params(), &c.x, &mut y, &mut scratch)
+        .forward(
+            c.params(),
+            ForwardBuffers {
+                batch,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut scratch,
+            },
+        )
         .unwrap();
     let mut dy = r.clone();
     let (mut dw, mut db, mut dx) = (vec![0f32; ni * no], vec![0f32; no], vec![0f32; batch * ni]);
     c.dense
         .backward(
-            batch,
             c.params(),
-            &c.x,
-            &y,
-            &mut dy,
             DenseGrads {
                 weights: &mut dw,
                 bias: &mut db,
             },
-            Some(&mut dx),
-            &mut scratch,
+            BackwardBuffers {
+                batch,
+                input: &c.x,
+                output: &y,
+                grad_output: &mut dy,
+                grad_input: Some(&mut dx),
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
     // The f64 loss is linear in each parameter between ReLU kinks, so central
@@ -518,7 +577,15 @@ fn dense_rejects_bad_shapes_and_writes_nothing() {
     let mut scratch = vec![0f32; Dense::SCRATCH_LEN];
     let mut y = vec![7.0f32; 8];
     assert_eq!(
-        c.dense.forward(3, c.params(), &c.x, &mut y, &mut scratch),
+        c.dense.forward(
+            c.params(),
+            ForwardBuffers {
+                batch: 3,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut scratch
+            }
+        ),
         Err(Error::LengthMismatch {
             expected: 9,
             got: 6
@@ -529,7 +596,15 @@ fn dense_rejects_bad_shapes_and_writes_nothing() {
         bias: &c.b,
     };
     assert_eq!(
-        c.dense.forward(2, bad, &c.x, &mut y, &mut scratch),
+        c.dense.forward(
+            bad,
+            ForwardBuffers {
+                batch: 2,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut scratch
+            }
+        ),
         Err(Error::LengthMismatch {
             expected: 12,
             got: 11
@@ -537,7 +612,15 @@ fn dense_rejects_bad_shapes_and_writes_nothing() {
     );
     let mut small = vec![0f32; Dense::SCRATCH_LEN - 1];
     assert_eq!(
-        c.dense.forward(2, c.params(), &c.x, &mut y, &mut small),
+        c.dense.forward(
+            c.params(),
+            ForwardBuffers {
+                batch: 2,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut small
+            }
+        ),
         Err(Error::BufferTooSmall {
             needed: Dense::SCRATCH_LEN,
             got: Dense::SCRATCH_LEN - 1
@@ -552,19 +635,29 @@ fn dense_rejects_bad_shapes_and_writes_nothing() {
             &dc,
             Mode::Train,
             &mut rng,
-            2,
-            c.params(),
-            &c.x,
-            &mut y,
             &mut short_mask,
-            &mut scratch
+            c.params(),
+            ForwardBuffers {
+                batch: 2,
+                input: &c.x,
+                output: &mut y,
+                scratch: &mut scratch
+            }
         ),
         Err(Error::BufferTooSmall { needed: 2, got: 1 })
     );
     assert_eq!(rng, before);
     assert!(y.iter().all(|&v| v == 7.0));
     assert_eq!(
-        Dense::new(usize::MAX, 2).forward(0, c.params(), &[], &mut [], &mut scratch),
+        Dense::new(usize::MAX, 2).forward(
+            c.params(),
+            ForwardBuffers {
+                batch: 0,
+                input: &[],
+                output: &mut [],
+                scratch: &mut scratch
+            }
+        ),
         Err(Error::ShapeOverflow)
     );
 }

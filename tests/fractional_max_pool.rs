@@ -99,7 +99,19 @@ fn pooled(x: &[f32], side: usize, [rows, cols]: &[Vec<Region>; 2]) -> Vec<f32> {
     let planes = x.len() / (side * side);
     let n = planes * rows.len() * cols.len();
     let (mut y, mut arg) = (vec![0f32; n], vec![0u8; n]);
-    region_max_pool_forward(planes, side, side, rows, cols, x, &mut y, &mut arg).unwrap();
+    region_max_pool_forward(
+        PoolRegions {
+            planes,
+            height: side,
+            width: side,
+            rows,
+            cols,
+        },
+        x,
+        &mut y,
+        &mut arg,
+    )
+    .unwrap();
     y
 }
 

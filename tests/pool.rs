@@ -104,7 +104,14 @@ fn region_max_pool_matches_brute_force_and_routes_gradients() {
     let n_out = planes * rows.len() * cols.len();
     let mut y = vec![0f32; n_out];
     let mut arg = vec![0u8; n_out];
-    region_max_pool_forward(planes, h, w, rows, cols, &x, &mut y, &mut arg).unwrap();
+    let regions = PoolRegions {
+        planes,
+        height: h,
+        width: w,
+        rows,
+        cols,
+    };
+    region_max_pool_forward(regions, &x, &mut y, &mut arg).unwrap();
     for p in 0..planes {
         let want = brute_force(h, w, rows, cols, &x[p * h * w..(p + 1) * h * w]);
         let got = &y[p * rows.len() * cols.len()..(p + 1) * rows.len() * cols.len()];
@@ -115,19 +122,19 @@ fn region_max_pool_matches_brute_force_and_routes_gradients() {
     // Backward: the gradient lands on the recorded argmax, which holds the max.
     let dy: Vec<f32> = (0..n_out).map(|i| i as f32 + 1.0).collect();
     let mut dx = vec![0f32; x.len()];
-    region_max_pool_backward(planes, h, w, rows, cols, &arg, &dy, &mut dx).unwrap();
+    region_max_pool_backward(regions, &arg, &dy, &mut dx).unwrap();
     assert_eq!(dx.iter().sum::<f32>(), dy.iter().sum::<f32>());
-    assert!(region_max_pool_forward(planes, h, w, rows, cols, &x[1..], &mut y, &mut arg).is_err());
+    assert!(region_max_pool_forward(regions, &x[1..], &mut y, &mut arg).is_err());
     // The eval pooling refuses the same bad lengths, writing nothing.
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let y_before = bits(&y);
-    assert!(region_max_pool_eval(planes, h, w, rows, cols, &x[1..], &mut y).is_err());
-    assert!(region_max_pool_eval(planes, h, w, rows, cols, &x, &mut y[1..]).is_err());
+    assert!(region_max_pool_eval(regions, &x[1..], &mut y).is_err());
+    assert!(region_max_pool_eval(regions, &x, &mut y[1..]).is_err());
     assert_eq!(bits(&y), y_before);
     let mut bad = arg.clone();
     bad[n_out - 1] = 200;
     let before = dx.clone();
-    assert!(region_max_pool_backward(planes, h, w, rows, cols, &bad, &dy, &mut dx).is_err());
+    assert!(region_max_pool_backward(regions, &bad, &dy, &mut dx).is_err());
     assert_eq!(dx, before, "an error writes nothing");
 }
 
@@ -135,7 +142,19 @@ fn region_max_pool_matches_brute_force_and_routes_gradients() {
 fn region_max_pool_ties_go_to_the_first_in_row_major_order() {
     let x = [1.0f32, 3.0, 3.0, 3.0];
     let (mut y, mut arg) = ([0f32; 1], [0u8; 1]);
-    region_max_pool_forward(1, 2, 2, &[(0, 2)], &[(0, 2)], &x, &mut y, &mut arg).unwrap();
+    region_max_pool_forward(
+        PoolRegions {
+            planes: 1,
+            height: 2,
+            width: 2,
+            rows: &[(0, 2)],
+            cols: &[(0, 2)],
+        },
+        &x,
+        &mut y,
+        &mut arg,
+    )
+    .unwrap();
     assert_eq!((y[0], arg[0]), (3.0, 1));
 }
 
@@ -151,7 +170,19 @@ fn fmp_eval_average_is_the_expectation_of_train() {
         fmp_regions(rb, false, 5, &mut rr).unwrap();
         fmp_regions(cb, false, 5, &mut cr).unwrap();
         let (mut y, mut arg) = ([0f32; 9], [0u8; 9]);
-        region_max_pool_forward(1, 5, 5, &rr, &cr, &x, &mut y, &mut arg).unwrap();
+        region_max_pool_forward(
+            PoolRegions {
+                planes: 1,
+                height: 5,
+                width: 5,
+                rows: &rr,
+                cols: &cr,
+            },
+            &x,
+            &mut y,
+            &mut arg,
+        )
+        .unwrap();
         y
     };
     // The three arrangements of increments (2, 2, 1).
@@ -222,7 +253,14 @@ fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
     let nc = max_pool_regions(w, 2, 2, &mut cr).unwrap();
     let n_out = planes * nr * nc;
     let (mut y, mut arg) = (vec![0f32; n_out], vec![0u8; n_out]);
-    region_max_pool_forward(planes, h, w, &rr[..nr], &cr[..nc], &x, &mut y, &mut arg).unwrap();
+    let regions = PoolRegions {
+        planes,
+        height: h,
+        width: w,
+        rows: &rr[..nr],
+        cols: &cr[..nc],
+    };
+    region_max_pool_forward(regions, &x, &mut y, &mut arg).unwrap();
     for p in 0..planes {
         for i in 0..nr {
             for j in 0..nc {
@@ -250,7 +288,7 @@ fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
     let mut dy: Vec<f32> = (0..n_out).map(|o| o as f32 + 0.5).collect();
     dy[n_out / 2] = -0.0;
     let mut dx = vec![f32::NAN; planes * h * w];
-    region_max_pool_backward(planes, h, w, &rr[..nr], &cr[..nc], &arg, &dy, &mut dx).unwrap();
+    region_max_pool_backward(regions, &arg, &dy, &mut dx).unwrap();
     let mut want = vec![0f32; planes * h * w];
     for p in 0..planes {
         for i in 0..nr {
@@ -267,7 +305,7 @@ fn max_pool_2x2_case(planes: usize, h: usize, w: usize) {
     let mut bad = arg.clone();
     bad[n_out - 1] = 4;
     let before = bits(&dx);
-    let err = region_max_pool_backward(planes, h, w, &rr[..nr], &cr[..nc], &bad, &dy, &mut dx);
+    let err = region_max_pool_backward(regions, &bad, &dy, &mut dx);
     assert!(err.is_err(), "an offset past the window is refused");
     assert_eq!(bits(&dx), before, "an error writes nothing");
 }
@@ -287,7 +325,14 @@ fn region_avg_pool_forward_and_backward() {
     let (rows, cols) = (&rr[..nr], &cr[..nc]);
     let n_out = planes * nr * nc;
     let mut y = vec![0f32; n_out];
-    region_avg_pool_forward(planes, h, w, rows, cols, &x, &mut y).unwrap();
+    let regions = PoolRegions {
+        planes,
+        height: h,
+        width: w,
+        rows,
+        cols,
+    };
+    region_avg_pool_forward(regions, &x, &mut y).unwrap();
     for p in 0..planes {
         for (i, &(r0, rl)) in rows.iter().enumerate() {
             for (j, &(c0, cl)) in cols.iter().enumerate() {
@@ -304,14 +349,14 @@ fn region_avg_pool_forward_and_backward() {
     }
     let dy: Vec<f32> = (0..n_out).map(|i| (i % 5) as f32 - 2.0).collect();
     let mut dx = vec![0f32; x.len()];
-    region_avg_pool_backward(planes, h, w, rows, cols, &dy, &mut dx).unwrap();
+    region_avg_pool_backward(regions, &dy, &mut dx).unwrap();
     let lhs: f64 = dy.iter().zip(&y).map(|(a, b)| *a as f64 * *b as f64).sum();
     let rhs: f64 = dx.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
     assert!(
         (lhs - rhs).abs() < 1e-3 * (1.0 + lhs.abs()),
         "{lhs} vs {rhs}"
     );
-    assert!(region_avg_pool_forward(planes, h, w, rows, cols, &x[1..], &mut y).is_err());
+    assert!(region_avg_pool_forward(regions, &x[1..], &mut y).is_err());
 }
 
 /// Region sequences of every kind the crate builds, plus arbitrary ones.
@@ -391,14 +436,13 @@ proptest::proptest! {
         let n_out = planes * rows.len() * cols.len();
         let (mut y, mut arg) = (vec![0f32; n_out], vec![0u8; n_out]);
         let (mut y_ref, mut arg_ref) = (vec![0f32; n_out], vec![0u8; n_out]);
-        region_max_pool_forward(planes, height, width, &rows, &cols, &x, &mut y, &mut arg)
+        let regions = PoolRegions { planes, height, width, rows: &rows, cols: &cols};
+        region_max_pool_forward(regions, &x, &mut y, &mut arg)
             .unwrap();
-        tinyreg::reference::region_max_pool(
-            planes, height, width, &rows, &cols, &x, &mut y_ref, &mut arg_ref,
-        )
+        tinyreg::reference::region_max_pool(regions, &x, &mut y_ref, &mut arg_ref)
         .unwrap();
         let mut y_eval = vec![1.5f32; n_out];
-        region_max_pool_eval(planes, height, width, &rows, &cols, &x, &mut y_eval).unwrap();
+        region_max_pool_eval(regions, &x, &mut y_eval).unwrap();
         for o in 0..n_out {
             proptest::prop_assert!(
                 y[o].to_bits() == y_ref[o].to_bits() || (y[o].is_nan() && y_ref[o].is_nan()),

@@ -1,6 +1,7 @@
 //! The trainer: determinism, early stopping's restore, batch norm against
 //! PyTorch's rule, gradient checks, stochastic depth's expectation, and a
 //! short digits run.
+use tinyreg::BatchNormGrads;
 use tinyreg::{
     BatchNorm, BatchNormState, Dense, DepthScaling, Dropout, EarlyStoppingConfig, EpochMetrics,
     Icls, Layer, LearningRate, Metric, Mode, Monitor, Network, Optimizer, TrainConfig, Trainer,
@@ -225,8 +226,18 @@ fn batch_norm_backward_matches_finite_differences() {
     bn.forward(Mode::Train, batch, state, &x, &mut y, &mut saved)
         .unwrap();
     let (mut dgamma, mut dbeta, mut dx) = ([0f32; 3], [0f32; 3], vec![0f32; batch * f]);
-    bn.backward(batch, &gamma, &saved, &r, &mut dgamma, &mut dbeta, &mut dx)
-        .unwrap();
+    bn.backward(
+        batch,
+        &gamma,
+        &saved,
+        &r,
+        BatchNormGrads {
+            gamma: &mut dgamma,
+            beta: &mut dbeta,
+        },
+        &mut dx,
+    )
+    .unwrap();
     let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let g64: Vec<f64> = gamma.iter().map(|&v| v as f64).collect();
     let h = 1e-6;

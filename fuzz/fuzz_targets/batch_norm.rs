@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyreg::{BatchNorm, BatchNormState, Mode};
+use tinyreg::{BatchNorm, BatchNormGrads, BatchNormState, Mode};
 
 struct Bytes<'a>(&'a [u8]);
 
@@ -120,7 +120,17 @@ fuzz_target!(|data: &[u8]| {
     let (mut dg, mut db) = (vec![5f32; b.len_near(features)], vec![5f32; features]);
     let mut dx = vec![5f32; b.len_near(n)];
     if bn
-        .backward(batch, &gamma, &s1, &grad_out, &mut dg, &mut db, &mut dx)
+        .backward(
+            batch,
+            &gamma,
+            &s1,
+            &grad_out,
+            BatchNormGrads {
+                gamma: &mut dg,
+                beta: &mut db,
+            },
+            &mut dx,
+        )
         .is_err()
     {
         assert!(dg.iter().chain(&db).chain(&dx).all(|&v| v == 5.0));

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyreg::Conv2d;
+use tinyreg::{BackwardBuffers, Conv2d, ForwardBuffers};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 12 {
@@ -49,15 +49,27 @@ fuzz_target!(|data: &[u8]| {
     let mut out = vec![9.0f32; batch * n_out];
     let mut out2 = vec![9.0f32; batch * n_out];
     let mut scratch = vec![0.0f32; conv.scratch_len().min(1 << 16)];
-    let a = conv.forward(batch, &weights, &bias, relu, &input, &mut out, &mut scratch);
-    let b = conv.forward_im2col(
-        batch,
+    let a = conv.forward(
         &weights,
         &bias,
         relu,
-        &input,
-        &mut out2,
-        &mut scratch,
+        ForwardBuffers {
+            batch,
+            input: &input,
+            output: &mut out,
+            scratch: &mut scratch,
+        },
+    );
+    let b = conv.forward_im2col(
+        &weights,
+        &bias,
+        relu,
+        ForwardBuffers {
+            batch,
+            input: &input,
+            output: &mut out2,
+            scratch: &mut scratch,
+        },
     );
     assert_eq!(a.is_ok(), b.is_ok());
     if a.is_err() {
@@ -91,19 +103,15 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Conv2d::backward_im2col
         };
-        let r = backward(
-            &conv,
+        let io = BackwardBuffers {
             batch,
-            &weights,
-            relu,
-            &input,
-            &out,
-            &mut g,
-            &mut dw,
-            &mut db,
-            (!skip_dx).then_some(&mut dx[..]),
-            &mut scratch,
-        );
+            input: &input,
+            output: &out,
+            grad_output: &mut g,
+            grad_input: (!skip_dx).then_some(&mut dx[..]),
+            scratch: &mut scratch,
+        };
+        let r = backward(&conv, &weights, relu, &mut dw, &mut db, io);
         if r.is_err() || skip_dx {
             assert!(
                 dx.iter().all(|&v| v == 9.0),

@@ -5,7 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinyreg::{reference, Dense, DenseGrads, DenseParams, DropConnect, DropoutKind, MaskRng, Mode};
+use tinyreg::{
+    reference, BackwardBuffers, Dense, DenseGrads, DenseParams, DropConnect, DropoutKind,
+    ForwardBuffers, MaskRng, Mode,
+};
 
 fn close(fast: f32, exact: f32, magnitude: f64, k: usize) -> bool {
     if !fast.is_finite() || !exact.is_finite() {
@@ -70,12 +73,14 @@ fuzz_target!(|data: &[u8]| {
         &dc,
         mode,
         &mut rng,
-        batch,
-        params,
-        &x,
-        &mut y,
         &mut mask,
-        &mut scratch,
+        params,
+        ForwardBuffers {
+            batch,
+            input: &x,
+            output: &mut y,
+            scratch: &mut scratch,
+        },
     );
     if short_mask && mode == Mode::Train && ni * no > 0 {
         assert!(result.is_err());
@@ -112,34 +117,34 @@ fuzz_target!(|data: &[u8]| {
             &dc,
             mode,
             &mask,
-            batch,
             params,
-            &x,
-            &y,
-            &mut dy,
             DenseGrads {
                 weights: &mut dw,
                 bias: &mut db,
             },
-            Some(&mut dx),
-            &mut scratch,
+            BackwardBuffers {
+                batch,
+                input: &x,
+                output: &y,
+                grad_output: &mut dy,
+                grad_input: Some(&mut dx),
+                scratch: &mut scratch,
+            },
         )
         .unwrap();
-    reference::dense_backward(
-        &dense,
+    let grads_ref = DenseGrads {
+        weights: &mut dw_ref,
+        bias: &mut db_ref,
+    };
+    let io_ref = BackwardBuffers {
         batch,
-        params,
-        mask_ref,
-        scale,
-        &x,
-        &y,
-        &mut dy_ref,
-        DenseGrads {
-            weights: &mut dw_ref,
-            bias: &mut db_ref,
-        },
-        Some(&mut dx_ref),
-    );
+        input: &x,
+        output: &y,
+        grad_output: &mut dy_ref,
+        grad_input: Some(&mut dx_ref),
+        scratch: &mut [],
+    };
+    reference::dense_backward(&dense, params, mask_ref, scale, grads_ref, io_ref);
     assert_eq!(dy, dy_ref);
     for o in 0..no {
         for i in 0..ni {

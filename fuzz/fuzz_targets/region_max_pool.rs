@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tinyreg::layers::pool::{
-    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, Region,
+    region_max_pool_backward, region_max_pool_eval, region_max_pool_forward, PoolRegions, Region,
 };
 use tinyreg::reference;
 
@@ -53,20 +53,18 @@ fuzz_target!(|data: &[u8]| {
 
     let (mut y, mut arg) = (vec![7.0f32; n_out], vec![0xEEu8; n_out]);
     let (mut y_ref, mut arg_ref) = (vec![7.0f32; n_out], vec![0xEEu8; n_out]);
-    let fast = region_max_pool_forward(planes, height, width, &rows, &cols, &x, &mut y, &mut arg);
-    let slow = reference::region_max_pool(
+    let regions = PoolRegions {
         planes,
         height,
         width,
-        &rows,
-        &cols,
-        &x,
-        &mut y_ref,
-        &mut arg_ref,
-    );
+        rows: &rows,
+        cols: &cols,
+    };
+    let fast = region_max_pool_forward(regions, &x, &mut y, &mut arg);
+    let slow = reference::region_max_pool(regions, &x, &mut y_ref, &mut arg_ref);
     assert_eq!(fast, slow);
     let mut y_eval = vec![7.0f32; n_out];
-    let eval = region_max_pool_eval(planes, height, width, &rows, &cols, &x, &mut y_eval);
+    let eval = region_max_pool_eval(regions, &x, &mut y_eval);
     assert_eq!(eval.is_err(), fast.is_err());
     if fast.is_err() {
         assert!(y.iter().all(|&v| v == 7.0) && arg.iter().all(|&a| a == 0xEE));
@@ -87,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
     // Backward: gradient k lands at the input element holding output k's max.
     let dy: Vec<f32> = (0..n_out).map(|k| (k + 1) as f32).collect();
     let mut dx = vec![0f32; n_in];
-    region_max_pool_backward(planes, height, width, &rows, &cols, &arg, &dy, &mut dx).unwrap();
+    region_max_pool_backward(regions, &arg, &dy, &mut dx).unwrap();
     let mut want = vec![0f32; n_in];
     let per_plane = rows.len() * cols.len();
     for (k, &g) in dy.iter().enumerate() {

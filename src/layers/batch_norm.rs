@@ -48,6 +48,16 @@ pub struct BatchNorm {
     eps: f32,
 }
 
+/// Batch norm's parameter gradients, accumulated into by
+/// [`BatchNorm::backward`].
+#[derive(Debug)]
+pub struct BatchNormGrads<'a> {
+    /// `dL/dgamma`, one per feature.
+    pub gamma: &'a mut [f32],
+    /// `dL/dbeta`, one per feature.
+    pub beta: &'a mut [f32],
+}
+
 /// Borrowed batch-norm state: parameters and running statistics, `features` each.
 #[derive(Debug)]
 pub struct BatchNormState<'a> {
@@ -280,17 +290,19 @@ impl BatchNorm {
 
     /// Backward of a train forward: accumulates `dgamma`, `dbeta` and writes
     /// `grad_input`, from what forward saved.
-    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         batch: usize,
         gamma: &[f32],
         saved: &[f32],
         grad_output: &[f32],
-        grad_gamma: &mut [f32],
-        grad_beta: &mut [f32],
+        grads: BatchNormGrads<'_>,
         grad_input: &mut [f32],
     ) -> Result<(), Error> {
+        let BatchNormGrads {
+            gamma: grad_gamma,
+            beta: grad_beta,
+        } = grads;
         let f = self.features;
         let n = crate::size::checked_mul(batch, self.sample_len())?;
         crate::size::fits(self.saved_len(batch))?;
@@ -379,15 +391,11 @@ impl BatchNorm {
         let f = self.features();
         let (dgamma, dbeta) = io.grads.split_at_mut(f);
         let gamma = &io.params[..f];
-        self.backward(
-            io.rows,
-            gamma,
-            io.saved,
-            io.grad_out,
-            dgamma,
-            dbeta,
-            io.grad_in,
-        )
+        let grads = BatchNormGrads {
+            gamma: dgamma,
+            beta: dbeta,
+        };
+        self.backward(io.rows, gamma, io.saved, io.grad_out, grads, io.grad_in)
     }
 }
 

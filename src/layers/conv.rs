@@ -18,6 +18,7 @@ use crate::kernels::direct_conv::{
 };
 use crate::kernels::gemm::{gemm, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 use crate::kernels::reduce::relu_mask_and_sum;
+use crate::layers::buffers::{BackwardBuffers, ForwardBuffers};
 use crate::layers::pass::{BackwardIo, ForwardIo};
 use crate::size;
 
@@ -33,7 +34,7 @@ const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize
 /// A convolution's shape: `k x k` kernels, `stride`, zero `padding`.
 ///
 /// ```
-/// use tinyreg::Conv2d;
+/// use tinyreg::{Conv2d, ForwardBuffers};
 ///
 /// // One 4x4 gray image, two 3x3 filters, padding 1: the output keeps 4x4.
 /// let conv = Conv2d { in_channels: 1, out_channels: 2, height: 4, width: 4, k: 3, stride: 1, padding: 1 };
@@ -44,7 +45,8 @@ const fn out_size(size: usize, padding: usize, k: usize, stride: usize) -> usize
 /// let image: Vec<f32> = (0..16).map(|i| i as f32).collect();
 /// let mut output = vec![0.0f32; 2 * 16];
 /// let mut scratch = vec![0.0f32; conv.scratch_len()];
-/// conv.forward(1, &weights, &bias, false, &image, &mut output, &mut scratch)?;
+/// let io = ForwardBuffers { batch: 1, input: &image, output: &mut output, scratch: &mut scratch };
+/// conv.forward(&weights, &bias, false, io)?;
 /// assert_eq!(&output[..16], &image[..]);
 /// assert!(output[16..].iter().all(|&y| y == 0.5));
 /// # Ok::<(), tinyreg::Error>(())
@@ -532,25 +534,22 @@ impl Conv2d {
     /// The forward passes' checks; returns the per-sample input and output sizes.
     fn check_forward(
         &self,
-        batch: usize,
         weights: &[f32],
         bias: &[f32],
-        input: &[f32],
-        output: &[f32],
-        scratch: &[f32],
+        io: &ForwardBuffers<'_>,
     ) -> Result<(usize, usize), Error> {
         self.check()?;
         let (n_in, n_out) = self.sample_lens();
         self.check_lens(&[
-            (size::mul(batch, n_in), input.len()),
-            (size::mul(batch, n_out), output.len()),
+            (size::mul(io.batch, n_in), io.input.len()),
+            (size::mul(io.batch, n_out), io.output.len()),
             (self.weights_len(), weights.len()),
             (self.out_channels, bias.len()),
         ])?;
-        if scratch.len() < self.scratch_len() {
+        if io.scratch.len() < self.scratch_len() {
             return Err(Error::BufferTooSmall {
                 needed: self.scratch_len(),
-                got: scratch.len(),
+                got: io.scratch.len(),
             });
         }
         Ok((n_in, n_out))
@@ -559,55 +558,47 @@ impl Conv2d {
     /// `output = W * input + b` per sample (optionally ReLU): the direct
     /// kernel for stride 1 on SIMD targets (faster at the sizes measured,
     /// `--bench pool`, group `conv`), else [`Self::forward_im2col`].
-    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
-        batch: usize,
         weights: &[f32],
         bias: &[f32],
         relu: bool,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
+        io: ForwardBuffers<'_>,
     ) -> Result<(), Error> {
-        let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        let sizes = self.check_forward(weights, bias, &io)?;
         let args = ForwardArgs {
             sizes,
             weights,
             bias,
             relu,
-            input,
+            input: io.input,
         };
         if DIRECT_AVAILABLE && self.stride == 1 {
-            self.direct_forward(args, output, scratch);
+            self.direct_forward(args, io.output, io.scratch);
         } else {
-            self.im2col_forward(args, output, scratch);
+            self.im2col_forward(args, io.output, io.scratch);
         }
         Ok(())
     }
 
     /// The same as [`Self::forward`] through im2col and the dense GEMM, for
     /// any stride and target (public so the two can be compared).
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_im2col(
         &self,
-        batch: usize,
         weights: &[f32],
         bias: &[f32],
         relu: bool,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
+        io: ForwardBuffers<'_>,
     ) -> Result<(), Error> {
-        let sizes = self.check_forward(batch, weights, bias, input, output, scratch)?;
+        let sizes = self.check_forward(weights, bias, &io)?;
         let args = ForwardArgs {
             sizes,
             weights,
             bias,
             relu,
-            input,
+            input: io.input,
         };
-        self.im2col_forward(args, output, scratch);
+        self.im2col_forward(args, io.output, io.scratch);
         Ok(())
     }
 
@@ -657,93 +648,55 @@ impl Conv2d {
         }
     }
 
-    /// Backward: masks `grad_output` by the ReLU (from `output`) if `relu`,
-    /// accumulates `grad_weights` and `grad_bias`, and overwrites `grad_input`
-    /// unless it is `None` (a network's first layer needs none). With SIMD
-    /// and stride 1 it runs direct kernels (`--bench pool`, group
-    /// `conv_backward`), else [`Self::backward_im2col`].
-    #[allow(clippy::too_many_arguments)]
+    /// Backward: masks `io.grad_output` by the ReLU (from `io.output`) if
+    /// `relu`, accumulates `grad_weights` and `grad_bias`, and overwrites
+    /// `io.grad_input` unless it is `None` (a network's first layer needs
+    /// none). With SIMD and stride 1 it runs direct kernels (`--bench pool`,
+    /// group `conv_backward`), else [`Self::backward_im2col`].
     pub fn backward(
         &self,
-        batch: usize,
         weights: &[f32],
         relu: bool,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
         grad_weights: &mut [f32],
         grad_bias: &mut [f32],
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) -> Result<(), Error> {
         let direct = self.direct_backward_available();
-        self.run_backward(
-            direct,
-            batch,
-            weights,
-            relu,
-            (input, output),
-            grad_output,
-            (grad_weights, grad_bias),
-            grad_input,
-            scratch,
-        )
+        self.run_backward(direct, weights, relu, (grad_weights, grad_bias), io)
     }
 
     /// The same as [`Self::backward`] through im2col and the dense GEMM, for
     /// any stride and target (public so the two can be compared).
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_im2col(
         &self,
-        batch: usize,
         weights: &[f32],
         relu: bool,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
         grad_weights: &mut [f32],
         grad_bias: &mut [f32],
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.run_backward(
-            false,
-            batch,
-            weights,
-            relu,
-            (input, output),
-            grad_output,
-            (grad_weights, grad_bias),
-            grad_input,
-            scratch,
-        )
+        self.run_backward(false, weights, relu, (grad_weights, grad_bias), io)
     }
 
     /// Both backward paths: the checks, the ReLU and bias, then the direct
     /// kernels or im2col + GEMM.
-    #[allow(clippy::too_many_arguments)]
     fn run_backward(
         &self,
         direct: bool,
-        batch: usize,
         weights: &[f32],
         relu: bool,
-        (input, output): (&[f32], &[f32]),
-        grad_output: &mut [f32],
         (grad_weights, grad_bias): (&mut [f32], &mut [f32]),
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) -> Result<(), Error> {
-        let sizes = self.check_backward(
-            batch,
-            weights,
+        let sizes = self.check_backward(weights, (grad_weights.len(), grad_bias.len()), &io)?;
+        let BackwardBuffers {
             input,
             output,
             grad_output,
-            (grad_weights.len(), grad_bias.len()),
-            grad_input.as_deref().map(<[f32]>::len),
-            scratch.len(),
-        )?;
+            grad_input,
+            scratch,
+            ..
+        } = io;
         if direct {
             // Masks each sample's gradient where the sample is used, while
             // it is in cache (a separate pass read and wrote the whole
@@ -770,35 +723,30 @@ impl Conv2d {
     }
 
     /// The backward passes' checks; returns the per-sample input and output sizes.
-    #[allow(clippy::too_many_arguments)]
     fn check_backward(
         &self,
-        batch: usize,
         weights: &[f32],
-        input: &[f32],
-        output: &[f32],
-        grad_output: &[f32],
         (grad_weights, grad_bias): (usize, usize),
-        grad_input: Option<usize>,
-        scratch: usize,
+        io: &BackwardBuffers<'_>,
     ) -> Result<(usize, usize), Error> {
         self.check()?;
         let (n_in, n_out) = self.sample_lens();
+        let batch = io.batch;
         self.check_lens(&[
-            (size::mul(batch, n_in), input.len()),
-            (size::mul(batch, n_out), output.len()),
-            (size::mul(batch, n_out), grad_output.len()),
+            (size::mul(batch, n_in), io.input.len()),
+            (size::mul(batch, n_out), io.output.len()),
+            (size::mul(batch, n_out), io.grad_output.len()),
             (self.weights_len(), weights.len()),
             (self.weights_len(), grad_weights),
             (self.out_channels, grad_bias),
         ])?;
-        if let Some(got) = grad_input {
+        if let Some(got) = io.grad_input.as_deref().map(<[f32]>::len) {
             self.check_lens(&[(size::mul(batch, n_in), got)])?;
         }
-        if scratch < self.scratch_len() {
+        if io.scratch.len() < self.scratch_len() {
             return Err(Error::BufferTooSmall {
                 needed: self.scratch_len(),
-                got: scratch,
+                got: io.scratch.len(),
             });
         }
         Ok((n_in, n_out))
@@ -978,26 +926,13 @@ fn pack_direct(
 impl Conv2d {
     pub(crate) fn forward_pass(&self, relu: bool, io: ForwardIo<'_>) -> Result<(), Error> {
         let (weights, bias) = io.params.split_at(self.weights_len());
-        self.forward(
-            io.rows, weights, bias, relu, io.input, io.output, io.scratch,
-        )
+        self.forward(weights, bias, relu, io.buffers())
     }
 
     pub(crate) fn backward_pass(&self, relu: bool, io: BackwardIo<'_>) -> Result<(), Error> {
-        let (dw, db) = io.grads.split_at_mut(self.weights_len());
         let weights = &io.params[..self.weights_len()];
-        let (input, output, grad_out) = (io.input, io.output, io.grad_out);
-        self.backward(
-            io.rows,
-            weights,
-            relu,
-            input,
-            output,
-            grad_out,
-            dw,
-            db,
-            io.need_input_grad.then_some(io.grad_in),
-            io.scratch,
-        )
+        let (buffers, grads) = io.buffers_and_grads();
+        let (dw, db) = grads.split_at_mut(self.weights_len());
+        self.backward(weights, relu, dw, db, buffers)
     }
 }

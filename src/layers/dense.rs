@@ -30,6 +30,7 @@ use crate::kernels::gemm::{gemm, gemv, AMat, BMat, Epilogue, GEMM_SCRATCH_LEN};
 const GEMV_MAX_BATCH: usize = 1;
 use crate::error::Error;
 use crate::kernels::words::{bytes, bytes_mut};
+use crate::layers::buffers::{BackwardBuffers, ForwardBuffers};
 use crate::layers::dropout::Dropout;
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
@@ -38,14 +39,15 @@ use crate::rng::MaskRng;
 /// A dense layer's shape; it owns no memory.
 ///
 /// ```
-/// use tinyreg::{Dense, DenseParams};
+/// use tinyreg::{Dense, DenseParams, ForwardBuffers};
 /// let layer = Dense::new(3, 2).with_relu();
 /// let w = [1.0, 0.0, -1.0, 0.5, 0.5, 0.5]; // (outputs, inputs)
 /// let b = [0.0, -1.0];
 /// let x = [1.0, 2.0, 3.0];                 // batch of 1
 /// let mut y = [0.0; 2];
 /// let mut scratch = vec![0.0; Dense::SCRATCH_LEN];
-/// layer.forward(1, DenseParams { weights: &w, bias: &b }, &x, &mut y, &mut scratch)?;
+/// let params = DenseParams { weights: &w, bias: &b };
+/// layer.forward(params, ForwardBuffers { batch: 1, input: &x, output: &mut y, scratch: &mut scratch })?;
 /// assert_eq!(y, [0.0, 2.0]); // relu(1 - 3), relu(3 - 1)
 /// # Ok::<(), tinyreg::Error>(())
 /// ```
@@ -126,16 +128,9 @@ impl Dense {
     }
 
     /// `output = input W^T + b`, then ReLU if the layer has one.
-    pub fn forward(
-        &self,
-        batch: usize,
-        params: DenseParams<'_>,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
-    ) -> Result<(), Error> {
-        self.check_forward(batch, params, input, output, scratch)?;
-        self.forward_unchecked(batch, params, None, 1.0, input, output, scratch);
+    pub fn forward(&self, params: DenseParams<'_>, io: ForwardBuffers<'_>) -> Result<(), Error> {
+        self.check_forward(params, &io)?;
+        self.forward_unchecked(params, None, 1.0, io);
         Ok(())
     }
 
@@ -148,7 +143,8 @@ impl Dense {
     /// [`Dense::backward_dropconnect`]:
     ///
     /// ```
-    /// use tinyreg::{Dense, DenseGrads, DenseParams, DropConnect, MaskRng, Mode, softmax_cross_entropy};
+    /// use tinyreg::{BackwardBuffers, Dense, DenseGrads, DenseParams, DropConnect, ForwardBuffers};
+    /// use tinyreg::{MaskRng, Mode, softmax_cross_entropy};
     ///
     /// let layer = Dense::new(64, 10);                     // x: (batch, 64) -> y: (batch, 10)
     /// let (w, b) = (vec![0.01f32; layer.weights_len()], vec![0.0f32; 10]);
@@ -159,41 +155,41 @@ impl Dense {
     /// let mut mask = vec![0u8; layer.dropconnect_mask_bytes()];
     /// let dropconnect = DropConnect::inverted(0.8)?;
     /// let mut rng = MaskRng::seed_from_u64(1);
-    /// layer.forward_dropconnect(&dropconnect, Mode::Train, &mut rng, 32, params, &x, &mut y, &mut mask, &mut scratch)?;
+    /// let io = ForwardBuffers { batch: 32, input: &x, output: &mut y, scratch: &mut scratch };
+    /// layer.forward_dropconnect(&dropconnect, Mode::Train, &mut rng, &mut mask, params, io)?;
     ///
     /// let labels = [3u32; 32];
     /// let mut dy = vec![0.0f32; 32 * 10];
     /// let loss = softmax_cross_entropy(10, &y, &labels, &mut dy)?; // mean loss, dL/dy
     /// let (mut dw, mut db) = (vec![0.0f32; w.len()], vec![0.0f32; 10]);
     /// let grads = DenseGrads { weights: &mut dw, bias: &mut db };
-    /// layer.backward_dropconnect(&dropconnect, Mode::Train, &mask, 32, params, &x, &y, &mut dy, grads, None, &mut scratch)?;
+    /// let io = BackwardBuffers {
+    ///     batch: 32, input: &x, output: &y, grad_output: &mut dy, grad_input: None, scratch: &mut scratch,
+    /// };
+    /// layer.backward_dropconnect(&dropconnect, Mode::Train, &mask, params, grads, io)?;
     /// assert!((loss - 10f32.ln()).abs() < 1e-3);          // equal logits: ln 10
     /// # Ok::<(), tinyreg::Error>(())
     /// ```
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_dropconnect(
         &self,
         dropconnect: &DropConnect,
         mode: Mode,
         rng: &mut MaskRng,
-        batch: usize,
-        params: DenseParams<'_>,
-        input: &[f32],
-        output: &mut [f32],
         mask: &mut [u8],
-        scratch: &mut [f32],
+        params: DenseParams<'_>,
+        io: ForwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.check_forward(batch, params, input, output, scratch)?;
+        self.check_forward(params, &io)?;
         match mode {
             Mode::Train => {
                 check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
                 sample_mask(dropconnect.keep(), rng, self.weights_len(), mask);
                 let scale = dropconnect.train_scale();
-                self.forward_unchecked(batch, params, Some(mask), scale, input, output, scratch);
+                self.forward_unchecked(params, Some(mask), scale, io);
             }
             Mode::Eval => {
                 let scale = dropconnect.eval_scale();
-                self.forward_unchecked(batch, params, None, scale, input, output, scratch);
+                self.forward_unchecked(params, None, scale, io);
             }
         }
         Ok(())
@@ -201,140 +197,74 @@ impl Dense {
 
     /// Train forward with a DropConnect mask the caller chose (bit `o * inputs + i`
     /// keeps `W[o][i]`): `y = s (W ⊙ M) x + b`, `s = dropconnect.train_scale()`.
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_with_mask(
         &self,
         dropconnect: &DropConnect,
         mask: &[u8],
-        batch: usize,
         params: DenseParams<'_>,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
+        io: ForwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.check_forward(batch, params, input, output, scratch)?;
+        self.check_forward(params, &io)?;
         check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
         let scale = dropconnect.train_scale();
-        self.forward_unchecked(batch, params, Some(mask), scale, input, output, scratch);
+        self.forward_unchecked(params, Some(mask), scale, io);
         Ok(())
     }
 
-    /// Backward. `grad_output` is `dL/dy`; with a ReLU it is overwritten with the
+    /// Backward. With a ReLU, `io.grad_output` is overwritten with the
     /// gradient before the ReLU (zero where `output <= 0`). Accumulates into
-    /// `grads`, and writes `dL/dx` into `grad_input` unless it is `None` (the
-    /// first layer needs none).
-    #[allow(clippy::too_many_arguments)]
+    /// `grads`, and writes `dL/dx` into `io.grad_input` unless it is `None`.
     pub fn backward(
         &self,
-        batch: usize,
         params: DenseParams<'_>,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
         grads: DenseGrads<'_>,
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.check_backward(
-            batch,
-            params,
-            input,
-            output,
-            grad_output,
-            &grads,
-            grad_input.as_deref(),
-            scratch,
-        )?;
-        self.backward_unchecked(
-            batch,
-            params,
-            None,
-            1.0,
-            input,
-            output,
-            grad_output,
-            grads,
-            grad_input,
-            scratch,
-        );
+        self.check_backward(params, &grads, &io)?;
+        self.backward_unchecked(params, None, 1.0, grads, io);
         Ok(())
     }
 
     /// Backward of [`Dense::forward_dropconnect`], with the mask it drew (train)
     /// or the eval scaling (eval; `mask` unused).
-    #[allow(clippy::too_many_arguments)]
     pub fn backward_dropconnect(
         &self,
         dropconnect: &DropConnect,
         mode: Mode,
         mask: &[u8],
-        batch: usize,
         params: DenseParams<'_>,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
         grads: DenseGrads<'_>,
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.check_backward(
-            batch,
-            params,
-            input,
-            output,
-            grad_output,
-            &grads,
-            grad_input.as_deref(),
-            scratch,
-        )?;
+        self.check_backward(params, &grads, &io)?;
         match mode {
             Mode::Train => {
                 check_at_least(self.dropconnect_mask_bytes(), mask.len())?;
                 let scale = dropconnect.train_scale();
-                self.backward_unchecked(
-                    batch,
-                    params,
-                    Some(mask),
-                    scale,
-                    input,
-                    output,
-                    grad_output,
-                    grads,
-                    grad_input,
-                    scratch,
-                );
+                self.backward_unchecked(params, Some(mask), scale, grads, io);
             }
             Mode::Eval => {
                 let scale = dropconnect.eval_scale();
-                self.backward_unchecked(
-                    batch,
-                    params,
-                    None,
-                    scale,
-                    input,
-                    output,
-                    grad_output,
-                    grads,
-                    grad_input,
-                    scratch,
-                );
+                self.backward_unchecked(params, None, scale, grads, io);
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn forward_unchecked(
         &self,
-        batch: usize,
         params: DenseParams<'_>,
         mask: Option<&[u8]>,
         scale: f32,
-        input: &[f32],
-        output: &mut [f32],
-        scratch: &mut [f32],
+        io: ForwardBuffers<'_>,
     ) {
         let (i, o) = (self.inputs, self.outputs);
+        let ForwardBuffers {
+            batch,
+            input,
+            output,
+            scratch,
+        } = io;
         let epilogue = Epilogue {
             alpha: scale,
             overwrite_with_bias: Some(params.bias),
@@ -361,30 +291,27 @@ impl Dense {
             output,
             o,
             scratch,
-            Epilogue {
-                alpha: scale,
-                overwrite_with_bias: Some(params.bias),
-                mask: None,
-                relu: self.relu,
-            },
+            epilogue,
         );
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn backward_unchecked(
         &self,
-        batch: usize,
         params: DenseParams<'_>,
         mask: Option<&[u8]>,
         scale: f32,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &mut [f32],
         grads: DenseGrads<'_>,
-        grad_input: Option<&mut [f32]>,
-        scratch: &mut [f32],
+        io: BackwardBuffers<'_>,
     ) {
         let (i, o) = (self.inputs, self.outputs);
+        let BackwardBuffers {
+            batch,
+            input,
+            output,
+            grad_output,
+            grad_input,
+            scratch,
+        } = io;
         if self.relu {
             relu_backward_unchecked(output, grad_output);
         }
@@ -443,39 +370,37 @@ impl Dense {
         }
     }
 
-    fn check_forward(
+    fn check_lens(
         &self,
         batch: usize,
         params: DenseParams<'_>,
-        input: &[f32],
-        output: &[f32],
-        scratch: &[f32],
+        (input, output, scratch): (usize, usize, usize),
     ) -> Result<(), Error> {
-        check_len(product(batch, self.inputs)?, input.len())?;
-        check_len(product(batch, self.outputs)?, output.len())?;
+        check_len(product(batch, self.inputs)?, input)?;
+        check_len(product(batch, self.outputs)?, output)?;
         check_len(product(self.outputs, self.inputs)?, params.weights.len())?;
         check_len(self.outputs, params.bias.len())?;
-        check_at_least(Self::SCRATCH_LEN, scratch.len())
+        check_at_least(Self::SCRATCH_LEN, scratch)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    fn check_forward(&self, params: DenseParams<'_>, io: &ForwardBuffers<'_>) -> Result<(), Error> {
+        let lens = (io.input.len(), io.output.len(), io.scratch.len());
+        self.check_lens(io.batch, params, lens)
+    }
+
     fn check_backward(
         &self,
-        batch: usize,
         params: DenseParams<'_>,
-        input: &[f32],
-        output: &[f32],
-        grad_output: &[f32],
         grads: &DenseGrads<'_>,
-        grad_input: Option<&[f32]>,
-        scratch: &[f32],
+        io: &BackwardBuffers<'_>,
     ) -> Result<(), Error> {
-        self.check_forward(batch, params, input, output, scratch)?;
-        check_len(output.len(), grad_output.len())?;
+        let lens = (io.input.len(), io.output.len(), io.scratch.len());
+        self.check_lens(io.batch, params, lens)?;
+        check_len(io.output.len(), io.grad_output.len())?;
         check_len(params.weights.len(), grads.weights.len())?;
         check_len(self.outputs, grads.bias.len())?;
-        if let Some(dx) = grad_input {
-            check_len(input.len(), dx.len())?;
+        if let Some(dx) = io.grad_input.as_deref() {
+            check_len(io.input.len(), dx.len())?;
         }
         Ok(())
     }
@@ -487,7 +412,7 @@ impl Dense {
     pub(crate) fn forward_pass(&self, io: ForwardIo<'_>) -> Result<(), Error> {
         let (weights, bias) = io.params.split_at(self.weights_len());
         let params = DenseParams { weights, bias };
-        self.forward(io.rows, params, io.input, io.output, io.scratch)
+        self.forward(params, io.buffers())
     }
 
     pub(crate) fn forward_pass_dropconnect(
@@ -498,19 +423,9 @@ impl Dense {
     ) -> Result<(), Error> {
         let (weights, bias) = io.params.split_at(self.weights_len());
         let params = DenseParams { weights, bias };
-        let mask = bytes_mut(io.saved);
-        let (input, output, scratch) = (io.input, io.output, io.scratch);
-        self.forward_dropconnect(
-            dropconnect,
-            draws.stochastic,
-            draws.masks,
-            io.rows,
-            params,
-            input,
-            output,
-            mask,
-            scratch,
-        )
+        let (buffers, saved) = io.buffers_and_saved();
+        let (mode, rng) = (draws.stochastic, &mut *draws.masks);
+        self.forward_dropconnect(dropconnect, mode, rng, bytes_mut(saved), params, buffers)
     }
 
     pub(crate) fn backward_pass(
@@ -520,34 +435,18 @@ impl Dense {
     ) -> Result<(), Error> {
         let (weights, bias) = io.params.split_at(self.weights_len());
         let params = DenseParams { weights, bias };
-        let (dw, db) = io.grads.split_at_mut(self.weights_len());
+        let saved = io.saved;
+        let (buffers, grads) = io.buffers_and_grads();
+        let (dw, db) = grads.split_at_mut(self.weights_len());
         let grads = DenseGrads {
             weights: dw,
             bias: db,
         };
-        let grad_input = if io.need_input_grad {
-            Some(io.grad_in)
-        } else {
-            None
-        };
-        let (rows, input, output, grad_out) = (io.rows, io.input, io.output, io.grad_out);
         match dropconnect {
-            None => self.backward(
-                rows, params, input, output, grad_out, grads, grad_input, io.scratch,
-            ),
-            Some(dc) => self.backward_dropconnect(
-                dc,
-                Mode::Train,
-                bytes(io.saved),
-                rows,
-                params,
-                input,
-                output,
-                grad_out,
-                grads,
-                grad_input,
-                io.scratch,
-            ),
+            None => self.backward(params, grads, buffers),
+            Some(dc) => {
+                self.backward_dropconnect(dc, Mode::Train, bytes(saved), params, grads, buffers)
+            }
         }
     }
 }

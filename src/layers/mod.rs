@@ -4,6 +4,7 @@ pub(crate) mod activation;
 pub mod affine;
 pub mod augment;
 pub mod batch_norm;
+pub mod buffers;
 pub mod color;
 pub mod conv;
 pub mod dense;

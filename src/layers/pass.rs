@@ -5,6 +5,7 @@
 //! trainer carves the regions once and dispatches; lengths are the ones the
 //! layer's `*_len` methods gave the plan, for `rows` samples.
 
+use crate::layers::buffers::{BackwardBuffers, ForwardBuffers};
 use crate::layers::mode::Mode;
 use crate::rng::MaskRng;
 
@@ -70,4 +71,38 @@ pub(crate) struct BackwardIo<'a> {
     pub skip: &'a [f32],
     /// A residual block's end: the branch's multipliers its start saved.
     pub block_scales: &'a [f32],
+}
+
+impl<'a> ForwardIo<'a> {
+    /// The public forward buffers of a weighted layer's call.
+    pub fn buffers(self) -> ForwardBuffers<'a> {
+        self.buffers_and_saved().0
+    }
+
+    /// [`Self::buffers`], and the saved region beside them.
+    pub fn buffers_and_saved(self) -> (ForwardBuffers<'a>, &'a mut [f32]) {
+        let buffers = ForwardBuffers {
+            batch: self.rows,
+            input: self.input,
+            output: self.output,
+            scratch: self.scratch,
+        };
+        (buffers, self.saved)
+    }
+}
+
+impl<'a> BackwardIo<'a> {
+    /// The public backward buffers of a weighted layer's call (no input
+    /// gradient for the first layer), and the parameters' gradients.
+    pub fn buffers_and_grads(self) -> (BackwardBuffers<'a>, &'a mut [f32]) {
+        let buffers = BackwardBuffers {
+            batch: self.rows,
+            input: self.input,
+            output: self.output,
+            grad_output: self.grad_out,
+            grad_input: self.need_input_grad.then_some(self.grad_in),
+            scratch: self.scratch,
+        };
+        (buffers, self.grads)
+    }
 }

@@ -15,6 +15,7 @@
 
 use crate::error::Error;
 use crate::kernels::bernoulli::{bernoulli_mask, mask_bit, Keep};
+use crate::layers::buffers::{BackwardBuffers, ForwardBuffers};
 use crate::layers::conv::Conv2d;
 use crate::layers::dense::{Dense, DenseGrads, DenseParams};
 use crate::layers::mode::Mode;
@@ -184,8 +185,10 @@ impl Residual {
         let branch = self.branch(io.params);
         let (first, p1) = branch.first;
         let (second, p2) = branch.second;
-        first.forward(io.rows, p1, io.input, hidden, io.scratch)?;
-        second.forward(io.rows, p2, hidden, io.output, io.scratch)?;
+        let rows = io.rows;
+        let (input, scratch) = (io.input, &mut *io.scratch);
+        first.forward(p1, buffers(rows, input, hidden, scratch))?;
+        second.forward(p2, buffers(rows, hidden, io.output, scratch))?;
         for (y, &x) in io.output.iter_mut().zip(io.input.iter()) {
             *y = x + scale * *y;
         }
@@ -218,31 +221,29 @@ impl Residual {
             bias: db2,
         };
         let rows = io.rows;
-        second.backward(
-            rows,
-            p2,
-            hidden,
-            io.output,
-            io.grad_in,
-            g2,
-            Some(dh),
-            io.scratch,
-        )?;
+        let io2 = BackwardBuffers {
+            batch: rows,
+            input: hidden,
+            output: io.output,
+            grad_output: io.grad_in,
+            grad_input: Some(dh),
+            scratch: io.scratch,
+        };
+        second.backward(p2, g2, io2)?;
         let g1 = DenseGrads {
             weights: dw1,
             bias: db1,
         };
         let dh = &mut io.spare[..rows * h];
-        first.backward(
-            rows,
-            p1,
-            io.input,
-            hidden,
-            dh,
-            g1,
-            Some(io.grad_in),
-            io.scratch,
-        )?;
+        let io1 = BackwardBuffers {
+            batch: rows,
+            input: io.input,
+            output: hidden,
+            grad_output: dh,
+            grad_input: Some(io.grad_in),
+            scratch: io.scratch,
+        };
+        first.backward(p1, g1, io1)?;
         for (g, &d) in io.grad_in.iter_mut().zip(io.grad_out.iter()) {
             *g += d;
         }
@@ -308,13 +309,12 @@ pub(crate) fn end_forward_pass(
         Some(Projection::Dense(d)) => {
             let (weights, bias) = io.params.split_at(d.weights_len());
             let params = DenseParams { weights, bias };
-            d.forward(io.rows, params, io.skip, io.output, io.scratch)?;
+            d.forward(params, buffers(io.rows, io.skip, io.output, io.scratch))?;
         }
         Some(Projection::Conv(conv)) => {
             let (weights, bias) = io.params.split_at(conv.weights_len());
-            conv.forward(
-                io.rows, weights, bias, false, io.skip, io.output, io.scratch,
-            )?;
+            let io = buffers(io.rows, io.skip, io.output, io.scratch);
+            conv.forward(weights, bias, false, io)?;
         }
     }
     let width = io.output.len() / io.rows.max(1);
@@ -358,43 +358,52 @@ pub(crate) fn end_backward_pass(
         None => io.spare.copy_from_slice(io.grad_out),
         Some(Projection::Dense(d)) => {
             let (weights, bias) = io.params.split_at(d.weights_len());
-            let (dw, db) = io.grads.split_at_mut(d.weights_len());
+            let params = DenseParams { weights, bias };
+            let (buffers, grads) = projection_buffers(io);
+            let (dw, db) = grads.split_at_mut(d.weights_len());
             let grads = DenseGrads {
                 weights: dw,
                 bias: db,
             };
-            let params = DenseParams { weights, bias };
-            let (skip, output, grad_out) = (io.skip, io.output, io.grad_out);
-            d.backward(
-                io.rows,
-                params,
-                skip,
-                output,
-                grad_out,
-                grads,
-                Some(io.spare),
-                io.scratch,
-            )?;
+            d.backward(params, grads, buffers)?;
         }
         Some(Projection::Conv(conv)) => {
             let weights = &io.params[..conv.weights_len()];
-            let (dw, db) = io.grads.split_at_mut(conv.weights_len());
-            let (skip, output, grad_out) = (io.skip, io.output, io.grad_out);
-            conv.backward(
-                io.rows,
-                weights,
-                false,
-                skip,
-                output,
-                grad_out,
-                dw,
-                db,
-                Some(io.spare),
-                io.scratch,
-            )?;
+            let (buffers, grads) = projection_buffers(io);
+            let (dw, db) = grads.split_at_mut(conv.weights_len());
+            conv.backward(weights, false, dw, db, buffers)?;
         }
     }
     Ok(())
+}
+
+/// The forward buffers of one weighted call inside a block.
+fn buffers<'a>(
+    batch: usize,
+    input: &'a [f32],
+    output: &'a mut [f32],
+    scratch: &'a mut [f32],
+) -> ForwardBuffers<'a> {
+    ForwardBuffers {
+        batch,
+        input,
+        output,
+        scratch,
+    }
+}
+
+/// The projection's backward buffers at a block's end: its input is the
+/// block's (`skip`), its input gradient goes to `spare`.
+fn projection_buffers<'a>(io: BackwardIo<'a>) -> (BackwardBuffers<'a>, &'a mut [f32]) {
+    let buffers = BackwardBuffers {
+        batch: io.rows,
+        input: io.skip,
+        output: io.output,
+        grad_output: io.grad_out,
+        grad_input: Some(io.spare),
+        scratch: io.scratch,
+    };
+    (buffers, io.grads)
 }
 
 /// A block's start backward: the gradient of its input is the branch's

@@ -396,7 +396,7 @@ mod stack {
 /// and entering `bench_end`.
 #[cfg(feature = "insncount")]
 mod insncount {
-    use tinyreg::{Dense, DenseParams};
+    use tinyreg::{Dense, DenseParams, ForwardBuffers};
 
     #[inline(never)]
     #[no_mangle]
@@ -435,16 +435,17 @@ mod insncount {
         };
         let layer = Dense::new(64, 32);
         bench_begin();
-        let r = layer.forward(
-            B,
-            DenseParams {
-                weights: w,
-                bias: b,
-            },
-            core::hint::black_box(x),
-            y,
+        let params = DenseParams {
+            weights: w,
+            bias: b,
+        };
+        let io = ForwardBuffers {
+            batch: B,
+            input: core::hint::black_box(x),
+            output: &mut *y,
             scratch,
-        );
+        };
+        let r = layer.forward(params, io);
         core::hint::black_box(&y);
         bench_end();
         r

@@ -83,6 +83,23 @@ pub const MAX_POOL_SIDE: usize = 256;
 
 pub use crate::kernels::region_pool::Region;
 
+/// Where region pooling reads and writes: `planes` planes of `height x
+/// width`, pooled over the `rows x cols` grid of regions (each `(start,
+/// len)`), so an output plane is `rows.len() x cols.len()`.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolRegions<'a> {
+    /// Planes (channels times samples), each pooled on its own.
+    pub planes: usize,
+    /// Rows of an input plane.
+    pub height: usize,
+    /// Columns of an input plane.
+    pub width: usize,
+    /// The regions along the rows, one per output row.
+    pub rows: &'a [Region],
+    /// The regions along the columns, one per output column.
+    pub cols: &'a [Region],
+}
+
 /// Largest region side (argmax offsets fit a byte).
 pub const MAX_REGION: usize = crate::kernels::region_pool::MAX_REGION;
 
@@ -367,14 +384,18 @@ fn check_regions(regions: &[Region], size: usize) -> Result<(), Error> {
 /// input-sized array and of the output-sized ones; returns the plane sizes
 /// `(height * width, rows * cols)`.
 pub(crate) fn check_pool(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input_len: usize,
     output_lens: &[usize],
 ) -> Result<(usize, usize), Error> {
+    let PoolRegions {
+        planes,
+        height,
+        width,
+        rows,
+        cols,
+        ..
+    } = regions;
     check_regions(rows, height)?;
     check_regions(cols, width)?;
     // Empty planes or no regions: nothing to pool, and a plane loop of up to
@@ -409,53 +430,42 @@ pub(crate) fn check_pool(
 /// Max pooling of `planes` planes of `height x width` over `rows x cols`
 /// regions into `output` (`planes x rows.len() x cols.len()`), recording the
 /// argmax offsets (row * len + col within the region) in `argmax`.
-#[allow(clippy::too_many_arguments)]
 pub fn region_max_pool_forward(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
-    max_pool_checked::<true>(planes, height, width, rows, cols, input, output, argmax)
+    max_pool_checked::<true>(regions, input, output, argmax)
 }
 
 /// [`region_max_pool_forward`] for inference: the same outputs, bit for bit,
 /// without recording argmaxes (an eval forward has no backward to route).
 pub fn region_max_pool_eval(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
-    max_pool_checked::<false>(planes, height, width, rows, cols, input, output, &mut [])
+    max_pool_checked::<false>(regions, input, output, &mut [])
 }
 
 /// Checks the shapes (and `argmax`'s length when `RECORD`), then pools.
-#[allow(clippy::too_many_arguments)]
 fn max_pool_checked<const RECORD: bool>(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
-    let lens = [output.len(), argmax.len()];
-    let (plane_in, plane_out) = check_pool(
+    let PoolRegions {
         planes,
-        height,
         width,
         rows,
         cols,
+        ..
+    } = regions;
+    let lens = [output.len(), argmax.len()];
+    let (plane_in, plane_out) = check_pool(
+        regions,
         input.len(),
         if RECORD { &lens } else { &lens[..1] },
     )?;
@@ -471,23 +481,21 @@ fn max_pool_checked<const RECORD: bool>(
 
 /// Backward of [`region_max_pool_forward`]: zeroes `grad_input` and adds each
 /// output gradient to its region's argmax (overlapping regions accumulate).
-#[allow(clippy::too_many_arguments)]
 pub fn region_max_pool_backward(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     argmax: &[u8],
     grad_output: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let (plane_in, plane_out) = check_pool(
+    let PoolRegions {
         planes,
-        height,
         width,
         rows,
         cols,
+        ..
+    } = regions;
+    let (plane_in, plane_out) = check_pool(
+        regions,
         grad_input.len(),
         &[grad_output.len(), argmax.len()],
     )?;
@@ -580,25 +588,19 @@ pub fn div_multiplier(len: u16) -> u32 {
 
 /// Average pooling over the same regions: each output is the mean of its
 /// region (a reduction: summed in row-major order in `f32`).
-#[allow(clippy::too_many_arguments)]
 pub fn region_avg_pool_forward(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
-    let (plane_in, plane_out) = check_pool(
+    let PoolRegions {
         planes,
-        height,
         width,
         rows,
         cols,
-        input.len(),
-        &[output.len()],
-    )?;
+        ..
+    } = regions;
+    let (plane_in, plane_out) = check_pool(regions, input.len(), &[output.len()])?;
     for p in 0..planes {
         let x = &input[p * plane_in..(p + 1) * plane_in];
         for (i, &(r0, rl)) in rows.iter().enumerate() {
@@ -617,25 +619,19 @@ pub fn region_avg_pool_forward(
 
 /// Backward of [`region_avg_pool_forward`]: zeroes `grad_input` and spreads
 /// each output gradient evenly over its region.
-#[allow(clippy::too_many_arguments)]
 pub fn region_avg_pool_backward(
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     grad_output: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
-    let (plane_in, plane_out) = check_pool(
+    let PoolRegions {
         planes,
-        height,
         width,
         rows,
         cols,
-        grad_input.len(),
-        &[grad_output.len()],
-    )?;
+        ..
+    } = regions;
+    let (plane_in, plane_out) = check_pool(regions, grad_input.len(), &[grad_output.len()])?;
     grad_input.fill(0.0);
     for p in 0..planes {
         let dx = &mut grad_input[p * plane_in..(p + 1) * plane_in];

@@ -13,7 +13,7 @@ use crate::kernels::words::{u32s, u32s_mut};
 use crate::layers::augment::ImageShape;
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, Draws, ForwardIo};
-use crate::layers::pool::{self as pool, Region};
+use crate::layers::pool::{self as pool, PoolRegions, Region};
 use crate::layers::pool::{FmpEval, FmpIncrements, FmpWindows, MAX_POOL_SIDE};
 use crate::size::mul;
 
@@ -142,11 +142,8 @@ pub(crate) fn forward_pass(
         }
         _ => None,
     };
-    let outputs = io.output.len();
     let record = draws.backward_follows;
-    pool_forward(
-        layer, outputs, train, record, io.input, io.output, io.saved, io.tmp,
-    )
+    pool_forward(layer, train, record, io.input, io.output, io.saved, io.tmp)
 }
 
 /// Backward of a pooling layer.
@@ -222,16 +219,14 @@ pub(crate) fn fmp_eval_samplings(layer: Pooling) -> Option<usize> {
     }
 }
 
-/// Forward of a pooling layer over `outputs` values: max or average pooling,
+/// Forward of a pooling layer over `output.len()` values: max or average pooling,
 /// or fractional max pooling with the train draw (or, without one, the
 /// average of the layer's eval samplings, through `tmp`); argmaxes go to
 /// `saved` only when `record` (a backward follows). Out of line so its
 /// region tables occupy the stack only while it runs.
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn pool_forward(
     layer: Pooling,
-    outputs: usize,
     train: Option<[u32; 2]>,
     record: bool,
     input: &[f32],
@@ -239,17 +234,22 @@ fn pool_forward(
     saved: &mut [f32],
     tmp: &mut [f32],
 ) -> Result<(), Error> {
+    let outputs = output.len();
     match layer {
         Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => {
             let (rows, nr, cols, nc) = window_regions(shape, k, stride)?;
-            let planes = input.len() / shape.height / shape.width;
-            let (rr, cr) = (&rows[..nr], &cols[..nc]);
-            let (h, w) = (shape.height, shape.width);
+            let regions = PoolRegions {
+                planes: input.len() / shape.height / shape.width,
+                height: shape.height,
+                width: shape.width,
+                rows: &rows[..nr],
+                cols: &cols[..nc],
+            };
             if let Pooling::Avg { .. } = layer {
-                return pool::region_avg_pool_forward(planes, h, w, rr, cr, input, output);
+                return pool::region_avg_pool_forward(regions, input, output);
             }
             let argmax = &mut bytes_mut(saved)[..outputs];
-            max_pool(record, planes, h, w, rr, cr, input, output, argmax)
+            max_pool(record, regions, input, output, argmax)
         }
         Pooling::Fractional {
             shape,
@@ -276,13 +276,16 @@ fn pool_forward(
                     fmp_regions_into(layer, draw, words)?;
                     unpack_regions(words, rr, cr);
                     let at = |len: usize| p * len..(p + 1) * len;
+                    let regions = PoolRegions {
+                        planes: 1,
+                        height: h,
+                        width: w,
+                        rows: rr,
+                        cols: cr,
+                    };
                     max_pool(
                         record,
-                        1,
-                        h,
-                        w,
-                        rr,
-                        cr,
+                        regions,
                         &input[at(plane_in)],
                         &mut output[at(plane_out)],
                         &mut argmax[at(plane_out)],
@@ -306,7 +309,14 @@ fn pool_forward(
                 fmp_regions_into(layer, draw, regions)?;
                 unpack_regions(regions, rr, cr);
                 let dst = if s == 0 { &mut *output } else { &mut *tmp };
-                max_pool(record, planes, h, w, rr, cr, input, dst, argmax)?;
+                let regions = PoolRegions {
+                    planes,
+                    height: h,
+                    width: w,
+                    rows: rr,
+                    cols: cr,
+                };
+                max_pool(record, regions, input, dst, argmax)?;
                 if s > 0 {
                     for (y, &t) in output.iter_mut().zip(tmp.iter()) {
                         *y += t;
@@ -323,22 +333,17 @@ fn pool_forward(
 }
 
 /// Max pooling, recording the argmaxes in `argmax` only when `record`.
-#[allow(clippy::too_many_arguments)]
 fn max_pool(
     record: bool,
-    planes: usize,
-    height: usize,
-    width: usize,
-    rows: &[Region],
-    cols: &[Region],
+    regions: PoolRegions<'_>,
     input: &[f32],
     output: &mut [f32],
     argmax: &mut [u8],
 ) -> Result<(), Error> {
     if record {
-        pool::region_max_pool_forward(planes, height, width, rows, cols, input, output, argmax)
+        pool::region_max_pool_forward(regions, input, output, argmax)
     } else {
-        pool::region_max_pool_eval(planes, height, width, rows, cols, input, output)
+        pool::region_max_pool_eval(regions, input, output)
     }
 }
 
@@ -356,14 +361,18 @@ fn pool_backward(
     match layer {
         Pooling::Max { shape, k, stride } | Pooling::Avg { shape, k, stride } => {
             let (row_regions, nr, col_regions, nc) = window_regions(shape, k, stride)?;
-            let planes = rows * shape.channels;
-            let (rr, cr) = (&row_regions[..nr], &col_regions[..nc]);
-            let (h, w) = (shape.height, shape.width);
+            let regions = PoolRegions {
+                planes: rows * shape.channels,
+                height: shape.height,
+                width: shape.width,
+                rows: &row_regions[..nr],
+                cols: &col_regions[..nc],
+            };
             if let Pooling::Avg { .. } = layer {
-                return pool::region_avg_pool_backward(planes, h, w, rr, cr, grad_out, grad_in);
+                return pool::region_avg_pool_backward(regions, grad_out, grad_in);
             }
             let argmax = &bytes(saved)[..rows * o];
-            pool::region_max_pool_backward(planes, h, w, rr, cr, argmax, grad_out, grad_in)
+            pool::region_max_pool_backward(regions, argmax, grad_out, grad_in)
         }
         Pooling::Fractional {
             shape,
@@ -382,20 +391,28 @@ fn pool_backward(
             let (rr, cr) = (&mut rr[..out_height], &mut cr[..out_width]);
             if !per_plane {
                 unpack_regions(regions, rr, cr);
-                return pool::region_max_pool_backward(
-                    planes, h, w, rr, cr, argmax, grad_out, grad_in,
-                );
+                let regions = PoolRegions {
+                    planes,
+                    height: h,
+                    width: w,
+                    rows: rr,
+                    cols: cr,
+                };
+                return pool::region_max_pool_backward(regions, argmax, grad_out, grad_in);
             }
             let (plane_in, plane_out) = (h * w, out_height * out_width);
             for (p, words) in regions.chunks_exact(set).enumerate() {
                 unpack_regions(words, rr, cr);
                 let at = |len: usize| p * len..(p + 1) * len;
+                let regions = PoolRegions {
+                    planes: 1,
+                    height: h,
+                    width: w,
+                    rows: rr,
+                    cols: cr,
+                };
                 pool::region_max_pool_backward(
-                    1,
-                    h,
-                    w,
-                    rr,
-                    cr,
+                    regions,
                     &argmax[at(plane_out)],
                     &grad_out[at(plane_out)],
                     &mut grad_in[at(plane_in)],
