@@ -308,7 +308,9 @@ impl LayerSpec {
                     None => None,
                 },
             },
-            LayerSpec::Dropout { keep, vanilla } => LayerDesc::Dropout(dropout("keep", keep, vanilla)?),
+            LayerSpec::Dropout { keep, vanilla } => {
+                LayerDesc::Dropout(dropout("keep", keep, vanilla)?)
+            }
             LayerSpec::Relu {} => LayerDesc::Relu,
             LayerSpec::BatchNorm { momentum } => LayerDesc::BatchNorm { momentum },
             LayerSpec::BatchNorm2d { momentum } => LayerDesc::BatchNorm2d { momentum },
@@ -351,25 +353,7 @@ impl LayerSpec {
                 eval_samplings,
             } => LayerDesc::FractionalMaxPool {
                 out,
-                windows: match kernel {
-                    0 => FmpWindows::Graham {
-                        increments: if random {
-                            FmpIncrements::Random
-                        } else {
-                            FmpIncrements::Pseudorandom
-                        },
-                        overlapping,
-                    },
-                    _ if overlapping || random => {
-                        return Err((
-                            "kernel",
-                            tinyreg::Error::InvalidConfig {
-                                reason: "PyTorch's windows (kernel) have a fixed side and pseudorandom starts: drop overlapping and random",
-                            },
-                        ))
-                    }
-                    kernel => FmpWindows::PyTorch { kernel },
-                },
+                windows: fractional_windows(kernel, overlapping, random)?,
                 per_plane,
                 eval: match eval_samplings {
                     0 => FmpEval::Exact,
@@ -378,6 +362,59 @@ impl LayerSpec {
             },
         })
     }
+}
+
+/// The learning-rate schedule of `t` in steps, over `epochs` of
+/// `steps_per_epoch`.
+fn schedule(t: &TrainSpec, steps_per_epoch: u32, epochs: u32) -> Schedule {
+    let total = epochs.saturating_mul(steps_per_epoch);
+    match t.schedule {
+        ScheduleName::Constant => Schedule::Constant,
+        ScheduleName::Cosine => Schedule::Cosine {
+            total: total.max(1),
+            min: t.lr * t.min_lr_fraction,
+        },
+        ScheduleName::Step => Schedule::Step {
+            every: t.step_epochs.saturating_mul(steps_per_epoch).max(1),
+            gamma: t.gamma,
+        },
+        ScheduleName::Exponential => Schedule::Exponential {
+            gamma: t.gamma.powf(1.0 / steps_per_epoch.max(1) as f32),
+        },
+        ScheduleName::CosineRestarts => Schedule::CosineWarmRestarts {
+            first: t.cycle_epochs.saturating_mul(steps_per_epoch).max(1),
+            mult: t.cycle_mult,
+            min: t.lr * t.min_lr_fraction,
+        },
+    }
+}
+
+/// Fractional pooling's windows: Graham's (`kernel = 0`, random or
+/// pseudorandom increments, disjoint or overlapping) or PyTorch's.
+fn fractional_windows(
+    kernel: u8,
+    overlapping: bool,
+    random: bool,
+) -> Result<FmpWindows, (&'static str, tinyreg::Error)> {
+    Ok(match kernel {
+        0 => FmpWindows::Graham {
+            increments: if random {
+                FmpIncrements::Random
+            } else {
+                FmpIncrements::Pseudorandom
+            },
+            overlapping,
+        },
+        _ if overlapping || random => {
+            return Err((
+                "kernel",
+                tinyreg::Error::InvalidConfig {
+                    reason: "PyTorch's windows (kernel) have a fixed side and pseudorandom starts: drop overlapping and random",
+                },
+            ))
+        }
+        kernel => FmpWindows::PyTorch { kernel },
+    })
 }
 
 /// A crate error for people: an invalid setting's reason alone.
@@ -866,26 +903,7 @@ impl Run {
             decoupled: t.optimizer == OptimizerName::Adamw,
             l1: t.l1,
         };
-        let total = epochs.saturating_mul(steps_per_epoch);
-        let schedule = match t.schedule {
-            ScheduleName::Constant => Schedule::Constant,
-            ScheduleName::Cosine => Schedule::Cosine {
-                total: total.max(1),
-                min: t.lr * t.min_lr_fraction,
-            },
-            ScheduleName::Step => Schedule::Step {
-                every: t.step_epochs.saturating_mul(steps_per_epoch).max(1),
-                gamma: t.gamma,
-            },
-            ScheduleName::Exponential => Schedule::Exponential {
-                gamma: t.gamma.powf(1.0 / steps_per_epoch.max(1) as f32),
-            },
-            ScheduleName::CosineRestarts => Schedule::CosineWarmRestarts {
-                first: t.cycle_epochs.saturating_mul(steps_per_epoch).max(1),
-                mult: t.cycle_mult,
-                min: t.lr * t.min_lr_fraction,
-            },
-        };
+        let schedule = schedule(&t, steps_per_epoch, epochs);
         Ok(TrainConfig {
             batch: t.batch,
             update: Update::new(optimizer, decay).map_err(|e| format!("train: {e}"))?,
@@ -954,65 +972,7 @@ impl Run {
             if targets.contains(&target) {
                 return Err(fail("set twice".into()));
             }
-            let name: &'static str = Box::leak(p.name.clone().into_boxed_str());
-            let param = match (&p.choices, p.low, p.high) {
-                (Some(choices), None, None) => {
-                    if target != Target::Optimizer {
-                        return Err(fail("only `optimizer` takes choices".into()));
-                    }
-                    for c in choices {
-                        if !OPTIMIZERS.contains(&c.as_str()) {
-                            return Err(fail(format!(
-                                "unknown optimizer {c:?} (one of {OPTIMIZERS:?})"
-                            )));
-                        }
-                    }
-                    let leaked: Vec<&'static str> = choices
-                        .iter()
-                        .map(|c| &*Box::leak(c.clone().into_boxed_str()))
-                        .collect();
-                    Param::choice(name, Box::leak(leaked.into_boxed_slice()))
-                }
-                (None, Some(low), Some(high)) => {
-                    let integer =
-                        matches!(target, Target::Units(_) | Target::CropPad | Target::Cutout);
-                    if integer != p.int {
-                        return Err(fail(if integer {
-                            "a width, padding or side takes `int = true`".into()
-                        } else {
-                            "only widths, paddings and sides are integers".into()
-                        }));
-                    }
-                    if target == Target::Optimizer {
-                        return Err(fail("the optimizer takes `choices`".into()));
-                    }
-                    let param = match (p.int, p.log) {
-                        (true, false) => Param::int(name, low as i64, high as i64),
-                        (true, true) => Param::int_log(name, low as i64, high as i64),
-                        (false, false) => Param::uniform(name, low, high),
-                        (false, true) => Param::log_uniform(name, low, high),
-                    };
-                    let (lo, hi) = (low as f32, high as f32);
-                    let in_range = match target {
-                        Target::Keep(_) | Target::Survival(_) | Target::DropConnect(_) => {
-                            lo > 0.0 && hi <= 1.0
-                        }
-                        Target::Momentum => lo >= 0.0 && hi < 1.0,
-                        Target::Lr | Target::MixAlpha => lo > 0.0,
-                        Target::Units(_) => lo >= 1.0,
-                        _ => lo >= 0.0,
-                    };
-                    if !in_range {
-                        return Err(fail(format!(
-                            "[{}, {}] is outside what it sets",
-                            short(low),
-                            short(high)
-                        )));
-                    }
-                    param.grid_levels(p.levels)
-                }
-                _ => return Err(fail("give `low` and `high`, or `choices`".into())),
-            };
+            let param = search_param(p, target).map_err(fail)?;
             params.push(param);
             targets.push(target);
         }
@@ -1214,4 +1174,72 @@ pub fn significant(x: f64, digits: usize) -> String {
         .parse()
         .unwrap_or(x);
     short(rounded)
+}
+
+/// A searched parameter of `target` from its spec: a choice of optimizers,
+/// or a range (integer for widths, paddings and sides) inside what the
+/// target takes.
+fn search_param(p: &ParamSpec, target: Target) -> Result<Param, String> {
+    let name: &'static str = Box::leak(p.name.clone().into_boxed_str());
+    match (&p.choices, p.low, p.high) {
+        (Some(choices), None, None) => {
+            if target != Target::Optimizer {
+                return Err("only `optimizer` takes choices".into());
+            }
+            for c in choices {
+                if !OPTIMIZERS.contains(&c.as_str()) {
+                    return Err(format!("unknown optimizer {c:?} (one of {OPTIMIZERS:?})"));
+                }
+            }
+            let leaked: Vec<&'static str> = choices
+                .iter()
+                .map(|c| &*Box::leak(c.clone().into_boxed_str()))
+                .collect();
+            Ok(Param::choice(name, Box::leak(leaked.into_boxed_slice())))
+        }
+        (None, Some(low), Some(high)) => range_param(name, p, target, (low, high)),
+        _ => Err("give `low` and `high`, or `choices`".into()),
+    }
+}
+
+/// A searched range `[low, high]` of `target`.
+fn range_param(
+    name: &'static str,
+    p: &ParamSpec,
+    target: Target,
+    (low, high): (f64, f64),
+) -> Result<Param, String> {
+    let integer = matches!(target, Target::Units(_) | Target::CropPad | Target::Cutout);
+    if integer != p.int {
+        return Err(if integer {
+            "a width, padding or side takes `int = true`".into()
+        } else {
+            "only widths, paddings and sides are integers".into()
+        });
+    }
+    if target == Target::Optimizer {
+        return Err("the optimizer takes `choices`".into());
+    }
+    let param = match (p.int, p.log) {
+        (true, false) => Param::int(name, low as i64, high as i64),
+        (true, true) => Param::int_log(name, low as i64, high as i64),
+        (false, false) => Param::uniform(name, low, high),
+        (false, true) => Param::log_uniform(name, low, high),
+    };
+    let (lo, hi) = (low as f32, high as f32);
+    let in_range = match target {
+        Target::Keep(_) | Target::Survival(_) | Target::DropConnect(_) => lo > 0.0 && hi <= 1.0,
+        Target::Momentum => lo >= 0.0 && hi < 1.0,
+        Target::Lr | Target::MixAlpha => lo > 0.0,
+        Target::Units(_) => lo >= 1.0,
+        _ => lo >= 0.0,
+    };
+    if !in_range {
+        return Err(format!(
+            "[{}, {}] is outside what it sets",
+            short(low),
+            short(high)
+        ));
+    }
+    Ok(param.grid_levels(p.levels))
 }

@@ -339,6 +339,28 @@ impl Scaling {
     }
 }
 
+/// Holds `k` samples of the training data out as the test set, on its own
+/// stream (so the validation split is not its twin): (rest, held) as ICLS.
+fn split_test(
+    train_full: &[u8],
+    k: usize,
+    split_seed: u64,
+) -> Result<(Vec<u8>, Vec<u8>), DataError> {
+    let full =
+        Icls::parse(train_full).map_err(|e| DataError::Bad(format!("training data: {e}")))?;
+    if k >= full.count {
+        return Err(DataError::Bad(format!(
+            "data.test_split: {k} of {} samples leaves none to train on",
+            full.count
+        )));
+    }
+    let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
+    let (rest, held) =
+        validation_split(&full, k, split_seed ^ 0x7465_7374, &mut images, &mut labels)
+            .map_err(|e| DataError::Bad(format!("test split: {e}")))?;
+    Ok((icls_bytes(&rest), icls_bytes(&held)))
+}
+
 impl Data {
     /// Reads the files the config names; an error names the file.
     pub fn load(run: &Run) -> Result<Data, DataError> {
@@ -394,26 +416,9 @@ impl Data {
             }
         }
         if let Some(k) = d.test_split {
-            let full = Icls::parse(&train_full)
-                .map_err(|e| DataError::Bad(format!("training data: {e}")))?;
-            if k >= full.count {
-                return Err(DataError::Bad(format!(
-                    "data.test_split: {k} of {} samples leaves none to train on",
-                    full.count
-                )));
-            }
-            let (mut images, mut labels) = (vec![0u8; full.images.len()], vec![0u8; full.count]);
-            // Its own stream, so the validation split is not its twin.
-            let (rest, held) = validation_split(
-                &full,
-                k,
-                d.split_seed ^ 0x7465_7374,
-                &mut images,
-                &mut labels,
-            )
-            .map_err(|e| DataError::Bad(format!("test split: {e}")))?;
-            test = Some(icls_bytes(&held));
-            train_full = icls_bytes(&rest);
+            let (rest, held) = split_test(&train_full, k, d.split_seed)?;
+            test = Some(held);
+            train_full = rest;
         }
         Ok(Data {
             images: Vec::new(),

@@ -118,8 +118,16 @@ fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
 }
 
 impl DataSpec {
-    /// The keys given and the formats that read each; required keys.
+    /// The keys given and the formats that read each; required keys; the
+    /// values' ranges.
     pub fn check(&self) -> Result<(), String> {
+        self.check_keys()?;
+        self.check_values()
+    }
+
+    /// Every key given is read by the format, and the format's required
+    /// keys are there.
+    fn check_keys(&self) -> Result<(), String> {
         use DataFormat::*;
         let f = self.format;
         let given: [(&str, bool, &[DataFormat]); 13] = [
@@ -178,6 +186,11 @@ impl DataSpec {
             Images => need(self.train.is_some(), "train", "the folder of class folders")?,
             Icls | Csv | Npz => need(self.train.is_some(), "train", "the training file")?,
         }
+        Ok(())
+    }
+
+    /// The values of the keys given are in range.
+    fn check_values(&self) -> Result<(), String> {
         if let Some(d) = &self.delimiter {
             if d.len() != 1 {
                 return Err(format!("data.delimiter: one ASCII character, got {d:?}"));

@@ -14,10 +14,12 @@ mod data_spec;
 mod files;
 mod plot;
 mod plot_search;
+mod predict_command;
 mod report;
 mod search;
 mod search_command;
 mod train;
+mod train_command;
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -187,7 +189,15 @@ fn main() -> ExitCode {
             resume,
             epochs,
             checkpoint_every,
-        } => train_command(&config, out, resume, epochs, checkpoint_every),
+        } => {
+            let flags = train_command::TrainFlags {
+                out,
+                resume,
+                epochs,
+                checkpoint_every,
+            };
+            train_command::run(&config, flags)
+        }
         Command::Search {
             config,
             out,
@@ -219,7 +229,7 @@ fn main() -> ExitCode {
             data,
             data_labels,
             out,
-        } => predict(&config, &weights, params, (data, data_labels), out),
+        } => predict_command::run(&config, &weights, params, (data, data_labels), out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -436,153 +446,6 @@ fn check(config: &Path, out: Option<PathBuf>) -> Result<(), Fail> {
     Ok(())
 }
 
-fn train_command(
-    config: &Path,
-    out: Option<PathBuf>,
-    resume: Option<PathBuf>,
-    epochs: Option<u32>,
-    checkpoint_every: u32,
-) -> Result<(), Fail> {
-    if epochs == Some(0) {
-        return Err(Fail(2, "--epochs must be at least 1".into()));
-    }
-    if checkpoint_every == 0 {
-        return Err(Fail(2, "--checkpoint-every must be at least 1".into()));
-    }
-    let (run, mut data) = load(config)?;
-    let resume_bytes = resume
-        .as_ref()
-        .map(|p| std::fs::read(p).map_err(|e| Fail(3, format!("{}: {e}", p.display()))))
-        .transpose()?;
-    if let (Some(bytes), Some(p)) = (&resume_bytes, &resume) {
-        tinyreg::trainer::checkpoint::CheckpointHeader::parse(bytes)
-            .map_err(|e| Fail(2, format!("{}: {e}", p.display())))?;
-    }
-    let sets = data.sets()?;
-    train::preflight(&run, &sets)?;
-    let dir = out_path(config, out, "train", resume.is_some())?;
-    prepare(&dir)?;
-    save_scaling(&dir, &sets)?;
-    // The records a resumed run goes on from: the folder's curves and step
-    // losses up to its checkpoint (later ones are dropped as they come).
-    let (prior_epochs, prior_steps) = if resume.is_some() {
-        (
-            report::read_records::<EpochRecord>(&dir.join("curves.jsonl")),
-            report::read_steps(&dir.join("steps.csv")),
-        )
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    let batch = run.config.train.batch;
-    let per_epoch = train::steps_per_epoch(sets.train.count, batch);
-    // Prior records of the epochs before `first` (1-based), and new ones.
-    let merged = |first: u32, new: &[EpochRecord], steps: &[f32]| {
-        let mut e: Vec<EpochRecord> = prior_epochs
-            .iter()
-            .filter(|r| r.epoch < first)
-            .cloned()
-            .collect();
-        e.extend_from_slice(new);
-        let kept = (first as usize).saturating_sub(1) * per_epoch;
-        let mut s: Vec<f32> = prior_steps.iter().copied().take(kept).collect();
-        s.extend_from_slice(steps);
-        (e, s)
-    };
-    let started = json!({
-        "command": "train",
-        "config": config.display().to_string(),
-        "status": "running",
-        "resumed_from": resume.as_ref().map(|p| p.display().to_string()),
-    });
-    write(&dir.join("run.json"), started.to_string())?;
-    // The schedule spans the config's epochs; --epochs stops earlier (and a
-    // resumed run goes on to the end, bit-identical to an unbroken one).
-    let schedule_epochs = run.config.train.epochs.max(epochs.unwrap_or(0));
-    let progress = bar(
-        epochs.unwrap_or(schedule_epochs) as u64 * per_epoch as u64,
-        "steps",
-    );
-    let id = TrialId {
-        index: 0,
-        seed: run.config.seed,
-    };
-    let options = Options {
-        checkpoint: true,
-        score_test: true,
-        resume: resume_bytes.as_deref(),
-        stop_after: epochs,
-        checkpoint_every: Some(checkpoint_every),
-    };
-    let hooks = Hooks::default()
-        .on_step(|_, _| progress.inc(1))
-        .on_epoch(|r| {
-            say(&progress, format!(
-                "epoch {:3}: train loss {:.4} acc {:.4} | val loss {:.4} acc {:.4} | lr {:.2e} | update/weight {:.1e}",
-                r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.update_ratio
-            ));
-            ControlFlow::Continue(())
-        })
-        .on_checkpoint(|p| {
-            let first = p.records.first().map_or(p.epochs_done + 1, |r| r.epoch);
-            let (e, s) = merged(first, p.records, p.steps);
-            save_records(&dir, &e, &s, Some(p.checkpoint)).map_err(|Fail(_, m)| m)
-        });
-    let trained = train::train(&run, &sets, None, (id, schedule_epochs), options, hooks)?;
-    progress.finish_and_clear();
-    let (all_epochs, all_steps) = merged(trained.first_epoch + 1, &trained.epochs, &trained.steps);
-    save_records(&dir, &all_epochs, &all_steps, trained.checkpoint.as_deref())?;
-    let model = match &trained.model {
-        Some(m) => {
-            if let Some(bytes) = &m.average_weights {
-                write(&dir.join("weights-average.tinyreg"), bytes)?;
-            }
-            let mut what = Vec::new();
-            if m.average_weights.is_some() {
-                what.push("the averaged weights".to_string());
-            }
-            if m.views > 0 {
-                what.push(format!("{} test-time views", m.views));
-            }
-            let what = what.join(", ");
-            println!(
-                "final model ({what}): val loss {:.4}, accuracy {:.4}",
-                m.val.loss, m.val.accuracy
-            );
-            what
-        }
-        None => "the weights".to_string(),
-    };
-    let test = trained
-        .test
-        .map(|m| json!({"loss": m.loss, "accuracy": m.accuracy}));
-    if let Some(m) = trained.test {
-        println!(
-            "test (scored once, after training, {model}): loss {:.4}, accuracy {:.4}",
-            m.loss, m.accuracy
-        );
-    }
-    let meta = json!({
-        "command": "train",
-        "config": config.display().to_string(),
-        "status": "done",
-        "config_lr": run.config.train.lr,
-        "seconds": trained.seconds,
-        "layer_ratios": trained.layer_ratios,
-        "test": test,
-        "final_model": trained.model.as_ref().map(|m| json!({"val": {"loss": m.val.loss, "accuracy": m.val.accuracy}, "what": model})),
-        "resumed_from": resume.map(|p| p.display().to_string()),
-    });
-    write(&dir.join("run.json"), meta.to_string())?;
-    report::write(&dir).map_err(|m| Fail(3, m))?;
-    println!(
-        "trained in {:.2} s; weights {}/weights.tinyreg; pictures {}/index.html",
-        trained.seconds,
-        dir.display(),
-        dir.display()
-    );
-    Ok(())
-}
-
 fn trial_command(
     config: &Path,
     params: Option<String>,
@@ -654,140 +517,5 @@ fn points_command(config: &Path) -> Result<(), Fail> {
             return Err(Fail(5, "standard output closed".into()));
         }
     }
-    Ok(())
-}
-
-fn predict(
-    config: &Path,
-    weights: &Path,
-    params: Option<String>,
-    (data_file, data_labels): (Option<PathBuf>, Option<PathBuf>),
-    out: Option<PathBuf>,
-) -> Result<(), Fail> {
-    let (run, mut data) = load(config)?;
-    // Only the parameters that shape the network matter here: from
-    // --params, or the winner of the search whose folder holds the weights.
-    let given = params
-        .map(|p| match serde_json::from_str::<serde_json::Value>(&p) {
-            Ok(serde_json::Value::Object(m)) => Ok(m),
-            Ok(_) => Err(Fail(
-                2,
-                "--params must be a JSON object such as {\"layers.0.units\": 64}".into(),
-            )),
-            Err(e) => Err(Fail(2, format!("--params is not valid JSON: {e}"))),
-        })
-        .transpose()?;
-    let winner = std::fs::read_to_string(weights.with_file_name("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|m| m["winner"]["params"].as_object().cloned());
-    let values =
-        search::shape_values(&run, given.as_ref().or(winner.as_ref())).map_err(|m| Fail(2, m))?;
-    let bytes =
-        std::fs::read(weights).map_err(|e| Fail(3, format!("{}: {e}", weights.display())))?;
-    let sets = data.sets()?;
-    // The scaling the weights were trained with, kept beside them.
-    let saved = weights.with_file_name(SCALING);
-    if let (Some(now), Ok(text)) = (&sets.scaling, std::fs::read_to_string(&saved)) {
-        let then: data::Scaling = serde_json::from_str(&text)
-            .map_err(|e| Fail(2, format!("{}: {e}", saved.display())))?;
-        if &then != now {
-            return Err(Fail(
-                2,
-                format!(
-                    "{} differs from the scaling of the config's training split: the data changed since these weights were trained",
-                    saved.display()
-                ),
-            ));
-        }
-    }
-    let extra = data_file
-        .as_ref()
-        .map(|p| {
-            let labels = data_labels.as_deref().map(|l| run.resolve(l));
-            data::read_icls(&run.config.data, p, labels.as_deref()).map_err(Fail::from)
-        })
-        .transpose()?;
-    let scaled_extra = match (&extra, &sets.scaling) {
-        (Some(b), Some(scaling)) => {
-            let d = tinyreg::Icls::parse(b).map_err(|e| Fail(2, format!("--data: {e}")))?;
-            Some(
-                scaling
-                    .apply(&d)
-                    .map_err(|m| Fail(2, format!("--data: {m}")))?,
-            )
-        }
-        _ => None,
-    };
-    let target = match scaled_extra.as_ref().or(extra.as_ref()) {
-        Some(b) => tinyreg::Icls::parse(b).map_err(|e| Fail(2, format!("--data: {e}")))?,
-        None => sets
-            .test
-            .ok_or_else(|| Fail(2, "the config has no test set; give --data".into()))?,
-    };
-    let (layers, config_t, _) = train::build(&run, &sets, values.as_ref(), 0, 1)?;
-    let net = tinyreg::Network::new(&layers);
-    let floats = net.memory_len_for(&config_t);
-    let mut memory = train::buffer(0f32, floats, "the trainer's memory")?;
-    let mut trainer =
-        tinyreg::Trainer::new(net, config_t, &mut memory).map_err(|e| Fail(2, e.to_string()))?;
-    trainer
-        .load_weights(&bytes)
-        .map_err(|e| Fail(2, format!("{}: {e}", weights.display())))?;
-    let (classes, features, batch) = (net.outputs(), target.features(), config_t.batch);
-    let shape = |d: &tinyreg::Icls| (d.channels, d.rows, d.cols);
-    if shape(&target) != shape(&sets.train) {
-        let ((c, h, w), (tc, th, tw)) = (shape(&target), shape(&sets.train));
-        return Err(Fail(
-            2,
-            format!("the data's images are {c}x{h}x{w} (channels x height x width), the network was trained on {tc}x{th}x{tw}"),
-        ));
-    }
-    if features != net.inputs() || target.classes > classes {
-        return Err(Fail(
-            2,
-            format!(
-                "the data has {features} features and {} classes, the network takes {} and gives {classes}",
-                target.classes,
-                net.inputs()
-            ),
-        ));
-    }
-    let mut input = vec![0f32; batch * features];
-    let mut probs = vec![0f32; batch * classes];
-    let mut labels = vec![0u32; batch];
-    let mut lines = String::new();
-    let mut correct = 0usize;
-    for start in (0..target.count).step_by(batch) {
-        let rows = batch.min(target.count - start);
-        let indices: Vec<u32> = (start..start + rows).map(|i| i as u32).collect();
-        target
-            .gather(&indices, &mut input[..rows * features], &mut labels[..rows])
-            .map_err(|e| Fail(3, e.to_string()))?;
-        trainer
-            .predict_proba(
-                &input[..rows * features],
-                rows,
-                0,
-                &mut probs[..rows * classes],
-            )
-            .map_err(|e| Fail(4, e.to_string()))?;
-        for r in 0..rows {
-            let row = &probs[r * classes..(r + 1) * classes];
-            let class = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
-            correct += usize::from(class == labels[r] as usize);
-            lines += &format!("{class}\n");
-        }
-    }
-    match out {
-        Some(p) => write(&p, lines)?,
-        None => print!("{lines}"),
-    }
-    eprintln!(
-        "accuracy {:.4} on {} images ({} correct)",
-        correct as f64 / target.count.max(1) as f64,
-        target.count,
-        correct
-    );
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::chart::err;
+use crate::chart::{self, err, legend_line, Chart, Frame};
 
 use crate::search::EpochRecord;
 
@@ -85,66 +85,31 @@ fn finite_max(values: impl Iterator<Item = f32>) -> f64 {
 /// its moving average (x in epochs), on a log axis: a loss falling from 2.3
 /// to 0.02 keeps the train-validation gap of its last epochs visible.
 pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let n = epochs.len().max(1) as f64;
-        let per_epoch = steps.len() as f64 / n;
-        let y = Axis { log: true };
-        let yr = y.range(
-            epochs
-                .iter()
-                .flat_map(|e| [e.train_loss, e.val_loss])
-                .chain(steps.iter().copied())
-                .filter(|v| *v > 0.0)
-                .map(f64::from),
-        );
-        let ymax = 10f64.powf(yr.end);
-        let mut chart = ChartBuilder::on(&root)
-            .caption("loss (log axis)", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.0..n, yr.clone())
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc("epoch")
-            .y_desc("cross-entropy (log)")
-            .y_label_formatter(&|v| y.label(*v))
-            .draw()
-            .map_err(err)?;
-        if per_epoch > 0.0 {
-            let at = |i: usize| (i + 1) as f64 / per_epoch;
-            chart
-                .draw_series(LineSeries::new(
-                    steps
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| v.is_finite() && **v > 0.0)
-                        .map(|(i, &v)| (at(i), y.map((v as f64).min(ymax)))),
-                    STEP.stroke_width(1),
-                ))
-                .map_err(err)?
-                .label("step loss")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
-            let smooth = moving_average(steps, (per_epoch as usize).max(1));
-            chart
-                .draw_series(LineSeries::new(
-                    smooth
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v > 0.0)
-                        .map(|(i, &v)| (at(i), y.map(v as f64))),
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(err)?
-                .label("step loss, moving average (1 epoch)")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
-        }
+    let n = epochs.len().max(1) as f64;
+    let y = Axis { log: true };
+    let yr = y.range(
+        epochs
+            .iter()
+            .flat_map(|e| [e.train_loss, e.val_loss])
+            .chain(steps.iter().copied())
+            .filter(|v| *v > 0.0)
+            .map(f64::from),
+    );
+    let svg = chart::svg(SIZE, |root| {
+        let frame = Frame {
+            caption: Some(("loss (log axis)".into(), 20)),
+            margin: 12,
+            x: 0.0..n,
+            y: yr.clone(),
+            x_desc: "epoch".into(),
+            y_desc: "cross-entropy (log)".into(),
+            y_label: Some(&|v| y.label(*v)),
+            x_area: 36,
+            y_area: 56,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
+        draw_step_losses(&mut chart, steps, n, 10f64.powf(yr.end))?;
         for (name, color, value) in [
             (
                 "train (epoch mean)",
@@ -163,41 +128,71 @@ pub fn loss_curves(path: &Path, epochs: &[EpochRecord], steps: &[f32]) -> Res {
                 ))
                 .map_err(err)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+                .legend(legend_line(color));
         }
-        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
-        root.present().map_err(err)?;
-    }
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperRight)
+    })?;
     save(path, &svg)
+}
+
+/// Every step's loss (clipped at `ymax`) and its moving average over an
+/// epoch, at x = the epochs elapsed, on the loss chart's log axis.
+fn draw_step_losses(chart: &mut Chart, steps: &[f32], epochs: f64, ymax: f64) -> Res {
+    let per_epoch = steps.len() as f64 / epochs;
+    if per_epoch <= 0.0 {
+        return Ok(());
+    }
+    let y = Axis { log: true };
+    let at = |i: usize| (i + 1) as f64 / per_epoch;
+    chart
+        .draw_series(LineSeries::new(
+            steps
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite() && **v > 0.0)
+                .map(|(i, &v)| (at(i), y.map((v as f64).min(ymax)))),
+            STEP.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label("step loss")
+        .legend(legend_line(STEP));
+    let smooth = moving_average(steps, (per_epoch as usize).max(1));
+    chart
+        .draw_series(LineSeries::new(
+            smooth
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v > 0.0)
+                .map(|(i, &v)| (at(i), y.map(v as f64))),
+            BLACK.stroke_width(1),
+        ))
+        .map_err(err)?
+        .label("step loss, moving average (1 epoch)")
+        .legend(legend_line(BLACK));
+    Ok(())
 }
 
 /// Accuracy curves, train and validation per epoch.
 pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let n = epochs.len().max(1) as f64;
-        let lo = epochs
-            .iter()
-            .flat_map(|e| [e.train_accuracy, e.val_accuracy])
-            .filter(|v| v.is_finite())
-            .fold(1.0f32, f32::min) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("accuracy", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0.0..n, (lo - 0.02).max(0.0)..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc("epoch")
-            .y_desc("accuracy")
-            .draw()
-            .map_err(err)?;
+    let n = epochs.len().max(1) as f64;
+    let lo = epochs
+        .iter()
+        .flat_map(|e| [e.train_accuracy, e.val_accuracy])
+        .filter(|v| v.is_finite())
+        .fold(1.0f32, f32::min) as f64;
+    let svg = chart::svg(SIZE, |root| {
+        let frame = Frame {
+            caption: Some(("accuracy".into(), 20)),
+            margin: 12,
+            x: 0.0..n,
+            y: (lo - 0.02).max(0.0)..1.0,
+            x_desc: "epoch".into(),
+            y_desc: "accuracy".into(),
+            x_area: 36,
+            y_area: 48,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
         for (name, color, value) in [
             (
                 "train (epoch mean, train mode)",
@@ -213,11 +208,10 @@ pub fn accuracy_curves(path: &Path, epochs: &[EpochRecord]) -> Res {
                 ))
                 .map_err(err)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+                .legend(legend_line(color));
         }
-        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        root.present().map_err(err)?;
-    }
+        chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })?;
     save(path, &svg)
 }
 
@@ -230,101 +224,102 @@ pub fn range_test(
     marks: &[(&str, f32)],
     searched: Option<(f32, f32)>,
 ) -> Res {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let x = Axis { log: true };
-        let xr = x.range(points.iter().map(|p| p.0 as f64));
-        let first = points.first().map_or(1.0, |p| p.2 as f64);
-        let ymax = finite_max(points.iter().map(|p| p.2)).max(first * 1.5);
-        // Low enough for the raw losses too: only the blow-up is clipped.
-        let ymin = points
+    let x = Axis { log: true };
+    let first = points.first().map_or(1.0, |p| p.2 as f64);
+    let ymax = finite_max(points.iter().map(|p| p.2)).max(first * 1.5);
+    // Low enough for the raw losses too: only the blow-up is clipped.
+    let ymin = points
+        .iter()
+        .flat_map(|p| [p.1, p.2])
+        .filter(|v| v.is_finite())
+        .fold(f32::INFINITY, f32::min)
+        .min(ymax as f32) as f64;
+    let (bottom, top) = (ymin * 0.9, ymax * 1.05);
+    let svg = chart::svg(SIZE, |root| {
+        let frame = Frame {
+            caption: Some(("learning-rate range test".into(), 20)),
+            margin: 12,
+            x: x.range(points.iter().map(|p| p.0 as f64)),
+            y: bottom..top,
+            x_desc: "learning rate".into(),
+            y_desc: "loss".into(),
+            x_label: Some(&|v| x.label(*v)),
+            x_area: 36,
+            y_area: 48,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
+        let clipped = points.iter().any(|p| p.1 as f64 > ymax);
+        let raw = points
             .iter()
-            .flat_map(|p| [p.1, p.2])
-            .filter(|v| v.is_finite())
-            .fold(f32::INFINITY, f32::min)
-            .min(ymax as f32) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("learning-rate range test", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(xr, (ymin * 0.9)..ymax * 1.05)
-            .map_err(err)?;
+            .filter(|p| p.1.is_finite())
+            .map(|p| (x.map(p.0 as f64), (p.1 as f64).min(ymax)));
         chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc("learning rate")
-            .y_desc("loss")
-            .x_label_formatter(&|v| x.label(*v))
-            .draw()
-            .map_err(err)?;
-        chart
-            .draw_series(LineSeries::new(
-                points
-                    .iter()
-                    .filter(|p| p.1.is_finite())
-                    .map(|p| (x.map(p.0 as f64), (p.1 as f64).min(ymax))),
-                STEP.stroke_width(1),
-            ))
+            .draw_series(LineSeries::new(raw, STEP.stroke_width(1)))
             .map_err(err)?
-            .label(if points.iter().any(|p| p.1 as f64 > ymax) {
+            .label(if clipped {
                 "loss (clipped at the top edge)"
             } else {
                 "loss"
             })
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], STEP));
-        if let Some((lo, hi)) = searched {
-            let shade = RGBColor(255, 221, 87);
-            chart
-                .draw_series([Rectangle::new(
-                    [
-                        (x.map(lo as f64), ymin * 0.9),
-                        (x.map(hi as f64), ymax * 1.05),
-                    ],
-                    shade.mix(0.25).filled(),
-                )])
-                .map_err(err)?
-                .label(format!("the searched range: {lo:.1e} to {hi:.1e}"))
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.mix(0.5).filled())
-                });
-        }
+            .legend(legend_line(STEP));
+        draw_rate_marks(&mut chart, searched, &[], bottom..top)?;
+        let smooth = points
+            .iter()
+            .filter(|p| p.2.is_finite())
+            .map(|p| (x.map(p.0 as f64), p.2 as f64));
         chart
-            .draw_series(LineSeries::new(
-                points
-                    .iter()
-                    .filter(|p| p.2.is_finite())
-                    .map(|p| (x.map(p.0 as f64), p.2 as f64)),
-                TRAIN.stroke_width(2),
-            ))
+            .draw_series(LineSeries::new(smooth, TRAIN.stroke_width(2)))
             .map_err(err)?
             .label("smoothed loss")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], TRAIN));
-        for (i, &(name, lr)) in marks.iter().enumerate() {
-            let color = [
-                VAL,
-                MARK,
-                BLACK,
-                RGBColor(255, 127, 14),
-                RGBColor(148, 103, 189),
-            ][i % 5];
-            let at = x.map(lr as f64);
-            chart
-                .draw_series(LineSeries::new(
-                    [(at, ymin * 0.9), (at, ymax * 1.05)],
-                    color.stroke_width(1),
-                ))
-                .map_err(err)?
-                .label(format!("{name}: {lr:.2e}"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
-        }
-        crate::chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        root.present().map_err(err)?;
-    }
+            .legend(legend_line(TRAIN));
+        draw_rate_marks(&mut chart, None, marks, bottom..top)?;
+        chart::draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    })?;
     save(path, &svg)
+}
+
+/// The range test's searched range (shaded) and marked rates (vertical
+/// lines) from `y.start` to `y.end`, on the rate's log axis.
+fn draw_rate_marks(
+    chart: &mut Chart,
+    searched: Option<(f32, f32)>,
+    marks: &[(&str, f32)],
+    y: std::ops::Range<f64>,
+) -> Res {
+    let x = Axis { log: true };
+    let (bottom, top) = (y.start, y.end);
+    if let Some((lo, hi)) = searched {
+        let shade = RGBColor(255, 221, 87);
+        let span = [(x.map(lo as f64), bottom), (x.map(hi as f64), top)];
+        chart
+            .draw_series([Rectangle::new(span, shade.mix(0.25).filled())])
+            .map_err(err)?
+            .label(format!("the searched range: {lo:.1e} to {hi:.1e}"))
+            .legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 18, y + 5)], shade.mix(0.5).filled())
+            });
+    }
+    let palette = [
+        VAL,
+        MARK,
+        BLACK,
+        RGBColor(255, 127, 14),
+        RGBColor(148, 103, 189),
+    ];
+    for (i, &(name, lr)) in marks.iter().enumerate() {
+        let color = palette[i % palette.len()];
+        let at = x.map(lr as f64);
+        chart
+            .draw_series(LineSeries::new(
+                [(at, bottom), (at, top)],
+                color.stroke_width(1),
+            ))
+            .map_err(err)?
+            .label(format!("{name}: {lr:.2e}"))
+            .legend(legend_line(color));
+    }
+    Ok(())
 }
 
 /// Validation accuracy of each trial against one parameter; a choice's
@@ -334,98 +329,101 @@ pub fn against_param(
     (name, log, categories): (&str, bool, Option<&[&str]>),
     points: &[(f64, f32, u32)],
 ) -> Res {
-    let mut svg = String::new();
-    let mut hover = Vec::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (480, 340)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let x = Axis { log };
-        let xr = match categories {
-            // Every category's slot, half a slot of room on each side.
-            Some(c) => -0.5..(c.len() as f64 - 0.5),
-            None => x.range(points.iter().map(|p| p.0)),
-        };
-        let category = |v: f64| -> String {
-            let i = v.round();
-            match categories {
-                Some(c) if (v - i).abs() < 1e-6 && i >= 0.0 => {
-                    c.get(i as usize).map_or(String::new(), |s| s.to_string())
-                }
-                Some(_) => String::new(),
-                None => x.label(v),
+    let x = Axis { log };
+    let xr = match categories {
+        // Every category's slot, half a slot of room on each side.
+        Some(c) => -0.5..(c.len() as f64 - 0.5),
+        None => x.range(points.iter().map(|p| p.0)),
+    };
+    let category = |v: f64| -> String {
+        let i = v.round();
+        match categories {
+            Some(c) if (v - i).abs() < 1e-6 && i >= 0.0 => {
+                c.get(i as usize).map_or(String::new(), |s| s.to_string())
             }
-        };
-        let lo = points
-            .iter()
-            .map(|p| p.1)
-            .filter(|v| v.is_finite())
-            .fold(1.0f32, f32::min) as f64;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(format!("validation accuracy vs {name}"), ("sans-serif", 18))
-            .margin(10)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(xr, (lo - 0.02).max(0.0)..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc(if log {
+            Some(_) => String::new(),
+            None => x.label(v),
+        }
+    };
+    let lo = points
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| v.is_finite())
+        .fold(1.0f32, f32::min) as f64;
+    let mut hover = Vec::new();
+    let mut svg = chart::svg((480, 340), |root| {
+        let frame = Frame {
+            caption: Some((format!("validation accuracy vs {name}"), 18)),
+            margin: 10,
+            x: xr,
+            y: (lo - 0.02).max(0.0)..1.0,
+            x_desc: if log {
                 format!("{name} (log axis)")
             } else {
                 name.to_string()
-            })
-            .y_desc("validation accuracy")
-            .x_labels(categories.map_or(10, |c| c.len()))
-            .x_label_formatter(&|v| category(*v))
-            .draw()
-            .map_err(err)?;
-        // One colour per budget: successive halving's rungs apart.
-        let mut budgets: Vec<u32> = points.iter().map(|p| p.2).collect();
-        budgets.sort_unstable();
-        budgets.dedup();
-        for (k, &b) in budgets.iter().enumerate() {
-            let color = if budgets.len() == 1 {
-                TRAIN
-            } else {
-                crate::chart::RUNG[k.min(crate::chart::RUNG.len() - 1)]
-            };
-            let series = chart
-                .draw_series(
-                    points
-                        .iter()
-                        .filter(|p| p.2 == b && p.1.is_finite())
-                        .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, color.filled())),
-                )
-                .map_err(err)?;
-            if budgets.len() > 1 {
-                series
-                    .label(crate::chart::epochs_text(b))
-                    .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
-            }
-        }
+            },
+            y_desc: "validation accuracy".into(),
+            x_label: Some(&|v| category(*v)),
+            x_labels: Some(categories.map_or(10, |c| c.len())),
+            x_area: 36,
+            y_area: 48,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
+        let budgets = draw_by_budget(&mut chart, &x, points)?;
         for p in points.iter().filter(|p| p.1.is_finite()) {
-            hover.push((
-                chart.backend_coord(&(x.map(p.0), p.1 as f64)),
-                format!(
-                    "{name} {}: validation {:.4} after {}",
-                    match categories {
-                        Some(_) => category(p.0),
-                        None => crate::config::significant(p.0, 3),
-                    },
-                    p.1,
-                    crate::chart::epochs_text(p.2)
-                ),
-            ));
+            let value = match categories {
+                Some(_) => category(p.0),
+                None => crate::config::significant(p.0, 3),
+            };
+            let text = format!(
+                "{name} {value}: validation {:.4} after {}",
+                p.1,
+                chart::epochs_text(p.2)
+            );
+            hover.push((chart.backend_coord(&(x.map(p.0), p.1 as f64)), text));
         }
-        if budgets.len() > 1 {
-            crate::chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        if budgets > 1 {
+            chart::draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
-        root.present().map_err(err)?;
-    }
-    crate::chart::add_hover(&mut svg, &hover);
+        Ok(())
+    })?;
+    chart::add_hover(&mut svg, &hover);
     save(path, &svg)
+}
+
+/// The points `(x, accuracy, budget)`, one colour per budget (successive
+/// halving's rungs apart, labelled when there are several); returns how many
+/// budgets there are.
+fn draw_by_budget(
+    chart: &mut Chart,
+    x: &Axis,
+    points: &[(f64, f32, u32)],
+) -> Result<usize, String> {
+    let mut budgets: Vec<u32> = points.iter().map(|p| p.2).collect();
+    budgets.sort_unstable();
+    budgets.dedup();
+    for (k, &b) in budgets.iter().enumerate() {
+        let color = if budgets.len() == 1 {
+            TRAIN
+        } else {
+            chart::RUNG[k.min(chart::RUNG.len() - 1)]
+        };
+        let series = chart
+            .draw_series(
+                points
+                    .iter()
+                    .filter(|p| p.2 == b && p.1.is_finite())
+                    .map(|p| Circle::new((x.map(p.0), p.1 as f64), 4, color.filled())),
+            )
+            .map_err(err)?;
+        if budgets.len() > 1 {
+            series
+                .label(chart::epochs_text(b))
+                .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
+        }
+    }
+    Ok(budgets.len())
 }
 
 /// Parallel coordinates: one line per trial across the parameters (each
@@ -439,10 +437,26 @@ pub fn parallel_coordinates(
     (logs, categories): (&[bool], &[Option<&[&str]>]),
     trials: &[(Vec<f64>, f32)],
 ) -> Res {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (760, 440)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+    let scale = |values: Vec<f64>| -> (f64, f64) {
+        let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        (lo, if hi > lo { hi } else { lo + 1.0 })
+    };
+    let ranges: Vec<(f64, f64)> = logs
+        .iter()
+        .enumerate()
+        .map(|(d, &log)| scale(trials.iter().map(|t| Axis { log }.map(t.0[d])).collect()))
+        .collect();
+    let finite = trials.iter().map(|t| t.1 as f64).filter(|v| v.is_finite());
+    let acc = scale(finite.collect());
+    let parallel = Parallel {
+        names,
+        logs,
+        categories,
+        ranges,
+        acc,
+    };
+    let svg = chart::svg((760, 440), |root| {
         let (main, bar) = root.split_horizontally(680);
         let axes = names.len() + 1;
         let mut chart = ChartBuilder::on(&main)
@@ -475,31 +489,37 @@ pub fn parallel_coordinates(
             })
             .draw()
             .map_err(err)?;
-        let scale = |values: Vec<f64>| -> (f64, f64) {
-            let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            (lo, if hi > lo { hi } else { lo + 1.0 })
-        };
-        let mut ranges = Vec::new();
-        for (d, &log) in logs.iter().enumerate() {
-            let a = Axis { log };
-            ranges.push(scale(trials.iter().map(|t| a.map(t.0[d])).collect()));
-        }
-        let acc = scale(
-            trials
-                .iter()
-                .map(|t| t.1 as f64)
-                .filter(|v| v.is_finite())
-                .collect(),
-        );
-        let color_of = |s: f64| {
-            let s = s.clamp(0.0, 1.0);
-            RGBColor(
-                (253.0 - 245.0 * s) as u8,
-                (174.0 - 126.0 * s) as u8,
-                (97.0 + 10.0 * s) as u8,
-            )
-        };
+        parallel.draw_lines(&mut chart, trials)?;
+        parallel.draw_axes(&mut chart, trials)?;
+        parallel.draw_colour_bar(&bar)
+    })?;
+    save(path, &svg)
+}
+
+/// A parallel-coordinates chart's axes: each parameter's drawn range (log10
+/// where searched in log) and validation accuracy's.
+struct Parallel<'a> {
+    names: &'a [&'a str],
+    logs: &'a [bool],
+    categories: &'a [Option<&'a [&'a str]>],
+    ranges: Vec<(f64, f64)>,
+    acc: (f64, f64),
+}
+
+impl Parallel<'_> {
+    /// Worst (light orange, 0) to best (dark blue, 1).
+    fn colour(s: f64) -> RGBColor {
+        let s = s.clamp(0.0, 1.0);
+        RGBColor(
+            (253.0 - 245.0 * s) as u8,
+            (174.0 - 126.0 * s) as u8,
+            (97.0 + 10.0 * s) as u8,
+        )
+    }
+
+    /// One line per trial, the best last (on top).
+    fn draw_lines(&self, chart: &mut Chart, trials: &[(Vec<f64>, f32)]) -> Res {
+        let acc = self.acc;
         let mut order: Vec<usize> = (0..trials.len()).collect();
         order.sort_by(|&a, &b| trials[a].1.total_cmp(&trials[b].1));
         for &t in &order {
@@ -513,55 +533,71 @@ pub fn parallel_coordinates(
                 .iter()
                 .enumerate()
                 .map(|(d, &v)| {
-                    let a = Axis { log: logs[d] };
+                    let (lo, hi) = self.ranges[d];
                     (
                         d as f64,
-                        (a.map(v) - ranges[d].0) / (ranges[d].1 - ranges[d].0),
+                        (Axis { log: self.logs[d] }.map(v) - lo) / (hi - lo),
                     )
                 })
                 .collect();
-            line.push((names.len() as f64, s));
+            line.push((self.names.len() as f64, s));
             chart
-                .draw_series(LineSeries::new(line, color_of(s).stroke_width(2)))
+                .draw_series(LineSeries::new(line, Self::colour(s).stroke_width(2)))
                 .map_err(err)?;
         }
-        // Each axis with its real ends.
-        let end_label = |d: usize, mapped: f64| -> String {
-            if d == names.len() {
-                return format!("{mapped:.3}");
-            }
-            match categories.get(d).copied().flatten() {
-                Some(c) => c
-                    .get(mapped.round() as usize)
-                    .map_or(String::new(), |s| s.to_string()),
-                None if logs[d] => format!("{:.1e}", 10f64.powf(mapped)),
-                None => crate::config::significant(mapped, 3),
-            }
-        };
-        for d in 0..axes {
+        Ok(())
+    }
+
+    /// The label of an axis' end at drawn value `mapped`.
+    fn end_label(&self, d: usize, mapped: f64) -> String {
+        if d == self.names.len() {
+            return format!("{mapped:.3}");
+        }
+        match self.categories.get(d).copied().flatten() {
+            Some(c) => c
+                .get(mapped.round() as usize)
+                .map_or(String::new(), |s| s.to_string()),
+            None if self.logs[d] => format!("{:.1e}", 10f64.powf(mapped)),
+            None => crate::config::significant(mapped, 3),
+        }
+    }
+
+    /// Each axis with its real ends.
+    fn draw_axes(&self, chart: &mut Chart, trials: &[(Vec<f64>, f32)]) -> Res {
+        let n = self.names.len();
+        for d in 0..=n {
             chart
                 .draw_series(LineSeries::new([(d as f64, 0.0), (d as f64, 1.0)], BLACK))
                 .map_err(err)?;
-            let (lo, hi) = if d == names.len() { acc } else { ranges[d] };
-            let hi = if d < names.len()
+            let (lo, hi) = if d == n { self.acc } else { self.ranges[d] };
+            let constant = d < n
                 && trials
                     .iter()
-                    .all(|t| Axis { log: logs[d] }.map(t.0[d]) == lo)
-            {
-                lo
-            } else {
-                hi
-            };
+                    .all(|t| Axis { log: self.logs[d] }.map(t.0[d]) == lo);
+            let hi = if constant { lo } else { hi };
             let style = ("sans-serif", 16).into_font().color(&BLACK);
             chart
                 .draw_series([
-                    Text::new(end_label(d, hi), (d as f64 + 0.03, 1.065), style.clone()),
-                    Text::new(end_label(d, lo), (d as f64 + 0.03, -0.01), style.clone()),
+                    Text::new(
+                        self.end_label(d, hi),
+                        (d as f64 + 0.03, 1.065),
+                        style.clone(),
+                    ),
+                    Text::new(
+                        self.end_label(d, lo),
+                        (d as f64 + 0.03, -0.01),
+                        style.clone(),
+                    ),
                 ])
                 .map_err(err)?;
         }
-        // The colour bar: validation accuracy from worst to best.
-        let mut legend = ChartBuilder::on(&bar)
+        Ok(())
+    }
+
+    /// The colour bar: validation accuracy from worst to best.
+    fn draw_colour_bar(&self, bar: &chart::Area) -> Res {
+        let acc = self.acc;
+        let mut legend = ChartBuilder::on(bar)
             .margin(16)
             .margin_top(60)
             .x_label_area_size(36)
@@ -573,28 +609,27 @@ pub fn parallel_coordinates(
             .draw_series((0..steps).map(|k| {
                 let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
                 let y = |f: f64| acc.0 + f * (acc.1 - acc.0);
-                Rectangle::new([(0.0, y(a)), (0.4, y(b))], color_of((a + b) / 2.0).filled())
+                Rectangle::new(
+                    [(0.0, y(a)), (0.4, y(b))],
+                    Self::colour((a + b) / 2.0).filled(),
+                )
             }))
             .map_err(err)?;
         let style = ("sans-serif", 16).into_font().color(&BLACK);
+        let span = acc.1 - acc.0;
         legend
             .draw_series([
                 Text::new(format!("{:.3}", acc.1), (0.45, acc.1), style.clone()),
                 Text::new(
                     format!("{:.3}", acc.0),
-                    (0.45, acc.0 + 0.04 * (acc.1 - acc.0)),
+                    (0.45, acc.0 + 0.04 * span),
                     style.clone(),
                 ),
-                Text::new(
-                    "val acc".to_string(),
-                    (0.0, acc.0 - 0.06 * (acc.1 - acc.0)),
-                    style,
-                ),
+                Text::new("val acc".to_string(), (0.0, acc.0 - 0.06 * span), style),
             ])
             .map_err(err)?;
-        root.present().map_err(err)?;
+        Ok(())
     }
-    save(path, &svg)
 }
 
 /// The lecture's grid-vs-random figure from the real trials: the trials in
@@ -607,45 +642,36 @@ pub fn search_plane(
     trials: &[(f64, f64, f32)],
     sampler: &str,
 ) -> Res {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (520, 560)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
+    let (x, y) = (Axis { log: xlog }, Axis { log: ylog });
+    let xr = x.range(trials.iter().map(|t| t.0));
+    let lo = trials
+        .iter()
+        .map(|t| t.2)
+        .filter(|v| v.is_finite())
+        .fold(1.0f32, f32::min) as f64;
+    let distinct = {
+        let mut xs: Vec<u64> = trials.iter().map(|t| t.0.to_bits()).collect();
+        xs.sort_unstable();
+        xs.dedup();
+        xs.len()
+    };
+    let svg = chart::svg((520, 560), |root| {
         let (top, bottom) = root.split_vertically(180);
-        let (x, y) = (Axis { log: xlog }, Axis { log: ylog });
-        let xr = x.range(trials.iter().map(|t| t.0));
-        let lo = trials
-            .iter()
-            .map(|t| t.2)
-            .filter(|v| v.is_finite())
-            .fold(1.0f32, f32::min) as f64;
-        let distinct = {
-            let mut xs: Vec<u64> = trials.iter().map(|t| t.0.to_bits()).collect();
-            xs.sort_unstable();
-            xs.dedup();
-            xs.len()
+        let caption = format!(
+            "{sampler}: {distinct} distinct values of {xname} in {} trials",
+            trials.len()
+        );
+        let upper = Frame {
+            caption: Some((caption, 16)),
+            margin: 8,
+            x: xr.clone(),
+            y: (lo - 0.02).max(0.0)..1.0,
+            y_desc: "val accuracy".into(),
+            x_label: Some(&|v| x.label(*v)),
+            y_area: 48,
+            ..Frame::default()
         };
-        let mut upper = ChartBuilder::on(&top)
-            .caption(
-                format!(
-                    "{sampler}: {distinct} distinct values of {xname} in {} trials",
-                    trials.len()
-                ),
-                ("sans-serif", 16),
-            )
-            .margin(8)
-            .y_label_area_size(48)
-            .build_cartesian_2d(xr.clone(), (lo - 0.02).max(0.0)..1.0)
-            .map_err(err)?;
-        upper
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .y_desc("val accuracy")
-            .x_label_formatter(&|v| x.label(*v))
-            .draw()
-            .map_err(err)?;
-        upper
+        chart::frame(&top, &upper)?
             .draw_series(
                 trials
                     .iter()
@@ -653,31 +679,26 @@ pub fn search_plane(
                     .map(|t| Circle::new((x.map(t.0), t.2 as f64), 4, VAL.filled())),
             )
             .map_err(err)?;
-        let yr = y.range(trials.iter().map(|t| t.1));
-        let mut plane = ChartBuilder::on(&bottom)
-            .margin(8)
-            .x_label_area_size(36)
-            .y_label_area_size(48)
-            .build_cartesian_2d(xr, yr)
-            .map_err(err)?;
-        plane
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc(format!("{xname}{}", if xlog { " (log)" } else { "" }))
-            .y_desc(format!("{yname}{}", if ylog { " (log)" } else { "" }))
-            .x_label_formatter(&|v| x.label(*v))
-            .y_label_formatter(&|v| y.label(*v))
-            .draw()
-            .map_err(err)?;
-        plane
+        let plane = Frame {
+            margin: 8,
+            x: xr.clone(),
+            y: y.range(trials.iter().map(|t| t.1)),
+            x_desc: format!("{xname}{}", if xlog { " (log)" } else { "" }),
+            y_desc: format!("{yname}{}", if ylog { " (log)" } else { "" }),
+            x_label: Some(&|v| x.label(*v)),
+            y_label: Some(&|v| y.label(*v)),
+            x_area: 36,
+            y_area: 48,
+            ..Frame::default()
+        };
+        chart::frame(&bottom, &plane)?
             .draw_series(
                 trials
                     .iter()
                     .map(|t| Circle::new((x.map(t.0), y.map(t.1)), 5, TRAIN.filled())),
             )
             .map_err(err)?;
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     save(path, &svg)
 }

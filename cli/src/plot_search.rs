@@ -7,9 +7,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use crate::chart::err;
-
-use crate::chart::{add_hover, draw_legend, epochs_text, RUNG};
+use crate::chart::{self, add_hover, draw_legend, epochs_text, err, legend_line, Frame, RUNG};
 use crate::search::{EpochRecord, TrialSummary};
 
 type Res = Result<(), String>;
@@ -53,34 +51,27 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
     let top = budgets.last().copied().unwrap_or(0);
     let mut order: Vec<&TrialSummary> = trials.iter().collect();
     order.sort_by_key(|t| (t.epochs, t.trial));
-    let finals: Vec<&TrialSummary> = trials.iter().filter(|t| t.epochs == top).collect();
     let lo = trials
         .iter()
         .map(|t| t.val_accuracy)
         .filter(|v| v.is_finite())
         .fold(1.0f32, f32::min) as f64;
     let n = trials.iter().map(|t| t.trial).max().unwrap_or(0) as f64 + 1.0;
-    let mut svg = String::new();
     let mut hover = Vec::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("best validation accuracy so far", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..n - 0.5, (lo - 0.02).max(0.0)..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc("trial (in the order the search drew them)")
-            .x_label_formatter(&|v| whole(*v))
-            .y_desc("validation accuracy")
-            .draw()
-            .map_err(err)?;
+    let mut svg = chart::svg(SIZE, |root| {
+        let frame = Frame {
+            caption: Some(("best validation accuracy so far".into(), 20)),
+            margin: 12,
+            x: -0.5..n - 0.5,
+            y: (lo - 0.02).max(0.0)..1.0,
+            x_desc: "trial (in the order the search drew them)".into(),
+            y_desc: "validation accuracy".into(),
+            x_label: Some(&|v| whole(*v)),
+            x_area: 40,
+            y_area: 56,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
         for &b in &budgets {
             let color = rung_color(&budgets, b);
             let points: Vec<(f64, f64)> = trials
@@ -94,58 +85,53 @@ pub fn best_so_far(path: &Path, trials: &[TrialSummary]) -> Res {
                 .label(format!("a trial, {}", epochs_text(b)))
                 .legend(move |(x, y)| Circle::new((x + 9, y), 4, color.filled()));
         }
-        let mut best = f32::NEG_INFINITY;
-        let mut line = Vec::new();
-        let mut sorted = finals.clone();
-        sorted.sort_by_key(|t| t.trial);
-        for t in sorted {
-            if t.val_accuracy.is_finite() && t.val_accuracy > best {
-                if let Some(&(_, y)) = line.last() {
-                    line.push((t.trial as f64, y));
-                }
-                best = t.val_accuracy;
-            }
-            line.push((t.trial as f64, best as f64));
-        }
         chart
-            .draw_series(LineSeries::new(line, BLACK.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                best_line(trials, top),
+                BLACK.stroke_width(2),
+            ))
             .map_err(err)?
             .label(format!("best so far ({})", epochs_text(top)))
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BLACK));
+            .legend(legend_line(BLACK));
         draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        for t in &order {
-            if t.val_accuracy.is_finite() {
-                let at = chart.backend_coord(&(t.trial as f64, t.val_accuracy as f64));
-                hover.push((
-                    at,
-                    format!(
-                        "trial {}, {}: validation {:.4} ({})",
-                        t.trial,
-                        epochs_text(t.epochs),
-                        t.val_accuracy,
-                        crate::config::short_params(&t.params)
-                    ),
-                ));
-            }
+        for t in order.iter().filter(|t| t.val_accuracy.is_finite()) {
+            let at = chart.backend_coord(&(t.trial as f64, t.val_accuracy as f64));
+            let text = format!(
+                "trial {}, {}: validation {:.4} ({})",
+                t.trial,
+                epochs_text(t.epochs),
+                t.val_accuracy,
+                crate::config::short_params(&t.params)
+            );
+            hover.push((at, text));
         }
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     add_hover(&mut svg, &hover);
     save(path, &svg)
 }
 
-/// Every trial's validation accuracy per epoch, overlaid; a trial that
-/// stopped before the longest budget (halving did not promote it) ends
-/// with a cross.
-pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]) -> Res {
-    let budgets = budgets(trials);
-    let top = budgets.last().copied().unwrap_or(1);
-    let lo = epochs
-        .iter()
-        .map(|e| e.val_accuracy)
-        .filter(|v| v.is_finite())
-        .fold(1.0f32, f32::min) as f64;
-    // A trial's runs: consecutive records of one trial whose epochs rise.
+/// The best validation accuracy so far among the trials at budget `top`, in
+/// trial order, as the points of a step line.
+fn best_line(trials: &[TrialSummary], top: u32) -> Vec<(f64, f64)> {
+    let mut finals: Vec<&TrialSummary> = trials.iter().filter(|t| t.epochs == top).collect();
+    finals.sort_by_key(|t| t.trial);
+    let mut best = f32::NEG_INFINITY;
+    let mut line = Vec::new();
+    for t in finals {
+        if t.val_accuracy.is_finite() && t.val_accuracy > best {
+            if let Some(&(_, y)) = line.last() {
+                line.push((t.trial as f64, y));
+            }
+            best = t.val_accuracy;
+        }
+        line.push((t.trial as f64, best as f64));
+    }
+    line
+}
+
+/// A trial's runs: consecutive records of one trial whose epochs rise.
+fn runs_of(epochs: &[EpochRecord]) -> Vec<Vec<&EpochRecord>> {
     let mut runs: Vec<Vec<&EpochRecord>> = Vec::new();
     for e in epochs {
         match runs.last_mut() {
@@ -159,27 +145,36 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
             _ => runs.push(vec![e]),
         }
     }
-    let mut svg = String::new();
+    runs
+}
+
+/// Every trial's validation accuracy per epoch, overlaid; a trial that
+/// stopped before the longest budget (halving did not promote it) ends
+/// with a cross.
+pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]) -> Res {
+    let budgets = budgets(trials);
+    let top = budgets.last().copied().unwrap_or(1);
+    let lo = epochs
+        .iter()
+        .map(|e| e.val_accuracy)
+        .filter(|v| v.is_finite())
+        .fold(1.0f32, f32::min) as f64;
+    let runs = runs_of(epochs);
     let mut hover = Vec::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption("every trial's validation curve", ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(0.5..top as f64 + 0.5, (lo - 0.02).max(0.0)..1.0)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .label_style(("sans-serif", 16))
-            .axis_desc_style(("sans-serif", 16))
-            .x_desc("epoch")
-            .x_label_formatter(&|v| whole(*v))
-            .y_desc("validation accuracy")
-            .draw()
-            .map_err(err)?;
+    let mut svg = chart::svg(SIZE, |root| {
+        let frame = Frame {
+            caption: Some(("every trial's validation curve".into(), 20)),
+            margin: 12,
+            x: 0.5..top as f64 + 0.5,
+            y: (lo - 0.02).max(0.0)..1.0,
+            x_desc: "epoch".into(),
+            y_desc: "validation accuracy".into(),
+            x_label: Some(&|v| whole(*v)),
+            x_area: 40,
+            y_area: 56,
+            ..Frame::default()
+        };
+        let mut chart = chart::frame(root, &frame)?;
         for run in &runs {
             let len = run.len() as u32;
             let color = rung_color(&budgets, len);
@@ -188,42 +183,37 @@ pub fn trial_curves(path: &Path, epochs: &[EpochRecord], trials: &[TrialSummary]
                 .filter(|e| e.val_accuracy.is_finite())
                 .map(|e| (e.epoch as f64, e.val_accuracy as f64))
                 .collect();
+            let stroke = color.mix(0.7).stroke_width(1);
             chart
-                .draw_series(LineSeries::new(
-                    line.clone(),
-                    color.mix(0.7).stroke_width(1),
-                ))
+                .draw_series(LineSeries::new(line.clone(), stroke))
                 .map_err(err)?;
-            if let Some(&end) = line.last() {
-                if len < top {
-                    chart
-                        .draw_series([Cross::new(end, 4, color.stroke_width(2))])
-                        .map_err(err)?;
-                }
-                let last = run[run.len() - 1];
-                hover.push((
-                    chart.backend_coord(&end),
-                    format!(
-                        "trial {}: validation {:.4} after {} epochs{}",
-                        last.trial,
-                        last.val_accuracy,
-                        last.epoch,
-                        if len < top { " (stopped here)" } else { "" }
-                    ),
-                ));
+            let Some(&end) = line.last() else {
+                continue;
+            };
+            if len < top {
+                chart
+                    .draw_series([Cross::new(end, 4, color.stroke_width(2))])
+                    .map_err(err)?;
             }
+            let last = run[run.len() - 1];
+            let text = format!(
+                "trial {}: validation {:.4} after {} epochs{}",
+                last.trial,
+                last.val_accuracy,
+                last.epoch,
+                if len < top { " (stopped here)" } else { "" }
+            );
+            hover.push((chart.backend_coord(&end), text));
         }
         for &b in &budgets {
-            let color = rung_color(&budgets, b);
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
                 .map_err(err)?
                 .label(epochs_text(b))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color));
+                .legend(legend_line(rung_color(&budgets, b)));
         }
-        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        root.present().map_err(err)?;
-    }
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })?;
     add_hover(&mut svg, &hover);
     save(path, &svg)
 }
@@ -283,13 +273,10 @@ pub fn importance(values: &[(Vec<f64>, f32)], names: &[&str]) -> Vec<f64> {
 
 /// [`importance`] as a bar chart.
 pub fn importance_chart(path: &Path, names: &[&str], shares: &[f64], trials: usize) -> Res {
-    let mut svg = String::new();
     let mut hover = Vec::new();
-    {
-        let h = (120 + 48 * names.len() as u32).min(700);
-        let root = SVGBackend::with_string(&mut svg, (720, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+    let h = (120 + 48 * names.len() as u32).min(700);
+    let mut svg = chart::svg((720, h), |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("what matters: accuracy variance explained, {trials} trials"),
                 ("sans-serif", 20),
@@ -331,8 +318,8 @@ pub fn importance_chart(path: &Path, names: &[&str], shares: &[f64], trials: usi
                 format!("{}: {:.2} of the variance", names[i], share),
             ));
         }
-        root.present().map_err(err)?;
-    }
+        Ok(())
+    })?;
     add_hover(&mut svg, &hover);
     save(path, &svg)
 }

@@ -174,6 +174,19 @@ fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// What the report page shows: its pictures (file, caption) and its notes.
+#[derive(Default)]
+struct Page {
+    figures: Vec<(String, String)>,
+    notes: Vec<String>,
+}
+
+impl Page {
+    fn figure(&mut self, file: impl Into<String>, caption: impl Into<String>) {
+        self.figures.push((file.into(), caption.into()));
+    }
+}
+
 /// Draws every picture the records of `dir` allow and writes `index.html`.
 pub fn write(dir: &Path) -> Result<(), String> {
     let meta: Value = std::fs::read_to_string(dir.join("run.json"))
@@ -184,271 +197,327 @@ pub fn write(dir: &Path) -> Result<(), String> {
             )
         })
         .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("run.json: {e}")))?;
-    let mut figures: Vec<(String, String)> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
+    let mut page = Page::default();
     if let Some(lines) = meta["checks"].as_array() {
-        notes.extend(lines.iter().filter_map(|l| l.as_str()).map(String::from));
+        let lines = lines.iter().filter_map(|l| l.as_str()).map(String::from);
+        page.notes.extend(lines);
     }
+    add_curves(dir, &meta, &mut page)?;
+    add_range_test(dir, &meta, &mut page)?;
+    let trials = search_trials(dir, &mut page)?;
+    let axes = SearchAxes::of(&meta);
+    if !trials.is_empty() && !axes.names.is_empty() {
+        add_search(dir, &meta, (&axes, &trials), &mut page)?;
+    }
+    let html = page_html(&meta, &page, &trials);
+    crate::files::write_atomic(&dir.join("index.html"), html.as_bytes())
+}
 
-    // The trained model's curves and their reading.
+/// The trained model's curves and their reading.
+fn add_curves(dir: &Path, meta: &Value, page: &mut Page) -> Result<(), String> {
     let curves: Vec<EpochRecord> = read_jsonl(&dir.join("curves.jsonl"))?;
     let steps = read_steps(&dir.join("steps.csv"));
-    if !curves.is_empty() {
-        plot::loss_curves(&dir.join("loss.svg"), &curves, &steps)?;
-        plot::accuracy_curves(&dir.join("accuracy.svg"), &curves)?;
-        figures.push((
-            "loss.svg".into(),
-            "Loss: train and validation per epoch, every step's loss and its moving average".into(),
-        ));
-        figures.push((
-            "accuracy.svg".into(),
-            "Accuracy: train and validation per epoch".into(),
-        ));
-        let history: Vec<EpochMetrics> = curves
-            .iter()
-            .map(|r| EpochMetrics {
-                train: Metrics {
-                    loss: r.train_loss,
-                    accuracy: r.train_accuracy,
-                },
-                val: Metrics {
-                    loss: r.val_loss,
-                    accuracy: r.val_accuracy,
-                },
-                lr: r.lr,
-                update_ratio: r.update_ratio,
-            })
-            .collect();
-        let ratios: Vec<f32> = meta["layer_ratios"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_f64())
-                    .map(|v| v as f32)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut findings =
-            vec![tinyreg::tune::Finding::NoisyLoss { noise: 0.0 }; max_findings(ratios.len())];
-        match diagnose(
-            &history,
-            &steps,
-            &ratios,
-            &Thresholds::DEFAULT,
-            &mut findings,
-        ) {
-            Ok(0) => notes.push("diagnosis of the curves: nothing to report".into()),
-            Ok(n) => {
-                for f in &findings[..n] {
-                    notes.push(format!("diagnosis: {f}"));
-                }
-            }
-            Err(e) => notes.push(format!("diagnosis failed: {e}")),
-        }
+    if curves.is_empty() {
+        return Ok(());
     }
-
-    // The range test.
-    if let Ok(text) = std::fs::read_to_string(dir.join("range_test.json")) {
-        let r: Value = serde_json::from_str(&text).map_err(|e| format!("range_test.json: {e}"))?;
-        let points: Vec<(f32, f32, f32)> = r["points"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| {
-                        let f = |i: usize| p.get(i)?.as_f64().map(|v| v as f32);
-                        Some((f(0)?, f(1).unwrap_or(f32::NAN), f(2).unwrap_or(f32::NAN)))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut marks = Vec::new();
-        for (key, words) in [
-            ("valley", "suggested: valley (fastai's default)"),
-            ("steep", "suggested: steepest fall"),
-            ("min_tenth", "suggested: minimum / 10"),
-        ] {
-            if let Some(v) = r[key].as_f64() {
-                marks.push((words, v as f32));
-            }
-        }
-        if let Some(lr) = meta["config_lr"].as_f64() {
-            marks.push(("the config's rate", lr as f32));
-        }
-        if let Some(lr) = meta["winner"]["params"]["lr"].as_f64() {
-            marks.push(("the search's winner", lr as f32));
-        }
-        let searched = meta["lr_range"]
-            .as_array()
-            .and_then(|a| Some((a.first()?.as_f64()? as f32, a.get(1)?.as_f64()? as f32)));
-        if !points.is_empty() {
-            plot::range_test(&dir.join("range_test.svg"), &points, &marks, searched)?;
-            figures.push((
-                "range_test.svg".into(),
-                "Learning-rate range test (fastai's sweep) with its suggestions".into(),
-            ));
-        }
-    }
-
-    // The search: its trials.jsonl, or while it runs (or after a kill) the
-    // trials its journal holds.
-    let mut trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
-    if trials.is_empty() {
-        trials = journal_trials(&dir.join(crate::search::JOURNAL))?;
-        trials.sort_by_key(|t| (t.epochs, t.trial));
-        if !trials.is_empty() {
-            notes.push(format!(
-                "The search has not finished (running, or killed: `tinyreg search --resume {}` goes on); {} trial{} from its journal so far.",
-                dir.display(),
-                trials.len(),
-                if trials.len() == 1 { "" } else { "s" }
-            ));
-        }
-    }
-    let names: Vec<String> = meta["params"]
+    plot::loss_curves(&dir.join("loss.svg"), &curves, &steps)?;
+    plot::accuracy_curves(&dir.join("accuracy.svg"), &curves)?;
+    page.figure(
+        "loss.svg",
+        "Loss: train and validation per epoch, every step's loss and its moving average",
+    );
+    page.figure("accuracy.svg", "Accuracy: train and validation per epoch");
+    let history: Vec<EpochMetrics> = curves
+        .iter()
+        .map(|r| EpochMetrics {
+            train: Metrics {
+                loss: r.train_loss,
+                accuracy: r.train_accuracy,
+            },
+            val: Metrics {
+                loss: r.val_loss,
+                accuracy: r.val_accuracy,
+            },
+            lr: r.lr,
+            update_ratio: r.update_ratio,
+        })
+        .collect();
+    let ratios: Vec<f32> = meta["layer_ratios"]
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|v| v.as_str())
-                .map(String::from)
+                .filter_map(|v| v.as_f64())
+                .map(|v| v as f32)
                 .collect()
         })
         .unwrap_or_default();
-    let logs: Vec<bool> = meta["log"]
+    let mut findings =
+        vec![tinyreg::tune::Finding::NoisyLoss { noise: 0.0 }; max_findings(ratios.len())];
+    let thresholds = &Thresholds::DEFAULT;
+    match diagnose(&history, &steps, &ratios, thresholds, &mut findings) {
+        Ok(0) => page
+            .notes
+            .push("diagnosis of the curves: nothing to report".into()),
+        Ok(n) => {
+            for f in &findings[..n] {
+                page.notes.push(format!("diagnosis: {f}"));
+            }
+        }
+        Err(e) => page.notes.push(format!("diagnosis failed: {e}")),
+    }
+    Ok(())
+}
+
+/// The range test, with its suggestions and the rates the run used.
+fn add_range_test(dir: &Path, meta: &Value, page: &mut Page) -> Result<(), String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("range_test.json")) else {
+        return Ok(());
+    };
+    let r: Value = serde_json::from_str(&text).map_err(|e| format!("range_test.json: {e}"))?;
+    let points: Vec<(f32, f32, f32)> = r["points"]
         .as_array()
-        .map(|a| a.iter().map(|v| v.as_bool().unwrap_or(false)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    let f = |i: usize| p.get(i)?.as_f64().map(|v| v as f32);
+                    Some((f(0)?, f(1).unwrap_or(f32::NAN), f(2).unwrap_or(f32::NAN)))
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    if !trials.is_empty() && !names.is_empty() {
-        // The longest budget of each trial (halving trains some several times).
-        let top: Vec<&TrialSummary> = {
-            let mut best: std::collections::BTreeMap<u64, &TrialSummary> = Default::default();
-            for t in &trials {
-                let e = best.entry(t.trial).or_insert(t);
-                if t.epochs > e.epochs {
-                    *e = t;
-                }
-            }
-            best.into_values().collect()
-        };
-        let numeric = |t: &TrialSummary, name: &str| -> Option<f64> {
-            match t.params.get(name)? {
-                Value::String(s) => crate::config::OPTIMIZERS
-                    .iter()
-                    .position(|o| o == s)
-                    .map(|i| i as f64),
-                v => v.as_f64(),
-            }
-        };
-        for (d, name) in names.iter().enumerate() {
-            // A choice's axis holds the options the trials took, by name.
-            let options: Vec<&str> = crate::config::OPTIMIZERS
-                .iter()
-                .copied()
-                .filter(|o| {
-                    top.iter()
-                        .any(|t| t.params.get(name.as_str()) == Some(&Value::from(*o)))
-                })
-                .collect();
-            let choice = !options.is_empty();
-            // Every trial at every budget it reached, coloured by budget.
-            let points: Vec<(f64, f32, u32)> = trials
-                .iter()
-                .filter_map(|t| {
-                    let x = match t.params.get(name.as_str())? {
-                        Value::String(s) => options.iter().position(|o| o == s)? as f64,
-                        _ => numeric(t, name)?,
-                    };
-                    Some((x, t.val_accuracy, t.epochs))
-                })
-                .collect();
-            let file = format!("param_{d}.svg");
-            let categories = choice.then_some(&options[..]);
-            plot::against_param(
-                &dir.join(&file),
-                (name, logs.get(d) == Some(&true), categories),
-                &points,
-            )?;
-            figures.push((file, format!("Validation accuracy against {name}")));
-        }
-        let rows: Vec<(Vec<f64>, f32)> = top
-            .iter()
-            .filter_map(|t| {
-                let v: Option<Vec<f64>> = names.iter().map(|n| numeric(t, n)).collect();
-                Some((v?, t.val_accuracy))
-            })
-            .collect();
-        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let choice_axes: Vec<Option<&[&str]>> = names
-            .iter()
-            .map(|n| {
-                top.iter()
-                    .any(|t| matches!(t.params.get(n.as_str()), Some(Value::String(_))))
-                    .then_some(crate::config::OPTIMIZERS)
-            })
-            .collect();
-        plot::parallel_coordinates(
-            &dir.join("parallel.svg"),
-            &name_refs,
-            (&logs, &choice_axes),
-            &rows,
-        )?;
-        figures.push((
-            "parallel.svg".into(),
-            "Parallel coordinates: every trial across the parameters (each axis between its real lowest and highest values), coloured by validation accuracy".into(),
-        ));
-        plot_search::best_so_far(&dir.join("best_so_far.svg"), &trials)?;
-        figures.push((
-            "best_so_far.svg".into(),
-            "Best so far: every trial's validation accuracy in the order the search drew them, and the best one yet".into(),
-        ));
-        let records: Vec<EpochRecord> = match read_jsonl(&dir.join("epochs.jsonl"))? {
-            r if !r.is_empty() => r,
-            _ => journal_records(&dir.join(crate::search::JOURNAL)),
-        };
-        if !records.is_empty() {
-            plot_search::trial_curves(&dir.join("trial_curves.svg"), &records, &trials)?;
-            figures.push((
-                "trial_curves.svg".into(),
-                "Every trial's validation curve; a cross ends a trial the search stopped early"
-                    .into(),
-            ));
-        }
-        let shares = plot_search::importance(&rows, &name_refs);
-        plot_search::importance_chart(
-            &dir.join("importance.svg"),
-            &name_refs,
-            &shares,
-            rows.len(),
-        )?;
-        figures.push((
-            "importance.svg".into(),
-            "What matters: the share of the validation accuracy's variance each parameter explains alone (η² over bins; no interactions)".into(),
-        ));
-        if names.len() >= 2 {
-            let plane: Vec<(f64, f64, f32)> = top
-                .iter()
-                .filter_map(|t| {
-                    Some((
-                        numeric(t, &names[0])?,
-                        numeric(t, &names[1])?,
-                        t.val_accuracy,
-                    ))
-                })
-                .collect();
-            let sampler = meta["sampler"].as_str().unwrap_or("search");
-            plot::search_plane(
-                &dir.join("search_plane.svg"),
-                (&names[0], logs.first() == Some(&true)),
-                (&names[1], logs.get(1) == Some(&true)),
-                &plane,
-                sampler,
-            )?;
-            figures.push(("search_plane.svg".into(), format!(
-                "The lecture's grid-vs-random figure from these trials: {} against {}, and validation accuracy along {}",
-                names[0], names[1], names[0]
-            )));
+    let mut marks = Vec::new();
+    for (key, words) in [
+        ("valley", "suggested: valley (fastai's default)"),
+        ("steep", "suggested: steepest fall"),
+        ("min_tenth", "suggested: minimum / 10"),
+    ] {
+        if let Some(v) = r[key].as_f64() {
+            marks.push((words, v as f32));
         }
     }
+    if let Some(lr) = meta["config_lr"].as_f64() {
+        marks.push(("the config's rate", lr as f32));
+    }
+    if let Some(lr) = meta["winner"]["params"]["lr"].as_f64() {
+        marks.push(("the search's winner", lr as f32));
+    }
+    let searched = meta["lr_range"]
+        .as_array()
+        .and_then(|a| Some((a.first()?.as_f64()? as f32, a.get(1)?.as_f64()? as f32)));
+    if !points.is_empty() {
+        plot::range_test(&dir.join("range_test.svg"), &points, &marks, searched)?;
+        page.figure(
+            "range_test.svg",
+            "Learning-rate range test (fastai's sweep) with its suggestions",
+        );
+    }
+    Ok(())
+}
 
+/// The search's trials: its trials.jsonl, or while it runs (or after a kill)
+/// the trials its journal holds (then says so).
+fn search_trials(dir: &Path, page: &mut Page) -> Result<Vec<TrialSummary>, String> {
+    let trials: Vec<TrialSummary> = read_jsonl(&dir.join("trials.jsonl"))?;
+    if !trials.is_empty() {
+        return Ok(trials);
+    }
+    let mut trials = journal_trials(&dir.join(crate::search::JOURNAL))?;
+    trials.sort_by_key(|t| (t.epochs, t.trial));
+    if !trials.is_empty() {
+        page.notes.push(format!(
+            "The search has not finished (running, or killed: `tinyreg search --resume {}` goes on); {} trial{} from its journal so far.",
+            dir.display(),
+            trials.len(),
+            if trials.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(trials)
+}
+
+/// The searched parameters' names and which are on a log axis.
+struct SearchAxes {
+    names: Vec<String>,
+    logs: Vec<bool>,
+}
+
+impl SearchAxes {
+    fn of(meta: &Value) -> SearchAxes {
+        let names = meta["params"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let logs = meta["log"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_bool().unwrap_or(false)).collect())
+            .unwrap_or_default();
+        SearchAxes { names, logs }
+    }
+
+    fn log(&self, d: usize) -> bool {
+        self.logs.get(d) == Some(&true)
+    }
+}
+
+/// A trial's value of `name` as a number (a choice by its option's index).
+fn numeric(t: &TrialSummary, name: &str) -> Option<f64> {
+    match t.params.get(name)? {
+        Value::String(s) => crate::config::OPTIMIZERS
+            .iter()
+            .position(|o| o == s)
+            .map(|i| i as f64),
+        v => v.as_f64(),
+    }
+}
+
+/// The longest budget of each trial (halving trains some several times).
+fn longest_budgets(trials: &[TrialSummary]) -> Vec<&TrialSummary> {
+    let mut best: std::collections::BTreeMap<u64, &TrialSummary> = Default::default();
+    for t in trials {
+        let e = best.entry(t.trial).or_insert(t);
+        if t.epochs > e.epochs {
+            *e = t;
+        }
+    }
+    best.into_values().collect()
+}
+
+/// The search's pictures: accuracy against each parameter, parallel
+/// coordinates, best so far, the trials' curves, importance and the plane.
+fn add_search(
+    dir: &Path,
+    meta: &Value,
+    (axes, trials): (&SearchAxes, &[TrialSummary]),
+    page: &mut Page,
+) -> Result<(), String> {
+    let top = longest_budgets(trials);
+    for (d, name) in axes.names.iter().enumerate() {
+        add_against_param(dir, (d, name, axes.log(d)), (&top, trials), page)?;
+    }
+    let rows: Vec<(Vec<f64>, f32)> = top
+        .iter()
+        .filter_map(|t| {
+            let v: Option<Vec<f64>> = axes.names.iter().map(|n| numeric(t, n)).collect();
+            Some((v?, t.val_accuracy))
+        })
+        .collect();
+    let name_refs: Vec<&str> = axes.names.iter().map(String::as_str).collect();
+    let choice_axes: Vec<Option<&[&str]>> = axes
+        .names
+        .iter()
+        .map(|n| {
+            top.iter()
+                .any(|t| matches!(t.params.get(n.as_str()), Some(Value::String(_))))
+                .then_some(crate::config::OPTIMIZERS)
+        })
+        .collect();
+    let parallel = dir.join("parallel.svg");
+    plot::parallel_coordinates(&parallel, &name_refs, (&axes.logs, &choice_axes), &rows)?;
+    page.figure("parallel.svg", "Parallel coordinates: every trial across the parameters (each axis between its real lowest and highest values), coloured by validation accuracy");
+    plot_search::best_so_far(&dir.join("best_so_far.svg"), trials)?;
+    page.figure("best_so_far.svg", "Best so far: every trial's validation accuracy in the order the search drew them, and the best one yet");
+    add_trial_curves(dir, trials, page)?;
+    let shares = plot_search::importance(&rows, &name_refs);
+    let importance = dir.join("importance.svg");
+    plot_search::importance_chart(&importance, &name_refs, &shares, rows.len())?;
+    page.figure("importance.svg", "What matters: the share of the validation accuracy's variance each parameter explains alone (η² over bins; no interactions)");
+    if axes.names.len() >= 2 {
+        add_search_plane(dir, meta, (axes, &top), page)?;
+    }
+    Ok(())
+}
+
+/// Validation accuracy against parameter `d`: every trial at every budget it
+/// reached, coloured by budget; a choice's axis holds the options the trials
+/// took, by name.
+fn add_against_param(
+    dir: &Path,
+    (d, name, log): (usize, &str, bool),
+    (top, trials): (&[&TrialSummary], &[TrialSummary]),
+    page: &mut Page,
+) -> Result<(), String> {
+    let options: Vec<&str> = crate::config::OPTIMIZERS
+        .iter()
+        .copied()
+        .filter(|o| {
+            top.iter()
+                .any(|t| t.params.get(name) == Some(&Value::from(*o)))
+        })
+        .collect();
+    let choice = !options.is_empty();
+    let points: Vec<(f64, f32, u32)> = trials
+        .iter()
+        .filter_map(|t| {
+            let x = match t.params.get(name)? {
+                Value::String(s) => options.iter().position(|o| o == s)? as f64,
+                _ => numeric(t, name)?,
+            };
+            Some((x, t.val_accuracy, t.epochs))
+        })
+        .collect();
+    let file = format!("param_{d}.svg");
+    let categories = choice.then_some(&options[..]);
+    plot::against_param(&dir.join(&file), (name, log, categories), &points)?;
+    page.figure(file, format!("Validation accuracy against {name}"));
+    Ok(())
+}
+
+/// Every trial's validation curve, from epochs.jsonl or the journal.
+fn add_trial_curves(dir: &Path, trials: &[TrialSummary], page: &mut Page) -> Result<(), String> {
+    let records: Vec<EpochRecord> = match read_jsonl(&dir.join("epochs.jsonl"))? {
+        r if !r.is_empty() => r,
+        _ => journal_records(&dir.join(crate::search::JOURNAL)),
+    };
+    if !records.is_empty() {
+        plot_search::trial_curves(&dir.join("trial_curves.svg"), &records, trials)?;
+        page.figure(
+            "trial_curves.svg",
+            "Every trial's validation curve; a cross ends a trial the search stopped early",
+        );
+    }
+    Ok(())
+}
+
+/// The lecture's grid-vs-random figure from the first two parameters.
+fn add_search_plane(
+    dir: &Path,
+    meta: &Value,
+    (axes, top): (&SearchAxes, &[&TrialSummary]),
+    page: &mut Page,
+) -> Result<(), String> {
+    let names = &axes.names;
+    let plane: Vec<(f64, f64, f32)> = top
+        .iter()
+        .filter_map(|t| {
+            Some((
+                numeric(t, &names[0])?,
+                numeric(t, &names[1])?,
+                t.val_accuracy,
+            ))
+        })
+        .collect();
+    let sampler = meta["sampler"].as_str().unwrap_or("search");
+    plot::search_plane(
+        &dir.join("search_plane.svg"),
+        (&names[0], axes.log(0)),
+        (&names[1], axes.log(1)),
+        &plane,
+        sampler,
+    )?;
+    page.figure("search_plane.svg", format!(
+        "The lecture's grid-vs-random figure from these trials: {} against {}, and validation accuracy along {}",
+        names[0], names[1], names[0]
+    ));
+    Ok(())
+}
+
+/// The page: the run's command and result, the notes, the pictures, the
+/// trials ranked by validation accuracy.
+fn page_html(meta: &Value, page: &Page, trials: &[TrialSummary]) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>tinyreg run</title>\n<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}figure{display:inline-block;margin:.5em;vertical-align:top}figcaption{font-size:90%;max-width:720px}img{border:1px solid #ccc}li{margin:.2em 0}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}</style></head><body>\n",
     );
@@ -457,6 +526,33 @@ pub fn write(dir: &Path) -> Result<(), String> {
         escape(meta["command"].as_str().unwrap_or("run")),
         escape(meta["config"].as_str().unwrap_or(""))
     );
+    html += &result_html(meta);
+    if !page.notes.is_empty() {
+        html += "<h2>Recipe and diagnosis</h2><ul>\n";
+        for n in &page.notes {
+            html += &format!("<li>{}</li>\n", escape(n));
+        }
+        html += "</ul>\n";
+    }
+    html += "<h2>Pictures</h2>\n";
+    for (file, caption) in &page.figures {
+        html += &format!(
+            "<figure><img src=\"{file}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
+            escape(caption),
+            escape(caption)
+        );
+    }
+    if !trials.is_empty() {
+        html += &trials_html(trials);
+    }
+    // Lets a headless browser (and CI) tell that every picture loaded.
+    html += "<script>window.addEventListener('load',function(){var i=document.images,bad=0;for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0)bad++;}document.body.setAttribute('data-images',i.length+' loaded, '+bad+' missing');});</script>\n</body></html>\n";
+    html
+}
+
+/// The search's winner (chosen on validation) and the one test score.
+fn result_html(meta: &Value) -> String {
+    let mut html = String::new();
     if let Some(w) = meta.get("winner").filter(|w| !w.is_null()) {
         html += &format!(
             "<h2>Winner (chosen on validation)</h2><p>trial {} <code>{}</code>: validation accuracy {:.4}, loss {:.4}, {} epochs; retrained from its seed: {}.</p>\n",
@@ -472,47 +568,32 @@ pub fn write(dir: &Path) -> Result<(), String> {
             t["loss"].as_f64().unwrap_or(f64::NAN)
         );
     }
-    if !notes.is_empty() {
-        html += "<h2>Recipe and diagnosis</h2><ul>\n";
-        for n in &notes {
-            html += &format!("<li>{}</li>\n", escape(n));
-        }
-        html += "</ul>\n";
-    }
-    html += "<h2>Pictures</h2>\n";
-    for (file, caption) in &figures {
+    html
+}
+
+/// The 50 best trials by validation accuracy (never by test).
+fn trials_html(trials: &[TrialSummary]) -> String {
+    let mut html = format!(
+        "<h2>Trials</h2><p>{} trials (records: trials.jsonl, trials.csv, epochs.jsonl); ranked by validation accuracy, never by test.</p><table><tr><th>trial</th><th>epochs</th><th>val accuracy</th><th>val loss</th><th>params</th></tr>\n",
+        trials.len()
+    );
+    let mut ranked: Vec<&TrialSummary> = trials.iter().collect();
+    ranked.sort_by(|a, b| {
+        (b.epochs, b.val_accuracy)
+            .partial_cmp(&(a.epochs, a.val_accuracy))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    for t in ranked.iter().take(50) {
         html += &format!(
-            "<figure><img src=\"{file}\" alt=\"{}\"><figcaption>{}</figcaption></figure>\n",
-            escape(caption),
-            escape(caption)
+            "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td><code>{}</code></td></tr>\n",
+            t.trial,
+            t.epochs,
+            t.val_accuracy,
+            t.val_loss,
+            escape(&Value::Object(t.params.clone()).to_string())
         );
     }
-    if !trials.is_empty() {
-        html += &format!(
-            "<h2>Trials</h2><p>{} trials (records: trials.jsonl, trials.csv, epochs.jsonl); ranked by validation accuracy, never by test.</p><table><tr><th>trial</th><th>epochs</th><th>val accuracy</th><th>val loss</th><th>params</th></tr>\n",
-            trials.len()
-        );
-        let mut ranked: Vec<&TrialSummary> = trials.iter().collect();
-        ranked.sort_by(|a, b| {
-            (b.epochs, b.val_accuracy)
-                .partial_cmp(&(a.epochs, a.val_accuracy))
-                .unwrap_or(std::cmp::Ordering::Equal)
-        });
-        for t in ranked.iter().take(50) {
-            html += &format!(
-                "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td><code>{}</code></td></tr>\n",
-                t.trial,
-                t.epochs,
-                t.val_accuracy,
-                t.val_loss,
-                escape(&Value::Object(t.params.clone()).to_string())
-            );
-        }
-        html += "</table>\n";
-    }
-    // Lets a headless browser (and CI) tell that every picture loaded.
-    html += "<script>window.addEventListener('load',function(){var i=document.images,bad=0;for(var k=0;k<i.length;k++){if(!i[k].complete||i[k].naturalWidth===0)bad++;}document.body.setAttribute('data-images',i.length+' loaded, '+bad+' missing');});</script>\n</body></html>\n";
-    crate::files::write_atomic(&dir.join("index.html"), html.as_bytes())
+    html + "</table>\n"
 }
 
 /// `a/compare.html`: the pictures of runs `a` and `b` side by side, row by

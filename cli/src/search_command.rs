@@ -48,22 +48,89 @@ pub fn run(
     threads: Option<usize>,
     resume: Option<&Path>,
 ) -> Result<(), Fail> {
+    let place = locate(config, out, resume)?;
+    let run = Run::load(&place.config).map_err(|e| Fail(2, e.to_string()))?;
+    let spec = run
+        .search()
+        .ok_or_else(|| {
+            let config = place.config.display();
+            Fail(2, format!("{config}: the config has no [search]"))
+        })?
+        .clone();
+    let mut data = Data::load(&run)?;
+    let sets = data.sets()?;
+    train::preflight(&run, &sets)?;
+    let plan = validate(&run, &sets)?;
+    let dir = &place.dir;
+    prepare(dir)?;
+    crate::save_scaling(dir, &sets)?;
+    let (journal, finished) = open_journal(&place, plan.n)?;
+    let threads = threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    let started = Instant::now();
+    let checks = crate::report::recipe_checks(&run, &sets).map_err(Fail::from)?;
+    for line in &checks.lines {
+        println!("{line}");
+    }
+    write(&dir.join("range_test.json"), checks.range_test.to_string())?;
+    let meta = Meta {
+        run: &run,
+        config: &place.config,
+        checks: &checks.lines,
+        sampler: format!("{:?}", spec.sampler),
+        threads,
+    };
+    // A killed search's folder still reports (from the journal).
+    write(&dir.join("run.json"), meta.json("running").to_string())?;
+    announce(&meta, &plan, (&finished, dir));
+    let trials = Trials {
+        run: &run,
+        sets: &sets,
+        seed: spec.seed,
+        finished,
+        journal: Mutex::new(journal),
+    };
+    let trials_started = Instant::now();
+    let (summaries, all_epochs) = run_trials(&trials, &plan, threads)?;
+    let trials_seconds = trials_started.elapsed().as_secs_f64();
+    println!(
+        "{} trials in {trials_seconds:.2} s on {threads} thread{} ({:.2} s of training in all)",
+        summaries.len(),
+        if threads == 1 { "" } else { "s" },
+        summaries.iter().map(|s| s.seconds).sum::<f64>()
+    );
+    let records = (&summaries[..], &all_epochs[..]);
+    let timing = (started, trials_seconds);
+    finish(&run, &sets, dir, records, meta.json("done"), timing)
+}
+
+/// Where a search runs: its config, its folder, and (resuming) the journal's
+/// head; the config's hash.
+struct Place {
+    config: PathBuf,
+    dir: PathBuf,
+    head: Option<JournalHead>,
+    hash: String,
+}
+
+/// The config and folder of a new or resumed search, refused when a resumed
+/// config changed or a new search would overwrite another's journal.
+fn locate(
+    config: Option<&Path>,
+    out: Option<PathBuf>,
+    resume: Option<&Path>,
+) -> Result<Place, Fail> {
     let (config, dir, head) = match resume {
         Some(dir) => {
             let head = read_head(dir)?;
-            (
-                config.map_or(head.config.clone(), Path::to_path_buf),
-                dir.to_path_buf(),
-                Some(head),
-            )
+            let config = config.map_or(head.config.clone(), Path::to_path_buf);
+            (config, dir.to_path_buf(), Some(head))
         }
         None => {
             let config = config.ok_or_else(|| Fail(2, "give the config".into()))?;
-            (
-                config.to_path_buf(),
-                out_path(config, out, "search", false)?,
-                None,
-            )
+            let dir = out_path(config, out, "search", false)?;
+            (config.to_path_buf(), dir, None)
         }
     };
     let text = std::fs::read(&config).map_err(|e| Fail(2, format!("{}: {e}", config.display())))?;
@@ -91,66 +158,67 @@ pub fn run(
         }
         _ => {}
     }
-    let run = Run::load(&config).map_err(|e| Fail(2, e.to_string()))?;
-    let spec = run
-        .search()
-        .ok_or_else(|| {
-            Fail(
-                2,
-                format!("{}: the config has no [search]", config.display()),
-            )
-        })?
-        .clone();
-    let mut data = Data::load(&run)?;
-    let sets = data.sets()?;
-    train::preflight(&run, &sets)?;
-    let plan = validate(&run, &sets)?;
-    prepare(&dir)?;
-    crate::save_scaling(&dir, &sets)?;
-    let (journal, finished) = match head {
-        Some(_) => resume_journal(&dir, plan.n)?,
-        None => {
-            let absolute = std::fs::canonicalize(&config).unwrap_or(config.clone());
-            let head = JournalHead {
-                journal: "tinyreg search".into(),
-                config: absolute,
-                config_hash: hash,
-                trials: plan.n,
-            };
-            let line = serde_json::to_string(&head).map_err(|e| Fail(3, e.to_string()))?;
-            let journal = Journal::create(&dir.join(JOURNAL), &line).map_err(|m| Fail(3, m))?;
-            (journal, Finished::new())
-        }
-    };
-    let threads = threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let started = Instant::now();
-    let checks = crate::report::recipe_checks(&run, &sets).map_err(Fail::from)?;
-    for line in &checks.lines {
-        println!("{line}");
+    Ok(Place {
+        config,
+        dir,
+        head,
+        hash,
+    })
+}
+
+/// The journal a resumed search goes on with, or a new one headed by the
+/// config's absolute path and hash.
+fn open_journal(place: &Place, n: u64) -> Result<(Journal, Finished), Fail> {
+    if place.head.is_some() {
+        return resume_journal(&place.dir, n);
     }
-    write(&dir.join("range_test.json"), checks.range_test.to_string())?;
-    let names = search::names(&run);
-    let meta = |status: &str| {
+    let config = &place.config;
+    let head = JournalHead {
+        journal: "tinyreg search".into(),
+        config: std::fs::canonicalize(config).unwrap_or(config.clone()),
+        config_hash: place.hash.clone(),
+        trials: n,
+    };
+    let line = serde_json::to_string(&head).map_err(|e| Fail(3, e.to_string()))?;
+    let journal = Journal::create(&place.dir.join(JOURNAL), &line).map_err(|m| Fail(3, m))?;
+    Ok((journal, Finished::new()))
+}
+
+/// What run.json says of a search, running or done.
+struct Meta<'a> {
+    run: &'a Run,
+    config: &'a Path,
+    checks: &'a [String],
+    sampler: String,
+    threads: usize,
+}
+
+impl Meta<'_> {
+    fn json(&self, status: &str) -> serde_json::Value {
+        let run = self.run;
+        let names = search::names(run);
         json!({
             "command": "search",
-            "config": config.display().to_string(),
+            "config": self.config.display().to_string(),
             "status": status,
-            "checks": checks.lines,
-            "sampler": format!("{:?}", spec.sampler),
+            "checks": self.checks,
+            "sampler": self.sampler,
             "params": names,
-            "log": names.iter().map(|n| search::is_log(&run, n)).collect::<Vec<_>>(),
-            "threads": threads,
+            "log": names.iter().map(|n| search::is_log(run, n)).collect::<Vec<_>>(),
+            "threads": self.threads,
             "config_lr": run.config.train.lr,
-            "lr_range": search::bounds(&run, "lr"),
+            "lr_range": search::bounds(run, "lr"),
         })
-    };
-    // A killed search's folder still reports (from the journal).
-    write(&dir.join("run.json"), meta("running").to_string())?;
+    }
+}
+
+/// The search's first lines: sampler, trials, threads, and what a resume
+/// found.
+fn announce(meta: &Meta, plan: &Plan, (finished, dir): (&Finished, &Path)) {
+    let threads = meta.threads;
     println!(
         "search: {}, {} trials of up to {} epochs, {threads} thread{}",
-        format!("{:?}", spec.sampler).to_lowercase(),
+        meta.sampler.to_lowercase(),
         plan.n,
         plan.epochs,
         if threads == 1 { "" } else { "s" }
@@ -163,14 +231,15 @@ pub fn run(
             dir.join(JOURNAL).display()
         );
     }
-    let trials = Trials {
-        run: &run,
-        sets: &sets,
-        seed: spec.seed,
-        finished,
-        journal: Mutex::new(journal),
-    };
-    let trials_started = Instant::now();
+}
+
+/// Every trial of the plan on `threads` threads, one line and a tick of the
+/// progress bar as each finishes.
+fn run_trials(
+    trials: &Trials,
+    plan: &Plan,
+    threads: usize,
+) -> Result<(Vec<TrialSummary>, Vec<EpochRecord>), Fail> {
     let progress = bar(plan.n, "trials");
     let show = |s: &TrialSummary| {
         say(
@@ -187,8 +256,8 @@ pub fn run(
         );
         progress.inc(1);
     };
-    let (summaries, all_epochs) = match &plan.halving {
-        Some(halving) => run_halving(&trials, halving, threads, &progress, &show)?,
+    let results = match &plan.halving {
+        Some(halving) => run_halving(trials, halving, threads, &progress, &show),
         None => {
             let results = search::run_parallel(
                 plan.n as usize,
@@ -200,26 +269,11 @@ pub fn run(
                     }
                 },
             );
-            collect(results)?
+            collect(results)
         }
     };
     progress.finish_and_clear();
-    let trials_seconds = trials_started.elapsed().as_secs_f64();
-    println!(
-        "{} trials in {trials_seconds:.2} s on {threads} thread{} ({:.2} s of training in all)",
-        summaries.len(),
-        if threads == 1 { "" } else { "s" },
-        summaries.iter().map(|s| s.seconds).sum::<f64>()
-    );
-    finish(
-        &run,
-        &sets,
-        &dir,
-        (&summaries, &all_epochs),
-        meta("done"),
-        started,
-        trials_seconds,
-    )
+    results
 }
 
 /// What the search will run, settled before any work.
@@ -468,8 +522,7 @@ fn finish(
     dir: &Path,
     (summaries, all_epochs): (&[TrialSummary], &[EpochRecord]),
     mut meta: serde_json::Value,
-    started: Instant,
-    trials_seconds: f64,
+    (started, trials_seconds): (Instant, f64),
 ) -> Result<(), Fail> {
     let spec = run
         .search()

@@ -551,25 +551,10 @@ fn search_refusals_write_nothing_and_make_no_folder() {
     );
 }
 
-/// A search cut short (its journal torn inside a line, no final records)
-/// resumes, trains only what is missing, and ends with the trials, epochs
-/// and checkpoint of an unbroken search; the cut folder still reports; a
-/// second search into a folder with a journal is refused.
-#[test]
-fn search_resumes_from_its_journal_with_the_results_of_an_unbroken_search() {
-    let dir = scratch("search_resume");
-    let path = config(&dir, |t| t);
-    let path = path.to_str().unwrap();
-    let (whole, cut) = (dir.join("whole"), dir.join("cut"));
-    for out in [&whole, &cut] {
-        let o = tinyreg(&["search", path, "--out", out.to_str().unwrap()]);
-        assert!(o.status.success(), "{}", stderr(&o));
-    }
-    let o = tinyreg(&["search", path, "--out", cut.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
-    // Cut it back to two whole trials and half of a third, as a kill inside
-    // the third's append leaves it, with none of the final records.
+/// Cuts a finished search back to two whole trials and half of a third, as
+/// a kill inside the third's append leaves it, with none of the final
+/// records.
+fn cut_search(cut: &Path) {
     let journal = std::fs::read_to_string(cut.join("journal.jsonl")).unwrap();
     let lines: Vec<&str> = journal.lines().collect();
     assert_eq!(lines.len(), 5, "a head and four trials");
@@ -591,6 +576,26 @@ fn search_resumes_from_its_journal_with_the_results_of_an_unbroken_search() {
     ] {
         std::fs::remove_file(cut.join(name)).unwrap();
     }
+}
+
+/// A search cut short (its journal torn inside a line, no final records)
+/// resumes, trains only what is missing, and ends with the trials, epochs
+/// and checkpoint of an unbroken search; the cut folder still reports; a
+/// second search into a folder with a journal is refused.
+#[test]
+fn search_resumes_from_its_journal_with_the_results_of_an_unbroken_search() {
+    let dir = scratch("search_resume");
+    let path = config(&dir, |t| t);
+    let path = path.to_str().unwrap();
+    let (whole, cut) = (dir.join("whole"), dir.join("cut"));
+    for out in [&whole, &cut] {
+        let o = tinyreg(&["search", path, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = tinyreg(&["search", path, "--out", cut.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    cut_search(&cut);
     let o = tinyreg(&["report", cut.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     let page = std::fs::read_to_string(cut.join("index.html")).unwrap();

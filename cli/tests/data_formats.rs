@@ -393,7 +393,13 @@ fn bad_data_is_refused_with_its_place_exit_2_and_nothing_written() {
             assert!(!out.exists(), "{file} {command}: wrote its folder");
         }
     }
-    // An empty class folder and a truncated image, by name.
+}
+
+/// An empty class folder, a truncated image, a key the format does not read
+/// (exit 2) and a missing file (exit 3) are each named.
+#[test]
+fn bad_folders_keys_and_files_are_refused_by_name() {
+    let dir = scratch("bad_folders");
     let root = dir.join("tree");
     std::fs::create_dir_all(root.join("a")).unwrap();
     std::fs::create_dir_all(root.join("b")).unwrap();
@@ -422,7 +428,6 @@ fn bad_data_is_refused_with_its_place_exit_2_and_nothing_written() {
         "{}",
         stderr(&o)
     );
-    // A key the format does not read, and a missing file (exit 3).
     let path = config(
         &dir,
         "format = \"csv\"\ntrain = \"ragged.csv\"\nlayout = \"nhwc\"",
