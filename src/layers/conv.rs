@@ -6,7 +6,7 @@
 //! `W^T · dy` back (col2im). With SIMD and stride 1, direct kernels run
 //! instead (`kernels::direct_conv`): the forward, `dW` over output channels,
 //! and `dx` as the forward of the flipped, transposed weights. Scratch:
-//! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::Layer::Conv2d`].
+//! [`Conv2d::scratch_len`]. The trainer's layer is [`crate::layers::layer::Layer::Conv2d`].
 
 use crate::error::Error;
 use crate::kernels::direct_conv::{

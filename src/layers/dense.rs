@@ -10,7 +10,7 @@
 //! mask per forward pass, shared by the whole batch (the paper's cheap variant;
 //! its per-sample variant costs a weight matrix per sample). The mask has
 //! `outputs * inputs` bits, bit `o * inputs + i` for `W[o][i]`, drawn by
-//! [`crate::bernoulli_mask`]'s streams. It is applied while W is packed for the
+//! [`crate::kernels::bernoulli::bernoulli_mask`]'s streams. It is applied while W is packed for the
 //! multiply, never materialized as a masked copy, and backward reuses it.
 //! Train: `y = s (W ⊙ M) x + b` with `s = 1` (vanilla) or `1/q` (inverted);
 //! eval: `y = q W x + b` (vanilla) or `W x + b` (inverted).

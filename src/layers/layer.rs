@@ -23,7 +23,7 @@ pub use crate::layers::residual::{linear_survival, DepthScaling, Projection, Sto
 use crate::layers::spatial_dropout::SpatialDropout;
 use crate::size::{add, mul};
 
-/// One layer of a [`crate::Network`]. Every size is explicit, so a list can
+/// One layer of a network (the trainer's `Network`). Every size is explicit, so a list can
 /// be a `const` and its memory known at compile time; `layers::describe::
 /// build_layers` fills the sizes in from the input shape instead.
 ///

@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::kernels::blend;
 
 /// `out = lambda * a + (1 - lambda) * b`, lane-wise (the SIMD blend; bit for bit
-/// equal to [`crate::reference::blend`]).
+/// equal to the oracle `reference::blend`).
 ///
 /// ```
 /// let mut out = [0.0f32; 3];
@@ -120,7 +120,7 @@ impl Mixup {
 
 /// `lambda CE(labels) + (1 - lambda) CE(partner labels)`, the batch mean, with
 /// its gradient `(softmax - lambda onehot_i - (1 - lambda) onehot_j) / batch`
-/// in `grad`; equal to [`crate::softmax_cross_entropy_soft`] against the mixed
+/// in `grad`; equal to [`crate::layers::loss::softmax_cross_entropy_soft`] against the mixed
 /// one-hot targets, without building them.
 pub fn softmax_cross_entropy_mixed(
     classes: usize,
@@ -174,7 +174,7 @@ pub fn softmax_cross_entropy_mixed(
     }
     // The integer-label loss writes softmax - onehot_i; move (1 - lambda) of
     // the one-hot mass to the partner, and mix the two losses.
-    let li = crate::softmax_cross_entropy(classes, logits, labels, grad)?;
+    let li = crate::layers::loss::softmax_cross_entropy(classes, logits, labels, grad)?;
     let inv = 1.0 / batch as f32;
     for (r, (&yi, &yj)) in labels.iter().zip(partner_labels).enumerate() {
         let g = &mut grad[r * classes..(r + 1) * classes];

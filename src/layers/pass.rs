@@ -64,7 +64,7 @@ pub(crate) struct BackwardIo<'a> {
     /// False for the network's first layer: nothing reads its input gradient.
     pub need_input_grad: bool,
     /// A third gradient buffer for residual blocks (else empty): the
-    /// [`crate::Layer::Residual`] branch's hidden gradient, or the gradient
+    /// [`crate::layers::layer::Layer::Residual`] branch's hidden gradient, or the gradient
     /// of a block's input through its skip path, from the end to the start.
     pub spare: &'a mut [f32],
     /// A residual block's end: the block's input.

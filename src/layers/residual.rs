@@ -1,6 +1,6 @@
 //! Residual blocks with stochastic depth (Huang et al. 2016).
 //!
-//! - Around any layers: [`crate::Layer::ResidualStart`] ... `ResidualEnd`,
+//! - Around any layers: [`crate::layers::layer::Layer::ResidualStart`] ... `ResidualEnd`,
 //!   `y = skip(x) + m f(x)` with `skip` the identity or a projection and `m`
 //!   the branch's multiplier: in train `b s` with `b ~ Bernoulli(survival)`
 //!   per batch or per sample and `s` the scaling's train scale (1 for the
@@ -8,7 +8,7 @@
 //!   or 1). The start saves `m` (one, or one per sample) for its end and for
 //!   backward; a batch whose branch is dropped skips the branch's layers
 //!   forward and backward (the trainer reads the saved `m = 0`).
-//! - The original fixed block [`crate::Layer::Residual`]: `f = Dense(features
+//! - The original fixed block [`crate::layers::layer::Layer::Residual`]: `f = Dense(features
 //!   -> hidden) + ReLU -> Dense(hidden -> features)`, one draw per batch.
 //!   Memory: parameters `W1, b1, W2, b2`; saved one flag (did the branch
 //!   run) then the hidden activations (`rows * hidden`).
@@ -113,7 +113,7 @@ pub fn linear_survival(l: usize, total: usize, last: f32) -> f32 {
     1.0 - (l as f32 / total.max(1) as f32) * (1.0 - last)
 }
 
-/// The shape and rule of one block, as [`crate::Layer::Residual`] gives them.
+/// The shape and rule of one block, as [`crate::layers::layer::Layer::Residual`] gives them.
 #[derive(Clone, Copy)]
 pub(crate) struct Residual {
     pub features: usize,

@@ -6,7 +6,7 @@
 //! centre of the padded image, each plain and mirrored); [`all_views`] is
 //! every crop and flip training can draw, so the mean prediction over them
 //! is the expectation over the training augmentation; [`random_view`]
-//! samples one as training does. [`crate::Trainer::predict_views`] averages
+//! samples one as training does. The trainer's `Trainer::predict_views` averages
 //! the class probabilities over a list of views.
 
 use core::num::NonZeroU32;

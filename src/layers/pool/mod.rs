@@ -21,7 +21,7 @@ use crate::distributions::uniform_below;
 use crate::error::Error;
 use crate::kernels::region_pool::{is_2x2, max_pool_2x2_backward, max_pool_planes, PlaneShape};
 
-/// The regions of [`crate::Layer::FractionalMaxPool`].
+/// The regions of [`crate::layers::layer::Layer::FractionalMaxPool`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FmpWindows {
     /// Graham's regions between boundaries `a_{i-1}, a_i` that grow by 1 or 2
@@ -52,7 +52,7 @@ pub enum FmpIncrements {
     Random,
 }
 
-/// What [`crate::Layer::FractionalMaxPool`] computes in eval mode.
+/// What [`crate::layers::layer::Layer::FractionalMaxPool`] computes in eval mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FmpEval {
     /// The mean output of `n >= 1` fixed samplings, the paper's test-time

@@ -17,7 +17,7 @@ use crate::layers::pool::{self as pool, PoolRegions, Region};
 use crate::layers::pool::{FmpEval, FmpIncrements, FmpWindows, MAX_POOL_SIDE};
 use crate::size::mul;
 
-/// The pooling kinds of a network layer, as [`crate::Layer`]'s pooling
+/// The pooling kinds of a network layer, as [`crate::layers::layer::Layer`]'s pooling
 /// variants hold them (`Layer::pooling` makes one), so that this module
 /// needs nothing from the layer list above it.
 #[derive(Clone, Copy, Debug, PartialEq)]
