@@ -17,11 +17,10 @@ mod search;
 use std::time::Instant;
 
 use search::{
-    best_index, mean_sd, run_parallel, run_search, threads, train_trial, Hyper, Outcome, Search,
-    Trial, DIGITS,
+    best_index, mean_sd, run_search, threads, train_trial, Hyper, Outcome, Search, Trial, DIGITS,
 };
 use tinyreg::tune::{
-    check_initial_loss, diagnose, lr_range_test, max_findings, overfit_small_sample,
+    check_initial_loss, diagnose, lr_range_test, max_findings, overfit_small_sample, run_parallel,
     unregularized_config, unregularized_layers, validation_split, Finding, Param, RangePoint,
     RangeTestConfig, Sampler, Space, SuccessiveHalving, Thresholds, TrialRecord,
     INITIAL_LOSS_TOLERANCE,
@@ -214,8 +213,9 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
     for rung in 0..halving.rungs() {
         let pending: Vec<usize> = halving.pending(rung, &records).collect();
         let budget = halving.budget(rung);
-        let results = run_parallel(
-            pending.len(),
+        let mut slots: Vec<Option<_>> = (0..pending.len()).map(|_| None).collect();
+        run_parallel(
+            &mut slots,
             threads(),
             |k| {
                 let record = records[pending[k]];
@@ -230,6 +230,7 @@ fn search(train: &Icls, val: &Icls, valley: f32) -> Result<Outcome, Error> {
             },
             |_, _| {},
         );
+        let results: Vec<_> = slots.into_iter().flatten().collect();
         let mut best = 0.0f32;
         for (k, result) in results.into_iter().enumerate() {
             let outcome = result?;
@@ -436,8 +437,9 @@ fn hand_tuned_table(train: &Icls, val: &Icls, test: &Icls) -> Result<(), Error> 
     let jobs: Vec<(usize, u64)> = (0..rows.len())
         .flat_map(|r| (0..5u64).map(move |s| (r, s)))
         .collect();
-    let results = run_parallel(
-        jobs.len(),
+    let mut slots: Vec<Option<_>> = (0..jobs.len()).map(|_| None).collect();
+    run_parallel(
+        &mut slots,
         threads(),
         |j| -> Result<[f32; 4], Error> {
             let (r, seed) = jobs[j];
@@ -461,6 +463,7 @@ fn hand_tuned_table(train: &Icls, val: &Icls, test: &Icls) -> Result<(), Error> 
         },
         |_, _| {},
     );
+    let results: Vec<_> = slots.into_iter().flatten().collect();
     for (r, row) in rows.iter().enumerate() {
         let runs: Vec<[f32; 4]> = results[r * 5..r * 5 + 5]
             .iter()

@@ -2,9 +2,6 @@
 //! training it with a record per epoch, and running many on worker threads
 //! with the same results on any number of them.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
-
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use tinyreg::tune::{Distribution, Param, Point, Sampler, Value};
@@ -240,40 +237,6 @@ pub fn better(a: &TrialSummary, b: &TrialSummary) -> bool {
     };
     let (ka, kb) = (key(a), key(b));
     ka.0 > kb.0 || (ka.0 == kb.0 && (ka.1 > kb.1 || (ka.1 == kb.1 && a.trial < b.trial)))
-}
-
-/// Runs `job(i)` for `i` in `0..n` on `threads` workers, each taking the next
-/// index, calling `progress` as each ends. Results come back in index order,
-/// so the same jobs give the same vector on any number of threads.
-pub fn run_parallel<T: Send>(
-    n: usize,
-    threads: usize,
-    job: impl Fn(usize) -> T + Sync,
-    progress: impl Fn(usize, &T) + Sync,
-) -> Vec<T> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, n.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let result = job(i);
-                progress(i, &result);
-                if let Ok(mut r) = results.lock() {
-                    r[i] = Some(result);
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_default()
-        .into_iter()
-        .flatten()
-        .collect()
 }
 
 /// Most trials of one search (each keeps a record in memory).

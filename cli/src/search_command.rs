@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tinyreg::tune::{SuccessiveHalving, TrialRecord};
+use tinyreg::tune::{run_parallel, SuccessiveHalving, TrialRecord};
 
 use crate::config::{self, Run};
 use crate::data::{Data, Sets};
@@ -259,8 +259,9 @@ fn run_trials(
     let results = match &plan.halving {
         Some(halving) => run_halving(trials, halving, threads, &progress, &show),
         None => {
-            let results = search::run_parallel(
-                plan.n as usize,
+            let mut slots: Vec<Option<_>> = (0..plan.n as usize).map(|_| None).collect();
+            run_parallel(
+                &mut slots,
                 threads,
                 |i| trials.one(i as u64, plan.epochs, None),
                 |_, r| {
@@ -269,6 +270,7 @@ fn run_trials(
                     }
                 },
             );
+            let results: Vec<_> = slots.into_iter().flatten().collect();
             collect(results)
         }
     };
@@ -482,8 +484,9 @@ fn run_halving(
     for rung in 0..halving.rungs() {
         let budget = halving.budget(rung);
         let pending: Vec<usize> = halving.pending(rung, &records).collect();
-        let results = search::run_parallel(
-            pending.len(),
+        let mut slots: Vec<Option<_>> = (0..pending.len()).map(|_| None).collect();
+        run_parallel(
+            &mut slots,
             threads,
             |k| trials.one(records[pending[k]].trial, budget, Some(rung)),
             |_, r| {
@@ -492,6 +495,7 @@ fn run_halving(
                 }
             },
         );
+        let results: Vec<_> = slots.into_iter().flatten().collect();
         let (rung_summaries, rung_epochs) = collect(results)?;
         for (k, s) in rung_summaries.iter().enumerate() {
             let score = if s.val_accuracy.is_nan() {

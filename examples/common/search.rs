@@ -5,11 +5,9 @@
 #![allow(dead_code)]
 
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Instant;
 
-use tinyreg::tune::{Param, Point, Sampler, Space};
+use tinyreg::tune::{run_parallel, Param, Point, Sampler, Space};
 use tinyreg::{
     shaped, Dropout, EpochMetrics, Error, FitEvent, Icls, ImageShape, Layer, LayerDesc,
     LearningRate, Metrics, Network, Optimizer, Schedule, TrainConfig, Trainer, Update, WeightDecay,
@@ -242,8 +240,9 @@ pub fn run_search(
         trials,
         epochs,
     } = search;
-    let results = run_parallel(
-        trials,
+    let mut slots: Vec<Option<_>> = (0..trials).map(|_| None).collect();
+    run_parallel(
+        &mut slots,
         threads(),
         |i| {
             let point = space.point(sampler, search_seed, i as u64)?;
@@ -264,39 +263,8 @@ pub fn run_search(
             }
         },
     );
+    let results: Vec<_> = slots.into_iter().flatten().collect();
     results.into_iter().collect()
-}
-
-/// Runs `job(i)` for `i` in `0..n` on `threads` workers, each taking the
-/// next index; calls `progress` as each finishes. Results come back in index
-/// order, so the same jobs give the same vector on any number of threads.
-pub fn run_parallel<T: Send>(
-    n: usize,
-    threads: usize,
-    job: impl Fn(usize) -> T + Sync,
-    progress: impl Fn(usize, &T) + Sync,
-) -> Vec<T> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let result = job(i);
-                progress(i, &result);
-                results.lock().unwrap()[i] = Some(result);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.expect("every job ran"))
-        .collect()
 }
 
 /// Worker threads: one per core.

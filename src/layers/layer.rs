@@ -189,7 +189,13 @@ impl Layer {
                 }
             }
             Layer::GlobalAvgPool { shape } => shape.channels,
-            _ => self.inputs(),
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::SpatialDropout(_)
+            | Layer::Residual { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. } => self.inputs(),
         }
     }
 
@@ -221,7 +227,19 @@ impl Layer {
     pub const fn buffers_len(&self) -> usize {
         match *self {
             Layer::BatchNorm(bn) => mul(2, bn.features()),
-            _ => 0,
+            Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::SpatialDropout(_)
+            | Layer::Residual { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. }
+            | Layer::Conv2d { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => 0,
         }
     }
 
@@ -278,7 +296,19 @@ impl Layer {
                 projection: Some(Projection::Conv(conv)),
                 ..
             } => conv.scratch_len() - crate::kernels::gemm::GEMM_SCRATCH_LEN,
-            _ => 0,
+            Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::SpatialDropout(_)
+            | Layer::Residual { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => 0,
         }
     }
 
@@ -304,7 +334,18 @@ impl Layer {
     pub const fn widest_as_first(&self) -> usize {
         match *self {
             Layer::Dense(d) | Layer::DenseDropConnect(d, _) => d.outputs(),
-            _ => self.widest(),
+            Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::SpatialDropout(_)
+            | Layer::Residual { .. }
+            | Layer::ResidualStart { .. }
+            | Layer::ResidualEnd { .. }
+            | Layer::Conv2d { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => self.widest(),
         }
     }
 
@@ -319,7 +360,17 @@ impl Layer {
                 ..
             } => p.inputs(),
             Layer::ResidualEnd { features, .. } => features,
-            _ => 0,
+            Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::SpatialDropout(_)
+            | Layer::Conv2d { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => 0,
         }
     }
 
@@ -336,7 +387,20 @@ impl Layer {
                 projection: Some(p),
                 ..
             } if p.inputs() > io => p.inputs(),
-            _ => io,
+            Layer::Residual { .. }
+            | Layer::ResidualEnd { .. }
+            | Layer::Dense(_)
+            | Layer::DenseDropConnect(..)
+            | Layer::Relu { .. }
+            | Layer::Dropout { .. }
+            | Layer::BatchNorm(_)
+            | Layer::SpatialDropout(_)
+            | Layer::ResidualStart { .. }
+            | Layer::Conv2d { .. }
+            | Layer::MaxPool { .. }
+            | Layer::AvgPool { .. }
+            | Layer::GlobalAvgPool { .. }
+            | Layer::FractionalMaxPool { .. } => io,
         }
     }
 }

@@ -13,6 +13,10 @@
 //!    trials, over caller-provided [`TrialRecord`]s, one rung at a time.
 //! 6. [`diagnose`]: the loss and accuracy curves read into [`Finding`]s.
 //!
+//! With `std`, `run_parallel` runs a search's trials on several threads,
+//! each result in its trial's slot, so the outcome does not depend on the
+//! thread count.
+//!
 //! Protocol: select on a validation split carved from the training data
 //! ([`validation_split`]); score the test set once, for the winner.
 //!
@@ -64,6 +68,8 @@
 mod checks;
 mod curves;
 mod halving;
+#[cfg(feature = "std")]
+mod parallel;
 mod range_test;
 mod sampler;
 mod space;
@@ -75,6 +81,8 @@ pub use checks::{
 };
 pub use curves::{contradiction, diagnose, max_findings, Direction, Finding, Knob, Thresholds};
 pub use halving::{Hyperband, SuccessiveHalving, TrialRecord};
+#[cfg(feature = "std")]
+pub use parallel::run_parallel;
 pub use range_test::{
     lr_range_sweep, lr_range_test, RangePoint, RangeTestConfig, RangeTestReport, Suggestions,
 };
