@@ -10,9 +10,8 @@ use rand_core::Rng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::error::Error;
-use crate::kernels::bernoulli::{mask_bit, mask_bytes, Keep};
 use crate::layers::buffers::BackwardBuffers;
-use crate::layers::dropout::{Dropout, DropoutKind};
+use crate::layers::dropout::DropoutKind;
 use crate::layers::mode::Mode;
 use crate::layers::pool::{PoolRegions, Region};
 use crate::rng::{MaskRng, STREAMS};
@@ -39,16 +38,64 @@ pub fn streams_of(rng: &MaskRng) -> Streams {
 /// Draws the keep decision of each of `units` units, in order: unit `i` from
 /// stream `i % 16`. Every stream advances `ceil(units / 16)` times, like the
 /// SIMD kernel, tail included.
-fn for_each_draw(streams: &mut Streams, keep: Keep, units: usize, mut f: impl FnMut(usize, bool)) {
+fn for_each_draw(
+    streams: &mut Streams,
+    threshold: u64,
+    units: usize,
+    mut f: impl FnMut(usize, bool),
+) {
     for block in 0..units.div_ceil(STREAMS) {
         for (j, stream) in streams.iter_mut().enumerate() {
             let draw = stream.next_u32();
             let i = block * STREAMS + j;
             if i < units {
-                f(i, keep.keeps(draw));
+                f(i, (draw as u64) < threshold);
             }
         }
     }
+}
+
+/// The oracle's own keep rule (SPEC): a unit is kept when its 32-bit draw is
+/// below `t = round(keep * 2^32)`, half away from zero; `keep` in `[0, 1]`.
+/// Exact: `keep` has 24 significant bits, so `keep * 2^32 + 0.5` is exact in
+/// `f64`.
+pub fn threshold(keep: f32) -> Result<u64, Error> {
+    if !(0.0..=1.0).contains(&keep) {
+        return Err(Error::InvalidKeep { keep });
+    }
+    Ok(libm::floor(keep as f64 * 4_294_967_296.0 + 0.5) as u64)
+}
+
+/// A dropout rule as the oracle reads it: the kind, and the keep
+/// probability as given (the oracle derives its threshold and scales
+/// itself, not through the code it checks).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rule {
+    /// Vanilla (scale at eval) or inverted (scale at train).
+    pub kind: DropoutKind,
+    /// The keep probability.
+    pub keep: f32,
+}
+
+impl Rule {
+    /// `(threshold, train scale, eval scale)`: with `q = t / 2^32` exact,
+    /// inverted scales by `1 / q` (rounded once to `f32`) at train and 1 at
+    /// eval; vanilla by 1 at train and `q` rounded to `f32` at eval. An
+    /// inverted rule with `t = 0` has no scale and is refused.
+    fn scales(self) -> Result<(u64, f32, f32), Error> {
+        let t = threshold(self.keep)?;
+        let q = t as f64 / 4_294_967_296.0;
+        match self.kind {
+            DropoutKind::Inverted if t == 0 => Err(Error::InvalidKeep { keep: self.keep }),
+            DropoutKind::Inverted => Ok((t, (1.0 / q) as f32, 1.0)),
+            DropoutKind::Vanilla => Ok((t, 1.0, q as f32)),
+        }
+    }
+}
+
+/// Bit `i` of a bit-packed mask (bit `i % 8` of byte `i / 8`).
+fn bit(mask: &[u8], i: usize) -> bool {
+    mask.get(i / 8).is_some_and(|byte| byte >> (i % 8) & 1 == 1)
 }
 
 fn set_bit(mask: &mut [u8], i: usize, on: bool) {
@@ -74,9 +121,9 @@ fn check(units: usize, out_len: usize, mask_len: Option<usize>) -> Result<(), Er
         });
     }
     if let Some(got) = mask_len {
-        if got < mask_bytes(units) {
+        if got < units.div_ceil(8) {
             return Err(Error::BufferTooSmall {
-                needed: mask_bytes(units),
+                needed: units.div_ceil(8),
                 got,
             });
         }
@@ -86,31 +133,32 @@ fn check(units: usize, out_len: usize, mask_len: Option<usize>) -> Result<(), Er
 
 /// Reference of [`crate::bernoulli_mask`].
 pub fn bernoulli_mask(
-    keep: Keep,
+    keep: f32,
     streams: &mut Streams,
     units: usize,
     mask: &mut [u8],
 ) -> Result<(), Error> {
+    let t = threshold(keep)?;
     check(units, units, Some(mask.len()))?;
-    for_each_draw(streams, keep, units, |i, kept| set_bit(mask, i, kept));
+    for_each_draw(streams, t, units, |i, kept| set_bit(mask, i, kept));
     clear_padding(mask, units);
     Ok(())
 }
 
-/// Reference of [`Dropout::forward`].
+/// Reference of [`crate::Dropout::forward`].
 pub fn dropout_forward(
-    dropout: &Dropout,
+    rule: Rule,
     mode: Mode,
     streams: &mut Streams,
     input: &[f32],
     output: &mut [f32],
     mask: &mut [u8],
 ) -> Result<(), Error> {
+    let (t, scale, _) = rule.scales()?;
     match mode {
         Mode::Train => {
             check(input.len(), output.len(), Some(mask.len()))?;
-            let scale = dropout.train_scale();
-            for_each_draw(streams, dropout.keep(), input.len(), |i, kept| {
+            for_each_draw(streams, t, input.len(), |i, kept| {
                 output[i] = input[i] * if kept { scale } else { 0.0 };
                 set_bit(mask, i, kept);
             });
@@ -118,56 +166,57 @@ pub fn dropout_forward(
         }
         Mode::Eval => {
             check(input.len(), output.len(), None)?;
-            dropout_eval(dropout, input, output);
+            dropout_eval(rule, input, output)?;
         }
     }
     Ok(())
 }
 
-/// Reference of [`Dropout::forward_with_mask`] (and of the train backward, which
-/// is the same map applied to the gradient).
+/// Reference of [`crate::Dropout::forward_with_mask`] (and of the train
+/// backward, which is the same map applied to the gradient).
 pub fn dropout_forward_with_mask(
-    dropout: &Dropout,
+    rule: Rule,
     mask: &[u8],
     input: &[f32],
     output: &mut [f32],
 ) -> Result<(), Error> {
+    let (_, scale, _) = rule.scales()?;
     check(input.len(), output.len(), Some(mask.len()))?;
-    let scale = dropout.train_scale();
     for (i, (y, &x)) in output.iter_mut().zip(input).enumerate() {
-        *y = x * if mask_bit(mask, i) { scale } else { 0.0 };
+        *y = x * if bit(mask, i) { scale } else { 0.0 };
     }
     Ok(())
 }
 
-/// Reference of [`Dropout::backward`].
+/// Reference of [`crate::Dropout::backward`].
 pub fn dropout_backward(
-    dropout: &Dropout,
+    rule: Rule,
     mode: Mode,
     mask: &[u8],
     grad_output: &[f32],
     grad_input: &mut [f32],
 ) -> Result<(), Error> {
     match mode {
-        Mode::Train => dropout_forward_with_mask(dropout, mask, grad_output, grad_input),
+        Mode::Train => dropout_forward_with_mask(rule, mask, grad_output, grad_input),
         Mode::Eval => {
+            rule.scales()?;
             check(grad_output.len(), grad_input.len(), None)?;
-            dropout_eval(dropout, grad_output, grad_input);
-            Ok(())
+            dropout_eval(rule, grad_output, grad_input)
         }
     }
 }
 
-fn dropout_eval(dropout: &Dropout, input: &[f32], output: &mut [f32]) {
-    match dropout.kind() {
+fn dropout_eval(rule: Rule, input: &[f32], output: &mut [f32]) -> Result<(), Error> {
+    let (_, _, scale) = rule.scales()?;
+    match rule.kind {
         DropoutKind::Inverted => output.copy_from_slice(input),
         DropoutKind::Vanilla => {
-            let q = dropout.eval_scale();
             for (y, &x) in output.iter_mut().zip(input) {
-                *y = x * q;
+                *y = x * scale;
             }
         }
     }
+    Ok(())
 }
 
 /// Reference of the dense forward (`f64` accumulation): `output = relu?(scale *
@@ -186,7 +235,7 @@ pub fn dense_forward(
         for o in 0..no {
             let mut sum = 0f64;
             for i in 0..ni {
-                let m = mask.is_none_or(|mask| mask_bit(mask, o * ni + i));
+                let m = mask.is_none_or(|mask| bit(mask, o * ni + i));
                 let w = if m { params.weights[o * ni + i] } else { 0.0 };
                 sum += input[b * ni + i] as f64 * w as f64;
             }
@@ -223,7 +272,7 @@ pub fn dense_backward(
             }
         }
     }
-    let keep = |o: usize, i: usize| mask.is_none_or(|mask| mask_bit(mask, o * ni + i));
+    let keep = |o: usize, i: usize| mask.is_none_or(|mask| bit(mask, o * ni + i));
     for o in 0..no {
         grads.bias[o] = (grads.bias[o] as f64
             + (0..batch)

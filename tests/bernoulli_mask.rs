@@ -37,9 +37,14 @@ const GOLDEN: [(u64, f32, [u8; 12]); 6] = [
 #[test]
 fn bernoulli_mask_golden_masks_are_pinned() {
     for (seed, keep, want) in GOLDEN {
-        let keep = Keep::new(keep).unwrap();
         let mut got = [0u8; 12];
-        bernoulli_mask(keep, &mut MaskRng::seed_from_u64(seed), 90, &mut got).unwrap();
+        bernoulli_mask(
+            Keep::new(keep).unwrap(),
+            &mut MaskRng::seed_from_u64(seed),
+            90,
+            &mut got,
+        )
+        .unwrap();
         assert_eq!(got, want, "seed {seed}");
         let mut oracle = [0u8; 12];
         reference::bernoulli_mask(
@@ -159,15 +164,15 @@ fn bernoulli_mask_rejects_a_short_buffer_and_writes_nothing() {
 
 #[test]
 fn bernoulli_mask_matches_reference_for_every_small_length() {
-    for keep in [0.0f32, 2f32.powi(-33), 0.3, 0.5, 0.999, 1.0] {
-        let keep = Keep::new(keep).unwrap();
+    for p in [0.0f32, 2f32.powi(-33), 0.3, 0.5, 0.999, 1.0] {
+        let keep = Keep::new(p).unwrap();
         for units in 0..=3 * STREAMS + 1 {
             let mut fast = [0x5Au8; 16];
             let mut slow = [0x5Au8; 16];
             let mut rng = MaskRng::seed_from_u64(units as u64);
             let mut streams = reference::streams_from_seed(units as u64);
             bernoulli_mask(keep, &mut rng, units, &mut fast).unwrap();
-            reference::bernoulli_mask(keep, &mut streams, units, &mut slow).unwrap();
+            reference::bernoulli_mask(p, &mut streams, units, &mut slow).unwrap();
             assert_eq!(fast, slow, "units {units}");
             // Bytes past the mask are untouched; padding bits are zero.
             assert!(fast[mask_bytes(units)..].iter().all(|&b| b == 0x5A));
@@ -183,11 +188,29 @@ fn bernoulli_mask_matches_reference_for_every_small_length() {
 proptest! {
     #[test]
     fn bernoulli_mask_matches_reference(units in 0usize..2000, keep in common::edge_keep(), seed in any::<u64>()) {
-        let keep = Keep::new(keep).unwrap();
         let mut fast = vec![0u8; mask_bytes(units)];
         let mut slow = vec![0u8; mask_bytes(units)];
-        bernoulli_mask(keep, &mut MaskRng::seed_from_u64(seed), units, &mut fast).unwrap();
+        bernoulli_mask(Keep::new(keep).unwrap(), &mut MaskRng::seed_from_u64(seed), units, &mut fast).unwrap();
         reference::bernoulli_mask(keep, &mut reference::streams_from_seed(seed), units, &mut slow).unwrap();
         prop_assert_eq!(fast, slow);
+    }
+}
+
+proptest! {
+    /// The crate's threshold is the oracle's, computed apart: `round(keep *
+    /// 2^32)` half away from zero.
+    #[test]
+    fn keep_threshold_matches_the_oracle(keep in common::edge_keep()) {
+        prop_assert_eq!(Keep::new(keep).unwrap().threshold(), reference::threshold(keep).unwrap());
+    }
+}
+
+#[test]
+fn keep_and_the_oracle_refuse_the_same_probabilities() {
+    for keep in [f32::NAN, -0.0001, 1.0001, f32::INFINITY] {
+        assert!(
+            Keep::new(keep).is_err() && reference::threshold(keep).is_err(),
+            "{keep}"
+        );
     }
 }

@@ -9,11 +9,16 @@ use tinyreg::{reference, Dropout, DropoutKind, Error, MaskRng, Mode, STREAMS};
 const KINDS: [DropoutKind; 2] = [DropoutKind::Vanilla, DropoutKind::Inverted];
 
 fn layers() -> Vec<Dropout> {
+    rules().into_iter().map(|(d, _)| d).collect()
+}
+
+/// Every layer of the edge keeps, with the oracle's reading of it.
+fn rules() -> Vec<(Dropout, reference::Rule)> {
     let mut out = Vec::new();
     for keep in [0.0f32, 2f32.powi(-33), 0.1, 0.3, 0.5, 0.9, 0.999, 1.0] {
         for kind in KINDS {
             if let Ok(d) = Dropout::new(kind, keep) {
-                out.push(d);
+                out.push((d, reference::Rule { kind, keep }));
             }
         }
     }
@@ -185,16 +190,22 @@ fn dropout_monte_carlo_per_unit_mean_matches_eval() {
 /// bit for bit, in and out of place, masks included, bytes past them untouched.
 #[test]
 fn dropout_matches_reference_for_every_length_and_offset() {
-    for dropout in layers() {
+    for (dropout, rule) in rules() {
         for len in 0..=3 * STREAMS + 1 {
             for offset in 0..STREAMS {
-                check_against_reference(&dropout, len, offset, (len * 31 + offset) as u64);
+                let seed = (len * 31 + offset) as u64;
+                check_against_reference((&dropout, rule), len, offset, seed);
             }
         }
     }
 }
 
-fn check_against_reference(dropout: &Dropout, len: usize, offset: usize, seed: u64) {
+fn check_against_reference(
+    (dropout, rule): (&Dropout, reference::Rule),
+    len: usize,
+    offset: usize,
+    seed: u64,
+) {
     let buf = edge_biased(len + offset, seed);
     let x = &buf[offset..];
     let mask_len = Dropout::mask_bytes(len);
@@ -209,8 +220,7 @@ fn check_against_reference(dropout: &Dropout, len: usize, offset: usize, seed: u
         let mut y_ref = vec![f32::NAN; len];
         let mut mask_ref = vec![0xA5u8; mask_len + 3];
         let mut streams = reference::streams_from_seed(seed);
-        reference::dropout_forward(dropout, mode, &mut streams, x, &mut y_ref, &mut mask_ref)
-            .unwrap();
+        reference::dropout_forward(rule, mode, &mut streams, x, &mut y_ref, &mut mask_ref).unwrap();
         assert!(
             same_bits(&y[offset..], &y_ref),
             "{dropout:?} {mode:?} len {len} off {offset}"
@@ -247,7 +257,7 @@ fn check_against_reference(dropout: &Dropout, len: usize, offset: usize, seed: u
         let mut dx = vec![0f32; len];
         dropout.backward(mode, &mask, &dy, &mut dx).unwrap();
         let mut dx_ref = vec![0f32; len];
-        reference::dropout_backward(dropout, mode, &mask_ref, &dy, &mut dx_ref).unwrap();
+        reference::dropout_backward(rule, mode, &mask_ref, &dy, &mut dx_ref).unwrap();
         assert!(
             same_bits(&dx, &dx_ref),
             "backward {dropout:?} {mode:?} len {len}"
@@ -379,13 +389,14 @@ proptest! {
         d.forward(mode, &mut MaskRng::seed_from_u64(seed), &x, &mut y, &mut mask).unwrap();
         let mut y_ref = vec![0f32; n];
         let mut mask_ref = vec![0u8; Dropout::mask_bytes(n)];
-        reference::dropout_forward(&d, mode, &mut reference::streams_from_seed(seed), &x, &mut y_ref, &mut mask_ref).unwrap();
+        let rule = reference::Rule { kind, keep };
+        reference::dropout_forward(rule, mode, &mut reference::streams_from_seed(seed), &x, &mut y_ref, &mut mask_ref).unwrap();
         prop_assert!(same_bits(&y, &y_ref));
         prop_assert_eq!(&mask, &mask_ref);
         let mut dx = vec![0f32; n];
         let mut dx_ref = vec![0f32; n];
         d.backward(mode, &mask, &x, &mut dx).unwrap();
-        reference::dropout_backward(&d, mode, &mask_ref, &x, &mut dx_ref).unwrap();
+        reference::dropout_backward(rule, mode, &mask_ref, &x, &mut dx_ref).unwrap();
         prop_assert!(same_bits(&dx, &dx_ref));
     }
 

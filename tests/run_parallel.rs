@@ -35,5 +35,10 @@ fn job_value(i: usize) -> u64 {
 #[test]
 fn run_parallel_of_no_slots_runs_nothing() {
     let mut slots: [Option<u8>; 0] = [];
-    run_parallel(&mut slots, 4, |_| panic!("no job"), |_, _| panic!("no progress"));
+    run_parallel(
+        &mut slots,
+        4,
+        |_| panic!("no job"),
+        |_, _| panic!("no progress"),
+    );
 }

@@ -62,8 +62,9 @@ fuzz_target!(|data: &[u8]| {
     );
     let mut y_ref = vec![7.0f32; out_len];
     let mut mask_ref = vec![0xEEu8; mask_len];
+    let rule = reference::Rule { kind, keep };
     let slow = reference::dropout_forward(
-        &dropout,
+        rule,
         mode,
         &mut reference::streams_from_seed(seed),
         &x,
@@ -84,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
     let mut dx = vec![0f32; n];
     let mut dx_ref = vec![0f32; n];
     dropout.backward(mode, &mask, &y, &mut dx).unwrap();
-    reference::dropout_backward(&dropout, mode, &mask_ref, &y_ref, &mut dx_ref).unwrap();
+    reference::dropout_backward(rule, mode, &mask_ref, &y_ref, &mut dx_ref).unwrap();
     assert!(same_bits(&dx, &dx_ref));
 
     // The mask-free path regenerates the same mask.
