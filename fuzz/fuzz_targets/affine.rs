@@ -12,30 +12,23 @@ use rand_xoshiro::Xoshiro128PlusPlus;
 use tinyreg::layers::affine::{affine, random_affine, AffineParams, Interpolation, RandomAffine};
 use tinyreg::ImageShape;
 
-struct Bytes<'a>(&'a [u8]);
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn f32(&mut self) -> f32 {
-        f32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
+/// This target's sizes and parameters.
+trait Draw {
+    fn size(&mut self, small: u8) -> usize;
+    fn param(&mut self, scale: f32) -> f32;
+    fn range(&mut self, scale: f32) -> (f32, f32);
+}
+
+impl Draw for Bytes<'_> {
     fn size(&mut self, small: u8) -> usize {
-        match self.u8() {
-            0 => usize::MAX / 2 + 1,
-            1 => 70_000,
-            b => (b % small) as usize,
-        }
+        self.pick_size((usize::MAX / 2 + 1, 70_000), |b| (b % small) as usize)
     }
     /// Ordinary most of the time, any bits sometimes.
     fn param(&mut self, scale: f32) -> f32 {
-        match self.u8() % 4 {
-            0 => self.f32(),
-            k => (k as f32 - 2.0) * scale,
-        }
+        self.mostly(|k| (k as f32 - 2.0) * scale)
     }
     fn range(&mut self, scale: f32) -> (f32, f32) {
         let lo = self.param(scale);

@@ -14,37 +14,26 @@ use tinyreg::layers::mixup::{blend, softmax_cross_entropy_mixed, Mixup};
 use tinyreg::layers::resized_crop::{random_resized_crop, resized_crop, CropBox, ResizedCrop};
 use tinyreg::{softmax_cross_entropy, softmax_cross_entropy_soft, ImageShape};
 
-struct Bytes<'a>(&'a [u8]);
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn f32(&mut self) -> f32 {
-        f32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
+/// This target's sizes and parameters.
+trait Draw {
+    fn size(&mut self, small: u8) -> usize;
+    fn len_near(&mut self, n: usize) -> usize;
+    fn param(&mut self) -> f32;
+}
+
+impl Draw for Bytes<'_> {
     fn size(&mut self, small: u8) -> usize {
-        match self.u8() {
-            0 => usize::MAX / 2 + 1,
-            1 => 1 << 33,
-            b => (b % small) as usize,
-        }
+        self.pick_size((usize::MAX / 2 + 1, 1 << 33), |b| (b % small) as usize)
     }
     fn len_near(&mut self, n: usize) -> usize {
-        match self.u8() % 8 {
-            0 => n.saturating_sub(1),
-            1 => n.saturating_add(1),
-            _ => n.min(1 << 16),
-        }
+        self.near(n, n.min(1 << 16))
     }
     /// Ordinary most of the time, any bits sometimes.
     fn param(&mut self) -> f32 {
-        match self.u8() % 4 {
-            0 => self.f32(),
-            k => k as f32 * 0.3,
-        }
+        self.mostly(|k| k as f32 * 0.3)
     }
 }
 

@@ -8,32 +8,23 @@
 use libfuzzer_sys::fuzz_target;
 use tinyreg::{BatchNorm, BatchNormGrads, BatchNormState, Mode};
 
-struct Bytes<'a>(&'a [u8]);
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn f32(&mut self) -> f32 {
-        f32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
+/// This target's sizes.
+trait Draw {
+    fn size(&mut self, small: u8) -> usize;
+    fn len_near(&mut self, n: usize) -> usize;
+}
+
+impl Draw for Bytes<'_> {
     /// A small value, or now and then one that overflows sizes.
     fn size(&mut self, small: u8) -> usize {
-        match self.u8() {
-            0 => usize::MAX / 2 + 1,
-            1 => 1 << 33,
-            b => (b % small) as usize,
-        }
+        self.pick_size((usize::MAX / 2 + 1, 1 << 33), |b| (b % small) as usize)
     }
     /// A length near `n`: exact most of the time.
     fn len_near(&mut self, n: usize) -> usize {
-        match self.u8() % 8 {
-            0 => n.saturating_sub(1),
-            1 => n.saturating_add(1),
-            _ => n,
-        }
+        self.near(n, n)
     }
 }
 

@@ -9,26 +9,18 @@ use libfuzzer_sys::fuzz_target;
 use tinyreg::trainer::optim::clip_grad_norm;
 use tinyreg::{LearningRate, Optimizer, Schedule, Update, WeightDecay};
 
-struct Bytes<'a>(&'a [u8]);
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn u32(&mut self) -> u32 {
-        u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
-    fn f32(&mut self) -> f32 {
-        f32::from_bits(self.u32())
-    }
+/// This target's rates.
+trait Draw {
+    fn rate(&mut self) -> f32;
+}
+
+impl Draw for Bytes<'_> {
     /// Mostly ordinary values, sometimes any bits.
     fn rate(&mut self) -> f32 {
-        match self.u8() % 4 {
-            0 => self.f32(),
-            k => k as f32 * 1e-3,
-        }
+        self.mostly(|k| k as f32 * 1e-3)
     }
 }
 

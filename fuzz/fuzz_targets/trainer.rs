@@ -15,24 +15,18 @@ use tinyreg::{
     Optimizer, Projection, StochasticDepth, TrainConfig, Trainer, Update, WeightDecay,
 };
 
-struct Bytes<'a>(&'a [u8]);
+mod bytes;
+use bytes::Bytes;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        let (b, rest) = self.0.split_first().map_or((0, &[][..]), |(b, r)| (*b, r));
-        self.0 = rest;
-        b
-    }
-    fn f32(&mut self) -> f32 {
-        f32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
-    }
+/// This target's sizes.
+trait Draw {
+    fn size(&mut self) -> usize;
+}
+
+impl Draw for Bytes<'_> {
+    /// Mostly small, sometimes huge.
     fn size(&mut self) -> usize {
-        // Mostly small, sometimes huge.
-        match self.u8() {
-            0 => usize::MAX / 3,
-            1 => 1 << 40,
-            b => (b % 12) as usize + 1,
-        }
+        self.pick_size((usize::MAX / 3, 1 << 40), |b| (b % 12) as usize + 1)
     }
 }
 
