@@ -65,7 +65,20 @@ pub struct Config {
     pub average: Option<AverageSpec>,
     /// Predictions averaged over views of each image (none when left out).
     pub test_time: Option<TestTimeSpec>,
+    /// The weights at the ends of the last cycles of a warm-restart
+    /// schedule, their predictions averaged (none when left out).
+    pub snapshot_ensemble: Option<SnapshotEnsembleSpec>,
     pub search: Option<SearchSpec>,
+}
+
+/// `[snapshot_ensemble]`: Huang et al.'s snapshot ensembles, with
+/// `train.schedule = "cosine_restarts"`.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotEnsembleSpec {
+    /// How many of the last cycles' ends are kept (at least 1).
+    #[serde(deserialize_with = "positive_u32")]
+    pub snapshots: u32,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -732,8 +745,46 @@ impl Run {
         };
         run.check_data().map_err(|m| err(None, m))?;
         run.check_layers().map_err(|(l, m)| err(l, m))?;
+        run.check_snapshots().map_err(|m| err(None, m))?;
         run.resolve_search()?;
         Ok(run)
+    }
+
+    /// A snapshot ensemble needs warm restarts, and is the final model on its
+    /// own (not with `[average]` or `[test_time]`).
+    fn check_snapshots(&self) -> Result<(), String> {
+        let c = &self.config;
+        if c.snapshot_ensemble.is_none() {
+            return Ok(());
+        }
+        if c.train.schedule != ScheduleName::CosineRestarts {
+            return Err("snapshot_ensemble: needs train.schedule = \"cosine_restarts\" (a snapshot at the end of each cycle)".into());
+        }
+        if c.average.is_some() || c.test_time.is_some() || c.early_stopping.is_some() {
+            return Err("snapshot_ensemble: the ensemble is the final model; leave out [average], [test_time] and [early_stopping]".into());
+        }
+        if c.train.warmup_steps > 0 {
+            return Err("snapshot_ensemble: the cycles must end at epochs' ends; leave out train.warmup_steps".into());
+        }
+        Ok(())
+    }
+
+    /// The epochs (1-based) at whose ends a snapshot is taken: the cycles'
+    /// ends within `epochs`, the last `snapshots` of them; empty without
+    /// `[snapshot_ensemble]`.
+    pub fn snapshot_epochs(&self, epochs: u32) -> Vec<u32> {
+        let Some(spec) = self.config.snapshot_ensemble else {
+            return Vec::new();
+        };
+        let t = &self.config.train;
+        let (mut ends, mut at, mut cycle) = (Vec::new(), 0u32, t.cycle_epochs.max(1));
+        while let Some(end) = at.checked_add(cycle).filter(|&e| e <= epochs) {
+            ends.push(end);
+            at = end;
+            cycle = cycle.saturating_mul(t.cycle_mult.max(1));
+        }
+        let skip = ends.len().saturating_sub(spec.snapshots as usize);
+        ends.split_off(skip)
     }
 
     /// Each layer's values in range (the crate's rules, [`LayerDesc::check`]),

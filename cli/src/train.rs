@@ -5,6 +5,7 @@ use std::ops::ControlFlow;
 
 use tinyreg::layers::loss::argmax;
 use tinyreg::trainer::predict::Views;
+use tinyreg::trainer::snapshot_ensemble::snapshot_ensemble_proba;
 use tinyreg::{
     Augmentation, Augmenter, EpochMetrics, FitEvent, Icls, Layer, Metrics, Network, TrainConfig,
     Trainer,
@@ -39,6 +40,8 @@ pub struct FinalModel {
     pub val: Metrics,
     pub average_weights: Option<Vec<u8>>,
     pub views: usize,
+    /// Snapshots whose predictions are averaged (0: none).
+    pub snapshots: usize,
 }
 
 impl Trained {
@@ -124,6 +127,9 @@ pub struct Options<'a> {
     /// many epochs. Training goes on from it exactly as a resumed run does,
     /// so the weights are those of an unbroken run bit for bit.
     pub checkpoint_every: Option<u32>,
+    /// With `resume`: the snapshot ensemble's snapshots taken before the
+    /// checkpoint (epoch, weights-only checkpoint), as `on_snapshot` had them.
+    pub snapshots: &'a [(u32, Vec<u8>)],
 }
 
 /// Steps an epoch of `count` samples takes in batches of `batch`: the last
@@ -146,6 +152,7 @@ pub struct Progress<'p> {
 type StepHook<'h> = Box<dyn FnMut(u32, f32) + 'h>;
 type EpochHook<'h> = Box<dyn FnMut(&EpochRecord) -> ControlFlow<()> + 'h>;
 type CheckpointHook<'h> = Box<dyn FnMut(Progress) -> Result<(), String> + 'h>;
+type SnapshotHook<'h> = Box<dyn FnMut(u32, &[u8]) -> Result<(), String> + 'h>;
 
 /// What a training tells its caller as it goes: each step's loss, each
 /// epoch's record (the caller may stop training there), and the periodic
@@ -155,6 +162,7 @@ pub struct Hooks<'h> {
     on_step: StepHook<'h>,
     on_epoch: EpochHook<'h>,
     on_checkpoint: CheckpointHook<'h>,
+    on_snapshot: SnapshotHook<'h>,
 }
 
 impl Default for Hooks<'_> {
@@ -163,6 +171,7 @@ impl Default for Hooks<'_> {
             on_step: Box::new(|_, _| {}),
             on_epoch: Box::new(|_| ControlFlow::Continue(())),
             on_checkpoint: Box::new(|_| Ok(())),
+            on_snapshot: Box::new(|_, _| Ok(())),
         }
     }
 }
@@ -185,6 +194,79 @@ impl<'h> Hooks<'h> {
             on_checkpoint: Box::new(f),
             ..self
         }
+    }
+    /// Each snapshot of a snapshot ensemble as it is taken: its epoch and
+    /// the weights (a weights-only checkpoint), to keep for a resume.
+    pub fn on_snapshot(self, f: impl FnMut(u32, &[u8]) -> Result<(), String> + 'h) -> Self {
+        Hooks {
+            on_snapshot: Box::new(f),
+            ..self
+        }
+    }
+}
+
+/// A snapshot ensemble's snapshots: the epochs they are taken at and their
+/// weights, one `Trainer::weights_len` piece each.
+struct Snapshots {
+    epochs: Vec<u32>,
+    floats: Vec<f32>,
+}
+
+impl Snapshots {
+    /// Room for the snapshots of `run`'s schedule of `epochs`; the ones a
+    /// resumed checkpoint's `first` epochs took, from `kept`.
+    fn new(
+        run: &Run,
+        trainer: &mut Trainer,
+        (epochs, first): (u32, u32),
+        kept: &[(u32, Vec<u8>)],
+    ) -> Result<Snapshots, TrainError> {
+        let epochs = run.snapshot_epochs(epochs);
+        let len = trainer.weights_len();
+        let floats = buffer(0f32, epochs.len() * len, "the snapshots")?;
+        let mut snapshots = Snapshots { epochs, floats };
+        for (k, &epoch) in snapshots
+            .epochs
+            .iter()
+            .enumerate()
+            .filter(|(_, &e)| e <= first)
+        {
+            let Some((_, bytes)) = kept.iter().find(|(e, _)| *e == epoch) else {
+                return Err(TrainError::Config(format!(
+                    "--resume: the snapshot of epoch {epoch} is missing (snapshot-{epoch}.tinyreg)"
+                )));
+            };
+            // The trainer loads the file between two swaps: the slot gets
+            // the snapshot, the trainer its own weights back.
+            let slot = &mut snapshots.floats[k * len..(k + 1) * len];
+            let t =
+                |e: tinyreg::Error| TrainError::Config(format!("snapshot-{epoch}.tinyreg: {e}"));
+            trainer.swap_weights(slot).map_err(t)?;
+            let loaded = trainer.load_weights(bytes);
+            trainer.swap_weights(slot).map_err(t)?;
+            loaded.map_err(t)?;
+        }
+        Ok(snapshots)
+    }
+
+    fn at(&self, epoch: u32) -> bool {
+        self.epochs.contains(&epoch)
+    }
+
+    /// Takes the snapshot of `epoch` (one of `epochs`) from the live weights
+    /// and hands its checkpoint to `hooks`.
+    fn take(&mut self, trainer: &Trainer, epoch: u32, hooks: &mut Hooks) -> Result<(), TrainError> {
+        let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
+        let Some(k) = self.epochs.iter().position(|&e| e == epoch) else {
+            return Ok(());
+        };
+        let len = trainer.weights_len();
+        trainer
+            .copy_weights(&mut self.floats[k * len..(k + 1) * len])
+            .map_err(t)?;
+        let mut bytes = vec![0u8; trainer.checkpoint_len(false).map_err(t)?];
+        trainer.write_checkpoint(false, &mut bytes).map_err(t)?;
+        (hooks.on_snapshot)(epoch, &bytes).map_err(TrainError::Io)
     }
 }
 
@@ -212,15 +294,9 @@ pub fn train(
             .set_augmenter(Some(augmenter))
             .map_err(config_error)?;
     }
-    let first_epoch = match options.resume {
-        Some(bytes) => {
-            trainer
-                .load_checkpoint(bytes)
-                .map_err(|e| TrainError::Config(format!("--resume: {e}")))?;
-            trainer.steps() / steps_per_epoch(sets.train.count, config.batch).max(1) as u32
-        }
-        None => 0,
-    };
+    let first_epoch = resume(&mut trainer, options.resume, sets.train.count)?;
+    let mut snapshots =
+        Snapshots::new(run, &mut trainer, (epochs, first_epoch), options.snapshots)?;
     let until = options.stop_after.unwrap_or(epochs).min(epochs);
     if first_epoch >= until {
         return Err(TrainError::Config(format!(
@@ -239,7 +315,7 @@ pub fn train(
         trial: id.index,
     };
     let interrupted = fit_paused(
-        &mut trainer,
+        (&mut trainer, &mut snapshots),
         sets,
         span,
         &mut hooks,
@@ -253,7 +329,16 @@ pub fn train(
     } else {
         None
     };
-    let (model, test) = final_model(run, sets, &mut trainer, !interrupted, options.score_test)?;
+    let ended = !interrupted && first_epoch + records.len() as u32 >= epochs;
+    let (model, test) = match snapshots.epochs.is_empty() {
+        true => final_model(run, sets, &mut trainer, !interrupted, options.score_test)?,
+        false => snapshot_model(
+            sets,
+            (&mut trainer, &mut snapshots),
+            ended,
+            options.score_test,
+        )?,
+    };
     Ok(Trained {
         epochs: records,
         steps,
@@ -264,6 +349,18 @@ pub fn train(
         first_epoch,
         model,
     })
+}
+
+/// Loads the checkpoint to resume from, if any; the epochs it had done.
+fn resume(trainer: &mut Trainer, bytes: Option<&[u8]>, count: usize) -> Result<u32, TrainError> {
+    let Some(bytes) = bytes else {
+        return Ok(0);
+    };
+    trainer
+        .load_checkpoint(bytes)
+        .map_err(|e| TrainError::Config(format!("--resume: {e}")))?;
+    let per_epoch = steps_per_epoch(count, trainer.config().batch).max(1) as u32;
+    Ok(trainer.steps() / per_epoch)
 }
 
 /// The augmenter's buffers for batches of `batch` (none without one).
@@ -299,7 +396,7 @@ struct Span {
 /// included, and only training's real end restores the best weights. Adds
 /// to the epoch records and step losses; true when a hook stopped training.
 fn fit_paused(
-    trainer: &mut Trainer,
+    (trainer, snapshots): (&mut Trainer, &mut Snapshots),
     sets: &Sets,
     span: Span,
     hooks: &mut Hooks,
@@ -309,11 +406,14 @@ fn fit_paused(
     let mut order = vec![0u32; sets.train.count];
     let left = (span.epochs - span.first) as usize;
     let mut history = buffer(EpochMetrics::default(), left, "the epochs")?;
+    let snapshot_at = snapshots.epochs.clone();
     let pause_at = |epoch: u32| {
         let periodic = span
             .every
             .is_some_and(|n| (epoch - span.first).is_multiple_of(n));
-        epoch < span.epochs && (epoch == span.until || periodic)
+        // A snapshot's epoch pauses even at the end, before anything could
+        // change the weights.
+        snapshot_at.contains(&epoch) || epoch < span.epochs && (epoch == span.until || periodic)
     };
     let mut done = span.first;
     let mut interrupted = false;
@@ -355,6 +455,9 @@ fn fit_paused(
             )
             .map_err(|e| TrainError::Training(e.to_string()))?;
         done = base + summary.epochs as u32;
+        if summary.interrupted && !interrupted && snapshots.at(done) {
+            snapshots.take(trainer, done, hooks)?;
+        }
         if interrupted || !summary.interrupted || done >= span.until {
             return Ok(interrupted);
         }
@@ -405,6 +508,7 @@ fn final_model(
             val,
             average_weights,
             views: views.map_or(0, |v| v.list.len()),
+            snapshots: 0,
         })
     } else {
         None
@@ -417,6 +521,69 @@ fn final_model(
         trainer.swap_average().map_err(t)?;
     }
     Ok((model, test))
+}
+
+/// The snapshot ensemble as the final model (when training `ended` with
+/// every snapshot taken): its validation metrics, and its one test score
+/// when `score_test`.
+fn snapshot_model(
+    sets: &Sets,
+    (trainer, snapshots): (&mut Trainer, &mut Snapshots),
+    ended: bool,
+    score_test: bool,
+) -> Result<(Option<FinalModel>, Option<Metrics>), TrainError> {
+    if !ended {
+        return Ok((None, None));
+    }
+    let t = |e: tinyreg::Error| TrainError::Training(e.to_string());
+    let val = evaluate_ensemble(trainer, &sets.val, &mut snapshots.floats).map_err(t)?;
+    let model = FinalModel {
+        val,
+        average_weights: None,
+        views: 0,
+        snapshots: snapshots.epochs.len(),
+    };
+    let test = match (&sets.test, score_test) {
+        (Some(data), true) => {
+            Some(evaluate_ensemble(trainer, data, &mut snapshots.floats).map_err(t)?)
+        }
+        _ => None,
+    };
+    Ok((Some(model), test))
+}
+
+/// Loss and accuracy on `data` of the mean probabilities of `snapshots`.
+fn evaluate_ensemble(
+    trainer: &mut Trainer,
+    data: &Icls,
+    snapshots: &mut [f32],
+) -> Result<Metrics, tinyreg::Error> {
+    let (batch, classes, features) = (
+        trainer.config().batch,
+        trainer.network().outputs(),
+        data.features(),
+    );
+    let mut input = vec![0f32; batch * features];
+    let (mut probs, mut tmp) = (vec![0f32; batch * classes], vec![0f32; batch * classes]);
+    let mut labels = vec![0u32; batch];
+    let (mut loss, mut correct) = (0f64, 0usize);
+    let indices: Vec<u32> = (0..data.count as u32).collect();
+    for chunk in indices.chunks(batch) {
+        let rows = chunk.len();
+        let (x, y) = (&mut input[..rows * features], &mut labels[..rows]);
+        data.gather(chunk, x, y)?;
+        let (p, tm) = (&mut probs[..rows * classes], &mut tmp[..rows * classes]);
+        snapshot_ensemble_proba(trainer, snapshots, x, rows, p, tm)?;
+        for (row, &label) in p.chunks_exact(classes).zip(y.iter()) {
+            loss -= f64::from(row[label as usize].max(f32::MIN_POSITIVE).ln());
+            correct += usize::from(argmax(row) == label as usize);
+        }
+    }
+    let n = data.count.max(1);
+    Ok(Metrics {
+        loss: (loss / n as f64) as f32,
+        accuracy: correct as f32 / n as f32,
+    })
 }
 
 /// Loss and accuracy on `data`, averaged over `views` when given.

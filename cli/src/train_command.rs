@@ -56,12 +56,17 @@ pub fn run(config: &Path, flags: TrainFlags) -> Result<(), Fail> {
         index: 0,
         seed: run.config.seed,
     };
+    let kept = match resume {
+        Some(_) => read_snapshots(&dir, &run.snapshot_epochs(schedule_epochs))?,
+        None => Vec::new(),
+    };
     let options = Options {
         checkpoint: true,
         score_test: true,
         resume: resume_bytes.as_deref(),
         stop_after: epochs,
         checkpoint_every: Some(checkpoint_every),
+        snapshots: &kept,
     };
     let hooks = Hooks::default()
         .on_step(|_, _| progress.inc(1))
@@ -71,6 +76,10 @@ pub fn run(config: &Path, flags: TrainFlags) -> Result<(), Fail> {
                 r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.update_ratio
             ));
             ControlFlow::Continue(())
+        })
+        .on_snapshot(|epoch, bytes| {
+            let path = dir.join(format!("snapshot-{epoch}.tinyreg"));
+            write(&path, bytes).map_err(|Fail(_, m)| m)
         })
         .on_checkpoint(|p| {
             let first = p.records.first().map_or(p.epochs_done + 1, |r| r.epoch);
@@ -123,6 +132,20 @@ fn finish(
         dir.display()
     );
     Ok(())
+}
+
+/// The snapshot files of `epochs` the folder holds (a resumed run's).
+fn read_snapshots(dir: &Path, epochs: &[u32]) -> Result<Vec<(u32, Vec<u8>)>, Fail> {
+    let mut kept = Vec::new();
+    for &epoch in epochs {
+        let path = dir.join(format!("snapshot-{epoch}.tinyreg"));
+        match std::fs::read(&path) {
+            Ok(bytes) => kept.push((epoch, bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Fail(3, format!("{}: {e}", path.display()))),
+        }
+    }
+    Ok(kept)
 }
 
 /// `--epochs` and `--checkpoint-every` are at least 1.
@@ -208,6 +231,9 @@ fn final_model(dir: &Path, trained: &Trained) -> Result<String, Fail> {
     }
     if m.views > 0 {
         what.push(format!("{} test-time views", m.views));
+    }
+    if m.snapshots > 0 {
+        what.push(format!("the ensemble of {} snapshots", m.snapshots));
     }
     let what = what.join(", ");
     println!(

@@ -1008,3 +1008,103 @@ fn early_stopping_and_average_sections_resume_exactly() {
         read(&whole, "weights-average.tinyreg")
     );
 }
+
+/// A snapshot ensemble: a snapshot file at each of the last cycles' ends,
+/// the final model named, and a run paused between two snapshots and
+/// resumed ends with the files and scores of an unbroken one.
+#[test]
+fn snapshot_ensemble_resumes_with_its_snapshots() {
+    let dir = scratch("snapshot_ensemble");
+    let path = config(&dir, |t| {
+        t.replace(
+            "epochs = 4\n",
+            "epochs = 7\nschedule = \"cosine_restarts\"\ncycle_epochs = 1\ncycle_mult = 2\n",
+        )
+        .replace("[search]", "[snapshot_ensemble]\nsnapshots = 2\n[search]")
+    });
+    let path = path.to_str().unwrap();
+    let (whole, cut) = (dir.join("whole"), dir.join("cut"));
+    let o = tinyreg(&["train", path, "--out", whole.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("final model (the ensemble of 2 snapshots)"),
+        "{text}"
+    );
+    // Cycles end at epochs 1, 3 and 7: the last two are kept.
+    assert!(!whole.join("snapshot-1.tinyreg").exists());
+    for epoch in [3, 7] {
+        assert!(whole.join(format!("snapshot-{epoch}.tinyreg")).exists());
+    }
+    let o = tinyreg(&[
+        "train",
+        path,
+        "--out",
+        cut.to_str().unwrap(),
+        "--epochs",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = tinyreg(&[
+        "train",
+        path,
+        "--out",
+        cut.to_str().unwrap(),
+        "--resume",
+        cut.join("weights.tinyreg").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for file in [
+        "weights.tinyreg",
+        "snapshot-3.tinyreg",
+        "snapshot-7.tinyreg",
+    ] {
+        let read = |d: &Path| std::fs::read(d.join(file)).unwrap();
+        assert_eq!(read(&cut), read(&whole), "{file}");
+    }
+    let final_model = |d: &Path| -> serde_json::Value {
+        let meta = std::fs::read_to_string(d.join("run.json")).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        serde_json::json!([meta["final_model"], meta["test"]])
+    };
+    assert_eq!(final_model(&cut), final_model(&whole));
+}
+
+/// Without warm restarts, or beside `[average]`, `[snapshot_ensemble]` is
+/// refused before anything is written.
+#[test]
+fn snapshot_ensemble_needs_warm_restarts_and_stands_alone() {
+    let dir = scratch("snapshot_ensemble_refused");
+    let path = config(&dir, |t| {
+        t.replace(
+            "epochs = 4\n",
+            "epochs = 7\nschedule = \"cosine_restarts\"\n",
+        )
+        .replace("[search]", "[snapshot_ensemble]\nsnapshots = 2\n[search]")
+    });
+    let path = path.to_str().unwrap();
+    for (edit, says) in [
+        ("cosine_restarts", "needs train.schedule"),
+        ("[snapshot_ensemble]", "leave out [average]"),
+    ] {
+        let bad = std::fs::read_to_string(path).unwrap().replace(
+            edit,
+            if edit == "cosine_restarts" {
+                "cosine"
+            } else {
+                "[average]\nkind = \"uniform\"\n[snapshot_ensemble]"
+            },
+        );
+        let bad_path = dir.join("bad.toml");
+        std::fs::write(&bad_path, bad).unwrap();
+        let o = tinyreg(&[
+            "train",
+            bad_path.to_str().unwrap(),
+            "--out",
+            dir.join("no").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+        assert!(!dir.join("no").exists());
+    }
+}

@@ -12,7 +12,7 @@ use common::{scratch, stderr, tinyreg};
 
 /// The smallest config the parser takes, a section at a time, so that a
 /// probe can add or replace one key.
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 11] = [
     ("", "seed = 0\n"),
     (
         "data",
@@ -28,6 +28,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("early_stopping", "patience = 2\n"),
     ("average", "kind = \"exponential\"\n"),
     ("test_time", "views = \"ten_crop\"\n"),
+    ("snapshot_ensemble", "snapshots = 2\n"),
     (
         "search",
         "sampler = \"random\"\ntrials = 1\nparams = [{ name = \"lr\", low = 0.1, high = 1.0 }]\n",
@@ -230,6 +231,7 @@ fn config_reference_lists_every_key_and_value_of_the_parser() {
         (Place::Section("early_stopping"), "`[early_stopping]`"),
         (Place::Section("average"), "`[average]`"),
         (Place::Section("test_time"), "`[test_time]`"),
+        (Place::Section("snapshot_ensemble"), "`[snapshot_ensemble]`"),
         (Place::Section("search"), "`[search]`"),
         (Place::Param, "`[[search.params]]`"),
     ];
