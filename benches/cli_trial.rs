@@ -58,6 +58,7 @@ fn in_process(full: &Icls, epochs: u32, observed: bool) -> f32 {
         },
         clip_norm: None,
         seed: 2026 * 1000,
+        plateau: None,
         early_stopping: None,
         average: None,
     };

@@ -328,6 +328,7 @@ fn row_config(
         },
         clip_norm: None,
         seed,
+        plateau: None,
         early_stopping: early_stopping.then_some((
             Metric::ValLoss,
             EarlyStoppingConfig {

@@ -93,6 +93,7 @@ fn run(train_bytes: &[u8], test_bytes: &[u8]) -> Result<(), tinyreg::Error> {
             },
             clip_norm: None,
             seed: 0,
+            plateau: None,
             early_stopping: None,
             average: None,
         };

@@ -9,8 +9,8 @@ use tinyreg::trainer::checkpoint::{
 };
 use tinyreg::{
     BatchNorm, Dense, Dropout, EarlyStoppingConfig, EpochMetrics, Error, FitEvent, Icls, Layer,
-    LearningRate, Metric, Monitor, Network, Optimizer, Schedule, TrainConfig, Trainer, Update,
-    WeightAverage, WeightDecay,
+    LearningRate, Metric, Monitor, Network, Optimizer, PlateauConfig, Schedule, TrainConfig,
+    Trainer, Update, WeightAverage, WeightDecay,
 };
 
 const TRAIN: &[u8] = include_bytes!("../data/digits-train.bin");
@@ -41,6 +41,7 @@ fn config(optimizer: Optimizer) -> TrainConfig {
         },
         clip_norm: None,
         seed: 7,
+        plateau: None,
         early_stopping: None,
         average: None,
     }
@@ -397,4 +398,73 @@ fn checkpoint_reads_version_1_and_refuses_non_finite_floats() {
             assert!(fresh.params() == &before[..]);
         }
     }
+}
+
+/// Plateau decay's counters and the rate it set live in the memory: a fit
+/// paused right after a reduction, checkpointed and resumed in another
+/// trainer, trains on at the reduced rate and ends with the weights of one
+/// unbroken call; `reset` goes back to the chosen rate.
+#[test]
+fn checkpoint_resume_carries_plateau_decay() {
+    let layers = mlp(0.8);
+    let plateau = PlateauConfig {
+        factor: 0.5,
+        patience: 0,
+        threshold: 0.2,
+        ..PlateauConfig::new(Monitor::Min)
+    };
+    let cfg = config(Optimizer::ADAM)
+        .with_lr(LearningRate::constant(3e-3))
+        .with_plateau(Metric::ValLoss, plateau);
+    let (train, val) = data();
+    let net = Network::new(&layers);
+    let run = |resume: Option<&[u8]>, pause_after: Option<u32>| {
+        let mut mem = vec![0f32; net.memory_len_for(&cfg)];
+        let mut trainer = Trainer::new(net, cfg, &mut mem).unwrap();
+        if let Some(bytes) = resume {
+            trainer.load_checkpoint(bytes).unwrap();
+        }
+        let mut order = vec![0u32; train.count];
+        let mut history = vec![EpochMetrics::default(); 12];
+        trainer
+            .fit_observed(
+                &train,
+                &val,
+                12 - trainer.epochs_done(),
+                &mut order,
+                &mut history,
+                &mut |e| match e {
+                    FitEvent::Epoch { epoch, .. } if Some(epoch + 1) == pause_after => {
+                        ControlFlow::Break(())
+                    }
+                    _ => ControlFlow::Continue(()),
+                },
+            )
+            .unwrap();
+        let mut bytes = vec![0u8; trainer.checkpoint_len(true).unwrap()];
+        trainer.write_checkpoint(true, &mut bytes).unwrap();
+        let rates: Vec<f32> = history.iter().map(|h| h.lr).collect();
+        let base = trainer.config().lr.base;
+        trainer.reset();
+        assert_eq!(trainer.config().lr.base, 3e-3, "reset keeps a decayed rate");
+        (trainer.epochs_done(), rates, base, bytes)
+    };
+    let (_, rates, base, unbroken) = run(None, None);
+    // The first reduction: the epoch after the first that did not improve.
+    let first_low = rates
+        .iter()
+        .position(|&r| r < 3e-3)
+        .expect("the rate never decayed");
+    assert!(base < 3e-3 && first_low >= 1, "{rates:?}");
+    let (_, _, paused_base, bytes) = run(None, Some(first_low as u32));
+    assert_eq!(
+        paused_base, 1.5e-3,
+        "paused right after the first reduction"
+    );
+    let (_, resumed_rates, _, resumed) = run(Some(&bytes), None);
+    assert_eq!(
+        resumed_rates[0], 1.5e-3,
+        "the resumed fit forgot the decayed rate"
+    );
+    assert_eq!(resumed, unbroken, "the resumed run's checkpoint differs");
 }

@@ -209,6 +209,7 @@ fn trainer_never_allocates() {
         lr: LearningRate::constant(1e-3),
         clip_norm: Some(5.0),
         seed: 3,
+        plateau: None,
         early_stopping: Some((
             Metric::ValAccuracy,
             EarlyStoppingConfig {

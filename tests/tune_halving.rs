@@ -171,6 +171,7 @@ fn retraining_a_survivor_equals_continuing_it() {
         },
         clip_norm: None,
         seed: 42,
+        plateau: None,
         early_stopping: None,
         average: None,
     };

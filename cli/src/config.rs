@@ -16,7 +16,8 @@ use tinyreg::tune::{Param, Sampler, Space};
 use tinyreg::{
     build_layers, Augmentation, BatchMix, DepthScaling, Dropout, DropoutKind, EarlyStoppingConfig,
     FmpEval, FmpIncrements, FmpWindows, ImageShape, Layer, LayerDesc, LearningRate, Metric,
-    Monitor, Optimizer, Schedule, StochasticDepth, TrainConfig, Update, WeightAverage, WeightDecay,
+    Monitor, Optimizer, PlateauConfig, Schedule, StochasticDepth, TrainConfig, Update,
+    WeightAverage, WeightDecay,
 };
 
 /// A config error: the message, and the line it is about when known.
@@ -61,6 +62,8 @@ pub struct Config {
     pub mix: Option<MixSpec>,
     /// Stop when the validation metric stops improving (never when left out).
     pub early_stopping: Option<EarlyStoppingSpec>,
+    /// Decay the rate when the validation metric plateaus (never when left out).
+    pub plateau: Option<PlateauSpec>,
     /// A running average of the weights (none when left out).
     pub average: Option<AverageSpec>,
     /// Predictions averaged over views of each image (none when left out).
@@ -122,6 +125,60 @@ pub struct EarlyStoppingSpec {
     pub start_from_epoch: u32,
     #[serde(default = "yes")]
     pub restore_best: bool,
+}
+
+/// `[plateau]`: PyTorch's `ReduceLROnPlateau` after each epoch.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlateauSpec {
+    #[serde(default = "val_loss")]
+    pub metric: MetricName,
+    #[serde(default = "tenth")]
+    pub factor: f64,
+    #[serde(default = "ten_u32")]
+    pub patience: u32,
+    #[serde(default = "plateau_threshold")]
+    pub threshold: f64,
+    #[serde(default = "yes")]
+    pub relative: bool,
+    #[serde(default)]
+    pub cooldown: u32,
+    #[serde(default)]
+    pub min_lr: f64,
+}
+
+impl PlateauSpec {
+    /// The crate's settings (PyTorch's defaults where the config is
+    /// silent), checked.
+    fn config(self) -> Result<(Metric, PlateauConfig), tinyreg::Error> {
+        let (metric, mode) = match self.metric {
+            MetricName::ValLoss => (Metric::ValLoss, Monitor::Min),
+            MetricName::ValAccuracy => (Metric::ValAccuracy, Monitor::Max),
+        };
+        let config = PlateauConfig {
+            factor: self.factor,
+            patience: self.patience,
+            threshold: self.threshold,
+            relative: self.relative,
+            cooldown: self.cooldown,
+            min_lr: self.min_lr,
+            ..PlateauConfig::new(mode)
+        };
+        config.validate()?;
+        Ok((metric, config))
+    }
+}
+
+fn tenth() -> f64 {
+    0.1
+}
+
+fn ten_u32() -> u32 {
+    10
+}
+
+fn plateau_threshold() -> f64 {
+    1e-4
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -965,6 +1022,10 @@ impl Run {
             },
             clip_norm: t.clip_norm,
             seed,
+            plateau: match self.config.plateau {
+                Some(p) => Some(p.config().map_err(|e| format!("plateau: {}", says(&e)))?),
+                None => None,
+            },
             early_stopping: self.config.early_stopping.map(|e| {
                 let (metric, mode) = match e.metric {
                     MetricName::ValLoss => (Metric::ValLoss, Monitor::Min),

@@ -1108,3 +1108,50 @@ fn snapshot_ensemble_needs_warm_restarts_and_stands_alone() {
         assert!(!dir.join("no").exists());
     }
 }
+
+/// `[plateau]` decays the rate when the validation loss stops improving
+/// (here: any improvement under 50% counts as none), and a refused factor
+/// writes nothing.
+#[test]
+fn plateau_decays_the_rate_and_bad_factors_are_refused() {
+    let dir = scratch("plateau");
+    let path = config(&dir, |t| {
+        t.replace("epochs = 4\n", "epochs = 4\nschedule = \"constant\"\n")
+            .replace(
+                "[search]",
+                "[plateau]\nfactor = 0.5\npatience = 0\nthreshold = 0.5\n[search]",
+            )
+    });
+    let out = dir.join("out");
+    let o = tinyreg(&[
+        "train",
+        path.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let curves = std::fs::read_to_string(out.join("curves.jsonl")).unwrap();
+    let rates: Vec<f64> = curves
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["lr"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(rates.windows(2).any(|w| w[1] < w[0] * 0.6), "{rates:?}");
+    let bad = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("factor = 0.5", "factor = 1.5");
+    std::fs::write(&path, bad).unwrap();
+    let no = dir.join("no");
+    let o = tinyreg(&[
+        "train",
+        path.to_str().unwrap(),
+        "--out",
+        no.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("plateau: "), "{}", stderr(&o));
+    assert!(!no.exists());
+}

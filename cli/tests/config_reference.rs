@@ -12,7 +12,7 @@ use common::{scratch, stderr, tinyreg};
 
 /// The smallest config the parser takes, a section at a time, so that a
 /// probe can add or replace one key.
-const SECTIONS: [(&str, &str); 11] = [
+const SECTIONS: [(&str, &str); 12] = [
     ("", "seed = 0\n"),
     (
         "data",
@@ -26,6 +26,7 @@ const SECTIONS: [(&str, &str); 11] = [
     ("augment", "hflip = true\n"),
     ("mix", "kind = \"mixup\"\nalpha = 0.2\n"),
     ("early_stopping", "patience = 2\n"),
+    ("plateau", "factor = 0.5\n"),
     ("average", "kind = \"exponential\"\n"),
     ("test_time", "views = \"ten_crop\"\n"),
     ("snapshot_ensemble", "snapshots = 2\n"),
@@ -229,6 +230,7 @@ fn config_reference_lists_every_key_and_value_of_the_parser() {
         (Place::Section("augment"), "`[augment]`"),
         (Place::Section("mix"), "`[mix]`"),
         (Place::Section("early_stopping"), "`[early_stopping]`"),
+        (Place::Section("plateau"), "`[plateau]`"),
         (Place::Section("average"), "`[average]`"),
         (Place::Section("test_time"), "`[test_time]`"),
         (Place::Section("snapshot_ensemble"), "`[snapshot_ensemble]`"),

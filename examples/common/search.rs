@@ -119,6 +119,7 @@ pub fn config(
         },
         clip_norm: None,
         seed,
+        plateau: None,
         early_stopping: None,
         average: None,
     })

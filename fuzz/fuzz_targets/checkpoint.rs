@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         lr: LearningRate::constant(1e-2),
         clip_norm: None,
         seed: 1,
+        plateau: None,
         early_stopping: None,
         average: None,
     };

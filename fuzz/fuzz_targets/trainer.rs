@@ -138,6 +138,7 @@ fuzz_target!(|data: &[u8]| {
         lr,
         clip_norm,
         seed: b.u8() as u64,
+        plateau: None,
         early_stopping: None,
         average: None,
     };

@@ -181,6 +181,7 @@ fn train_config(c: &TinyregMlpConfig) -> Result<TrainConfig, Error> {
         lr: LearningRate::constant(c.learning_rate),
         clip_norm: None,
         seed: c.seed,
+        plateau: None,
         early_stopping: None,
         average: None,
     })

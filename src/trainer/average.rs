@@ -110,15 +110,18 @@ impl Trainer<'_, '_> {
         }
     }
 
-    /// Floats of early stopping's snapshot and counters in the training
-    /// state (none without early stopping).
-    pub(super) fn early_stopping_len(&self) -> usize {
+    /// Floats of early stopping's snapshot and `fit`'s counters in the
+    /// training state (none without early stopping or plateau decay).
+    pub(super) fn fit_state_len(&self) -> usize {
+        let counters = match (self.config.early_stopping, self.config.plateau) {
+            (None, None) => 0,
+            _ => super::network::FIT_STATE_LEN,
+        };
         match self.config.early_stopping {
             Some((_, es)) if es.restore_best_weights => {
-                self.net.params_len() + self.net.buffers_len() + super::network::FIT_STATE_LEN
+                self.net.params_len() + self.net.buffers_len() + counters
             }
-            Some(_) => super::network::FIT_STATE_LEN,
-            None => 0,
+            _ => counters,
         }
     }
 

@@ -342,6 +342,7 @@ impl Trainer<'_, '_> {
         self.masks = masks;
         self.shuffle_rng = Xoshiro128PlusPlus::from_seed(shuffle);
         self.step = u32_at(bytes, 48);
+        self.sync_plateau_rate();
         Ok(())
     }
 

@@ -29,6 +29,9 @@ pub(super) fn check_config(config: &TrainConfig) -> Result<(), Error> {
     if let Some(average) = config.average {
         average.validate()?;
     }
+    if let Some((_, plateau)) = config.plateau {
+        plateau.validate()?;
+    }
     Ok(())
 }
 

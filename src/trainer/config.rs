@@ -3,6 +3,7 @@
 use super::average::WeightAverage;
 use super::early_stopping::EarlyStoppingConfig;
 use super::optim::{self, LearningRate, Update};
+use super::plateau::PlateauConfig;
 
 /// The metric early stopping watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +30,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Early stopping on a validation metric, if set.
     pub early_stopping: Option<(Metric, EarlyStoppingConfig)>,
+    /// Decay of the base rate when a validation metric plateaus, if set
+    /// ([`crate::ReduceOnPlateau`] after each epoch of [`crate::Trainer::fit`];
+    /// its counters and the reduced rate live in the trainer's memory, and
+    /// so in checkpoints).
+    pub plateau: Option<(Metric, PlateauConfig)>,
     /// A running average of the weights, if set (one more copy of the
     /// parameters and buffers in memory: [`crate::Network::memory_len_for`]).
     pub average: Option<WeightAverage>,
@@ -59,6 +65,7 @@ impl TrainConfig {
             clip_norm: None,
             seed: 0,
             early_stopping: None,
+            plateau: None,
             average: None,
         }
     }
@@ -97,6 +104,14 @@ impl TrainConfig {
     pub const fn with_average(self, average: WeightAverage) -> Self {
         TrainConfig {
             average: Some(average),
+            ..self
+        }
+    }
+
+    /// Decays the base rate when `metric` plateaus.
+    pub const fn with_plateau(self, metric: Metric, config: PlateauConfig) -> Self {
+        TrainConfig {
+            plateau: Some((metric, config)),
             ..self
         }
     }

@@ -6,11 +6,16 @@ use core::ops::ControlFlow;
 
 use super::data::{shuffled_indices, Icls};
 use super::early_stopping::{EarlyStopping, EarlyStoppingConfig, Verdict};
+use super::plateau::ReduceOnPlateau;
 use super::regions::carve;
 use super::{EpochMetrics, FitEvent, FitSummary, Metric, Metrics, Trainer};
 use crate::error::Error;
 use crate::kernels::words::u32s_mut;
 use crate::layers::mode::Mode;
+
+/// Where plateau decay's four counters and its rate sit in `fit`'s counters
+/// (after the epochs done and early stopping's four).
+const PLATEAU_AT: usize = 5;
 
 impl<'n, 'm> Trainer<'n, 'm> {
     /// Loss and accuracy on all of `data` in eval mode, `batch` samples at a time.
@@ -158,6 +163,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
                 }
                 None => false,
             };
+            self.plateau_after_epoch(val_metrics);
             self.set_epochs_done(done.saturating_add(1));
             let ended = FitEvent::Epoch {
                 epoch,
@@ -274,6 +280,37 @@ impl<'n, 'm> Trainer<'n, 'm> {
     fn store_stopper(&mut self, es: &EarlyStopping) {
         let at = self.plan.fit_state + 1;
         self.mem[at..at + 4].copy_from_slice(&es.to_floats());
+    }
+
+    /// Plateau decay hears of the epoch: its counters and the base rate it
+    /// gives the next epoch go to the memory (so to checkpoints too).
+    fn plateau_after_epoch(&mut self, val: Metrics) {
+        let Some((metric, config)) = self.config.plateau else {
+            return;
+        };
+        let value = match metric {
+            Metric::ValLoss => val.loss,
+            Metric::ValAccuracy => val.accuracy,
+        };
+        let at = self.plan.fit_state + PLATEAU_AT;
+        let mut floats = [0f32; 4];
+        floats.copy_from_slice(&self.mem[at..at + 4]);
+        let mut plateau = ReduceOnPlateau::from_floats(config, floats);
+        let lr = plateau.update(value, self.config.lr.base);
+        self.mem[at..at + 4].copy_from_slice(&plateau.to_floats());
+        self.mem[at + 4] = lr;
+        self.config.lr.base = lr;
+    }
+
+    /// The base rate as the memory's counters say (after a checkpoint or
+    /// snapshot is loaded, or a reset): the one plateau decay set after the
+    /// last epoch, or before any epoch the chosen one.
+    pub(super) fn sync_plateau_rate(&mut self) {
+        let at = self.plan.fit_state + PLATEAU_AT;
+        self.config.lr.base = match self.config.plateau {
+            Some(_) if self.epochs_done() > 0 => self.mem[at + 4],
+            _ => self.chosen_base_lr,
+        };
     }
 
     fn snapshot_best(&mut self) {

@@ -100,6 +100,9 @@ pub struct Trainer<'n, 'm> {
     mem: &'m mut [f32],
     plan: Plan,
     config: TrainConfig,
+    /// The base rate of `new` or `set_learning_rate`, before any plateau
+    /// decay (which changes `config.lr.base`).
+    chosen_base_lr: f32,
     masks: MaskRng,
     shuffle_rng: Xoshiro128PlusPlus,
     step: u32,
@@ -146,6 +149,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
             mem,
             plan,
             config,
+            chosen_base_lr: config.lr.base,
             masks: MaskRng::seed_from_u64(config.seed),
             shuffle_rng: Xoshiro128PlusPlus::seed_from_u64(config.seed ^ SHUFFLE_SEED),
             step: 0,
@@ -182,6 +186,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.update_ratio = 0.0;
         self.average_in = false;
         self.initialize();
+        self.sync_plateau_rate();
     }
 
     /// The state to [`Trainer::resume`] from.
@@ -304,6 +309,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
     pub fn set_learning_rate(&mut self, lr: LearningRate) -> Result<(), Error> {
         lr.validate()?;
         self.config.lr = lr;
+        self.chosen_base_lr = lr.base;
         Ok(())
     }
 
@@ -375,6 +381,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         self.masks = masks;
         self.shuffle_rng = Xoshiro128PlusPlus::from_seed(state.shuffle);
         self.step = state.step;
+        self.sync_plateau_rate();
         Ok(())
     }
 
@@ -385,7 +392,7 @@ impl<'n, 'm> Trainer<'n, 'm> {
         // snapshot and counters are one range.
         let s = self.config.update.optimizer.state_per_param() * p
             + self.average_len()
-            + self.early_stopping_len();
+            + self.fit_state_len();
         [
             (self.plan.params, p),
             (self.plan.opt_state, s),

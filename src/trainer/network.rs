@@ -31,9 +31,11 @@ use crate::layers::dense::Dense;
 use crate::layers::layer::Layer;
 use crate::size::{add, mul};
 
-/// Floats of early stopping's counters in the memory: the epochs `fit` has
-/// run, whether a best was seen, its epoch and value, the epochs since.
-pub(crate) const FIT_STATE_LEN: usize = 5;
+/// Floats of `fit`'s counters in the memory: the epochs it has run; early
+/// stopping's (whether a best was seen, its epoch and value, the epochs
+/// since); plateau decay's (whether a best was seen, the best, the bad
+/// epochs, the cooldown left) and the rate it set.
+pub(crate) const FIT_STATE_LEN: usize = 10;
 
 /// A sequence of layers; the last one's outputs are the class logits.
 #[derive(Clone, Copy, Debug)]
@@ -50,7 +52,7 @@ pub(crate) struct Plan {
     pub average: usize,
     pub best: usize,
     pub best_buffers: usize,
-    /// Early stopping's counters ([`FIT_STATE_LEN`] floats).
+    /// `fit`'s counters ([`FIT_STATE_LEN`] floats).
     pub fit_state: usize,
     pub buffers: usize,
     pub ratios: usize,

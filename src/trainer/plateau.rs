@@ -19,9 +19,11 @@
 //! assert_eq!(lr, 5e-3); // two epochs without improving on 0.8
 //! ```
 //!
-//! With a [`crate::Trainer`], train one epoch at a time ([`crate::Trainer::fit`]
-//! with `epochs = 1`) and hand the new rate to
-//! [`crate::Trainer::set_learning_rate`].
+//! With a [`crate::Trainer`], set [`crate::TrainConfig::with_plateau`]:
+//! [`crate::Trainer::fit`] then updates it after every epoch, and its counters
+//! and the decayed rate live in the trainer's memory, so a checkpoint
+//! resumes them. (By hand: one epoch a `fit`, the new rate to
+//! [`crate::Trainer::set_learning_rate`].)
 
 use super::early_stopping::Monitor;
 use crate::error::Error;
@@ -137,6 +139,35 @@ impl ReduceOnPlateau {
             }
         }
         lr
+    }
+
+    /// The state as four floats for the trainer's memory: whether a best
+    /// was seen, the best, the bad epochs, the cooldown left.
+    pub(crate) fn to_floats(self) -> [f32; 4] {
+        let seen = self.best.is_finite();
+        // `best` is always a metric that came in as an `f32`: exact.
+        let best = if seen { self.best as f32 } else { 0.0 };
+        [
+            f32::from(u8::from(seen)),
+            best,
+            self.bad_epochs as f32,
+            self.cooldown_left as f32,
+        ]
+    }
+
+    /// The state [`ReduceOnPlateau::to_floats`] wrote (a fresh one from
+    /// zeros).
+    pub(crate) fn from_floats(config: PlateauConfig, f: [f32; 4]) -> Self {
+        let fresh = match config.mode {
+            Monitor::Min => f64::INFINITY,
+            Monitor::Max => f64::NEG_INFINITY,
+        };
+        ReduceOnPlateau {
+            config,
+            best: if f[0] != 0.0 { f64::from(f[1]) } else { fresh },
+            bad_epochs: f[2] as u32,
+            cooldown_left: f[3] as u32,
+        }
     }
 
     /// The best metric so far (infinite before the first).

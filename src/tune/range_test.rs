@@ -247,7 +247,7 @@ fn suggest(all: &[RangePoint]) -> (Suggestions, f32, f32) {
 /// let layers = [Layer::Dense(Dense::new(64, 32).with_relu()), Layer::Dense(Dense::new(32, 10))];
 /// let data = Icls::parse(include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits-train.bin")))?;
 /// let config = TrainConfig { batch: 32, update: Update::new(Optimizer::ADAM, WeightDecay::NONE)?,
-///     lr: LearningRate::constant(1e-3), clip_norm: None, seed: 0, early_stopping: None, average: None };
+///     lr: LearningRate::constant(1e-3), clip_norm: None, seed: 0, early_stopping: None, plateau: None, average: None };
 /// let net = Network::new(&layers);
 /// let mut memory = vec![0.0; net.memory_len(32, 2, false)];
 /// let mut trainer = Trainer::new(net, config, &mut memory)?;

@@ -92,6 +92,7 @@ fn config(lr: f32, seed: u64) -> Result<TrainConfig, tinyreg::Error> {
         lr: LearningRate::constant(lr),
         clip_norm: None,
         seed,
+        plateau: None,
         early_stopping: None,
         average: None,
     })
@@ -461,6 +462,7 @@ fn train_step_window() -> Result<(), tinyreg::Error> {
         lr: LearningRate::constant(1e-3),
         clip_norm: None,
         seed: 1,
+        plateau: None,
         early_stopping: None,
         average: None,
     };
