@@ -11,7 +11,7 @@ use tinyreg_readers::{Dataset, Values};
 
 use crate::data::{self, Data};
 use crate::data_spec::{name, DataFormat, DataSpec};
-use crate::{write, Fail};
+use crate::output::{write, Fail};
 
 /// The `[data]` section of a config (`.toml`), or one for a data file by its
 /// kind (`.csv`, `.npz`, `.bin` or `.icls`, a folder of images), with the
@@ -293,7 +293,7 @@ pub fn convert_command(path: &Path, labels: Option<&Path>, out: &Path) -> Result
             })
             .collect::<Result<_, Fail>>()?
     };
-    crate::prepare(out)?;
+    crate::output::prepare(out)?;
     for (what, bytes) in sets {
         let name = if what == "training" {
             "train.bin"

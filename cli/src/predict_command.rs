@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Run;
 use crate::data::{self, Sets};
+use crate::output::{load, write, Fail, SCALING};
 use crate::train;
-use crate::{load, write, Fail, SCALING};
 
 /// Predicts with `weights` (trained on `config`).
 pub fn run(

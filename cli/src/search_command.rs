@@ -15,9 +15,9 @@ use tinyreg::tune::{run_parallel, SuccessiveHalving, TrialRecord};
 use crate::config::{self, Run};
 use crate::data::{Data, Sets};
 use crate::files::Journal;
+use crate::output::{bar, epochs_csv, jsonl, out_path, prepare, save_trained, say, write, Fail};
 use crate::search::{self, better, EpochRecord, JournalEntry, TrialId, TrialSummary, JOURNAL};
 use crate::train::{self, Hooks, Options};
-use crate::{bar, epochs_csv, jsonl, out_path, prepare, save_trained, say, write, Fail};
 
 /// The journal's first line: which search it records.
 #[derive(Serialize, Deserialize)]
@@ -63,7 +63,7 @@ pub fn run(
     let plan = validate(&run, &sets)?;
     let dir = &place.dir;
     prepare(dir)?;
-    crate::save_scaling(dir, &sets)?;
+    crate::output::save_scaling(dir, &sets)?;
     let (journal, finished) = open_journal(&place, plan.n)?;
     let threads = threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use crate::output::{bar, load, out_path, prepare, save_records, save_scaling, say, write, Fail};
+use crate::report;
 use crate::search::{EpochRecord, TrialId};
 use crate::train::{self, Hooks, Options, Trained};
-use crate::{bar, load, out_path, prepare, report, save_records, save_scaling, say, write, Fail};
 
 /// What `tinyreg train` was asked for on the command line.
 pub struct TrainFlags {
