@@ -7,7 +7,7 @@ use core::num::{NonZeroU32, NonZeroU64};
 use rand_core::Rng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 
 /// Most draws a rejection sampler makes before it gives up and returns its
 /// fallback: every loop here is bounded. Each accepts a draw with probability
@@ -73,14 +73,11 @@ pub fn normal(rng: &mut Xoshiro128PlusPlus) -> f32 {
 
 /// `Gamma(shape, 1)` by Marsaglia and Tsang (2000); shapes below 1 use the
 /// boost `Gamma(a) = Gamma(a + 1) * U^(1/a)` (once, no recursion). Fails with
-/// [`Error::InvalidConfig`] unless `shape` is positive and finite; nothing is
+/// [`Error::InvalidSetting`] unless `shape` is positive and finite; nothing is
 /// drawn then.
 pub fn gamma(rng: &mut Xoshiro128PlusPlus, shape: f32) -> Result<f32, Error> {
-    if !(shape > 0.0 && shape.is_finite()) {
-        return Err(Error::InvalidConfig {
-            reason: "a Gamma shape must be positive and finite",
-        });
-    }
+    let rule = "a Gamma shape must be positive and finite";
+    check_setting(shape > 0.0 && shape.is_finite(), "shape", rule)?;
     Ok(gamma_unchecked(rng, shape))
 }
 
@@ -111,14 +108,11 @@ fn gamma_unchecked(rng: &mut Xoshiro128PlusPlus, shape: f32) -> f32 {
 }
 
 /// `Beta(a, b)` as `X / (X + Y)` with `X ~ Gamma(a)`, `Y ~ Gamma(b)`. Fails
-/// with [`Error::InvalidConfig`] unless both are positive and finite.
+/// with [`Error::InvalidSetting`] unless both are positive and finite.
 pub fn beta(rng: &mut Xoshiro128PlusPlus, a: f32, b: f32) -> Result<f32, Error> {
     let ok = |v: f32| v > 0.0 && v.is_finite();
-    if !ok(a) || !ok(b) {
-        return Err(Error::InvalidConfig {
-            reason: "Beta parameters must be positive and finite",
-        });
-    }
+    check_setting(ok(a), "a", "a Beta parameter must be positive and finite")?;
+    check_setting(ok(b), "b", "a Beta parameter must be positive and finite")?;
     let x = gamma_unchecked(rng, a);
     let y = gamma_unchecked(rng, b);
     // Both underflow to 0 only for tiny shapes; then the mass sits at 0 or 1.

@@ -54,9 +54,25 @@ pub enum Error {
         /// The length.
         len: usize,
     },
-    /// A setting is out of its valid range (a learning rate, a decay, a count).
+    /// One named setting is outside its valid range (a momentum, a decay
+    /// factor, a pooling window). C: `TINYREG_ERR_CONFIG`.
+    InvalidSetting {
+        /// The setting, as its field or argument is named.
+        setting: &'static str,
+        /// The range it must be in.
+        rule: &'static str,
+    },
+    /// Settings out of range together (sizes that do not fit each other, a
+    /// shape a layer cannot take). C: `TINYREG_ERR_CONFIG`.
     InvalidConfig {
-        /// Which setting, and its valid range.
+        /// Which settings, and how they must relate.
+        reason: &'static str,
+    },
+    /// A call out of order: before what it needs happened, or after it
+    /// already did (a rung promoted twice, an average asked of a trainer
+    /// without one). C: `TINYREG_ERR_STATE`.
+    InvalidState {
+        /// What is missing or done already.
         reason: &'static str,
     },
     /// A parameter of a search space is malformed (`tune::Space::new`).
@@ -92,6 +108,19 @@ pub enum Error {
     /// A learning-rate range test found no finite loss: the first step's
     /// loss was already NaN or infinite, so no rate can be suggested.
     NoFiniteLoss,
+}
+
+/// `Ok` when `ok`, else [`Error::InvalidSetting`] naming `setting` and the
+/// `rule` it breaks.
+pub(crate) fn check_setting(
+    ok: bool,
+    setting: &'static str,
+    rule: &'static str,
+) -> Result<(), Error> {
+    match ok {
+        true => Ok(()),
+        false => Err(Error::InvalidSetting { setting, rule }),
+    }
 }
 
 impl fmt::Display for Error {
@@ -137,7 +166,9 @@ impl fmt::Display for Error {
             Error::IndexOutOfRange { index, len } => {
                 write!(f, "index {index} out of range for length {len}")
             }
+            Error::InvalidSetting { setting, rule } => write!(f, "invalid {setting}: {rule}"),
             Error::InvalidConfig { reason } => write!(f, "invalid configuration: {reason}"),
+            Error::InvalidState { reason } => write!(f, "out of order: {reason}"),
             Error::InvalidParam { param, reason } => {
                 write!(f, "invalid search parameter {param}: {reason}")
             }

@@ -47,7 +47,7 @@
 
 use core::num::NonZeroU64;
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::kernels::bernoulli::Keep;
 use crate::layers::buffers::ForwardBuffers;
 use crate::layers::dense::{Dense, DenseParams, DropConnect};
@@ -315,11 +315,8 @@ pub fn network_gap(
 
 fn check_monte_carlo(buffers: &GapBuffers<'_>, samples: u32, alpha: f64) -> Result<(), Error> {
     buffers.check(buffers.mean.len())?;
-    if samples < 2 || !(alpha > 0.0 && alpha < 1.0) {
-        return Err(Error::InvalidConfig {
-            reason: "Monte Carlo needs at least 2 samples and a level alpha in (0, 1)",
-        });
-    }
+    check_setting(samples >= 2, "samples", "Monte Carlo needs at least 2")?;
+    check_setting(alpha > 0.0 && alpha < 1.0, "alpha", "a level in (0, 1)")?;
     Ok(())
 }
 
@@ -479,11 +476,8 @@ fn mask_of(k: u64) -> [u8; 3] {
 }
 
 fn check_units(units: usize) -> Result<u64, Error> {
-    if units == 0 || units > MAX_MASK_BITS {
-        return Err(Error::InvalidConfig {
-            reason: "exact expectations enumerate masks of 1 to 20 units",
-        });
-    }
+    let rule = "exact expectations enumerate masks of 1 to 20 units";
+    check_setting(units > 0 && units <= MAX_MASK_BITS, "units", rule)?;
     Ok(1 << units)
 }
 

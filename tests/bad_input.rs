@@ -15,7 +15,10 @@ fn gamma_refuses_shapes_that_are_not_positive_and_finite() {
         let before = rng.clone();
         assert!(matches!(
             gamma(&mut rng, shape),
-            Err(Error::InvalidConfig { .. })
+            Err(Error::InvalidSetting {
+                setting: "shape",
+                ..
+            })
         ));
         assert_eq!(rng, before, "no draw on error");
     }
@@ -57,7 +60,7 @@ mod trainer_settings {
         let mut mem = vec![7.0f32; net.memory_len(2, 2, true)];
         let e = Trainer::new(net, cfg, &mut mem).err();
         assert!(
-            matches!(e, Some(Error::InvalidConfig { .. })),
+            matches!(e, Some(Error::InvalidSetting { .. })),
             "{cfg:?}: {e:?}"
         );
         assert!(mem.iter().all(|&v| v == 7.0), "nothing written");
@@ -163,7 +166,10 @@ mod layers_and_data {
         for (momentum, eps) in [(f32::NAN, 1e-5), (0.1, -1.0), (0.1, 0.0), (2.0, 1e-5)] {
             assert!(matches!(
                 BatchNorm::with(4, momentum, eps).validate(),
-                Err(Error::InvalidConfig { .. })
+                Err(Error::InvalidSetting {
+                    setting: "momentum" | "eps",
+                    ..
+                })
             ));
         }
     }
@@ -303,7 +309,13 @@ mod trainer_side_effects {
         let before = (trainer.state(), mem_copy(&trainer));
         // A NaN lambda moved batch norm's running statistics first.
         let e = trainer.train_step_batch(&x, &[0, 1, 2, 0], Some((&[1, 2, 0, 1], f32::NAN)));
-        assert!(matches!(e, Err(Error::InvalidConfig { .. })));
+        assert!(matches!(
+            e,
+            Err(Error::InvalidSetting {
+                setting: "lambda",
+                ..
+            })
+        ));
         // A partner label out of range advanced the mask generator first.
         let e = trainer.train_step_batch(&x, &[0, 1, 2, 0], Some((&[1, 2, 9, 1], 0.5)));
         assert!(matches!(e, Err(Error::LabelOutOfRange { row: 2, .. })));
@@ -568,7 +580,7 @@ fn successive_halving_promote_refuses_rungs_past_the_last() {
     for rung in [halving.rungs() - 1, halving.rungs(), u32::MAX - 1, u32::MAX] {
         assert!(matches!(
             halving.promote(rung, &mut records),
-            Err(Error::InvalidConfig { .. })
+            Err(Error::InvalidState { .. })
         ));
         assert_eq!(records, before, "nothing written (rung {rung})");
     }

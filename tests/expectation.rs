@@ -345,7 +345,10 @@ fn expectation_refuses_bad_input_before_drawing() {
     let long = [0.0f32; 21];
     assert!(matches!(
         DropoutOutcomes::new(dropout, &long),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidSetting {
+            setting: "units",
+            ..
+        })
     ));
     assert!(DropoutOutcomes::new(dropout, &[]).is_err());
     let mut outcomes = DropoutOutcomes::new(dropout, &INPUT).unwrap();

@@ -281,7 +281,10 @@ fn bad_input_is_refused_and_nothing_written() {
     let mut out = [Finding::NoisyLoss { noise: 9.0 }; 8];
     assert!(matches!(
         diagnose(&[], &[], &[], &Thresholds::DEFAULT, &mut out),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidSetting {
+            setting: "history",
+            ..
+        })
     ));
     assert_eq!(
         diagnose(&healthy(), &[], &[1e-3; 2], &Thresholds::DEFAULT, &mut out),

@@ -88,7 +88,7 @@ fn nan_scores_rank_last_and_ties_go_to_the_lower_trial() {
     let snapshot = fresh;
     assert!(matches!(
         h.promote(0, &mut fresh),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidState { .. })
     ));
     assert_eq!(format!("{snapshot:?}"), format!("{fresh:?}"));
 }
@@ -119,11 +119,17 @@ fn hyperband_brackets_follow_li_et_al() {
 
 #[test]
 fn bad_budgets_are_refused() {
-    for (n, eta, lo, hi) in [(0, 3, 1, 9), (9, 1, 1, 9), (9, 3, 0, 9), (9, 3, 10, 9)] {
-        assert!(matches!(
-            SuccessiveHalving::new(n, eta, lo, hi),
-            Err(Error::InvalidConfig { .. })
-        ));
+    for (n, eta, lo, hi, setting) in [
+        (0, 3, 1, 9, "trials"),
+        (9, 1, 1, 9, "eta"),
+        (9, 3, 0, 9, "min_budget"),
+        (9, 3, 10, 9, "min_budget"),
+    ] {
+        let e = SuccessiveHalving::new(n, eta, lo, hi);
+        assert!(
+            matches!(e, Err(Error::InvalidSetting { setting: s, .. }) if s == setting),
+            "{e:?}"
+        );
     }
     assert!(Hyperband::new(0, 9, 3).is_err());
     assert!(Hyperband::new(1, 9, 1).is_err());

@@ -56,7 +56,7 @@ fn initial_loss_is_ln_c_on_a_fresh_net_and_flagged_when_weights_are_scaled() {
     trainer.train_step(&data, &order).unwrap();
     assert!(matches!(
         check_initial_loss(&mut trainer, &data, 0.25),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidState { .. })
     ));
     order.clear();
 }

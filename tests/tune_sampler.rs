@@ -320,7 +320,10 @@ fn bad_spaces_and_samplers_are_refused() {
     let bad = |p: Param| Space::new([Param::uniform("ok", 0.0, 1.0), p]).unwrap_err();
     assert!(matches!(
         Space::<0>::new([]),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidSetting {
+            setting: "params",
+            ..
+        })
     ));
     for p in [
         Param::uniform("x", 2.0, 1.0),
@@ -351,7 +354,10 @@ fn bad_spaces_and_samplers_are_refused() {
     let space = space3();
     assert!(matches!(
         space.point(Sampler::LatinHypercube { trials: 0 }, 0, 0),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidSetting {
+            setting: "trials",
+            ..
+        })
     ));
     assert!(matches!(
         space.point(Sampler::LatinHypercube { trials: 5 }, 0, 5),

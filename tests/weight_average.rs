@@ -167,7 +167,7 @@ fn weight_average_is_a_copy_at_its_first_step_and_refused_before() {
     for s in 0..3 {
         assert!(matches!(
             trainer.swap_average(),
-            Err(Error::InvalidConfig { .. })
+            Err(Error::InvalidState { .. })
         ));
         trainer.train_step(&data, &batch(s)).unwrap();
     }
@@ -188,7 +188,7 @@ fn weight_average_is_a_copy_at_its_first_step_and_refused_before() {
     plain.train_step(&data, &batch(0)).unwrap();
     assert!(matches!(
         plain.swap_average(),
-        Err(Error::InvalidConfig { .. })
+        Err(Error::InvalidState { .. })
     ));
 }
 
@@ -302,7 +302,10 @@ fn weight_average_refuses_bad_settings_and_small_memory() {
         assert!(
             matches!(
                 Trainer::new(net, config, &mut mem).map(|_| ()),
-                Err(Error::InvalidConfig { .. })
+                Err(Error::InvalidSetting {
+                    setting: "decay",
+                    ..
+                })
             ),
             "decay {decay}"
         );

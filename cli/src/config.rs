@@ -491,6 +491,7 @@ fn fractional_windows(
 fn says(e: &tinyreg::Error) -> String {
     match e {
         tinyreg::Error::InvalidConfig { reason } => (*reason).to_string(),
+        tinyreg::Error::InvalidSetting { setting, rule } => format!("{setting}: {rule}"),
         other => other.to_string(),
     }
 }

@@ -51,7 +51,7 @@ pub extern "C" fn tinyreg_error_message(code: i32) -> *const core::ffi::c_char {
         TINYREG_ERR_LENGTH => b"a length or shape does not match the model\0",
         TINYREG_ERR_DATA => b"the data, parameters or checkpoint are malformed, damaged or for another network\0",
         TINYREG_ERR_NOT_FINITE => b"the loss became NaN or infinite\0",
-        TINYREG_ERR_STATE => b"the model was not initialized, or its layer descriptors changed since\0",
+        TINYREG_ERR_STATE => b"a call out of order: the model was not initialized, its layer descriptors changed since, or what the call needs has not happened\0",
         TINYREG_ERR_ALIGNMENT => b"the memory buffer is not 4-byte aligned\0",
         _ => b"unknown status\0",
     };
@@ -136,10 +136,13 @@ fn status(e: Error) -> i32 {
         | Error::BadCheckpoint { .. }
         | Error::ChecksumMismatch { .. } => TINYREG_ERR_DATA,
         Error::NonFiniteLoss { .. } | Error::NoFiniteLoss => TINYREG_ERR_NOT_FINITE,
-        Error::InvalidKeep { .. } | Error::InvalidConfig { .. } | Error::InvalidParam { .. } => {
-            TINYREG_ERR_CONFIG
+        Error::InvalidKeep { .. }
+        | Error::InvalidSetting { .. }
+        | Error::InvalidConfig { .. }
+        | Error::InvalidParam { .. } => TINYREG_ERR_CONFIG,
+        Error::InvalidRngState { .. } | Error::AverageSwappedIn | Error::InvalidState { .. } => {
+            TINYREG_ERR_STATE
         }
-        Error::InvalidRngState { .. } | Error::AverageSwappedIn => TINYREG_ERR_STATE,
     }
 }
 

@@ -17,7 +17,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::size;
 
 /// An image's shape.
@@ -147,11 +147,7 @@ pub fn random_crop(
 ) -> Result<(usize, usize), Error> {
     shape.check(image.len())?;
     shape.check(out.len())?;
-    if pad > u16::MAX as usize {
-        return Err(Error::InvalidConfig {
-            reason: "padding too large",
-        });
-    }
+    check_setting(pad <= u16::MAX as usize, "pad", "must be at most 65535")?;
     let dy = below(rng, 2 * pad + 1);
     let dx = below(rng, 2 * pad + 1);
     crop_at(shape, pad, (dy, dx), image, out)?;
@@ -231,11 +227,7 @@ pub fn cutmix(
 ) -> Result<(Rect, f32), Error> {
     shape.check(image.len())?;
     shape.check(partner.len())?;
-    if !(0.0..=1.0).contains(&lambda) {
-        return Err(Error::InvalidConfig {
-            reason: "lambda must be in [0, 1]",
-        });
-    }
+    check_setting((0.0..=1.0).contains(&lambda), "lambda", "must be in [0, 1]")?;
     let ratio = libm::sqrtf(1.0 - lambda);
     let side_h = (ratio * shape.height as f32) as usize;
     let side_w = (ratio * shape.width as f32) as usize;

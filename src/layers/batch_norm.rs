@@ -13,7 +13,7 @@
 //! Statistics accumulate in `f64` (a few hundred rows at most), so the result is
 //! within a few `f32` roundings of exact.
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::mode::Mode;
 use crate::layers::pass::{BackwardIo, ForwardIo};
 
@@ -122,19 +122,12 @@ impl BatchNorm {
     /// finite (NaN momentum, a negative eps, or eps 0 on a constant input
     /// made every output and statistic NaN).
     pub fn validate(&self) -> Result<(), Error> {
-        let momentum_ok = (0.0..=1.0).contains(&self.momentum);
-        if self.plane == 0 {
-            return Err(Error::InvalidConfig {
-                reason: "batch norm over channels needs a plane of at least 1 value",
-            });
-        }
-        if momentum_ok && self.eps > 0.0 && self.eps.is_finite() {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                reason: "batch norm needs momentum in [0, 1] and eps positive and finite",
-            })
-        }
+        let plane_rule = "batch norm over channels needs at least 1 value a plane";
+        check_setting(self.plane > 0, "plane", plane_rule)?;
+        let momentum = (0.0..=1.0).contains(&self.momentum);
+        check_setting(momentum, "momentum", "must be in [0, 1]")?;
+        let eps = self.eps > 0.0 && self.eps.is_finite();
+        check_setting(eps, "eps", "must be positive and finite")
     }
 
     /// Features (channels) normalized: the length of `gamma`, `beta` and

@@ -17,7 +17,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::{uniform01, uniform_below};
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::kernels::jitter::{blend_with_gray, scale_shift_clamp, sum};
 use crate::layers::augment::ImageShape;
 
@@ -40,15 +40,15 @@ impl ColorJitter {
     /// Refuses negative, infinite or NaN ranges and a hue above 0.5.
     pub fn validate(&self) -> Result<(), Error> {
         let range = |v: f32| v.is_finite() && v >= 0.0;
-        let ok = range(self.brightness)
-            && range(self.contrast)
-            && range(self.saturation)
-            && (0.0..=0.5).contains(&self.hue);
-        if !ok {
-            return Err(Error::InvalidConfig {
-                reason: "color jitter needs brightness, contrast and saturation finite and >= 0, hue in [0, 0.5]",
-            });
-        }
+        let rule = "must be finite and >= 0";
+        check_setting(range(self.brightness), "brightness", rule)?;
+        check_setting(range(self.contrast), "contrast", rule)?;
+        check_setting(range(self.saturation), "saturation", rule)?;
+        check_setting(
+            (0.0..=0.5).contains(&self.hue),
+            "hue",
+            "must be in [0, 0.5]",
+        )?;
         Ok(())
     }
 }
@@ -76,11 +76,8 @@ fn check(shape: ImageShape, image: &[f32], max: f32) -> Result<usize, Error> {
             reason: "color adjustments take gray (1 channel) or RGB (3 channel) images",
         });
     }
-    if !(max.is_finite() && max > 0.0) {
-        return Err(Error::InvalidConfig {
-            reason: "the images' largest value must be finite and > 0",
-        });
-    }
+    let rule = "the images' largest value must be finite and > 0";
+    check_setting(max.is_finite() && max > 0.0, "max", rule)?;
     let plane = crate::size::checked_mul(shape.height, shape.width)?;
     if image.len() != shape.len() || plane == 0 {
         return Err(Error::LengthMismatch {
@@ -95,24 +92,17 @@ fn check(shape: ImageShape, image: &[f32], max: f32) -> Result<usize, Error> {
 /// not finite (torchvision raises for a negative one; NaN or infinity would
 /// turn every pixel to 0 or NaN).
 fn check_factor(factor: f32) -> Result<(), Error> {
-    if factor.is_finite() && factor >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            reason: "a brightness, contrast or saturation factor must be finite and >= 0",
-        })
-    }
+    let rule = "a brightness, contrast or saturation factor must be finite and >= 0";
+    check_setting(factor.is_finite() && factor >= 0.0, "factor", rule)
 }
 
 /// Refuses a hue shift outside `[-0.5, 0.5]` (NaN included).
 fn check_hue(shift: f32) -> Result<(), Error> {
-    if (-0.5..=0.5).contains(&shift) {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            reason: "a hue shift must be in [-0.5, 0.5]",
-        })
-    }
+    check_setting(
+        (-0.5..=0.5).contains(&shift),
+        "hue",
+        "a hue shift must be in [-0.5, 0.5]",
+    )
 }
 
 impl JitterDraw {
@@ -128,8 +118,9 @@ impl JitterDraw {
             match seen.get_mut(step as usize) {
                 Some(s) if !*s => *s = true,
                 _ => {
-                    return Err(Error::InvalidConfig {
-                        reason: "a jitter order must be a permutation of 0, 1, 2, 3",
+                    return Err(Error::InvalidSetting {
+                        setting: "order",
+                        rule: "a jitter order must be a permutation of 0, 1, 2, 3",
                     })
                 }
             }

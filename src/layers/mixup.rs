@@ -10,7 +10,7 @@
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::beta;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::kernels::blend;
 
 /// `out = lambda * a + (1 - lambda) * b`, lane-wise (the SIMD blend; bit for bit
@@ -37,13 +37,7 @@ pub fn blend(lambda: f32, a: &[f32], b: &[f32], out: &mut [f32]) -> Result<(), E
 }
 
 pub(crate) fn check_lambda(lambda: f32) -> Result<(), Error> {
-    if (0.0..=1.0).contains(&lambda) {
-        Ok(())
-    } else {
-        Err(Error::InvalidConfig {
-            reason: "lambda must be in [0, 1]",
-        })
-    }
+    check_setting((0.0..=1.0).contains(&lambda), "lambda", "must be in [0, 1]")
 }
 
 /// Mixup settings.
@@ -56,13 +50,12 @@ impl Mixup {
     /// `lambda ~ Beta(alpha, alpha)`; `alpha` positive and finite (0.2 to 0.4
     /// in the paper's ImageNet runs, 1.0 for CIFAR).
     pub fn new(alpha: f32) -> Result<Self, Error> {
-        if alpha > 0.0 && alpha.is_finite() {
-            Ok(Mixup { alpha })
-        } else {
-            Err(Error::InvalidConfig {
-                reason: "mixup alpha must be positive and finite",
-            })
-        }
+        check_setting(
+            alpha > 0.0 && alpha.is_finite(),
+            "alpha",
+            "must be positive and finite",
+        )?;
+        Ok(Mixup { alpha })
     }
 
     /// Draws `lambda` and fills `pairs` with each sample's partner (the batch

@@ -19,7 +19,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::{uniform01, uniform_below};
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::augment::ImageShape;
 
 /// A box of an image: rows `top..top + height`, columns `left..left + width`.
@@ -59,12 +59,10 @@ impl ResizedCrop {
     pub fn validate(&self) -> Result<(), Error> {
         let (s0, s1) = self.scale;
         let (r0, r1) = self.ratio;
-        let ok = s0 > 0.0 && s0 <= s1 && s1 <= 1.0 && r0 > 0.0 && r0 <= r1 && r1.is_finite();
-        if !ok {
-            return Err(Error::InvalidConfig {
-                reason: "a resized crop needs 0 < scale.0 <= scale.1 <= 1 and 0 < ratio.0 <= ratio.1 finite",
-            });
-        }
+        let scale = s0 > 0.0 && s0 <= s1 && s1 <= 1.0;
+        check_setting(scale, "scale", "needs 0 < scale.0 <= scale.1 <= 1")?;
+        let ratio = r0 > 0.0 && r0 <= r1 && r1.is_finite();
+        check_setting(ratio, "ratio", "needs 0 < ratio.0 <= ratio.1, finite")?;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::affine::{random_affine, RandomAffine};
 use crate::layers::augment::{cutmix, cutout, hflip, random_crop, ImageShape};
 use crate::layers::color::{color_jitter, ColorJitter};
@@ -102,11 +102,8 @@ impl Augmentation {
                 reason: "augmentation needs a non-empty image shape",
             });
         }
-        if self.crop_pad > u16::MAX as usize {
-            return Err(Error::InvalidConfig {
-                reason: "a crop's padding is at most 65535",
-            });
-        }
+        let pad = self.crop_pad <= u16::MAX as usize;
+        check_setting(pad, "crop_pad", "a crop's padding is at most 65535")?;
         if let Some(crop) = &self.resized_crop {
             crop.validate()?;
         }
@@ -116,8 +113,9 @@ impl Augmentation {
         if let Some(jitter) = &self.jitter {
             jitter.validate()?;
             if !(self.jitter_max > 0.0 && self.jitter_max.is_finite()) {
-                return Err(Error::InvalidConfig {
-                    reason: "color jitter's largest pixel value must be positive and finite",
+                return Err(Error::InvalidSetting {
+                    setting: "jitter_max",
+                    rule: "color jitter's largest pixel value must be positive and finite",
                 });
             }
         }

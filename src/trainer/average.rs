@@ -67,8 +67,9 @@ impl WeightAverage {
     pub fn validate(&self) -> Result<(), Error> {
         match self.kind {
             AverageKind::Exponential { decay } if !(0.0..1.0).contains(&decay) => {
-                Err(Error::InvalidConfig {
-                    reason: "an exponential weight average's decay must be in [0, 1)",
+                Err(Error::InvalidSetting {
+                    setting: "decay",
+                    rule: "an exponential weight average's decay must be in [0, 1)",
                 })
             }
             _ => Ok(()),
@@ -168,12 +169,12 @@ impl Trainer<'_, '_> {
     /// ```
     pub fn swap_average(&mut self) -> Result<(), Error> {
         let Some(average) = self.config.average else {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidState {
                 reason: "no weight average configured (TrainConfig::with_average)",
             });
         };
         if self.step <= average.start {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidState {
                 reason: "the weight average starts after its start step: nothing averaged yet",
             });
         }

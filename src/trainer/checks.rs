@@ -2,7 +2,7 @@
 //! networks whose shapes do not chain or whose layers are out of range.
 
 use super::TrainConfig;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::layer::{Layer, Projection};
 
 /// The settings a trainer refuses: a zero batch, a learning rate or
@@ -11,20 +11,15 @@ use crate::layers::layer::{Layer, Projection};
 /// stopping `min_delta` that is not finite and non-negative (NaN stopped
 /// after `patience` and restored epoch 0).
 pub(super) fn check_config(config: &TrainConfig) -> Result<(), Error> {
-    let bad = |reason| Err(Error::InvalidConfig { reason });
-    if config.batch == 0 {
-        return bad("batch must be at least 1");
-    }
+    check_setting(config.batch > 0, "batch", "must be at least 1")?;
     config.lr.validate()?;
     if let Some(norm) = config.clip_norm {
-        if !(norm > 0.0 && norm.is_finite()) {
-            return bad("clip_norm must be positive and finite");
-        }
+        let finite = norm > 0.0 && norm.is_finite();
+        check_setting(finite, "clip_norm", "must be positive and finite")?;
     }
     if let Some((_, es)) = config.early_stopping {
-        if !(es.min_delta >= 0.0 && es.min_delta.is_finite()) {
-            return bad("early stopping's min_delta must be finite and >= 0");
-        }
+        let finite = es.min_delta >= 0.0 && es.min_delta.is_finite();
+        check_setting(finite, "min_delta", "must be finite and >= 0")?;
     }
     if let Some(average) = config.average {
         average.validate()?;

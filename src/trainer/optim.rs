@@ -2,7 +2,7 @@
 //! PyTorch's conventions (`torch.optim`): every update is a pass over caller
 //! slices of parameters, gradients and optimizer state.
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::kernels::update::{
     floored, measured, update_vectors, AdamFloors, VectorDecay, VectorRule, VECTORS_AVAILABLE,
 };
@@ -52,19 +52,21 @@ impl Optimizer {
 
     fn validate(&self) -> Result<(), Error> {
         let unit = |v: f32| (0.0..1.0).contains(&v);
-        let ok = match *self {
-            Optimizer::Sgd => true,
-            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => unit(momentum),
-            Optimizer::Adam { beta1, beta2, eps } => {
-                unit(beta1) && unit(beta2) && eps > 0.0 && eps.is_finite()
+        let in_unit = "must be in [0, 1)";
+        match *self {
+            Optimizer::Sgd => Ok(()),
+            Optimizer::Momentum { momentum } | Optimizer::Nesterov { momentum } => {
+                check_setting(unit(momentum), "momentum", in_unit)
             }
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                reason: "momentum and betas must be in [0, 1), eps positive",
-            })
+            Optimizer::Adam { beta1, beta2, eps } => {
+                check_setting(unit(beta1), "beta1", in_unit)?;
+                check_setting(unit(beta2), "beta2", in_unit)?;
+                check_setting(
+                    eps > 0.0 && eps.is_finite(),
+                    "eps",
+                    "must be positive and finite",
+                )
+            }
         }
     }
 }
@@ -136,11 +138,9 @@ impl Update {
     pub fn new(optimizer: Optimizer, decay: WeightDecay) -> Result<Self, Error> {
         optimizer.validate()?;
         let ok = |v: f32| v >= 0.0 && v.is_finite();
-        if !ok(decay.l1) || !ok(decay.l2) {
-            return Err(Error::InvalidConfig {
-                reason: "weight decay must be finite and >= 0",
-            });
-        }
+        let rule = "must be finite and >= 0";
+        check_setting(ok(decay.l2), "l2", rule)?;
+        check_setting(ok(decay.l1), "l1", rule)?;
         Ok(Update { optimizer, decay })
     }
 
@@ -421,22 +421,25 @@ impl LearningRate {
     pub fn validate(&self) -> Result<(), Error> {
         let rate = |v: f32| v.is_finite() && v >= 0.0;
         let factor = |v: f32| (0.0..=1.0).contains(&v);
-        let ok = rate(self.base)
-            && match self.schedule {
-                Schedule::Constant => true,
-                Schedule::Step { every, gamma } => every >= 1 && factor(gamma),
-                Schedule::Exponential { gamma } => factor(gamma),
-                Schedule::Cosine { min, .. } => rate(min) && min <= self.base,
-                Schedule::CosineWarmRestarts { first, mult, min } => {
-                    first >= 1 && mult >= 1 && rate(min) && min <= self.base
-                }
-            };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                reason: "learning rates must be finite and >= 0, decay factors in [0, 1], a cosine's min at most the base, a step period or a first cycle >= 1, a cycle growth >= 1",
-            })
+        check_setting(rate(self.base), "base", "must be finite and >= 0")?;
+        let min_rule = "must be finite, >= 0 and at most the base rate";
+        let gamma_rule = "must be in [0, 1]";
+        let at_least_one = "must be at least 1";
+        match self.schedule {
+            Schedule::Constant => Ok(()),
+            Schedule::Step { every, gamma } => {
+                check_setting(every >= 1, "every", at_least_one)?;
+                check_setting(factor(gamma), "gamma", gamma_rule)
+            }
+            Schedule::Exponential { gamma } => check_setting(factor(gamma), "gamma", gamma_rule),
+            Schedule::Cosine { min, .. } => {
+                check_setting(rate(min) && min <= self.base, "min", min_rule)
+            }
+            Schedule::CosineWarmRestarts { first, mult, min } => {
+                check_setting(first >= 1, "first", at_least_one)?;
+                check_setting(mult >= 1, "mult", at_least_one)?;
+                check_setting(rate(min) && min <= self.base, "min", min_rule)
+            }
         }
     }
 

@@ -26,7 +26,7 @@
 //! [`crate::Trainer::set_learning_rate`].)
 
 use super::early_stopping::Monitor;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 
 /// Settings of [`ReduceOnPlateau`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,15 +71,12 @@ impl PlateauConfig {
     /// and a threshold, `min_lr` or `eps` that is negative or not finite.
     pub fn validate(&self) -> Result<(), Error> {
         let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        if !(0.0..1.0).contains(&self.factor)
-            || !non_negative(self.threshold)
-            || !non_negative(self.min_lr)
-            || !non_negative(self.eps)
-        {
-            return Err(Error::InvalidConfig {
-                reason: "plateau decay needs a factor in [0, 1) and a threshold, min_lr and eps finite and >= 0",
-            });
-        }
+        let factor = (0.0..1.0).contains(&self.factor);
+        check_setting(factor, "factor", "must be in [0, 1)")?;
+        let rule = "must be finite and >= 0";
+        check_setting(non_negative(self.threshold), "threshold", rule)?;
+        check_setting(non_negative(self.min_lr), "min_lr", rule)?;
+        check_setting(non_negative(self.eps), "eps", rule)?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 
 use super::regions::carve;
 use super::Trainer;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::augment::ImageShape;
 use crate::layers::loss::softmax_rows;
 use crate::layers::mode::Mode;
@@ -147,11 +147,11 @@ pub fn ensemble_proba(
     probs: &mut [f32],
     tmp: &mut [f32],
 ) -> Result<(), Error> {
-    if members.is_empty() {
-        return Err(Error::InvalidConfig {
-            reason: "an ensemble needs at least one member",
-        });
-    }
+    check_setting(
+        !members.is_empty(),
+        "members",
+        "an ensemble needs at least one",
+    )?;
     if tmp.len() != probs.len() {
         return Err(Error::LengthMismatch {
             expected: probs.len(),

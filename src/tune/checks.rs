@@ -1,7 +1,7 @@
 //! The recipe's first two steps: check the initial loss, and overfit a small
 //! sample with every regularizer switched off.
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::layers::dropout::{Dropout, DropoutKind};
 use crate::layers::layer::{Layer, StochasticDepth};
 use crate::layers::spatial_dropout::SpatialDropout;
@@ -71,13 +71,10 @@ pub fn check_initial_loss(
     data: &Icls<'_>,
     tolerance: f32,
 ) -> Result<InitialLossReport, Error> {
-    if !(tolerance > 0.0 && tolerance.is_finite()) {
-        return Err(Error::InvalidConfig {
-            reason: "the initial-loss tolerance must be positive and finite",
-        });
-    }
+    let finite = tolerance > 0.0 && tolerance.is_finite();
+    check_setting(finite, "tolerance", "must be positive and finite")?;
     if trainer.steps() != 0 {
-        return Err(Error::InvalidConfig {
+        return Err(Error::InvalidState {
             reason: "the initial loss is checked before any step",
         });
     }
@@ -283,11 +280,13 @@ pub fn overfit_small_sample(
             reason: "switch regularizers off first (tune::unregularized_layers, unregularized_config, Trainer::set_augmenter(None))",
         });
     }
-    if samples < 2 || samples > data.count || max_steps == 0 {
-        return Err(Error::InvalidConfig {
-            reason: "overfitting needs 2 <= samples <= data.count and max_steps >= 1",
-        });
-    }
+    let samples_ok = (2..=data.count).contains(&samples);
+    check_setting(
+        samples_ok,
+        "samples",
+        "must be at least 2 and at most data.count",
+    )?;
+    check_setting(max_steps > 0, "max_steps", "must be at least 1")?;
     if order.len() < samples {
         return Err(Error::BufferTooSmall {
             needed: samples,

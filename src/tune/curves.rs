@@ -380,8 +380,9 @@ pub fn diagnose(
     findings: &mut [Finding],
 ) -> Result<usize, Error> {
     if history.is_empty() {
-        return Err(Error::InvalidConfig {
-            reason: "diagnosis needs at least one epoch",
+        return Err(Error::InvalidSetting {
+            setting: "history",
+            rule: "diagnosis needs at least one epoch",
         });
     }
     let needed = max_findings(layer_ratios.len());

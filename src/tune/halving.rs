@@ -35,7 +35,7 @@
 //! # Ok::<(), tinyreg::Error>(())
 //! ```
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 
 /// One configuration's progress through a budgeted search.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,16 +92,14 @@ impl SuccessiveHalving {
     /// rungs are `k = 0, 1, ...` while `min_budget eta^k <= max_budget` and
     /// at least one trial remains (`floor(trials / eta^k) >= 1`).
     pub fn new(trials: u32, eta: u32, min_budget: u32, max_budget: u32) -> Result<Self, Error> {
-        let bad = |reason| Err(Error::InvalidConfig { reason });
-        if trials == 0 {
-            return bad("successive halving needs at least one trial");
-        }
-        if eta < 2 {
-            return bad("eta must be at least 2");
-        }
-        if min_budget == 0 || min_budget > max_budget {
-            return bad("budgets need 1 <= min_budget <= max_budget");
-        }
+        check_setting(trials > 0, "trials", "must be at least 1")?;
+        check_setting(eta >= 2, "eta", "must be at least 2")?;
+        let budget = (1..=max_budget).contains(&min_budget);
+        check_setting(
+            budget,
+            "min_budget",
+            "must be at least 1 and at most max_budget",
+        )?;
         let mut rungs = 1;
         let (mut budget, mut alive) = (min_budget as u64, trials as u64);
         while budget * eta as u64 <= max_budget as u64 && alive / eta as u64 >= 1 {
@@ -238,7 +236,7 @@ impl SuccessiveHalving {
     /// Promotes the best [`SuccessiveHalving::trials_at`]`(rung + 1)` of
     /// `rung` to the next rung (their score is reset and `epochs` set to the
     /// next budget); returns how many. Every record of `rung` must be scored
-    /// first ([`Error::InvalidConfig`] otherwise, nothing written). Ranks by
+    /// first ([`Error::InvalidState`] otherwise, nothing written). Ranks by
     /// pairwise comparison: `O(trials^2)`, no scratch memory.
     pub fn promote(&self, rung: u32, records: &mut [TrialRecord]) -> Result<u32, Error> {
         let n = self.trials as usize;
@@ -249,18 +247,18 @@ impl SuccessiveHalving {
             });
         }
         if rung >= self.rungs.saturating_sub(1) {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidState {
                 reason: "the last rung has nothing to promote to",
             });
         }
         let records = &mut records[..n];
         if self.pending(rung, records).next().is_some() {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidState {
                 reason: "every trial of a rung must be scored before promotion",
             });
         }
         if records.iter().any(|r| r.rung > rung) {
-            return Err(Error::InvalidConfig {
+            return Err(Error::InvalidState {
                 reason: "this rung was promoted already",
             });
         }
@@ -310,7 +308,7 @@ impl SuccessiveHalving {
                 self.promote(rung, records)?;
             }
         }
-        self.best(records).ok_or(Error::InvalidConfig {
+        self.best(records).ok_or(Error::InvalidState {
             reason: "no trial reached the last rung",
         })
     }
@@ -340,11 +338,13 @@ pub struct Hyperband {
 impl Hyperband {
     /// Checks `eta >= 2` and `1 <= min_budget <= max_budget`.
     pub fn new(min_budget: u32, max_budget: u32, eta: u32) -> Result<Self, Error> {
-        if eta < 2 || min_budget == 0 || min_budget > max_budget {
-            return Err(Error::InvalidConfig {
-                reason: "Hyperband needs eta >= 2 and 1 <= min_budget <= max_budget",
-            });
-        }
+        check_setting(eta >= 2, "eta", "must be at least 2")?;
+        let budget = (1..=max_budget).contains(&min_budget);
+        check_setting(
+            budget,
+            "min_budget",
+            "must be at least 1 and at most max_budget",
+        )?;
         let mut s_max = 0;
         let mut b = min_budget as u64 * eta as u64;
         while b <= max_budget as u64 {

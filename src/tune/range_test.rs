@@ -19,7 +19,7 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::trainer::data::{shuffled_indices, Icls};
 use crate::trainer::optim::LearningRate;
 use crate::trainer::Trainer;
@@ -50,20 +50,14 @@ impl RangeTestConfig {
     };
 
     fn check(&self) -> Result<(), Error> {
-        let ok = self.start > 0.0
-            && self.start.is_finite()
-            && self.end > self.start
-            && self.end.is_finite()
-            && self.steps >= 2
-            && (0.0..1.0).contains(&self.smoothing)
-            && self.stop_factor > 1.0;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                reason: "range test needs 0 < start < end (finite), steps >= 2, smoothing in [0, 1), stop_factor > 1",
-            })
-        }
+        let start = self.start > 0.0 && self.start.is_finite();
+        check_setting(start, "start", "must be positive and finite")?;
+        let end = self.end > self.start && self.end.is_finite();
+        check_setting(end, "end", "must be finite and above start")?;
+        check_setting(self.steps >= 2, "steps", "must be at least 2")?;
+        let smoothing = (0.0..1.0).contains(&self.smoothing);
+        check_setting(smoothing, "smoothing", "must be in [0, 1)")?;
+        check_setting(self.stop_factor > 1.0, "stop_factor", "must be above 1")
     }
 
     /// The rate of step `i`.

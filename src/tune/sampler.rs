@@ -69,7 +69,7 @@ impl<const N: usize> Space<N> {
     /// Trial `index` of `sampler`'s sequence for `seed`: a pure function.
     ///
     /// Errors (nothing computed): [`Error::IndexOutOfRange`] past the
-    /// sampler's [`Sampler::len`]; [`Error::InvalidConfig`] for a Latin
+    /// sampler's [`Sampler::len`]; [`Error::InvalidSetting`] for a Latin
     /// hypercube of 0 trials or Sobol beyond [`SOBOL_MAX_DIMS`] parameters.
     ///
     /// ```
@@ -85,8 +85,9 @@ impl<const N: usize> Space<N> {
     pub fn point(&self, sampler: Sampler, seed: u64, index: u64) -> Result<Point<N>, Error> {
         let len = sampler.len(self)?;
         if let Sampler::LatinHypercube { trials: 0 } = sampler {
-            return Err(Error::InvalidConfig {
-                reason: "a Latin hypercube needs at least one trial",
+            return Err(Error::InvalidSetting {
+                setting: "trials",
+                rule: "a Latin hypercube needs at least one trial",
             });
         }
         if sampler == Sampler::Sobol && N > SOBOL_MAX_DIMS {

@@ -367,8 +367,9 @@ impl<const N: usize> Space<N> {
     /// ```
     pub fn new(params: [Param; N]) -> Result<Self, Error> {
         if N == 0 {
-            return Err(Error::InvalidConfig {
-                reason: "a search space needs at least one parameter",
+            return Err(Error::InvalidSetting {
+                setting: "params",
+                rule: "a search space needs at least one parameter",
             });
         }
         for (i, p) in params.iter().enumerate() {

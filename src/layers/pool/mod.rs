@@ -18,7 +18,7 @@ use core::num::NonZeroU32;
 use rand_xoshiro::Xoshiro128PlusPlus;
 
 use crate::distributions::uniform_below;
-use crate::error::Error;
+use crate::error::{check_setting, Error};
 use crate::kernels::region_pool::{is_2x2, max_pool_2x2_backward, max_pool_planes, PlaneShape};
 
 /// The regions of [`crate::layers::layer::Layer::FractionalMaxPool`].
@@ -261,11 +261,7 @@ pub fn fmp_pseudorandom_bounds(
     bounds: &mut [u16],
 ) -> Result<(), Error> {
     check_fractional(input, output, bounds.len())?;
-    if !(0.0..1.0).contains(&u) {
-        return Err(Error::InvalidConfig {
-            reason: "the sample u must be in [0, 1)",
-        });
-    }
+    check_setting((0.0..1.0).contains(&u), "u", "the sample must be in [0, 1)")?;
     let alpha = input as f64 / output as f64;
     let base = libm::ceil(alpha * u as f64);
     for (i, b) in bounds[..=output].iter_mut().enumerate() {
