@@ -744,6 +744,8 @@ pub enum Target {
     Rotation,
     Cutout,
     MixAlpha,
+    PlateauFactor,
+    AverageDecay,
 }
 
 /// The config, read and checked, with everything resolved: the source text,
@@ -993,9 +995,12 @@ impl Run {
         steps_per_epoch: u32,
         epochs: u32,
     ) -> Result<TrainConfig, String> {
-        let mut t = self.config.train;
+        let (mut t, mut plateau, mut average) =
+            (self.config.train, self.config.plateau, self.config.average);
         if let Some(v) = values {
             v.apply_train(&mut t);
+            plateau.iter_mut().for_each(|p| v.apply_plateau(p));
+            average.iter_mut().for_each(|a| v.apply_average(a));
         }
         let optimizer = match t.optimizer {
             OptimizerName::Sgd => Optimizer::Sgd,
@@ -1023,7 +1028,7 @@ impl Run {
             },
             clip_norm: t.clip_norm,
             seed,
-            plateau: match self.config.plateau {
+            plateau: match plateau {
                 Some(p) => Some(p.config().map_err(|e| format!("plateau: {}", says(&e)))?),
                 None => None,
             },
@@ -1041,7 +1046,7 @@ impl Run {
                 };
                 (metric, stop)
             }),
-            average: match self.config.average {
+            average: match average {
                 Some(a) => {
                     let average = match a.kind {
                         AverageName::Exponential => WeightAverage::exponential(a.decay),
@@ -1129,6 +1134,8 @@ impl Run {
             "augment.rotation" => Some(Target::Rotation),
             "augment.cutout" => Some(Target::Cutout),
             "mix.alpha" => Some(Target::MixAlpha),
+            "plateau.factor" => Some(Target::PlateauFactor),
+            "average.decay" => Some(Target::AverageDecay),
             _ => None,
         };
         let section = match simple {
@@ -1136,6 +1143,12 @@ impl Run {
                 self.config.augment.is_some().then_some(()).ok_or("augment")
             }
             Some(Target::MixAlpha) => self.config.mix.is_some().then_some(()).ok_or("mix"),
+            Some(Target::PlateauFactor) => {
+                self.config.plateau.is_some().then_some(()).ok_or("plateau")
+            }
+            Some(Target::AverageDecay) => {
+                self.config.average.is_some().then_some(()).ok_or("average")
+            }
             _ => Ok(()),
         };
         if let Err(section) = section {
@@ -1150,7 +1163,7 @@ impl Run {
             String::from(
                 "unknown parameter; one of lr, weight_decay, l1, momentum, optimizer, \
                  augment.crop_pad, augment.rotation, augment.cutout, mix.alpha, \
-                 layers.N.keep, layers.N.survival, layers.N.units, layers.N.dropconnect",
+                 plateau.factor, average.decay, layers.N.keep, layers.N.survival, layers.N.units, layers.N.dropconnect",
             )
         };
         let rest = name.strip_prefix("layers.").ok_or_else(unknown)?;
@@ -1227,6 +1240,22 @@ impl Values {
                 Target::Rotation => a.rotation = v as f32,
                 Target::Cutout => a.cutout = v as usize,
                 _ => {}
+            }
+        }
+    }
+
+    fn apply_plateau(&self, p: &mut PlateauSpec) {
+        for &(target, v) in &self.0 {
+            if target == Target::PlateauFactor {
+                p.factor = v;
+            }
+        }
+    }
+
+    fn apply_average(&self, a: &mut AverageSpec) {
+        for &(target, v) in &self.0 {
+            if target == Target::AverageDecay {
+                a.decay = v;
             }
         }
     }
@@ -1342,7 +1371,7 @@ fn range_param(
     let (lo, hi) = (low as f32, high as f32);
     let in_range = match target {
         Target::Keep(_) | Target::Survival(_) | Target::DropConnect(_) => lo > 0.0 && hi <= 1.0,
-        Target::Momentum => lo >= 0.0 && hi < 1.0,
+        Target::Momentum | Target::PlateauFactor | Target::AverageDecay => lo >= 0.0 && hi < 1.0,
         Target::Lr | Target::MixAlpha => lo > 0.0,
         Target::Units(_) => lo >= 1.0,
         _ => lo >= 0.0,

@@ -1155,3 +1155,45 @@ fn plateau_decays_the_rate_and_bad_factors_are_refused() {
     assert!(stderr(&o).contains("plateau: "), "{}", stderr(&o));
     assert!(!no.exists());
 }
+
+/// `plateau.factor` and `average.decay` are searchable: a trial's value
+/// reaches the training (a smaller factor decays the rate further), and
+/// either is refused without its section.
+#[test]
+fn plateau_factor_and_average_decay_are_searched() {
+    let dir = scratch("plateau_search");
+    let sections =
+        "[plateau]\npatience = 0\nthreshold = 0.5\n[average]\nkind = \"exponential\"\n[search]";
+    let path = config(&dir, |t| {
+        t.replace("epochs = 4\n", "epochs = 4\nschedule = \"constant\"\n")
+            .replace("[search]", sections)
+            .replace(
+                "params = [",
+                "params = [\n  { name = \"plateau.factor\", low = 0.1, high = 0.9 },\n  { name = \"average.decay\", low = 0.5, high = 0.99 },",
+            )
+    });
+    let last_rate = |factor: &str| -> f64 {
+        let params = format!(
+            r#"{{"lr": 0.003, "layers.1.keep": 0.8, "plateau.factor": {factor}, "average.decay": 0.9}}"#
+        );
+        let o = tinyreg(&["trial", path.to_str().unwrap(), "--params", &params]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        last["lr"].as_f64().unwrap()
+    };
+    assert!(last_rate("0.1") < last_rate("0.9"));
+    let missing = config(&dir, |t| {
+        t.replace(
+            "params = [",
+            "params = [\n  { name = \"average.decay\", low = 0.5, high = 0.99 },",
+        )
+    });
+    let o = tinyreg(&["check", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("needs the [average] section"),
+        "{}",
+        stderr(&o)
+    );
+}
