@@ -558,31 +558,10 @@ fn evaluate_ensemble(
     data: &Icls,
     snapshots: &mut [f32],
 ) -> Result<Metrics, tinyreg::Error> {
-    let (batch, classes, features) = (
-        trainer.config().batch,
-        trainer.network().outputs(),
-        data.features(),
-    );
-    let mut input = vec![0f32; batch * features];
-    let (mut probs, mut tmp) = (vec![0f32; batch * classes], vec![0f32; batch * classes]);
-    let mut labels = vec![0u32; batch];
-    let (mut loss, mut correct) = (0f64, 0usize);
-    let indices: Vec<u32> = (0..data.count as u32).collect();
-    for chunk in indices.chunks(batch) {
-        let rows = chunk.len();
-        let (x, y) = (&mut input[..rows * features], &mut labels[..rows]);
-        data.gather(chunk, x, y)?;
-        let (p, tm) = (&mut probs[..rows * classes], &mut tmp[..rows * classes]);
-        snapshot_ensemble_proba(trainer, snapshots, x, rows, p, tm)?;
-        for (row, &label) in p.chunks_exact(classes).zip(y.iter()) {
-            loss -= f64::from(row[label as usize].max(f32::MIN_POSITIVE).ln());
-            correct += usize::from(argmax(row) == label as usize);
-        }
-    }
-    let n = data.count.max(1);
-    Ok(Metrics {
-        loss: (loss / n as f64) as f32,
-        accuracy: correct as f32 / n as f32,
+    let mut tmp = vec![0f32; trainer.config().batch * trainer.network().outputs()];
+    score(trainer, data, &mut |trainer, x, rows, probs| {
+        let tmp = &mut tmp[..probs.len()];
+        snapshot_ensemble_proba(trainer, snapshots, x, rows, probs, tmp)
     })
 }
 
@@ -595,13 +574,34 @@ fn evaluate(
     let Some(views) = views else {
         return trainer.evaluate(data);
     };
+    let batch = trainer.config().batch;
+    let mut scratch = vec![0f32; batch * data.features()];
+    let mut tmp = vec![0f32; batch * trainer.network().outputs()];
+    score(trainer, data, &mut |trainer, x, rows, probs| {
+        let (scratch, tmp) = (&mut scratch[..x.len()], &mut tmp[..probs.len()]);
+        trainer.predict_views(x, rows, views, scratch, tmp, probs)
+    })
+}
+
+/// Writes the class probabilities of `rows` inputs into the last slice.
+type Predict<'p> =
+    dyn FnMut(&mut Trainer, &[f32], usize, &mut [f32]) -> Result<(), tinyreg::Error> + 'p;
+
+/// Class probabilities of each batch of `data` (by `predict`: rows, their
+/// inputs, the probabilities to write) scored as the mean cross-entropy
+/// and the accuracy of their most probable class.
+fn score(
+    trainer: &mut Trainer,
+    data: &Icls,
+    predict: &mut Predict,
+) -> Result<Metrics, tinyreg::Error> {
     let (batch, classes, features) = (
         trainer.config().batch,
         trainer.network().outputs(),
         data.features(),
     );
-    let (mut input, mut scratch) = (vec![0f32; batch * features], vec![0f32; batch * features]);
-    let (mut probs, mut tmp) = (vec![0f32; batch * classes], vec![0f32; batch * classes]);
+    let mut input = vec![0f32; batch * features];
+    let mut probs = vec![0f32; batch * classes];
     let mut labels = vec![0u32; batch];
     let (mut loss, mut correct) = (0f64, 0usize);
     let indices: Vec<u32> = (0..data.count as u32).collect();
@@ -609,12 +609,8 @@ fn evaluate(
         let rows = chunk.len();
         let (x, y) = (&mut input[..rows * features], &mut labels[..rows]);
         data.gather(chunk, x, y)?;
-        let (s, tm, p) = (
-            &mut scratch[..rows * features],
-            &mut tmp[..rows * classes],
-            &mut probs[..rows * classes],
-        );
-        trainer.predict_views(x, rows, views, s, tm, p)?;
+        let p = &mut probs[..rows * classes];
+        predict(trainer, x, rows, p)?;
         for (row, &label) in p.chunks_exact(classes).zip(y.iter()) {
             loss -= f64::from(row[label as usize].max(f32::MIN_POSITIVE).ln());
             correct += usize::from(argmax(row) == label as usize);
