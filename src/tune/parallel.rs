@@ -10,7 +10,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 /// `progress(i, &result)` as each job ends (in completion order, from the
 /// worker). On return every slot holds its job's result, so the same jobs
 /// fill the same slots on any number of threads; a job that panics panics
-/// here.
+/// here. Where no thread can be started (wasm32-wasip1), the calling thread
+/// runs every job.
 ///
 /// ```
 /// use tinyreg::tune::run_parallel;
@@ -29,21 +30,30 @@ pub fn run_parallel<T: Send>(
     let n = slots.len();
     let next = AtomicUsize::new(0);
     let slots = std::sync::Mutex::new(slots);
+    let worker = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let result = job(i);
+        progress(i, &result);
+        // Poisoned only if another worker panicked, which the scope raises
+        // again when it ends.
+        if let Ok(mut slots) = slots.lock() {
+            slots[i] = Some(result);
+        }
+    };
     std::thread::scope(|scope| {
+        let mut spawned = 0;
         for _ in 0..threads.clamp(1, n.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let result = job(i);
-                progress(i, &result);
-                // Poisoned only if another worker panicked, which the scope
-                // raises again when it ends.
-                if let Ok(mut slots) = slots.lock() {
-                    slots[i] = Some(result);
-                }
-            });
+            match std::thread::Builder::new().spawn_scoped(scope, worker) {
+                Ok(_) => spawned += 1,
+                Err(_) => break,
+            }
+        }
+        // A platform without threads (wasm32-wasip1) runs every job here.
+        if spawned == 0 {
+            worker();
         }
     });
 }
