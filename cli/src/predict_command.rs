@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tinyreg::layers::loss::argmax;
+
 use crate::config::Run;
 use crate::data::{self, Sets};
 use crate::output::{load, write, Fail, SCALING};
@@ -165,7 +167,7 @@ fn classify(
             .map_err(|e| Fail(4, e.to_string()))?;
         for r in 0..rows {
             let row = &probs[r * classes..(r + 1) * classes];
-            let class = (0..classes).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+            let class = argmax(row);
             correct += usize::from(class == labels[r] as usize);
             lines += &format!("{class}\n");
         }
